@@ -1,0 +1,1 @@
+"""The chatops-bridge Telegram bot: handlers, services, delivery tracking and scheduling."""

@@ -1,0 +1,58 @@
+"""Entry point: ``python -m bot`` or ``chatops-bridge``."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+
+from pydantic import ValidationError
+from telegram import Update
+
+from bot.app import build_application
+from bot.config import Settings
+from bot.logs import setup_logging
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or exit with one line saying what to set."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        fields = {str(err["loc"][0]).upper() for err in exc.errors() if err["loc"]}
+        if "TELEGRAM_BOT_TOKEN" in fields:
+            sys.exit(
+                "chatops-bridge: TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather "
+                "and set TELEGRAM_BOT_TOKEN in the environment or in .env."
+            )
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        sys.exit(f"chatops-bridge: invalid configuration: {problems}")
+
+
+def main() -> None:
+    """Run the bot until interrupted (polling, or a webhook when WEBHOOK_URL is set)."""
+    settings = load_settings()
+    secrets = [settings.telegram_bot_token.get_secret_value()]
+    if settings.secret_key:
+        secrets.extend(settings.secret_key.get_secret_value().split(","))
+    setup_logging(settings.log_level, secrets=secrets)
+    app = build_application(settings)
+    if settings.webhook_url:
+        # Unguessable but stable across restarts: derived from the token, never the token.
+        token = settings.telegram_bot_token.get_secret_value()
+        path = hashlib.sha256(f"chatops-bridge:{token}".encode()).hexdigest()[:32]
+        app.run_webhook(
+            listen=settings.webhook_listen or "0.0.0.0",  # noqa: S104 - a webhook must listen
+            port=settings.webhook_port or 8443,
+            url_path=f"telegram/{path}",
+            webhook_url=f"{settings.webhook_url.rstrip('/')}/telegram/{path}",
+            secret_token=path,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+if __name__ == "__main__":
+    main()

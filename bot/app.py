@@ -1,0 +1,150 @@
+"""The Application factory.
+
+Resources (database, HTTP client, services) are opened in ``post_init`` and closed in
+``post_shutdown``; handlers come from :mod:`bot.handlers`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes
+from telegram.request import BaseRequest
+
+from bot import handlers
+from bot.config import Settings
+from bot.context import BotApplication, BotContext, BotData
+from bot.errors import on_error
+from bot.services import Services
+from providers.http import make_http_client
+from providers.nusasms import NusaSmsSettings
+from providers.ratelimit import AccountLimiters
+from providers.registry import ProviderEnvironment
+from storage.crypto import CredentialCipher, load_or_create_keys
+from storage.db import create_engine, migrate, session_factory
+from storage.repo import Repository
+
+log = logging.getLogger(__name__)
+
+
+class Resources:
+    """What ``post_init`` opens and ``post_shutdown`` closes."""
+
+    def __init__(self) -> None:
+        self.engine: AsyncEngine | None = None
+        self.http: httpx.AsyncClient | None = None
+
+
+def build_application(
+    settings: Settings,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+    provider_transport: httpx.AsyncBaseTransport | None = None,
+    rate_limit: bool = True,
+) -> BotApplication:
+    """Build the bot.
+
+    Args:
+        settings: the configuration.
+        request: a custom Bot API request layer (the offline one in tests).
+        get_updates_request: the layer for ``getUpdates``; defaults to ``request``.
+        provider_transport: an httpx transport for provider calls (MockTransport in tests).
+        rate_limit: use PTB's ``AIORateLimiter`` (off in tests that count raw calls).
+
+    """
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .context_types(ContextTypes(context=BotContext, bot_data=BotData))
+        .concurrent_updates(True)
+        .post_init(start_resources)
+        .post_shutdown(close_resources)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(get_updates_request or request)
+    if rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
+    app: BotApplication = builder.build()
+    app.bot_data.settings = settings
+    app.bot_data.provider_transport = provider_transport
+    handlers.register(app)
+    app.add_error_handler(on_error)
+    return app
+
+
+async def start_resources(app: BotApplication) -> None:
+    """Open the database (migrated), the HTTP client and the services; publish commands."""
+    settings = app.bot_data.settings
+    assert settings is not None
+    resources = Resources()
+    app.bot_data.resources = resources
+    resources.engine = create_engine(settings.database_url)
+    await migrate(resources.engine)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    cipher = CredentialCipher(load_or_create_keys(secret, settings.data_dir))
+    resources.http = make_http_client(
+        timeout=settings.http_timeout,
+        max_connections=max(settings.send_concurrency * 2, 20),
+        transport=app.bot_data.provider_transport,
+    )
+    env = ProviderEnvironment(
+        http=resources.http,
+        limiters=AccountLimiters(),
+        nusasms=NusaSmsSettings(
+            base_url=settings.nusasms_base_url,
+            min_interval=settings.nusasms_min_interval,
+            wa_sender=settings.nusasms_wa_sender,
+        ),
+    )
+    repo = Repository(session_factory(resources.engine))
+    services = Services.build(
+        repo,
+        cipher,
+        env,
+        send_concurrency=settings.send_concurrency,
+        first_poll=settings.status_poll_seconds,
+    )
+    app.bot_data.services = services
+    rotated = await services.accounts.rotate_keys()
+    if rotated:
+        log.info("re-encrypted %d stored credentials under the newest SECRET_KEY", rotated)
+    interrupted = await repo.mark_interrupted_sends()
+    if interrupted:
+        log.warning(
+            "%d messages were interrupted mid-send by the last stop: now unknown", interrupted
+        )
+    app.bot_data.bot_username = app.bot.username or ""
+    await publish_commands(app)
+    log.info("chatops-bridge ready as @%s", app.bot_data.bot_username)
+
+
+async def publish_commands(app: BotApplication) -> None:
+    """Push the command menus (private and group) generated from the registry."""
+    try:
+        await app.bot.set_my_commands(
+            handlers.bot_commands(private=True), scope=BotCommandScopeAllPrivateChats()
+        )
+        await app.bot.set_my_commands(
+            handlers.bot_commands(private=False), scope=BotCommandScopeAllGroupChats()
+        )
+    except TelegramError as exc:
+        log.warning("could not publish the command list: %s", exc.message)
+
+
+async def close_resources(app: BotApplication) -> None:
+    """Close what ``start_resources`` opened."""
+    resources = app.bot_data.resources
+    if resources is None:
+        return
+    if resources.http is not None:
+        await resources.http.aclose()
+    if resources.engine is not None:
+        await resources.engine.dispose()
+    app.bot_data.resources = None

@@ -1,0 +1,53 @@
+"""Settings from the environment and ``.env``, named as in ``shared/COMMANDS.md``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.db import sqlite_path
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure; secrets are ``SecretStr`` so they never print."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+
+    telegram_bot_token: SecretStr
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    database_url: str = "sqlite+aiosqlite:///./data/chatops.db"
+    secret_key: SecretStr | None = None
+
+    nusasms_base_url: str = "https://api.nusasms.com/nusasms_api/1.0"
+    nusasms_sms_base_url: str = "https://api.nusasms.com/api"
+    nusasms_wa_sender: str | None = None
+    nusasms_min_interval: float = Field(0.05, ge=0)
+    parrotica_base_url: str = "https://api.parrotica.com"
+    courier_base_url: str = "https://api.carium.com/courier"
+    courier_identity_url: str = "https://api.carium.com/identity"
+
+    status_poll_seconds: float = Field(15.0, gt=0)
+    send_concurrency: int = Field(20, ge=1, le=200)
+    http_timeout: float = Field(20.0, gt=0)
+
+    webhook_url: str | None = None
+    webhook_listen: str | None = None
+    webhook_port: int | None = None
+
+    log_level: str = "INFO"
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("TELEGRAM_BOT_TOKEN is empty")
+        return value
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the generated encryption key lives: beside the SQLite file, else ./data."""
+        path = sqlite_path(self.database_url)
+        return path.parent if path is not None else Path("data")

@@ -1,0 +1,60 @@
+"""The one error handler: log first, then tell the chat something useful.
+
+Bad input and provider errors become specific replies; anything unexpected is logged with its
+traceback and the chat gets a short apology that never includes internal details or secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import Forbidden, TelegramError
+
+from bot.context import BotContext
+from bot.services.errors import UserError
+from providers.errors import ProviderError, RateLimited
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = (
+    "Something went wrong on my side; it has been logged. Nothing was retried automatically: "
+    "/status shows what was sent."
+)
+
+
+def describe(error: BaseException) -> str:
+    """The chat text for an error (HTML)."""
+    if isinstance(error, UserError):
+        return f"⚠️ {error.message}"
+    if isinstance(error, RateLimited):
+        return f"⏳ {escape(error.message)} Try again in {error.retry_after:.0f} s."
+    if isinstance(error, ProviderError):
+        return f"⚠️ {escape(error.message)}"
+    return UNEXPECTED
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log the error, then answer in the chat the update came from."""
+    error = context.error
+    if error is None:
+        return
+    if isinstance(error, UserError):
+        log.info("refused: %s", error.message)
+    elif isinstance(error, ProviderError):
+        log.warning("provider error: %s", error.message)
+    elif isinstance(error, Forbidden):
+        log.info("chat unreachable: %s", error.message)
+        return
+    else:
+        log.error("unhandled error while handling an update", exc_info=error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    try:
+        await context.bot.send_message(
+            update.effective_chat.id, describe(error), parse_mode=ParseMode.HTML
+        )
+    except TelegramError as exc:
+        log.warning("could not report an error to chat %s: %s", update.effective_chat.id, exc)

@@ -1,0 +1,69 @@
+"""Every handler, registered in one place from the feature modules' command lists."""
+
+from __future__ import annotations
+
+from telegram import BotCommand, Update
+from telegram.constants import ChatType
+from telegram.ext import CommandHandler, MessageHandler, filters
+
+from bot.commands import Command, guarded
+from bot.context import BotApplication, BotContext
+from bot.handlers import balance, connect, send, settings, start, status
+from bot.handlers.common import message_of, reply
+from bot.parsing import command_body
+from bot.services.errors import BadInput
+from storage.models import Role
+
+DIALOGUE = 1  # after commands: plain text continues a guided /connect
+FALLBACK = 2  # last: unknown commands get an answer
+
+
+async def cancel(update: Update, context: BotContext) -> None:
+    """/cancel: stop a guided /connect."""
+    if command_body(message_of(update).text or ""):
+        raise BadInput("There is no scheduled send with that id in this chat.")
+    if connect.cancel_dialogue(context):
+        await reply(update, "Cancelled. Nothing was stored.")
+    else:
+        await reply(update, "There is nothing to cancel.")
+
+
+COMMANDS: list[Command] = [
+    *start.COMMANDS,
+    *connect.COMMANDS,
+    *send.COMMANDS,
+    *status.COMMANDS,
+    *balance.COMMANDS,
+    *settings.COMMANDS,
+    Command("cancel", "", "stop a running /connect dialogue", Role.VIEWER, cancel),
+]
+
+
+async def unknown_command(update: Update, context: BotContext) -> None:
+    """Answer a command this bot does not have (in groups only when addressed to it)."""
+    message = message_of(update)
+    word = (message.text or "").split()[0]
+    name, _, addressee = word.partition("@")
+    if addressee and addressee.lower() != (context.bot.username or "").lower():
+        return
+    if not addressee and message.chat.type != ChatType.PRIVATE:
+        return
+    await reply(update, f"Unknown command {name}. /help lists the commands you can use.")
+
+
+def register(app: BotApplication) -> None:
+    """Add every handler to the application."""
+    for command in COMMANDS:
+        app.add_handler(CommandHandler(command.name, guarded(command)))
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, connect.on_private_text
+        ),
+        group=DIALOGUE,
+    )
+    app.add_handler(MessageHandler(filters.COMMAND, unknown_command), group=FALLBACK)
+
+
+def bot_commands(private: bool) -> list[BotCommand]:
+    """The command menu Telegram shows, from the same registry as the handlers."""
+    return [BotCommand(c.name, c.summary[:256]) for c in COMMANDS if private or not c.private_only]

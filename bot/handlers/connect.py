@@ -1,0 +1,314 @@
+"""/connect, /disconnect, /providers and /use; the guided credential dialogue.
+
+Credentials are only ever typed in a private chat. ``/connect`` in a group answers with a
+deep-link button; a group admin opens it and enters the credentials for the group in private.
+Any message that carries a secret is deleted as soon as it is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from html import escape
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+
+from bot.commands import Command, chat_of, is_telegram_admin
+from bot.context import BotContext
+from bot.handlers.common import message_of, reply, sender_name
+from bot.parsing import command_body, parse_pairs, take_token
+from bot.render import providers_overview
+from bot.services.accounts import provider_spec
+from bot.services.errors import BadInput, NotAllowed
+from providers.base import CredentialField
+from providers.registry import REGISTRY
+from storage.models import ConnectToken, Role, utcnow
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "pending_connect"
+DIALOGUE_TIMEOUT = timedelta(minutes=10)
+TOKEN_LIFETIME = timedelta(minutes=15)
+SKIP_WORDS = {"-", "skip"}
+
+
+@dataclass(slots=True)
+class PendingConnect:
+    """A guided /connect in progress for one user (kept in memory only, never stored)."""
+
+    chat_id: int
+    chat_title: str
+    provider: str
+    fields: list[CredentialField]
+    values: dict[str, str] = field(default_factory=dict)
+    started: datetime = field(default_factory=utcnow)
+
+    @property
+    def current(self) -> CredentialField:
+        """The field the bot is asking for."""
+        return self.fields[0]
+
+
+def dialogues(context: BotContext) -> dict[Any, Any]:
+    """The user's in-memory dialogue state."""
+    data = context.user_data
+    if data is None:
+        raise RuntimeError("update without a user")
+    return data
+
+
+def _usage() -> str:
+    keys = "; ".join(
+        f"{p.name}: {' '.join(f.key + '=…' for f in p.credentials)}" for p in REGISTRY.values()
+    )
+    return (
+        "Usage: /connect &lt;provider&gt; to be asked for each value, or "
+        f"/connect &lt;provider&gt; k=v … in one line ({escape(keys)})."
+    )
+
+
+async def delete_quietly(message: Message) -> bool:
+    """Delete a message holding a secret; whether it worked."""
+    try:
+        return await message.delete()
+    except TelegramError as exc:
+        log.warning("could not delete a message holding credentials: %s", exc.message)
+        return False
+
+
+def _prompt(pending: PendingConnect) -> str:
+    f = pending.current
+    spec = REGISTRY[pending.provider]
+    optional = " (optional: send - to skip)" if not f.required else ""
+    target = "" if not pending.chat_title else f" for <b>{escape(pending.chat_title)}</b>"
+    return (
+        f"Connecting {escape(spec.display)}{target}.\n"
+        f"Send {escape(f.prompt)} (<code>{escape(f.key)}</code>){optional}. "
+        "I delete your message as soon as I read it. /cancel stops."
+    )
+
+
+def _begin(context: BotContext, *, chat_id: int, title: str, provider: str) -> PendingConnect:
+    spec = provider_spec(provider)
+    pending = PendingConnect(chat_id, title, spec.name, list(spec.credentials))
+    dialogues(context)[PENDING_KEY] = pending
+    return pending
+
+
+async def connect(update: Update, context: BotContext) -> None:
+    """/connect <provider> [k=v ...]."""
+    message = message_of(update)
+    chat = await chat_of(update, context)
+    provider, rest = take_token(command_body(message.text or ""))
+    if chat.kind != ChatType.PRIVATE:
+        await _connect_in_group(update, context, provider)
+        return
+    if not provider:
+        raise BadInput(_usage())
+    spec = provider_spec(provider)
+    if not rest.strip():
+        pending = _begin(context, chat_id=chat.id, title="", provider=spec.name)
+        await reply(update, _prompt(pending))
+        return
+    await delete_quietly(message)
+    try:
+        values = parse_pairs(rest)
+    except ValueError as exc:
+        raise BadInput(f"“{escape(str(exc)[:20])}…” is not k=v. {_usage()}") from None
+    user = update.effective_user
+    assert user is not None
+    info = await context.services.accounts.connect(chat.id, spec.name, values, actor=user.id)
+    await reply(
+        update,
+        f"✅ {escape(spec.display)} connected (account {escape(info.account)}). "
+        "Your message with the credentials was deleted.",
+    )
+
+
+async def scrub_group_secret(update: Update, context: BotContext) -> None:
+    """Before any other check: a /connect with values typed into a group is deleted at once."""
+    message = message_of(update)
+    chat = update.effective_chat
+    if chat is None or chat.type == ChatType.PRIVATE or "=" not in (message.text or ""):
+        return
+    deleted = await delete_quietly(message)
+    await reply(
+        update,
+        "⚠️ Never type credentials in a group. "
+        + (
+            "I deleted your message"
+            if deleted
+            else "I could not delete your message: delete it yourself and rotate the key"
+        )
+        + "; nothing was stored. Use the private-chat button instead.",
+    )
+
+
+async def _connect_in_group(update: Update, context: BotContext, provider: str) -> None:
+    message = message_of(update)
+    user = update.effective_user
+    assert user is not None
+    assert update.effective_chat is not None
+    if not provider:
+        raise BadInput(_usage())
+    spec = provider_spec(provider)
+    token = secrets.token_urlsafe(16)
+    await context.services.repo.add_connect_token(
+        ConnectToken(
+            token=token,
+            chat_id=update.effective_chat.id,
+            provider=spec.name,
+            created_by=user.id,
+            expires_at=utcnow() + TOKEN_LIFETIME,
+        )
+    )
+    url = f"https://t.me/{context.bot.username}?start=connect-{token}"
+    button = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(f"Enter {spec.display} credentials privately", url=url)]]
+    )
+    await message.reply_html(
+        "Credentials are entered in a private chat with me. "
+        f"The button works for {int(TOKEN_LIFETIME.total_seconds() // 60)} minutes, once.",
+        reply_markup=button,
+        do_quote=False,
+    )
+
+
+async def _may_administer(
+    context: BotContext, chat_id: int, user_id: int, *, update: Update | None = None
+) -> bool:
+    stored = await context.services.repo.get_role(chat_id, user_id)
+    if stored is not None:
+        return stored == Role.ADMIN
+    if update is not None and update.effective_chat and update.effective_chat.id == chat_id:
+        return await is_telegram_admin(update, context)
+    try:
+        member = await context.bot.get_chat_member(chat_id, user_id)
+    except TelegramError:
+        return False
+    return member.status in ("administrator", "creator")
+
+
+async def start_from_deep_link(update: Update, context: BotContext, token: str) -> None:
+    """/start connect-<token>: begin the guided dialogue for the group behind the token."""
+    user = update.effective_user
+    assert user is not None
+    found = await context.services.repo.get_connect_token(token)
+    if found is None or found.used_at is not None or found.expires_at <= utcnow():
+        raise BadInput("This link has expired or was used already. Run /connect in the group.")
+    if not await _may_administer(context, found.chat_id, user.id):
+        raise NotAllowed("Only an admin of that group can connect a provider for it.")
+    if await context.services.repo.take_connect_token(token) is None:
+        raise BadInput("This link has expired or was used already. Run /connect in the group.")
+    group = await context.services.repo.get_chat(found.chat_id)
+    title = group.title if group and group.title else str(found.chat_id)
+    pending = _begin(context, chat_id=found.chat_id, title=title, provider=found.provider)
+    await reply(update, _prompt(pending))
+
+
+async def on_private_text(update: Update, context: BotContext) -> None:
+    """A plain message in private: the next value of a guided /connect, if one is running."""
+    pending = dialogues(context).get(PENDING_KEY)
+    message = message_of(update)
+    if not isinstance(pending, PendingConnect):
+        await reply(update, "I only understand commands. /help lists them.")
+        return
+    await delete_quietly(message)
+    if utcnow() - pending.started > DIALOGUE_TIMEOUT:
+        dialogues(context).pop(PENDING_KEY, None)
+        raise BadInput("The /connect dialogue timed out. Start it again with /connect.")
+    value = (message.text or "").strip()
+    current = pending.current
+    if value.lower() in SKIP_WORDS:
+        if current.required:
+            raise BadInput(f"{current.key} is required. Send it, or /cancel.")
+    elif not value or " " in value:
+        raise BadInput(f"That does not look like a {current.key}. Send it again, or /cancel.")
+    else:
+        pending.values[current.key] = value
+    pending.fields.pop(0)
+    if pending.fields:
+        await reply(update, _prompt(pending))
+        return
+    dialogues(context).pop(PENDING_KEY, None)
+    user = update.effective_user
+    assert user is not None
+    spec = REGISTRY[pending.provider]
+    info = await context.services.accounts.connect(
+        pending.chat_id, spec.name, pending.values, actor=user.id
+    )
+    where = f" for <b>{escape(pending.chat_title)}</b>" if pending.chat_title else ""
+    await reply(
+        update, f"✅ {escape(spec.display)} connected{where} (account {escape(info.account)})."
+    )
+    if update.effective_chat is not None and pending.chat_id != update.effective_chat.id:
+        try:
+            await context.bot.send_message(
+                pending.chat_id,
+                f"✅ {escape(spec.display)} was connected by {escape(sender_name(update))}.",
+                parse_mode="HTML",
+            )
+        except TelegramError as exc:
+            log.warning("could not tell chat %s about the connection: %s", pending.chat_id, exc)
+
+
+def cancel_dialogue(context: BotContext) -> bool:
+    """Stop a guided /connect; whether one was running."""
+    return dialogues(context).pop(PENDING_KEY, None) is not None
+
+
+async def disconnect(update: Update, context: BotContext) -> None:
+    """/disconnect <provider>."""
+    provider, _ = take_token(command_body(message_of(update).text or ""))
+    if not provider:
+        raise BadInput("Usage: /disconnect &lt;provider&gt;, e.g. /disconnect nusasms.")
+    chat = await chat_of(update, context)
+    user = update.effective_user
+    assert user is not None
+    spec = await context.services.accounts.disconnect(chat.id, provider, actor=user.id)
+    await reply(update, f"{escape(spec.display)} disconnected; its credentials are deleted.")
+
+
+async def providers(update: Update, context: BotContext) -> None:
+    """/providers."""
+    chat = await chat_of(update, context)
+    creds = await context.services.accounts.connected(chat.id)
+    await reply(update, providers_overview(creds, chat.default_route, chat.timezone))
+
+
+async def use(update: Update, context: BotContext) -> None:
+    """/use <route>."""
+    text, _ = take_token(command_body(message_of(update).text or ""))
+    if not text:
+        raise BadInput("Usage: /use &lt;route&gt;, e.g. /use nusasms:wa.")
+    chat = await chat_of(update, context)
+    user = update.effective_user
+    assert user is not None
+    route = await context.services.chats.use_route(chat.id, text, actor=user.id)
+    note = ""
+    if await context.services.repo.get_credential(chat.id, route.provider.name) is None:
+        note = (
+            f"\n{escape(route.provider.display)} is not connected yet: "
+            f"/connect {route.provider.name}."
+        )
+    await reply(update, f"Default route is now <code>{escape(str(route))}</code>.{note}")
+
+
+COMMANDS = (
+    Command(
+        "connect",
+        "<provider> [k=v …]",
+        "connect a provider (credentials in private)",
+        Role.ADMIN,
+        connect,
+        before=scrub_group_secret,
+    ),
+    Command("disconnect", "<provider>", "remove a provider's credentials", Role.ADMIN, disconnect),
+    Command("providers", "", "connected providers and the default route", Role.VIEWER, providers),
+    Command("use", "<route>", "set this chat's default route", Role.ADMIN, use),
+)

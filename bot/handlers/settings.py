@@ -1,0 +1,111 @@
+"""/timezone, /country and /role: chat settings and team roles."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import Update
+
+from bot.commands import Command, chat_of
+from bot.context import BotContext
+from bot.handlers.common import message_of, reply
+from bot.parsing import command_body, take_token
+from bot.services.errors import BadInput
+from storage.models import Role
+
+ROLE_USAGE = (
+    "Usage: /role &lt;@user|user id&gt; &lt;admin|operator|viewer&gt;, or reply to a "
+    "member's message with /role &lt;role&gt;."
+)
+
+
+async def timezone(update: Update, context: BotContext) -> None:
+    """/timezone <Area/City>."""
+    chat = await chat_of(update, context)
+    arg, _ = take_token(command_body(message_of(update).text or ""))
+    if not arg:
+        await reply(
+            update,
+            f"This chat's time zone is <code>{escape(chat.timezone)}</code>. "
+            "Change it with /timezone Area/City (e.g. Asia/Jakarta).",
+        )
+        return
+    user = update.effective_user
+    assert user is not None
+    zone = await context.services.chats.set_timezone(chat.id, arg, actor=user.id)
+    await reply(update, f"Time zone set to <code>{escape(zone)}</code>.")
+
+
+async def country(update: Update, context: BotContext) -> None:
+    """/country <ISO 3166 code>."""
+    chat = await chat_of(update, context)
+    arg, _ = take_token(command_body(message_of(update).text or ""))
+    if not arg:
+        current = chat.country or "not set (numbers need a + country code)"
+        await reply(update, f"Default country: {escape(current)}. Change it with /country ID.")
+        return
+    user = update.effective_user
+    assert user is not None
+    region = await context.services.chats.set_country(chat.id, arg, actor=user.id)
+    await reply(update, f"Numbers written without + are now read as {escape(region)} numbers.")
+
+
+async def role(update: Update, context: BotContext) -> None:
+    """/role <user> <role>, or as a reply: /role <role>; alone: list the roles."""
+    message = message_of(update)
+    chat = await chat_of(update, context)
+    first, rest = take_token(command_body(message.text or ""))
+    second, _ = take_token(rest)
+    services = context.services
+    if not first:
+        members = await services.repo.list_members(chat.id)
+        if not members:
+            await reply(
+                update,
+                "No roles set. Group admins are admins; others are operators.\n" + ROLE_USAGE,
+            )
+            return
+        lines = ["<b>Roles</b>"] + [
+            f"• {escape('@' + m.username if m.username else str(m.user_id))}: {m.role}"
+            for m in members
+        ]
+        await reply(update, "\n".join(lines))
+        return
+    target = message.reply_to_message.from_user if message.reply_to_message else None
+    if target is not None and not second:
+        user_id, username, role_name = target.id, target.username or "", first
+    else:
+        if not second:
+            raise BadInput(ROLE_USAGE)
+        role_name, username = second, first.lstrip("@")
+        if first.lstrip("-").isdigit():
+            user_id, username = int(first), ""
+        else:
+            found = await services.chats.find_member(chat.id, first)
+            if found is None:
+                raise BadInput(
+                    f"I do not know {escape(first)} yet (Telegram does not tell bots who a "
+                    "username is). Reply to one of their messages with /role &lt;role&gt;, "
+                    "or use their numeric id."
+                )
+            user_id = found
+    actor = update.effective_user
+    assert actor is not None
+    given = await services.chats.set_role(
+        chat, user_id=user_id, username=username, role_name=role_name, actor=actor.id
+    )
+    who = f"@{username}" if username else str(user_id)
+    await reply(update, f"{escape(who)} is now {given.value} in this chat.")
+
+
+COMMANDS = (
+    Command(
+        "timezone", "<Area/City>", "time zone for schedules and display", Role.ADMIN, timezone
+    ),
+    Command(
+        "country", "<ISO 3166 code>", "default country for numbers without +", Role.ADMIN, country
+    ),
+    Command(
+        "role", "<user> <admin|operator|viewer>", "team roles in a group chat", Role.ADMIN, role
+    ),
+)

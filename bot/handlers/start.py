@@ -1,0 +1,53 @@
+"""/start and /help: what the bot does and the commands this user may use here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from telegram import Update
+from telegram.constants import ChatType
+
+from bot.commands import Command, chat_of, current_role, visible_to
+from bot.context import BotContext
+from bot.handlers.common import reply
+from storage.models import Role
+
+INTRO = (
+    "<b>chatops-bridge</b> sends SMS and WhatsApp messages through NusaSMS from this chat "
+    "and shows what happened to them.\n"
+    "Connect a provider with /connect, then /send a message and follow it with /status."
+)
+
+
+def help_text(commands: Sequence[Command], role: Role, *, private: bool) -> str:
+    """The /help reply: intro and the commands this role may run in this chat."""
+    lines = [INTRO, "", f"<b>Your commands</b> (role: {role.value}):"]
+    lines.extend(escape(c.help_line) for c in visible_to(list(commands), role, private=private))
+    return "\n".join(lines)
+
+
+async def show_help(update: Update, context: BotContext) -> None:
+    """Reply with the commands this user may run here."""
+    from bot.handlers import COMMANDS  # the full registry, built after this module
+
+    chat = await chat_of(update, context)
+    role = await current_role(update, context, chat, Role.ADMIN)
+    private = chat.kind == ChatType.PRIVATE
+    await reply(update, help_text(COMMANDS, role, private=private))
+
+
+async def start(update: Update, context: BotContext) -> None:
+    """/start, or /start connect-<token> from a group's deep link."""
+    if context.args and context.args[0].startswith("connect-"):
+        from bot.handlers.connect import start_from_deep_link
+
+        await start_from_deep_link(update, context, context.args[0].removeprefix("connect-"))
+        return
+    await show_help(update, context)
+
+
+COMMANDS = (
+    Command("start", "", "what this bot does", Role.VIEWER, start),
+    Command("help", "", "the commands you may use here", Role.VIEWER, show_help),
+)

@@ -1,0 +1,83 @@
+"""Splitting command text into arguments without losing the message's own layout.
+
+``context.args`` splits on every space and drops newlines; a message body must keep them, so
+commands take their leading arguments here and keep the rest as typed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+_TOKEN = re.compile(r"\S+")
+_PHONE_PIECE = re.compile(r"^[+\d()\-.,]+$")
+MAX_PIECES_PER_NUMBER = 6
+
+
+def command_body(text: str) -> str:
+    """The text after ``/command`` (or ``/command@bot``), leading spaces removed."""
+    match = re.match(r"^/\S+", text)
+    return text[match.end() :].lstrip() if match else text.strip()
+
+
+def take_token(body: str) -> tuple[str, str]:
+    """The first whitespace-separated token and the rest, as typed (newlines kept)."""
+    match = _TOKEN.search(body)
+    if match is None:
+        return "", ""
+    return match.group(), body[match.end() :].lstrip()
+
+
+def take_recipients(body: str, is_complete: Callable[[str], bool]) -> tuple[list[str], str]:
+    """Read ``<to>[,<to>...]`` from the start of ``body``; return recipients and the text.
+
+    A number may be written with spaces (``+62 812 3456 7890``): pieces are joined while the
+    number so far is not complete (``is_complete``) and the next piece looks like part of a
+    number; a comma starts the next recipient.
+    """
+    recipients: list[str] = []
+    current = ""
+    rest = body
+    pieces = 0
+    while True:
+        token, after = take_token(rest)
+        if not token or not _PHONE_PIECE.match(token):
+            if not current and not recipients and token:
+                # Not a number at all (a name, a contact:id): one token is the recipient list.
+                recipients.extend(t for t in token.split(",") if t)
+                return recipients, after
+            break
+        complete = is_complete(current.rsplit(",", 1)[-1]) or pieces >= MAX_PIECES_PER_NUMBER
+        if current and complete and not current.endswith(",") and not token.startswith(","):
+            break
+        current = (
+            f"{current} {token}".strip()
+            if current and not current.endswith(",")
+            else (current + token)
+        )
+        pieces += 1
+        rest = after
+        if current.endswith(","):
+            pieces = 0
+            continue
+        last = current.rsplit(",", 1)[-1]
+        if "," in token:
+            pieces = 1
+        if is_complete(last) and not token.endswith(","):
+            # Lookahead: a following token that starts with ',' continues the list.
+            nxt, _ = take_token(rest)
+            if not nxt.startswith(","):
+                break
+    recipients.extend(p.strip() for p in current.split(",") if p.strip())
+    return recipients, rest
+
+
+def parse_pairs(body: str) -> dict[str, str]:
+    """``k=v k2=v2`` into a dict; raises ``ValueError`` naming a token without ``=``."""
+    values: dict[str, str] = {}
+    for token in body.split():
+        key, sep, value = token.partition("=")
+        if not sep or not key:
+            raise ValueError(token)
+        values[key.strip().lower()] = value
+    return values

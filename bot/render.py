@@ -1,0 +1,142 @@
+"""Chat text in HTML parse mode: status cards, histories, balances. Everything is escaped."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from bot.services.accounts import BalanceReport
+from providers.base import DeliveryState
+from storage.models import Batch, Credential, Message, StatusEvent
+
+ICONS: dict[str, str] = {
+    DeliveryState.QUEUED: "⏳",
+    DeliveryState.UNKNOWN: "❓",
+    DeliveryState.ACCEPTED: "📥",
+    DeliveryState.SENT: "📤",
+    DeliveryState.DELIVERED: "✅",
+    DeliveryState.READ: "👀",
+    DeliveryState.FAILED: "❌",
+    DeliveryState.ABORTED: "🚫",
+    DeliveryState.UNDELIVERED: "⚠️",
+    DeliveryState.EXPIRED: "⌛",
+}
+CARD_LINES = 10
+
+
+def icon(state: str) -> str:
+    """The emoji of a state (a dot for states this version does not know)."""
+    return ICONS.get(state, "•")
+
+
+def local_time(at: datetime, zone: str) -> str:
+    """A stored UTC time shown in the chat's time zone."""
+    return at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def message_line(message: Message) -> str:
+    """``#12 ✅ delivered → 6281…`` with the provider's reason when it failed."""
+    line = (
+        f"<code>#{message.id}</code> {icon(message.state)} {escape(message.state)} → "
+        f"<code>{escape(message.recipient)}</code>"
+    )
+    if message.detail and DeliveryState(message.state) in (
+        DeliveryState.FAILED,
+        DeliveryState.ABORTED,
+        DeliveryState.UNDELIVERED,
+        DeliveryState.EXPIRED,
+        DeliveryState.UNKNOWN,
+    ):
+        line += f"\n    <i>{escape(message.detail)}</i>"
+    return line
+
+
+def status_card(batch: Batch, messages: Sequence[Message]) -> str:
+    """The card posted after a send and edited as states move."""
+    head = f"<b>Send {batch.id}</b> via <code>{escape(batch.route)}</code>"
+    if batch.created_by_name:
+        head += f" by {escape(batch.created_by_name)}"
+    lines = [head]
+    if len(messages) > 1:
+        counts = Counter(m.state for m in messages)
+        lines.append(" · ".join(f"{icon(s)} {escape(s)} {n}" for s, n in sorted(counts.items())))
+    lines.extend(message_line(m) for m in messages[:CARD_LINES])
+    if len(messages) > CARD_LINES:
+        lines.append(f"…and {len(messages) - CARD_LINES} more (/history).")
+    return "\n".join(lines)
+
+
+def status_details(message: Message, history: Sequence[StatusEvent], zone: str) -> str:
+    """One message with its whole history, for /status <id>."""
+    lines = [
+        f"<b>Message #{message.id}</b> via <code>{escape(message.provider)}:"
+        f"{escape(message.channel)}</code>",
+        f"To <code>{escape(message.recipient)}</code>: {icon(message.state)} "
+        f"<b>{escape(message.state)}</b>",
+    ]
+    if message.provider_ref:
+        lines.append(f"Provider ref <code>{escape(message.provider_ref)}</code>")
+    if message.detail:
+        lines.append(f"<i>{escape(message.detail)}</i>")
+    lines.append("")
+    lines.append(f"History ({escape(zone)}):")
+    for event in history:
+        extra = f" ({escape(event.provider_status)})" if event.provider_status else ""
+        lines.append(
+            f"{local_time(event.at, zone)} {icon(event.state)} {escape(event.state)}{extra}"
+            f" · {escape(event.source)}"
+        )
+    return "\n".join(lines)
+
+
+def message_list(messages: Sequence[Message], zone: str) -> str:
+    """Recent messages, newest first, for /status and /history."""
+    if not messages:
+        return "No messages yet in this chat. Send one with /send."
+    lines = ["<b>Latest messages</b>"]
+    for m in messages:
+        preview = m.text if len(m.text) <= 30 else m.text[:29] + "…"
+        lines.append(
+            f"<code>#{m.id}</code> {local_time(m.created_at, zone)} {icon(m.state)} "
+            f"{escape(m.state)} → <code>{escape(m.recipient)}</code> "
+            f"<i>{escape(preview)}</i>"
+        )
+    lines.append("Details: /status &lt;id&gt;")
+    return "\n".join(lines)
+
+
+def balances(reports: Sequence[BalanceReport]) -> str:
+    """Balances of every provider asked."""
+    lines = []
+    for report in reports:
+        lines.append(f"<b>{escape(report.provider.display)}</b>")
+        if report.error:
+            lines.append(f"  ⚠️ {escape(report.error)}")
+        for b in report.balances:
+            amount = f"{b.amount:,.0f}" if b.amount == int(b.amount) else f"{b.amount:,.2f}"
+            expiry = f" (expires {b.expires.isoformat()})" if b.expires else ""
+            lines.append(f"  {escape(b.name)}: {amount} {escape(b.unit)}{expiry}")
+        if not report.error and not report.balances:
+            lines.append("  no balances reported")
+    return "\n".join(lines)
+
+
+def providers_overview(
+    credentials: Sequence[Credential], default_route: str | None, zone: str
+) -> str:
+    """Connected providers with their last check, and the chat's default route."""
+    if not credentials:
+        lines = ["No provider is connected in this chat. Connect one with /connect nusasms."]
+    else:
+        lines = ["<b>Connected providers</b>"]
+        for c in credentials:
+            check = "✅ ok" if c.check_ok else f"⚠️ {escape(c.check_detail)}"
+            when = local_time(c.checked_at, zone) if c.checked_at else "never"
+            account = f" ({escape(c.account)})" if c.account else ""
+            lines.append(f"• {escape(c.provider)}{account}: last check {when}, {check}")
+    route = f"<code>{escape(default_route)}</code>" if default_route else "not set (/use)"
+    lines.append(f"Default route: {route}")
+    return "\n".join(lines)

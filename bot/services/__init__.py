@@ -1,0 +1,48 @@
+"""Use-cases of chatops-bridge. Nothing here imports telegram: handlers call these.
+
+:class:`Services` wires the use-cases to one repository, one cipher and one provider
+environment; it is built in ``post_init`` and closed in ``post_shutdown``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.services.accounts import Accounts
+from bot.services.chats import Chats
+from bot.services.sending import Sender
+from bot.services.status import StatusReader
+from providers.registry import ProviderEnvironment
+from storage.crypto import CredentialCipher
+from storage.repo import Repository
+
+
+@dataclass(slots=True)
+class Services:
+    """Every use-case, sharing one repository and one HTTP client."""
+
+    repo: Repository
+    accounts: Accounts
+    chats: Chats
+    sender: Sender
+    status: StatusReader
+
+    @classmethod
+    def build(
+        cls,
+        repo: Repository,
+        cipher: CredentialCipher,
+        env: ProviderEnvironment,
+        *,
+        send_concurrency: int,
+        first_poll: float,
+    ) -> Services:
+        """Wire the use-cases together."""
+        accounts = Accounts(repo, cipher, env)
+        return cls(
+            repo=repo,
+            accounts=accounts,
+            chats=Chats(repo),
+            sender=Sender(repo, accounts, concurrency=send_concurrency, first_poll=first_poll),
+            status=StatusReader(repo, accounts),
+        )

@@ -1,0 +1,189 @@
+"""Connecting providers: verify credentials, store them encrypted, build adapters from them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.services.errors import BadInput, NotConnected
+from providers.base import AccountInfo, Balance, Provider
+from providers.errors import AuthError, ProviderError
+from providers.registry import REGISTRY, ProviderEnvironment, ProviderSpec
+from storage.crypto import CredentialCipher, UndecryptableSecret
+from storage.models import Credential
+from storage.repo import Repository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceReport:
+    """The balances of one provider, or why they could not be read."""
+
+    provider: ProviderSpec
+    balances: list[Balance]
+    error: str = ""
+
+
+def provider_spec(name: str) -> ProviderSpec:
+    """The registry entry for a provider name typed by a user.
+
+    Raises:
+        BadInput: naming the providers that exist.
+
+    """
+    spec = REGISTRY.get(name.strip().lower())
+    if spec is None:
+        raise BadInput(f"Unknown provider “{name}”. Known providers: {', '.join(REGISTRY)}.")
+    return spec
+
+
+def check_fields(spec: ProviderSpec, values: Mapping[str, str]) -> None:
+    """Refuse unknown keys and empty values before anything is sent anywhere."""
+    known = {f.key for f in spec.credentials}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise BadInput(
+            f"{spec.display} does not take {', '.join(unknown)}. "
+            f"Its keys are: {', '.join(f.key for f in spec.credentials)}."
+        )
+    empty = sorted(k for k, v in values.items() if not v.strip())
+    if empty:
+        raise BadInput(f"These keys have no value: {', '.join(empty)}.")
+
+
+class Accounts:
+    """Credential use-cases for every provider."""
+
+    def __init__(
+        self, repo: Repository, cipher: CredentialCipher, env: ProviderEnvironment
+    ) -> None:
+        self._repo = repo
+        self._cipher = cipher
+        self._env = env
+
+    async def connect(
+        self, chat_id: int, provider: str, values: Mapping[str, str], *, actor: int
+    ) -> AccountInfo:
+        """Verify credentials with the provider, then store them encrypted for the chat.
+
+        Values given here are merged over the ones already stored, so the optional keys can be
+        added later. Nothing is stored when the provider refuses them.
+        """
+        spec = provider_spec(provider)
+        check_fields(spec, values)
+        merged = dict(await self.stored_values(chat_id, spec))
+        merged.update({k: v.strip() for k, v in values.items()})
+        missing = [f.key for f in spec.credentials if f.required and not merged.get(f.key)]
+        if missing:
+            raise BadInput(f"{spec.display} needs {', '.join(missing)}.")
+        adapter = spec.build(self._env, merged)
+        try:
+            info = await adapter.verify()
+        except AuthError as exc:
+            raise AuthError(
+                f"{spec.display} refused these credentials, so nothing was stored. "
+                f"({exc.message})",
+                provider=spec.display,
+            ) from exc
+        await self._repo.save_credential(
+            chat_id,
+            spec.name,
+            secret=self._cipher.encrypt(merged),
+            account=info.account,
+            actor=actor,
+        )
+        chat = await self._repo.get_chat(chat_id)
+        if chat is not None and not chat.default_route:
+            await self._repo.update_chat(
+                chat_id, default_route=f"{spec.name}:{spec.default_channel.name}"
+            )
+        await self._repo.audit(chat_id, actor, "connect", spec.name)
+        return info
+
+    async def disconnect(self, chat_id: int, provider: str, *, actor: int) -> ProviderSpec:
+        """Forget a provider's credentials in this chat."""
+        spec = provider_spec(provider)
+        if not await self._repo.delete_credential(chat_id, spec.name):
+            raise NotConnected(f"{spec.display} is not connected in this chat.")
+        chat = await self._repo.get_chat(chat_id)
+        if chat is not None and (chat.default_route or "").split(":")[0] == spec.name:
+            await self._repo.update_chat(chat_id, default_route=None)
+        await self._repo.audit(chat_id, actor, "disconnect", spec.name)
+        return spec
+
+    async def connected(self, chat_id: int) -> list[Credential]:
+        """The chat's connected providers with their last check."""
+        return await self._repo.list_credentials(chat_id)
+
+    async def stored_values(self, chat_id: int, spec: ProviderSpec) -> dict[str, str]:
+        """Decrypted credentials, or an empty dict when none are stored."""
+        cred = await self._repo.get_credential(chat_id, spec.name)
+        if cred is None:
+            return {}
+        try:
+            return self._cipher.decrypt(cred.secret)
+        except UndecryptableSecret as exc:
+            raise NotConnected(
+                f"The stored {spec.display} credentials cannot be decrypted (was SECRET_KEY "
+                f"changed?). Connect again with /connect {spec.name}."
+            ) from exc
+
+    async def adapter(self, chat_id: int, spec: ProviderSpec) -> Provider:
+        """A ready adapter with this chat's credentials.
+
+        Raises:
+            NotConnected: when the chat has none, saying how to connect.
+
+        """
+        values = await self.stored_values(chat_id, spec)
+        if not values:
+            raise NotConnected(
+                f"{spec.display} is not connected in this chat. "
+                f"An admin can connect it with /connect {spec.name}."
+            )
+        return spec.build(self._env, values)
+
+    async def balances(self, chat_id: int, provider: str | None) -> list[BalanceReport]:
+        """Balances of one provider, or of every connected one (failures reported inline)."""
+        if provider:
+            specs = [provider_spec(provider)]
+        else:
+            specs = [
+                REGISTRY[c.provider]
+                for c in await self.connected(chat_id)
+                if c.provider in REGISTRY
+            ]
+            if not specs:
+                raise NotConnected(
+                    "No provider is connected in this chat. Connect one with /connect nusasms."
+                )
+        reports = []
+        for spec in specs:
+            adapter = await self.adapter(chat_id, spec)
+            try:
+                reports.append(BalanceReport(spec, await adapter.balances()))
+            except ProviderError as exc:
+                if provider:
+                    raise
+                reports.append(BalanceReport(spec, [], error=exc.message))
+            await self._repo.record_check(
+                chat_id, spec.name, ok=not reports[-1].error, detail=reports[-1].error
+            )
+        return reports
+
+    async def rotate_keys(self) -> int:
+        """Re-encrypt every stored credential under the newest key; returns the count."""
+        rotated: dict[int, bytes] = {}
+        for cred in await self._repo.all_credentials():
+            try:
+                new = self._cipher.rotated(cred.secret)
+            except UndecryptableSecret:
+                log.warning("credentials %s of chat %s cannot be decrypted", cred.id, cred.chat_id)
+                continue
+            if cred.id is not None and new is not None:
+                rotated[cred.id] = new
+        if rotated:
+            await self._repo.replace_secrets(rotated)
+        return len(rotated)

@@ -1,0 +1,108 @@
+"""Chat settings and team roles: default route, time zone, country, /role."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from bot.services.errors import BadInput, NotAllowed
+from bot.services.phones import valid_country
+from providers.registry import Route, UnknownRoute, parse_route
+from storage.models import Chat, Role
+from storage.repo import Repository
+
+PRIVATE = "private"
+
+
+def route_from(text: str) -> Route:
+    """Parse a route typed by a user, as ``BadInput`` when unknown."""
+    try:
+        return parse_route(text)
+    except UnknownRoute as exc:
+        raise BadInput(str(exc)) from exc
+
+
+def valid_timezone(name: str) -> str:
+    """An IANA time zone name, or ``BadInput`` with an example."""
+    candidate = name.strip()
+    if candidate.upper() == "UTC":
+        return "UTC"
+    if candidate not in available_timezones():
+        raise BadInput(f"“{name}” is not a time zone. Use an Area/City name like Asia/Jakarta.")
+    try:
+        ZoneInfo(candidate)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise BadInput(f"“{name}” is not a time zone.") from exc
+    return candidate
+
+
+class Chats:
+    """Chat-level settings and who may do what."""
+
+    def __init__(self, repo: Repository) -> None:
+        self._repo = repo
+
+    async def register(self, chat_id: int, *, kind: str, title: str) -> Chat:
+        """The chat's settings, creating them on first contact."""
+        return await self._repo.ensure_chat(chat_id, kind=kind, title=title)
+
+    async def default_route(self, chat: Chat) -> Route:
+        """The chat's default route, or ``BadInput`` saying how to set one."""
+        if not chat.default_route:
+            raise BadInput(
+                "This chat has no default route. Name one (/send nusasms:wa …) "
+                "or set it with /use nusasms:wa."
+            )
+        return route_from(chat.default_route)
+
+    async def use_route(self, chat_id: int, text: str, *, actor: int) -> Route:
+        """Set the chat's default route."""
+        route = route_from(text)
+        await self._repo.update_chat(chat_id, default_route=str(route))
+        await self._repo.audit(chat_id, actor, "use", str(route))
+        return route
+
+    async def set_timezone(self, chat_id: int, name: str, *, actor: int) -> str:
+        """Set the chat's time zone for schedules and display."""
+        zone = valid_timezone(name)
+        await self._repo.update_chat(chat_id, timezone=zone)
+        await self._repo.audit(chat_id, actor, "timezone", zone)
+        return zone
+
+    async def set_country(self, chat_id: int, code: str, *, actor: int) -> str:
+        """Set the region used for numbers written without a country code."""
+        region = valid_country(code)
+        await self._repo.update_chat(chat_id, country=region)
+        await self._repo.audit(chat_id, actor, "country", region)
+        return region
+
+    async def role_of(self, chat: Chat, user_id: int, *, is_chat_admin: bool) -> Role:
+        """A user's role in a chat.
+
+        Everyone is admin of their private chat; in groups /role decides, else Telegram
+        admins are admins and other members operators.
+        """
+        if chat.kind == PRIVATE:
+            return Role.ADMIN
+        stored = await self._repo.get_role(chat.id, user_id)
+        if stored is not None:
+            return stored
+        return Role.ADMIN if is_chat_admin else Role.OPERATOR
+
+    async def set_role(
+        self, chat: Chat, *, user_id: int, username: str, role_name: str, actor: int
+    ) -> Role:
+        """Give a member a role (group chats only)."""
+        if chat.kind == PRIVATE:
+            raise NotAllowed("Roles are for group chats; in a private chat you can do it all.")
+        try:
+            role = Role(role_name.strip().lower())
+        except ValueError as exc:
+            raise BadInput(f"“{role_name}” is not a role. Use admin, operator or viewer.") from exc
+        await self._repo.set_role(chat.id, user_id, role=role, username=username, actor=actor)
+        await self._repo.audit(chat.id, actor, "role", f"{user_id}={role.value}")
+        return role
+
+    async def find_member(self, chat_id: int, username: str) -> int | None:
+        """The id of a member known by @username in this chat."""
+        member = await self._repo.find_member(chat_id, username.lstrip("@"))
+        return member.user_id if member else None

@@ -1,0 +1,241 @@
+"""The send use-case: validate, store as ``queued``, call the provider, record the outcome.
+
+Guarantees:
+- every message row exists (``queued``) before its provider call, so none is lost;
+- the batch's ``origin`` (chat + Telegram message id) is unique, so an update delivered twice
+  returns the first send instead of sending again;
+- a call that may have reached the provider but lost its answer becomes ``unknown``, never a
+  blind resend; an error that proves nothing was sent becomes ``failed``.
+
+Fan-out is bounded by a semaphore and outcomes are written in batches by :class:`ChangeWriter`
+while later calls are still in flight, so a large send costs a few commits, not one per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.services.accounts import Accounts
+from bot.services.errors import BadInput
+from bot.services.phones import normalise
+from providers.base import DeliveryState, Media, OutgoingMessage, Provider, SendResult
+from providers.errors import AuthError, InsufficientCredit, ProviderError
+from providers.registry import Route
+from storage.models import Batch, Message, utcnow
+from storage.repo import Repository, StateChange
+
+log = logging.getLogger(__name__)
+
+MAX_RECIPIENTS = 10_000
+WRITE_BATCH = 200
+# Errors that will fail every remaining recipient the same way: stop calling the provider.
+_FATAL = (AuthError, InsufficientCredit)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """A send as the chat asked for it."""
+
+    chat_id: int
+    actor_id: int
+    actor_name: str
+    route: Route
+    recipients: Sequence[str]
+    text: str
+    origin: str
+    country: str | None = None
+    media: Media | None = None
+    options: dict[str, str] | None = None
+    schedule_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """The stored batch and its messages after the provider calls."""
+
+    batch: Batch
+    messages: list[Message]
+    replayed: bool
+
+
+class ChangeWriter:
+    """Collects state changes and commits them in batches while sends go on."""
+
+    def __init__(self, repo: Repository, batch_size: int = WRITE_BATCH) -> None:
+        self._repo = repo
+        self._batch_size = batch_size
+        self._pending: list[StateChange] = []
+        self._lock = asyncio.Lock()
+
+    async def add(self, change: StateChange) -> None:
+        """Queue one change; commit when a batch is full."""
+        self._pending.append(change)
+        if len(self._pending) >= self._batch_size and not self._lock.locked():
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Commit everything queued so far."""
+        async with self._lock:
+            while self._pending:
+                chunk, self._pending = self._pending, []
+                await self._repo.apply_changes(chunk)
+
+
+def validate_text(route: Route, text: str, media: Media | None) -> str:
+    """The text to send, or a ``BadInput`` saying why it cannot be sent."""
+    body = text.strip()
+    if not body and media is None:
+        raise BadInput("The message text is empty.")
+    limit = route.channel.max_text
+    if len(body) > limit:
+        raise BadInput(
+            f"The message is {len(body)} characters long; {route} allows at most {limit}."
+        )
+    return body
+
+
+def recipients_for(route: Route, raw: Sequence[str], country: str | None) -> list[str]:
+    """Normalised, de-duplicated recipients in the provider's format, or ``BadInput``."""
+    items = [r.strip() for r in raw if r.strip()]
+    if not items:
+        raise BadInput("No recipient given.")
+    if len(items) > MAX_RECIPIENTS:
+        raise BadInput(f"At most {MAX_RECIPIENTS} recipients per send ({len(items)} given).")
+    if not route.channel.phone_recipients:
+        return list(dict.fromkeys(items))
+    out: list[str] = []
+    errors: list[str] = []
+    for item in items:
+        try:
+            out.append(
+                normalise(item, country=country, allow_wa_group=route.channel.name == "wa").digits
+            )
+        except BadInput as exc:
+            errors.append(exc.message)
+    if errors:
+        shown = "\n".join(errors[:5]) + (
+            f"\n…and {len(errors) - 5} more." if len(errors) > 5 else ""
+        )
+        raise BadInput(f"Nothing was sent:\n{shown}")
+    return list(dict.fromkeys(out))
+
+
+class Sender:
+    """Runs sends for every provider."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        accounts: Accounts,
+        *,
+        concurrency: int,
+        first_poll: float,
+    ) -> None:
+        self._repo = repo
+        self._accounts = accounts
+        self._concurrency = concurrency
+        self._first_poll = timedelta(seconds=first_poll)
+
+    async def send(self, request: SendRequest) -> SendOutcome:
+        """Validate, store, send and record one batch."""
+        route = request.route
+        text = validate_text(route, request.text, request.media)
+        recipients = recipients_for(route, request.recipients, request.country)
+        adapter = await self._accounts.adapter(request.chat_id, route.provider)
+        batch = Batch(
+            chat_id=request.chat_id,
+            route=str(route),
+            text=text,
+            origin=request.origin,
+            created_by=request.actor_id,
+            created_by_name=request.actor_name,
+            schedule_id=request.schedule_id,
+        )
+        media_name = request.media.file_name if request.media else None
+        rows = [
+            Message(
+                batch_id=0,
+                chat_id=request.chat_id,
+                provider=route.provider.name,
+                channel=route.channel.name,
+                recipient=to,
+                text=text,
+                media_name=media_name,
+                idempotency_key=f"{request.origin}:{index}",
+            )
+            for index, to in enumerate(recipients)
+        ]
+        batch, new = await self._repo.create_batch(batch, rows)
+        assert batch.id is not None
+        if not new:
+            log.info("send %s replayed; not sending again", request.origin)
+            return SendOutcome(batch, await self._repo.batch_messages(batch.id), replayed=True)
+        await self._fan_out(adapter, route, rows, text, request)
+        return SendOutcome(batch, await self._repo.batch_messages(batch.id), replayed=False)
+
+    async def _fan_out(
+        self,
+        adapter: Provider,
+        route: Route,
+        rows: list[Message],
+        text: str,
+        request: SendRequest,
+    ) -> None:
+        writer = ChangeWriter(self._repo)
+        gate = asyncio.Semaphore(self._concurrency)
+        stop: list[ProviderError] = []
+
+        async def one(row: Message) -> None:
+            assert row.id is not None
+            async with gate:
+                if stop:
+                    await writer.add(_failed(row.id, stop[0], skipped=True))
+                    return
+                outgoing = OutgoingMessage(
+                    channel=route.channel.name,
+                    to=row.recipient,
+                    text=text,
+                    media=request.media,
+                    options=request.options or {},
+                )
+                try:
+                    result = await adapter.send(outgoing)
+                except ProviderError as exc:
+                    if isinstance(exc, _FATAL):
+                        stop.append(exc)
+                    await writer.add(_failed(row.id, exc))
+                    return
+            await writer.add(self._accepted(row.id, result))
+
+        await asyncio.gather(*(one(row) for row in rows))
+        await writer.flush()
+
+    def _accepted(self, message_id: int, result: SendResult) -> StateChange:
+        return StateChange(
+            message_id=message_id,
+            state=result.state,
+            source="send",
+            provider_ref=result.ref,
+            provider_status=result.provider_status,
+            detail=result.detail,
+            next_poll_at=None if result.state.is_final else utcnow() + self._first_poll,
+        )
+
+
+def _failed(message_id: int, exc: ProviderError, *, skipped: bool = False) -> StateChange:
+    if exc.maybe_sent:
+        return StateChange(
+            message_id=message_id,
+            state=DeliveryState.UNKNOWN,
+            source="send",
+            detail=f"{exc.message} It may or may not have been sent; "
+            "check with the provider before sending again.",
+        )
+    detail = f"not attempted: {exc.message}" if skipped else exc.message
+    return StateChange(
+        message_id=message_id, state=DeliveryState.FAILED, source="send", detail=detail
+    )

@@ -1,0 +1,285 @@
+"""NusaSMS WhatsApp/account API adapter (``APIKey`` header, JSON envelope).
+
+Documented in ``shared/api-docs/nusasms.txt``: ``GET auth/api_key``, ``GET balance``,
+``POST whatsapp/message``, ``POST whatsapp/media`` and ``GET whatsapp/status/{ref_no}``.
+Every call waits its turn on the account's limiter (one request per 50 ms) and a 429 is retried
+after its delay: a 429 means the request was not processed, so retrying cannot send twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+from aiolimiter import AsyncLimiter
+
+from providers.base import (
+    AccountInfo,
+    Balance,
+    DeliveryState,
+    OutgoingMessage,
+    SendResult,
+    StatusReport,
+)
+from providers.errors import (
+    AuthError,
+    InsufficientCredit,
+    MessageRejected,
+    ProviderError,
+    RateLimited,
+    UnexpectedResponse,
+    ValidationError,
+)
+from providers.http import json_body, raise_for_common_status, send_request
+
+NAME = "NusaSMS"
+
+# Letters from the docs; the test server and some receipts spell the names out instead.
+WA_STATES: Mapping[str, tuple[DeliveryState, str]] = {
+    "U": (DeliveryState.ACCEPTED, "un-sent: about to be queued"),
+    "Q": (DeliveryState.ACCEPTED, "on queue"),
+    "S": (DeliveryState.SENT, "being sent"),
+    "D": (DeliveryState.DELIVERED, "delivered to the destination"),
+    "R": (DeliveryState.READ, "read"),
+    "A": (DeliveryState.ABORTED, "aborted, will not be sent"),
+    "F": (DeliveryState.FAILED, "failed; the WA credit is refunded"),
+}
+WA_STATE_WORDS: Mapping[str, str] = {
+    "unsent": "U",
+    "un-sent": "U",
+    "queue": "Q",
+    "queued": "Q",
+    "sent": "S",
+    "delivered": "D",
+    "read": "R",
+    "abort": "A",
+    "aborted": "A",
+    "fail": "F",
+    "failed": "F",
+}
+WA_GROUP_ID = re.compile(r"^\d{8,15}-\d{6,}$")
+_CREDIT_WORDS = re.compile(r"credit|balance|saldo|insufficient", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class NusaSmsSettings:
+    """Where the NusaSMS WhatsApp/account API lives and how to pace it."""
+
+    base_url: str = "https://api.nusasms.com/nusasms_api/1.0"
+    min_interval: float = 0.05
+    max_rate_limit_retries: int = 5
+    wa_sender: str | None = None
+
+
+def map_wa_status(raw: str) -> tuple[DeliveryState, str]:
+    """Map a WhatsApp status letter (or its spelled-out name) to the project state.
+
+    Unknown values are kept as the provider's own string and do not move the state.
+    """
+    key = raw.strip()
+    letter = key.upper() if len(key) == 1 else WA_STATE_WORDS.get(key.lower(), "")
+    if letter in WA_STATES:
+        return WA_STATES[letter]
+    return DeliveryState.ACCEPTED, f"unrecognised status {raw!r}"
+
+
+def error_detail(body: Any) -> str:
+    """Pull a human-readable reason out of any of NusaSMS's error body shapes."""
+    if not isinstance(body, dict):
+        return ""
+    detail = body.get("detail")
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = item.get("loc") or []
+                where = str(loc[-1]) if isinstance(loc, list) and loc else ""
+                msg = str(item.get("msg", ""))
+                parts.append(f"{where}: {msg}" if where else msg)
+        return "; ".join(p for p in parts if p)
+    if isinstance(detail, str):
+        return detail
+    message = body.get("message")
+    description = body.get("description")
+    text = str(message) if message else ""
+    if description:
+        text = f"{text} ({description})" if text else str(description)
+    return text
+
+
+class NusaSmsClient:
+    """The WhatsApp/account half of NusaSMS for one API key."""
+
+    name: ClassVar[str] = NAME
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        api_key: str,
+        limiter: AsyncLimiter,
+        settings: NusaSmsSettings,
+    ) -> None:
+        self._http = http
+        self._api_key = api_key
+        self._limiter = limiter
+        self._settings = settings
+        self._base = settings.base_url.rstrip("/")
+
+    async def verify(self) -> AccountInfo:
+        """Check the key with ``GET auth/api_key``."""
+        data = await self._call("GET", "auth/api_key")
+        if not isinstance(data, dict):
+            raise UnexpectedResponse(f"{NAME} sent no account data.", provider=NAME)
+        userid = str(data.get("userid", "")) or "unknown user"
+        return AccountInfo(account=userid, details=f"client {data.get('idClient', '?')}")
+
+    async def balances(self) -> list[Balance]:
+        """Balances from ``GET balance`` (WA, SMS, HLR, SIM, pulsa) with expiry dates."""
+        data = await self._call("GET", "balance")
+        if not isinstance(data, dict):
+            raise UnexpectedResponse(f"{NAME} sent no balance data.", provider=NAME)
+        result = []
+        for kind in ("wa", "sms", "hlr", "sim", "pulsa"):
+            amount = data.get(f"{kind}_balance")
+            if amount is None:
+                continue
+            try:
+                value = float(amount)
+            except (TypeError, ValueError) as exc:
+                raise UnexpectedResponse(
+                    f"{NAME} sent an unreadable {kind} balance.", provider=NAME
+                ) from exc
+            unit = "IDR" if kind == "pulsa" else "credits"
+            result.append(
+                Balance(
+                    name=kind.upper(),
+                    amount=value,
+                    unit=unit,
+                    expires=_parse_date(data.get(f"{kind}_expired_date")),
+                )
+            )
+        return result
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Send a WhatsApp text (``whatsapp/message``) or file (``whatsapp/media``)."""
+        body: dict[str, Any] = {
+            "destination": message.to,
+            "is_group": bool(WA_GROUP_ID.match(message.to)),
+        }
+        if self._settings.wa_sender:
+            body["sender"] = self._settings.wa_sender
+        if message.media is not None:
+            body["media_base64"] = base64.b64encode(message.media.content).decode("ascii")
+            body["file_name"] = message.media.file_name
+            if message.text:
+                body["caption"] = message.text
+            data = await self._call("POST", "whatsapp/media", json=body)
+        else:
+            body["message"] = message.text
+            data = await self._call("POST", "whatsapp/message", json=body)
+        ref = data.get("ref_no") if isinstance(data, dict) else None
+        if not ref:
+            raise UnexpectedResponse(
+                f"{NAME} accepted the message but returned no ref_no.", provider=NAME
+            )
+        return SendResult(ref=str(ref), state=DeliveryState.ACCEPTED, provider_status="accepted")
+
+    async def status(self, ref: str, *, channel: str = "wa") -> StatusReport:
+        """Ask ``GET whatsapp/status/{ref_no}`` where a WhatsApp message is."""
+        data = await self._call("GET", f"whatsapp/status/{quote(ref, safe='')}")
+        if not isinstance(data, dict) or "status" not in data:
+            raise UnexpectedResponse(f"{NAME} sent a status without a state.", provider=NAME)
+        raw = str(data.get("status") or "")
+        state, meaning = map_wa_status(raw)
+        at = None
+        for key in ("read_date", "delivered_date", "sent_date", "create_date"):
+            at = _parse_datetime(data.get(key))
+            if at is not None:
+                break
+        return StatusReport(ref=ref, state=state, provider_status=raw, detail=meaning, at=at)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One paced request with 429 retries; returns the envelope's ``data``."""
+        url = f"{self._base}/{path}"
+        headers = {"APIKey": self._api_key, "Accept": "application/json"}
+        attempts = 0
+        while True:
+            async with self._limiter:
+                response = await send_request(
+                    self._http, method, url, provider=NAME, headers=headers, **kwargs
+                )
+            try:
+                return self._unwrap(response)
+            except RateLimited as exc:
+                attempts += 1
+                if attempts > self._settings.max_rate_limit_retries:
+                    raise
+                await asyncio.sleep(exc.retry_after)
+
+    @staticmethod
+    def _unwrap(response: httpx.Response) -> Any:
+        status = response.status_code
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        detail = error_detail(body)
+        raise_for_common_status(response, provider=NAME, detail=detail)
+        if status >= 400:
+            raise _client_error(status, detail)
+        if body is None:
+            body = json_body(response, provider=NAME)
+        if not isinstance(body, dict):
+            raise UnexpectedResponse(f"{NAME} answered with an unexpected body.", provider=NAME)
+        if body.get("error") is True:
+            raise _envelope_error(body, detail)
+        return body.get("data")
+
+
+def _client_error(status: int, detail: str) -> ProviderError:
+    reason = detail or "no reason given"
+    if status == 404:
+        return ValidationError(f"{NAME}: not found ({reason}).", provider=NAME, code="404")
+    if status == 402 or _CREDIT_WORDS.search(detail):
+        return InsufficientCredit(
+            f"{NAME}: not enough credit ({reason}).", provider=NAME, code=str(status)
+        )
+    return ValidationError(
+        f"{NAME} refused the request (HTTP {status}): {reason}.", provider=NAME, code=str(status)
+    )
+
+
+def _envelope_error(body: Mapping[str, Any], detail: str) -> ProviderError:
+    code = str(body.get("error_code", "")) or None
+    reason = detail or "no reason given"
+    if _CREDIT_WORDS.search(reason):
+        return InsufficientCredit(f"{NAME}: not enough credit ({reason}).", provider=NAME)
+    if re.search(r"api ?key|unauthori[sz]ed|forbidden", reason, re.IGNORECASE):
+        return AuthError(f"{NAME} refused the API key ({reason}).", provider=NAME, code=code)
+    return MessageRejected(f"{NAME} refused the message: {reason}.", provider=NAME, code=code)
+
+
+def _parse_date(raw: object) -> date | None:
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        return None
+
+
+def _parse_datetime(raw: object) -> datetime | None:
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,145 @@
+"""The explicit registry of providers and the route syntax ``<provider>[:<channel>]``.
+
+A :class:`ProviderSpec` holds a provider's fixed facts (channels, text limits, credential
+fields) and builds an adapter from stored credentials. The registry is a plain dict so what is
+supported is readable in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from providers.base import CredentialField, Provider
+from providers.nusasms import NusaSmsClient, NusaSmsSettings
+from providers.ratelimit import AccountLimiters
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEnvironment:
+    """What adapters are built from besides credentials: the shared client and settings."""
+
+    http: httpx.AsyncClient
+    limiters: AccountLimiters
+    nusasms: NusaSmsSettings = field(default_factory=NusaSmsSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """One way a provider sends (``wa``, ``sms`` ...)."""
+
+    name: str
+    description: str
+    max_text: int
+    media: bool = False
+    phone_recipients: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """A provider's fixed facts and how to build its adapter."""
+
+    name: str
+    display: str
+    channels: tuple[ChannelSpec, ...]
+    credentials: tuple[CredentialField, ...]
+    build: Callable[[ProviderEnvironment, Mapping[str, str]], Provider]
+    check_key: str
+
+    @property
+    def default_channel(self) -> ChannelSpec:
+        """The channel a bare provider name means."""
+        return self.channels[0]
+
+    def channel(self, name: str) -> ChannelSpec | None:
+        """The channel called ``name``, if the provider has one."""
+        return next((c for c in self.channels if c.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A resolved ``<provider>:<channel>``."""
+
+    provider: ProviderSpec
+    channel: ChannelSpec
+
+    def __str__(self) -> str:
+        return f"{self.provider.name}:{self.channel.name}"
+
+
+class UnknownRoute(ValueError):
+    """The text is not a route this bot knows; the message lists what is."""
+
+
+def _build_nusasms(env: ProviderEnvironment, creds: Mapping[str, str]) -> Provider:
+    api_key = creds["api_key"]
+    return NusaSmsClient(
+        env.http,
+        api_key=api_key,
+        limiter=env.limiters.get("nusasms", api_key, interval=env.nusasms.min_interval),
+        settings=env.nusasms,
+    )
+
+
+NUSASMS = ProviderSpec(
+    name="nusasms",
+    display="NusaSMS",
+    channels=(
+        ChannelSpec("wa", "WhatsApp message, or media when replying to a file", 4096, True),
+    ),
+    credentials=(
+        CredentialField("api_key", "the NusaSMS API key (app.nusasms.com → Account → User)"),
+        CredentialField("sms_user", "the SMS v3 API user name", required=False, secret=False),
+        CredentialField("sms_password", "the SMS v3 API password", required=False),
+    ),
+    build=_build_nusasms,
+    check_key="api_key",
+)
+
+REGISTRY: dict[str, ProviderSpec] = {NUSASMS.name: NUSASMS}
+
+
+def all_routes() -> list[str]:
+    """Every route the bot knows, in registry order."""
+    return [f"{p.name}:{c.name}" for p in REGISTRY.values() for c in p.channels]
+
+
+def parse_route(text: str) -> Route:
+    """Resolve ``provider`` or ``provider:channel`` (case-insensitive).
+
+    Raises:
+        UnknownRoute: with a message naming the known routes.
+
+    """
+    provider_name, _, channel_name = text.strip().lower().partition(":")
+    spec = REGISTRY.get(provider_name)
+    if spec is None:
+        raise UnknownRoute(
+            f"Unknown provider “{provider_name}”. Known routes: {', '.join(all_routes())}."
+        )
+    if not channel_name:
+        return Route(spec, spec.default_channel)
+    channel = spec.channel(channel_name)
+    if channel is None:
+        names = ", ".join(f"{spec.name}:{c.name}" for c in spec.channels)
+        raise UnknownRoute(f"{spec.display} has no channel “{channel_name}”. Try {names}.")
+    return Route(spec, channel)
+
+
+# Recipients that carry a prefix of their own (Parrotica address book ids).
+RECIPIENT_PREFIXES = frozenset({"contact", "group"})
+
+
+def looks_like_route(text: str) -> bool:
+    """Whether a /send argument names a route rather than a recipient.
+
+    ``nusasms``, ``nusasms:wa`` and ``foo:bar`` (an unknown provider) are routes;
+    ``6281...``, ``+62 ...`` and ``contact:12`` are recipients.
+    """
+    head, sep, _ = text.partition(":")
+    head = head.lower()
+    if head in REGISTRY:
+        return True
+    return bool(sep) and head.isalpha() and head not in RECIPIENT_PREFIXES

@@ -1,0 +1,188 @@
+"""Every table of chatops-bridge, in one place.
+
+Times are aware UTC datetimes (SQLModel's ``UTCDateTime`` refuses naive ones, so a local
+time can never slip in); :func:`utcnow` is the one clock the storage layer uses. States are
+plain strings holding :class:`StrEnum` values, so a state added later needs no migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Now, as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class Role(StrEnum):
+    """What a member of a group chat may do; each role includes the ones below it."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Order for comparisons (viewer < operator < admin)."""
+        return {"viewer": 0, "operator": 1, "admin": 2}[self.value]
+
+
+class ScheduleState(StrEnum):
+    """Lifecycle of a scheduled send."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+    FAILED = "failed"
+
+
+class Chat(SQLModel, table=True):
+    """A Telegram chat (private or group) and its settings."""
+
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    kind: str = "private"
+    title: str = ""
+    default_route: str | None = None
+    timezone: str = "UTC"
+    country: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Credential(SQLModel, table=True):
+    """A provider's credentials for one chat, encrypted as one JSON document."""
+
+    __table_args__ = (UniqueConstraint("chat_id", "provider"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    provider: str
+    secret: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    account: str = ""
+    created_by: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+    checked_at: datetime | None = None
+    check_ok: bool = True
+    check_detail: str = ""
+
+
+class Member(SQLModel, table=True):
+    """A role given to a user in a group chat with /role."""
+
+    chat_id: int = Field(
+        sa_type=BigInteger, foreign_key="chat.id", primary_key=True, ondelete="CASCADE"
+    )
+    user_id: int = Field(sa_type=BigInteger, primary_key=True)
+    username: str = ""
+    role: str = Role.OPERATOR.value
+    set_by: int = Field(sa_type=BigInteger)
+    set_at: datetime = Field(default_factory=utcnow)
+
+
+class Batch(SQLModel, table=True):
+    """One /send (or fired schedule): its recipients share a status card in the chat."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    route: str
+    text: str
+    origin: str = Field(unique=True)
+    created_by: int = Field(sa_type=BigInteger)
+    created_by_name: str = ""
+    card_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    card_dead: bool = False
+    schedule_id: int | None = Field(default=None, foreign_key="schedule.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    """One message to one recipient, written as ``queued`` before the provider is called."""
+
+    __table_args__ = (
+        Index("ix_message_chat_created", "chat_id", "id"),
+        Index("ix_message_open", "state", "next_poll_at"),
+        Index("ix_message_ref", "provider", "provider_ref"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True, ondelete="CASCADE")
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    provider: str
+    channel: str
+    recipient: str
+    text: str
+    media_name: str | None = None
+    idempotency_key: str = Field(unique=True)
+    state: str = "queued"
+    provider_ref: str | None = None
+    provider_status: str = ""
+    detail: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    next_poll_at: datetime | None = None
+    poll_attempts: int = 0
+
+
+class StatusEvent(SQLModel, table=True):
+    """One change of a message's state: its history, oldest first."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True, ondelete="CASCADE")
+    state: str
+    provider_status: str = ""
+    detail: str = ""
+    source: str = "send"
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Schedule(SQLModel, table=True):
+    """A send that fires later, once or by a recurrence rule; claimed atomically to fire."""
+
+    __table_args__ = (Index("ix_schedule_due", "state", "next_run_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    route: str
+    recipients: str
+    text: str
+    next_run_at: datetime
+    recurrence: str | None = None
+    timezone: str = "UTC"
+    state: str = ScheduleState.PENDING.value
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    provider_ref: str | None = None
+    runs: int = 0
+    last_run_at: datetime | None = None
+    note: str = ""
+    created_by: int = Field(sa_type=BigInteger)
+    created_by_name: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ConnectToken(SQLModel, table=True):
+    """A one-time deep-link token that lets a group admin enter credentials in private."""
+
+    token: str = Field(primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    provider: str
+    created_by: int = Field(sa_type=BigInteger)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what in which chat; never holds a secret."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, index=True)
+    user_id: int = Field(sa_type=BigInteger)
+    action: str
+    detail: str = ""
+    at: datetime = Field(default_factory=utcnow)
