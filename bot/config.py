@@ -13,7 +13,9 @@ from storage.db import sqlite_path
 class Settings(BaseSettings):
     """Everything an operator can configure; secrets are ``SecretStr`` so they never print."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", env_file_encoding="utf-8", env_ignore_empty=True
+    )
 
     telegram_bot_token: SecretStr
     telegram_base_url: str = "https://api.telegram.org/bot"

@@ -19,10 +19,13 @@ class AccountLimiters:
         self._limiters: dict[str, AsyncLimiter] = {}
 
     def get(self, provider: str, account_key: str, *, interval: float) -> AsyncLimiter:
-        """The limiter allowing one request per ``interval`` seconds for this account."""
+        """The limiter allowing one request per ``interval`` seconds for this account.
+
+        An ``interval`` of 0 means no pacing (a local fake or a provider without a limit).
+        """
         digest = hashlib.sha256(f"{provider}\0{account_key}".encode()).hexdigest()
         limiter = self._limiters.get(digest)
         if limiter is None:
-            limiter = AsyncLimiter(1, interval)
+            limiter = AsyncLimiter(1, interval) if interval > 0 else AsyncLimiter(1e9, 1)
             self._limiters[digest] = limiter
         return limiter

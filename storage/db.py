@@ -58,7 +58,7 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Apply every Alembic migration up to head."""
+    """Apply every Alembic migration (all heads: features add their own branches)."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
 
@@ -67,4 +67,4 @@ def _upgrade(connection: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")

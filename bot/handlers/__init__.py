@@ -38,12 +38,16 @@ COMMANDS: list[Command] = [
     Command("cancel", "", "stop a running /connect dialogue", Role.VIEWER, cancel),
 ]
 
+KNOWN = frozenset(c.name for c in COMMANDS)
+
 
 async def unknown_command(update: Update, context: BotContext) -> None:
     """Answer a command this bot does not have (in groups only when addressed to it)."""
     message = message_of(update)
     word = (message.text or "").split()[0]
     name, _, addressee = word.partition("@")
+    if name.lstrip("/").lower() in KNOWN:  # handled by its CommandHandler in group 0
+        return
     if addressee and addressee.lower() != (context.bot.username or "").lower():
         return
     if not addressee and message.chat.type != ChatType.PRIVATE:

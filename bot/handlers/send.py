@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 from telegram import Update
 
+from bot.cards import post_card
 from bot.commands import Command, chat_of
 from bot.context import BotContext
-from bot.handlers.common import message_of, reply, sender_name
+from bot.handlers.common import message_of, sender_name
 from bot.parsing import command_body, take_recipients, take_token
-from bot.render import status_card
 from bot.services.chats import route_from
 from bot.services.errors import BadInput
 from bot.services.phones import normalise
@@ -73,9 +73,8 @@ async def send(update: Update, context: BotContext) -> None:
             country=chat.country,
         )
     )
-    card = await reply(update, status_card(outcome.batch, outcome.messages))
-    if outcome.batch.id is not None and not outcome.replayed:
-        await context.services.repo.set_card(outcome.batch.id, card.message_id)
+    note = "This send was already processed; nothing was sent again." if outcome.replayed else ""
+    await post_card(context.bot, context.services, outcome, note=note)
 
 
 COMMANDS = (

@@ -1,0 +1,129 @@
+"""The repository: idempotent batches, forward-only states, restart recovery, tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from providers.base import DeliveryState as S
+from storage.models import Batch, ConnectToken, Message, utcnow
+from storage.repo import Repository, StateChange
+
+
+async def _batch(repo: Repository, origin: str = "tg:1:10", n: int = 2) -> list[Message]:
+    await repo.ensure_chat(1, kind="private", title="alice")
+    rows = [
+        Message(
+            batch_id=0,
+            chat_id=1,
+            provider="nusasms",
+            channel="wa",
+            recipient=f"62812345678{i}",
+            text="hi",
+            idempotency_key=f"{origin}:{i}",
+        )
+        for i in range(n)
+    ]
+    batch, new = await repo.create_batch(
+        Batch(chat_id=1, route="nusasms:wa", text="hi", origin=origin, created_by=1), rows
+    )
+    assert new
+    assert batch.id is not None
+    return await repo.batch_messages(batch.id)
+
+
+async def test_pragmas_and_schema(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    assert version == "0001"
+
+
+async def test_batch_is_written_queued_and_replay_is_detected(repo: Repository) -> None:
+    messages = await _batch(repo)
+    assert [m.state for m in messages] == ["queued", "queued"]
+    for m in messages:
+        assert len(await repo.history(m.id or 0)) == 1
+    again, new = await repo.create_batch(
+        Batch(chat_id=1, route="nusasms:wa", text="hi", origin="tg:1:10", created_by=1),
+        [
+            Message(
+                batch_id=0,
+                chat_id=1,
+                provider="nusasms",
+                channel="wa",
+                recipient="x",
+                text="hi",
+                idempotency_key="tg:1:10:0",
+            )
+        ],
+    )
+    assert not new
+    assert again.id == messages[0].batch_id
+    assert len(await repo.batch_messages(again.id or 0)) == 2
+
+
+async def test_states_move_forward_once_each(repo: Repository) -> None:
+    (m, _) = await _batch(repo)
+    mid = m.id or 0
+    moved = await repo.apply_changes(
+        [
+            StateChange(mid, S.ACCEPTED, "send", provider_ref="r1"),
+            StateChange(mid, S.DELIVERED, "poll", provider_status="D"),
+            StateChange(mid, S.SENT, "webhook", provider_status="S"),  # late
+            StateChange(mid, S.DELIVERED, "webhook", provider_status="D"),  # duplicate
+        ]
+    )
+    assert [x.state for x in moved] == ["delivered"]
+    states = [e.state for e in await repo.history(mid)]
+    assert states == ["queued", "accepted", "delivered"]
+    stored = await repo.get_message(1, mid)
+    assert stored is not None
+    assert stored.provider_ref == "r1"
+    assert stored.next_poll_at is None  # final: no more polling
+
+
+async def test_other_chats_cannot_read_a_message(repo: Repository) -> None:
+    (m, _) = await _batch(repo)
+    assert await repo.get_message(2, m.id or 0) is None
+
+
+async def test_interrupted_sends_become_unknown(repo: Repository) -> None:
+    (m, m2) = await _batch(repo)
+    await repo.apply_changes([StateChange(m2.id or 0, S.ACCEPTED, "send", provider_ref="r")])
+    assert await repo.mark_interrupted_sends() == 1
+    stored = await repo.get_message(1, m.id or 0)
+    assert stored is not None
+    assert stored.state == "unknown"
+    assert "stopped while sending" in stored.detail
+
+
+async def test_connect_token_is_single_use_and_expires(repo: Repository) -> None:
+    await repo.ensure_chat(-100, kind="supergroup", title="Team")
+    await repo.add_connect_token(
+        ConnectToken(
+            token="t1",
+            chat_id=-100,
+            provider="nusasms",
+            created_by=1,
+            expires_at=utcnow() + timedelta(minutes=5),
+        )
+    )
+    await repo.add_connect_token(
+        ConnectToken(
+            token="t2",
+            chat_id=-100,
+            provider="nusasms",
+            created_by=1,
+            expires_at=utcnow() - timedelta(seconds=1),
+        )
+    )
+    taken = await repo.take_connect_token("t1")
+    assert taken is not None
+    assert taken.chat_id == -100
+    assert await repo.take_connect_token("t1") is None
+    assert await repo.take_connect_token("t2") is None
+    assert await repo.take_connect_token("nope") is None
