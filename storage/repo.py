@@ -273,6 +273,15 @@ class Repository:
                 for m in messages
                 if m.id is not None
             )
+            s.add(
+                AuditEntry(
+                    chat_id=batch.chat_id,
+                    user_id=batch.created_by,
+                    action="send",
+                    detail=f"send {batch.id}: {len(messages)} recipient(s) via {batch.route}",
+                    at=now,
+                )
+            )
             try:
                 await s.commit()
             except IntegrityError:

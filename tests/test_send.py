@@ -206,3 +206,15 @@ async def test_viewer_cannot_send_in_a_group(bot: Bot) -> None:
 async def test_group_member_without_admin_cannot_change_roles(bot: Bot) -> None:
     reply = await bot.group("/role 8 admin", user_id=7)
     assert "needs the admin role" in reply
+
+
+async def test_each_send_is_audited_without_its_text(bot: Bot) -> None:
+    from storage.models import AuditEntry
+
+    await bot.connect()
+    await bot.private("/send 6281234567890,6281234567891 Secret plans")
+    async with bot.services.repo.sessions() as s:
+        entries = list(await s.exec(select(AuditEntry).where(AuditEntry.action == "send")))
+    assert [(e.user_id, e.detail) for e in entries] == [
+        (USER, "send 1: 2 recipient(s) via nusasms:wa")
+    ]
