@@ -74,3 +74,31 @@ async def test_unknown_commands(bot: Bot) -> None:
     assert await bot.group("/frobnicate") == ""
     assert "Unknown command" in await bot.group("/frobnicate@chatops_test_bot")
     assert await bot.group("/frobnicate@other_bot") == ""
+
+
+async def test_commands_without_entities_still_work(bot: Bot) -> None:
+    from tests.fakes.telegram import feed, private_message
+
+    update = private_message("/timezone Asia/Jakarta")
+    update["message"].pop("entities")
+    await feed(bot.app, update)
+    assert "Asia/Jakarta" in (bot.tg.last_text(USER) or "")
+    update = private_message("/nonsense")
+    update["message"].pop("entities")
+    await feed(bot.app, update)
+    assert "Unknown command /nonsense" in (bot.tg.last_text(USER) or "")
+
+
+async def test_edited_commands_do_not_run_again(bot: Bot) -> None:
+    from tests.fakes.telegram import feed, private_message
+
+    await bot.connect()
+    update = private_message("/send 6281234567890 Hi")
+    await feed(bot.app, update)
+    edited = {"update_id": update["update_id"] + 1000, "edited_message": update["message"]}
+    edited["edited_message"]["text"] = "/send 6281234567890 Hi again"
+    edited["edited_message"]["edit_date"] = edited["edited_message"]["date"] + 5
+    mark = bot.tg.mark()
+    await feed(bot.app, edited)
+    assert len(bot.nusa.sent) == 1
+    assert bot.replies_since(mark, USER) == []  # not even an "already processed" card

@@ -55,17 +55,40 @@ async def unknown_command(update: Update, context: BotContext) -> None:
     await reply(update, f"Unknown command {name}. /help lists the commands you can use.")
 
 
+# Only new messages run commands: an edited /send must not send again.
+NEW = filters.UpdateType.MESSAGE
+# "/cmd ..." text without a bot_command entity (some clients and emulators send none).
+SLASH_TEXT = filters.TEXT & filters.Regex(r"^/[A-Za-z0-9_]+(@\w+)?(\s|$)") & ~filters.COMMAND
+
+
+async def command_without_entity(update: Update, context: BotContext) -> None:
+    """Run a command typed as plain text, exactly as its CommandHandler would."""
+    message = message_of(update)
+    word, *args = (message.text or "").split()
+    name, _, addressee = word[1:].partition("@")
+    if addressee and addressee.lower() != (context.bot.username or "").lower():
+        return
+    command = next((c for c in COMMANDS if c.name == name.lower()), None)
+    if command is None:
+        await unknown_command(update, context)
+        return
+    context.args = args
+    await guarded(command)(update, context)
+
+
 def register(app: BotApplication) -> None:
     """Add every handler to the application."""
     for command in COMMANDS:
-        app.add_handler(CommandHandler(command.name, guarded(command)))
+        app.add_handler(CommandHandler(command.name, guarded(command), filters=NEW))
+    app.add_handler(MessageHandler(NEW & SLASH_TEXT, command_without_entity))
     app.add_handler(
         MessageHandler(
-            filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, connect.on_private_text
+            NEW & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & ~SLASH_TEXT,
+            connect.on_private_text,
         ),
         group=DIALOGUE,
     )
-    app.add_handler(MessageHandler(filters.COMMAND, unknown_command), group=FALLBACK)
+    app.add_handler(MessageHandler(NEW & filters.COMMAND, unknown_command), group=FALLBACK)
 
 
 def bot_commands(private: bool) -> list[BotCommand]:
