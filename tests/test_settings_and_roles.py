@@ -102,3 +102,14 @@ async def test_edited_commands_do_not_run_again(bot: Bot) -> None:
     await feed(bot.app, edited)
     assert len(bot.nusa.sent) == 1
     assert bot.replies_since(mark, USER) == []  # not even an "already processed" card
+
+
+async def test_user_text_in_error_replies_is_escaped(bot: Bot) -> None:
+    # FakeTelegram rejects invalid HTML like Telegram does, so an unescaped "<b" would fail.
+    assert "<b>" in await bot.private("/timezone <b>")
+    assert "<x>" in await bot.private("/country <x>")
+    assert "<i>" in await bot.private("/status <i>")
+    assert "a<b" in await bot.private("/connect a<b")
+    assert "<x>" in await bot.private("/use <x>")
+    await bot.connect()
+    assert "<p>" in await bot.private("/send <p> hi")

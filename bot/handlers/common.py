@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from telegram import Message, Update
 
 from bot.services.errors import BadInput
@@ -26,7 +28,7 @@ def parse_id(text: str, *, what: str = "message") -> int:
     """A numeric id typed as ``12`` or ``#12``."""
     cleaned = text.strip().lstrip("#")
     if not cleaned.isdigit():
-        raise BadInput(f"“{text}” is not a {what} id; ids are numbers like 12 or #12.")
+        raise BadInput(f"“{escape(text)}” is not a {what} id; ids are numbers like 12 or #12.")
     return int(cleaned)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from html import escape
 
 from bot.services.errors import BadInput, NotConnected
 from providers.base import AccountInfo, Balance, Provider
@@ -35,7 +36,9 @@ def provider_spec(name: str) -> ProviderSpec:
     """
     spec = REGISTRY.get(name.strip().lower())
     if spec is None:
-        raise BadInput(f"Unknown provider “{name}”. Known providers: {', '.join(REGISTRY)}.")
+        raise BadInput(
+            f"Unknown provider “{escape(name)}”. Known providers: {', '.join(REGISTRY)}."
+        )
     return spec
 
 
@@ -45,12 +48,12 @@ def check_fields(spec: ProviderSpec, values: Mapping[str, str]) -> None:
     unknown = sorted(set(values) - known)
     if unknown:
         raise BadInput(
-            f"{spec.display} does not take {', '.join(unknown)}. "
+            f"{spec.display} does not take {escape(', '.join(unknown))}. "
             f"Its keys are: {', '.join(f.key for f in spec.credentials)}."
         )
     empty = sorted(k for k, v in values.items() if not v.strip())
     if empty:
-        raise BadInput(f"These keys have no value: {', '.join(empty)}.")
+        raise BadInput(f"These keys have no value: {escape(', '.join(empty))}.")
 
 
 class Accounts:

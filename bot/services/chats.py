@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.services.errors import BadInput, NotAllowed
@@ -18,7 +19,7 @@ def route_from(text: str) -> Route:
     try:
         return parse_route(text)
     except UnknownRoute as exc:
-        raise BadInput(str(exc)) from exc
+        raise BadInput(escape(str(exc))) from exc
 
 
 def valid_timezone(name: str) -> str:
@@ -27,11 +28,13 @@ def valid_timezone(name: str) -> str:
     if candidate.upper() == "UTC":
         return "UTC"
     if candidate not in available_timezones():
-        raise BadInput(f"“{name}” is not a time zone. Use an Area/City name like Asia/Jakarta.")
+        raise BadInput(
+            f"“{escape(name)}” is not a time zone. Use an Area/City name like Asia/Jakarta."
+        )
     try:
         ZoneInfo(candidate)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise BadInput(f"“{name}” is not a time zone.") from exc
+        raise BadInput(f"“{escape(name)}” is not a time zone.") from exc
     return candidate
 
 
@@ -97,7 +100,9 @@ class Chats:
         try:
             role = Role(role_name.strip().lower())
         except ValueError as exc:
-            raise BadInput(f"“{role_name}” is not a role. Use admin, operator or viewer.") from exc
+            raise BadInput(
+                f"“{escape(role_name)}” is not a role. Use admin, operator or viewer."
+            ) from exc
         await self._repo.set_role(chat.id, user_id, role=role, username=username, actor=actor)
         await self._repo.audit(chat.id, actor, "role", f"{user_id}={role.value}")
         return role

@@ -2,7 +2,8 @@
 
 ::
 
-    UserError                 ``message`` is shown in the chat as it is
+    UserError                 ``message`` is shown in the chat as it is: HTML, so anything
+                              the user typed must be escaped where it is interpolated
     ├── BadInput              the command's arguments are wrong; ``usage`` may follow
     ├── NotConnected          the chat has no credentials for that provider
     └── NotAllowed            the user's role (or the chat type) does not allow this

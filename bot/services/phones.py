@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html import escape
 
 import phonenumbers
 
@@ -40,14 +41,14 @@ def normalise(raw: str, *, country: str | None, allow_wa_group: bool = False) ->
     if allow_wa_group and _GROUP_ID.match(text):
         return Recipient(text)
     if not text or not _ALLOWED.match(text):
-        raise BadInput(f"“{raw}” is not a phone number.")
+        raise BadInput(f"“{escape(raw)}” is not a phone number.")
     digits = re.sub(r"\D", "", text)
     if text.startswith("+"):
         candidate, region = "+" + digits, None
     elif digits.startswith("0"):
         if not country:
             raise BadInput(
-                f"“{raw}” is a national number: write it with the country code "
+                f"“{escape(raw)}” is a national number: write it with the country code "
                 "(e.g. +62…) or set the chat's country with /country ID."
             )
         candidate, region = digits, country
@@ -56,9 +57,11 @@ def normalise(raw: str, *, country: str | None, allow_wa_group: bool = False) ->
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException as exc:
-        raise BadInput(f"“{raw}” is not a phone number.") from exc
+        raise BadInput(f"“{escape(raw)}” is not a phone number.") from exc
     if not phonenumbers.is_valid_number(number):
-        raise BadInput(f"“{raw}” is not a valid phone number (wrong length or unknown prefix).")
+        raise BadInput(
+            f"“{escape(raw)}” is not a valid phone number (wrong length or unknown prefix)."
+        )
     return Recipient(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -71,5 +74,7 @@ def valid_country(code: str) -> str:
     """
     region = code.strip().upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise BadInput(f"“{code}” is not an ISO 3166 country code (for example ID, SG, US).")
+        raise BadInput(
+            f"“{escape(code)}” is not an ISO 3166 country code (for example ID, SG, US)."
+        )
     return region
