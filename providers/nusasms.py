@@ -1,9 +1,11 @@
 """NusaSMS WhatsApp/account API adapter (``APIKey`` header, JSON envelope).
 
 Documented in ``shared/api-docs/nusasms.txt``: ``GET auth/api_key``, ``GET balance``,
-``POST whatsapp/message``, ``POST whatsapp/media`` and ``GET whatsapp/status/{ref_no}``.
-Every call waits its turn on the account's limiter (one request per 50 ms) and a 429 is retried
-after its delay: a 429 means the request was not processed, so retrying cannot send twice.
+``POST whatsapp/message``, ``POST whatsapp/media``, ``GET whatsapp/status/{ref_no}`` and
+``POST wa_phone_check``. Every call waits its turn on the account's limiter (one request per
+50 ms) and a 429 is retried after its delay: a 429 means the request was not processed, so
+retrying cannot send twice. The SMS v3 half lives in :mod:`providers.nusasms_sms`; the adapter
+the bot uses (:mod:`providers.nusasms_adapter`) routes between the two by channel.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -65,17 +67,39 @@ WA_STATE_WORDS: Mapping[str, str] = {
     "failed": "F",
 }
 WA_GROUP_ID = re.compile(r"^\d{8,15}-\d{6,}$")
+KB = 1024
+# Documented: jpg jpeg png pdf up to 512 KB, mp4 webm up to 1 MB (1 KB = 1024 bytes assumed).
+WA_MEDIA_LIMITS: Mapping[str, int] = {
+    "jpg": 512 * KB,
+    "jpeg": 512 * KB,
+    "png": 512 * KB,
+    "pdf": 512 * KB,
+    "mp4": 1024 * KB,
+    "webm": 1024 * KB,
+}
+PHONE_CHECK_MAX = 100
+PHONE_CHECK_NUMBER = re.compile(r"^\d{8,14}$")
+# Pacing is measured when a request leaves; it reaches NusaSMS a little later, and that delay
+# varies (network, event loop, GC). Spacing requests 10 % wider than the documented minimum
+# keeps that jitter from turning into 429s; a 429 that still happens is retried.
+PACING_HEADROOM = 0.1
 _CREDIT_WORDS = re.compile(r"credit|balance|saldo|insufficient", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class NusaSmsSettings:
-    """Where the NusaSMS WhatsApp/account API lives and how to pace it."""
+    """Where NusaSMS's two APIs live (WhatsApp/account, SMS v3 + command) and how to pace them."""
 
     base_url: str = "https://api.nusasms.com/nusasms_api/1.0"
+    sms_base_url: str = "https://api.nusasms.com/api"
     min_interval: float = 0.05
     max_rate_limit_retries: int = 5
     wa_sender: str | None = None
+
+
+def pacing_interval(min_interval: float) -> float:
+    """Seconds between two requests of one account: the documented minimum plus headroom."""
+    return min_interval * (1 + PACING_HEADROOM) if min_interval > 0 else 0.0
 
 
 def map_wa_status(raw: str) -> tuple[DeliveryState, str]:
@@ -170,6 +194,10 @@ class NusaSmsClient:
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Send a WhatsApp text (``whatsapp/message``) or file (``whatsapp/media``)."""
+        if message.channel != "wa":
+            raise ValidationError(
+                f"{NAME} WhatsApp cannot send on channel {message.channel!r}.", provider=NAME
+            )
         body: dict[str, Any] = {
             "destination": message.to,
             "is_group": bool(WA_GROUP_ID.match(message.to)),
@@ -205,6 +233,28 @@ class NusaSmsClient:
             if at is not None:
                 break
         return StatusReport(ref=ref, state=state, provider_status=raw, detail=meaning, at=at)
+
+    async def phone_check(self, numbers: Sequence[str], *, callback_url: str | None) -> None:
+        """Submit up to 100 numbers (8–14 digits) to ``POST wa_phone_check``.
+
+        The results are not in the answer: NusaSMS posts them to ``callback_url`` later.
+        """
+        if not 1 <= len(numbers) <= PHONE_CHECK_MAX:
+            raise ValidationError(
+                f"{NAME} checks 1 to {PHONE_CHECK_MAX} numbers per request "
+                f"({len(numbers)} given).",
+                provider=NAME,
+            )
+        bad = [n for n in numbers if not PHONE_CHECK_NUMBER.match(n)]
+        if bad:
+            raise ValidationError(
+                f"{NAME} checks numbers of 8 to 14 digits only: {', '.join(bad[:5])}.",
+                provider=NAME,
+            )
+        body: dict[str, Any] = {"phone_numbers": list(numbers)}
+        if callback_url:
+            body["callback_url"] = callback_url
+        await self._call("POST", "wa_phone_check", json=body)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One paced request with 429 retries; returns the envelope's ``data``."""

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from providers.base import CredentialField, Provider
-from providers.nusasms import NusaSmsClient, NusaSmsSettings
+from providers.nusasms import NusaSmsSettings
+from providers.nusasms_adapter import build_nusasms
 from providers.ratelimit import AccountLimiters
 
 
@@ -35,6 +36,15 @@ class ChannelSpec:
     max_text: int
     media: bool = False
     phone_recipients: bool = True
+    # Credential keys this channel needs beyond the provider's required ones.
+    credentials: tuple[str, ...] = ()
+    # ``--name`` flags /send accepts on this channel (``--otp``).
+    options: tuple[str, ...] = ()
+    # The text goes out as SMS, so its GSM-7/UCS-2 segments are shown.
+    sms: bool = False
+    # The provider reports per-message delivery on this channel; when it does not (a
+    # campaign), there is nothing to poll and no reason to call the message expired.
+    reports_delivery: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +84,12 @@ class UnknownRoute(ValueError):
 
 
 def _build_nusasms(env: ProviderEnvironment, creds: Mapping[str, str]) -> Provider:
-    api_key = creds["api_key"]
-    return NusaSmsClient(
-        env.http,
-        api_key=api_key,
-        limiter=env.limiters.get("nusasms", api_key, interval=env.nusasms.min_interval),
-        settings=env.nusasms,
-    )
+    return build_nusasms(env.http, creds, limiters=env.limiters, settings=env.nusasms)
+
+
+_SMS_LOGIN = ("sms_user", "sms_password")
+# One SMS part is 153 GSM-7 characters; /send refuses more than 10 parts (see segments).
+_SMS_MAX_TEXT = 1530
 
 
 NUSASMS = ProviderSpec(
@@ -88,6 +97,24 @@ NUSASMS = ProviderSpec(
     display="NusaSMS",
     channels=(
         ChannelSpec("wa", "WhatsApp message, or media when replying to a file", 4096, True),
+        ChannelSpec(
+            "sms",
+            "SMS v3 plain",
+            _SMS_MAX_TEXT,
+            credentials=_SMS_LOGIN,
+            options=("otp",),
+            sms=True,
+        ),
+        ChannelSpec(
+            "smsgroup",
+            "SMS v3 to an address-book group (the recipient is the group's name)",
+            _SMS_MAX_TEXT,
+            phone_recipients=False,
+            credentials=_SMS_LOGIN,
+            options=("otp",),
+            sms=True,
+            reports_delivery=False,
+        ),
     ),
     credentials=(
         CredentialField("api_key", "the NusaSMS API key (app.nusasms.com → Account → User)"),
@@ -99,6 +126,13 @@ NUSASMS = ProviderSpec(
 )
 
 REGISTRY: dict[str, ProviderSpec] = {NUSASMS.name: NUSASMS}
+
+
+def untracked_channels() -> frozenset[tuple[str, str]]:
+    """(provider, channel) pairs without per-message delivery reports: never polled."""
+    return frozenset(
+        (p.name, c.name) for p in REGISTRY.values() for c in p.channels if not c.reports_delivery
+    )
 
 
 def all_routes() -> list[str]:

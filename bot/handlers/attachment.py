@@ -1,0 +1,114 @@
+"""The file a /send replies to: which Telegram object to take, and downloading it.
+
+Photos come in several sizes (all JPEG): the largest one NusaSMS accepts is taken, so a photo
+whose original is over 512 KB still goes out in the best size that fits, and the card says so.
+Documents and videos are taken as they are. What the file is allowed to be is decided by
+:mod:`bot.services.media`, before the download when Telegram reported the size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from telegram import Bot, Message, PhotoSize
+from telegram.error import TelegramError
+
+from bot.services.errors import BadInput
+from bot.services.media import MediaPlan, allowed_summary, plan_media, size_text
+from providers.nusasms import WA_MEDIA_LIMITS
+
+PHOTO_LIMIT = WA_MEDIA_LIMITS["jpg"]
+_UNSENDABLE = {
+    "voice": "a voice message",
+    "audio": "an audio file",
+    "sticker": "a sticker",
+    "video_note": "a video message",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file in a replied-to message, judged sendable by its description."""
+
+    file_id: str
+    plan: MediaPlan
+    what: str
+    note: str = ""
+
+
+def pick_photo(sizes: Sequence[PhotoSize]) -> tuple[PhotoSize, str]:
+    """The largest size within NusaSMS's limit (else the largest), and a note when smaller."""
+    ordered = sorted(sizes, key=lambda p: (p.width * p.height, p.file_size or 0))
+    largest = ordered[-1]
+    fitting = [p for p in ordered if p.file_size is None or p.file_size <= PHOTO_LIMIT]
+    if not fitting or fitting[-1] is largest:
+        return largest, ""
+    chosen = fitting[-1]
+    note = (
+        f"📷 Sent the {chosen.width}×{chosen.height} version of the photo: the original "
+        f"{largest.width}×{largest.height} is {size_text(largest.file_size or 0)}, over "
+        f"NusaSMS's {size_text(PHOTO_LIMIT)}."
+    )
+    return chosen, note
+
+
+def attachment_of(message: Message | None) -> Attachment | None:
+    """The sendable file of a replied-to message; None when it holds no file at all.
+
+    Raises:
+        BadInput: when it holds a file NusaSMS cannot take (type or known size).
+
+    """
+    if message is None:
+        return None
+    if message.photo:
+        photo, note = pick_photo(message.photo)
+        plan = plan_media(
+            file_name=f"photo_{photo.file_unique_id}.jpg",
+            mime_type="image/jpeg",
+            size=photo.file_size,
+            what="photo",
+        )
+        return Attachment(photo.file_id, plan, "photo", note)
+    if message.document is not None:
+        doc = message.document
+        plan = plan_media(
+            file_name=doc.file_name, mime_type=doc.mime_type, size=doc.file_size, what="document"
+        )
+        return Attachment(doc.file_id, plan, "document")
+    if message.video is not None:
+        video = message.video
+        plan = plan_media(
+            file_name=video.file_name,
+            mime_type=video.mime_type,
+            size=video.file_size,
+            what="video",
+        )
+        return Attachment(video.file_id, plan, "video")
+    for attr, label in _UNSENDABLE.items():
+        if getattr(message, attr, None) is not None:
+            raise BadInput(
+                f"That message is {label}, which cannot go out as WhatsApp media. Reply to a "
+                f"photo or document instead ({allowed_summary()}). Nothing was sent."
+            )
+    return None
+
+
+async def download(bot: Bot, attachment: Attachment) -> bytes:
+    """The file's bytes from Telegram.
+
+    Raises:
+        BadInput: when Telegram will not hand the file out.
+
+    """
+    try:
+        file = await bot.get_file(attachment.file_id)
+        data = await file.download_as_bytearray()
+    except TelegramError as exc:
+        raise BadInput(
+            f"I could not download the {attachment.what} from Telegram "
+            f"({escape(exc.message)}). Nothing was sent."
+        ) from exc
+    return bytes(data)

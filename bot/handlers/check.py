@@ -1,0 +1,103 @@
+"""/check <number>[,<number>...]: is a number on WhatsApp (NusaSMS), and the callback results.
+
+NusaSMS answers a check later, on the bot's callback URL (webhook mode only). The webhook
+server puts each callback on the update queue as a
+``ProviderCallback(provider="nusasms", kind="phone_check")``; :func:`callback_handler` turns
+it into a message in every chat whose open check asked for those numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import TypeHandler
+
+from bot.callbacks import ProviderCallback, callback_url
+from bot.commands import Command, chat_of
+from bot.context import BotContext
+from bot.handlers.common import message_of, reply
+from bot.handlers.send import number_complete
+from bot.parsing import command_body, take_recipients
+from bot.render_nusasms import check_answer, check_submitted
+from bot.services.errors import BadInput
+from storage.models import Role
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "nusasms"
+KIND = "phone_check"
+USAGE = "/check &lt;number&gt;[,&lt;number&gt;…]"
+
+
+def split_numbers(body: str, country: str | None) -> list[str]:
+    """Numbers separated by commas or spaces (``+62 812-3456-7890`` stays one number)."""
+    numbers: list[str] = []
+    rest = body
+    complete = number_complete(country)
+    while rest.strip():
+        found, rest = take_recipients(rest, complete)
+        if not found:
+            break
+        numbers.extend(found)
+    return numbers
+
+
+async def check(update: Update, context: BotContext) -> None:
+    """/check: submit the numbers; results follow by callback when webhook mode is on."""
+    chat = await chat_of(update, context)
+    body = command_body(message_of(update).text or "")
+    numbers = split_numbers(body, chat.country)
+    if not numbers:
+        raise BadInput(f"Usage: {USAGE}")
+    settings = context.settings
+    url = callback_url(
+        settings.webhook_url, settings.telegram_bot_token.get_secret_value(), PROVIDER, KIND
+    )
+    user = update.effective_user
+    assert user is not None
+    submission = await context.services.checks.submit(
+        chat.id, numbers, country=chat.country, callback_url=url, actor=user.id
+    )
+    await reply(update, check_submitted(submission))
+
+
+class PhoneCheckCallbacks(TypeHandler[ProviderCallback, BotContext, None]):
+    """Takes only NusaSMS phone-check callbacks, so other callback kinds reach their handlers."""
+
+    def check_update(self, update: object) -> bool:
+        """Whether this is a NusaSMS phone-check callback."""
+        return (
+            isinstance(update, ProviderCallback)
+            and update.provider == PROVIDER
+            and update.kind == KIND
+        )
+
+
+async def on_phone_check(update: ProviderCallback, context: BotContext) -> None:
+    """Store the results and tell each chat that asked."""
+    for answer in await context.services.checks.receive(update.body):
+        try:
+            await context.bot.send_message(
+                answer.chat_id, check_answer(answer), parse_mode=ParseMode.HTML
+            )
+        except TelegramError as exc:
+            log.warning("could not post check results to chat %s: %s", answer.chat_id, exc)
+
+
+def callback_handler() -> PhoneCheckCallbacks:
+    """The handler for phone-check callbacks (registered in its own group)."""
+    return PhoneCheckCallbacks(ProviderCallback, on_phone_check)
+
+
+COMMANDS = (
+    Command(
+        "check",
+        "<number>[,<number>…]",
+        "is a number on WhatsApp? (NusaSMS number check)",
+        Role.OPERATOR,
+        check,
+    ),
+)

@@ -1,0 +1,131 @@
+"""Which files may go out as WhatsApp media, checked before any download or provider call.
+
+NusaSMS takes jpg, jpeg, png and pdf up to 512 KB and mp4 and webm up to 1 MB
+(:data:`providers.nusasms.WA_MEDIA_LIMITS`). A file is judged twice: by what Telegram says
+about it (name, MIME type, size) before it is downloaded, and by its bytes afterwards (the
+size Telegram reported may be missing, and a renamed file must not pass as a picture).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+from bot.services.errors import BadInput
+from providers.base import Media
+from providers.nusasms import KB, WA_MEDIA_LIMITS
+
+MIME_TO_EXTENSION = {
+    "image/jpeg": "jpg",
+    "image/jpg": "jpg",
+    "image/png": "png",
+    "application/pdf": "pdf",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+}
+EXTENSION_TO_MIME = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "pdf": "application/pdf",
+    "mp4": "video/mp4",
+    "webm": "video/webm",
+}
+
+
+def allowed_summary() -> str:
+    """``jpg, jpeg, png, pdf up to 512 KB; mp4, webm up to 1 MB``."""
+    by_limit: dict[int, list[str]] = {}
+    for ext, limit in WA_MEDIA_LIMITS.items():
+        by_limit.setdefault(limit, []).append(ext)
+    return "; ".join(f"{', '.join(exts)} up to {size_text(lim)}" for lim, exts in by_limit.items())
+
+
+def size_text(size: int) -> str:
+    """A byte count as people read it: ``512 KB``, ``1 MB``, ``1.4 MB``."""
+    if size >= 1024 * KB:
+        value = size / (1024 * KB)
+        return f"{value:.0f} MB" if value.is_integer() else f"{value:.1f} MB"
+    return f"{size / KB:.0f} KB" if size % KB == 0 or size >= 10 * KB else f"{size / KB:.1f} KB"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPlan:
+    """A file judged sendable from its description; its bytes are checked after download."""
+
+    file_name: str
+    extension: str
+    limit: int
+    mime_type: str
+
+
+def extension_of(file_name: str | None, mime_type: str | None) -> str:
+    """The type of a file: its name's extension, else what its MIME type stands for."""
+    if file_name and "." in file_name:
+        return file_name.rsplit(".", 1)[1].lower()
+    return MIME_TO_EXTENSION.get((mime_type or "").lower(), "")
+
+
+def plan_media(
+    *, file_name: str | None, mime_type: str | None, size: int | None, what: str = "file"
+) -> MediaPlan:
+    """Judge a file by its description before downloading it.
+
+    Raises:
+        BadInput: saying which type or size rule it breaks and what is allowed.
+
+    """
+    ext = extension_of(file_name, mime_type)
+    # BadInput messages are HTML; a file name is typed by whoever sent the file.
+    label = f"“{escape(file_name)}”" if file_name else f"This {what}"
+    if ext not in WA_MEDIA_LIMITS:
+        kind = f"a .{escape(ext)} file" if ext else f"of type {escape(mime_type or 'unknown')}"
+        raise BadInput(
+            f"{label} is {kind}; WhatsApp media can be {allowed_summary()}. Nothing was sent."
+        )
+    limit = WA_MEDIA_LIMITS[ext]
+    if size is not None and size > limit:
+        raise BadInput(
+            f"{label} is {size_text(size)}; WhatsApp media of type {ext} may be at most "
+            f"{size_text(limit)}. Nothing was sent."
+        )
+    name = file_name or f"{what}.{ext}"
+    return MediaPlan(name, ext, limit, EXTENSION_TO_MIME[ext])
+
+
+def accept_media(plan: MediaPlan, content: bytes) -> Media:
+    """The downloaded file as :class:`Media`, once its size and content match the plan.
+
+    Raises:
+        BadInput: when it is too large, empty, or its bytes are not of its type.
+
+    """
+    name = escape(plan.file_name)
+    if not content:
+        raise BadInput(f"“{name}” is empty. Nothing was sent.")
+    if len(content) > plan.limit:
+        raise BadInput(
+            f"“{name}” is {size_text(len(content))}; WhatsApp media of type "
+            f"{plan.extension} may be at most {size_text(plan.limit)}. Nothing was sent."
+        )
+    if not looks_like(plan.extension, content):
+        raise BadInput(
+            f"“{name}” is named .{plan.extension} but its content is not a "
+            f"{plan.extension.upper()} file. Nothing was sent."
+        )
+    return Media(file_name=plan.file_name, content=content, mime_type=plan.mime_type)
+
+
+def looks_like(extension: str, content: bytes) -> bool:
+    """Whether the file's first bytes match its type's signature."""
+    if extension in ("jpg", "jpeg"):
+        return content.startswith(b"\xff\xd8\xff")
+    if extension == "png":
+        return content.startswith(b"\x89PNG\r\n\x1a\n")
+    if extension == "pdf":
+        return b"%PDF-" in content[:1024]  # the header may follow a few junk bytes
+    if extension == "mp4":
+        return b"ftyp" in content[4:12]
+    if extension == "webm":
+        return content.startswith(b"\x1a\x45\xdf\xa3")
+    return False

@@ -1,0 +1,144 @@
+"""The NusaSMS provider adapter: one object per chat's credentials, routed by channel.
+
+``wa`` goes to the WhatsApp/account API (:class:`providers.nusasms.NusaSmsClient`, keyed by
+``api_key``); ``sms`` and ``smsgroup`` go to the SMS v3 API
+(:class:`providers.nusasms_sms.NusaSmsSmsClient`, keyed by ``sms_user``). Each API has its own
+login, so each has its own per-account limiter; limiters are shared by every chat and every
+bulk send using the same login.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+import httpx
+
+from providers.base import (
+    AccountInfo,
+    Balance,
+    DeliveryState,
+    OutgoingMessage,
+    SendResult,
+    StatusReport,
+)
+from providers.errors import AuthError, ValidationError
+from providers.nusasms import NAME, NusaSmsClient, NusaSmsSettings, pacing_interval
+from providers.nusasms_sms import GROUP_NO_REPORT, NusaSmsSmsClient, SmsCredentials
+from providers.ratelimit import AccountLimiters
+
+SMS_CHANNELS = frozenset({"sms", "smsgroup"})
+GROUP_STATUS = "campaign"
+
+
+@runtime_checkable
+class PhoneChecker(Protocol):
+    """A provider that can check whether numbers are on WhatsApp (results come by callback)."""
+
+    async def phone_check(self, numbers: Sequence[str], *, callback_url: str | None) -> None:
+        """Submit one batch of numbers."""
+        ...
+
+
+class NusaSms:
+    """Everything NusaSMS offers one chat: WhatsApp, SMS, balances, number checks."""
+
+    def __init__(
+        self,
+        wa: NusaSmsClient,
+        sms: NusaSmsSmsClient | None,
+        *,
+        sms_half_given: bool = False,
+    ) -> None:
+        self.wa = wa
+        self.sms = sms
+        self._sms_half_given = sms_half_given
+
+    async def verify(self) -> AccountInfo:
+        """Check the API key, and the SMS login too when one is stored."""
+        if self._sms_half_given:
+            raise ValidationError(
+                f"{NAME}: give sms_user and sms_password together (or neither).", provider=NAME
+            )
+        info = await self.wa.verify()
+        if self.sms is None:
+            return info
+        credits = await self.sms.credits()
+        return AccountInfo(
+            account=info.account,
+            details=f"{info.details}; SMS API ok ({credits.amount:,.0f} credits)",
+        )
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Send on the message's channel: ``wa``, ``sms`` or ``smsgroup``."""
+        if message.channel == "wa":
+            return await self.wa.send(message)
+        if message.channel not in SMS_CHANNELS:
+            raise ValidationError(f"{NAME} has no channel {message.channel!r}.", provider=NAME)
+        sms = self._sms_client()
+        otp = message.options.get("otp", "").upper() == "Y"
+        if message.channel == "sms":
+            return await sms.send_plain(message.to, message.text, otp=otp)
+        return await sms.send_group(message.to, message.text, otp=otp)
+
+    async def status(self, ref: str, *, channel: str) -> StatusReport:
+        """Ask where a message is: WhatsApp status, or the SMS delivery report."""
+        if channel == "sms":
+            return await self._sms_client().delivery_report(ref)
+        if channel == "smsgroup":
+            # The command API reports per message id; a group send has only a campaign name.
+            return StatusReport(
+                ref=ref,
+                state=DeliveryState.ACCEPTED,
+                provider_status=GROUP_STATUS,
+                detail=GROUP_NO_REPORT,
+            )
+        return await self.wa.status(ref, channel=channel)
+
+    async def balances(self) -> list[Balance]:
+        """The account's balances, plus the SMS API credits when an SMS login is stored."""
+        found = await self.wa.balances()
+        if self.sms is not None:
+            found.append(await self.sms.credits())
+        return found
+
+    async def phone_check(self, numbers: Sequence[str], *, callback_url: str | None) -> None:
+        """Submit one batch (≤ 100) of numbers to the WhatsApp number check."""
+        await self.wa.phone_check(numbers, callback_url=callback_url)
+
+    def _sms_client(self) -> NusaSmsSmsClient:
+        if self.sms is None:
+            raise AuthError(
+                f"{NAME} SMS needs sms_user and sms_password: "
+                "/connect nusasms sms_user=… sms_password=…",
+                provider=NAME,
+            )
+        return self.sms
+
+
+def build_nusasms(
+    http: httpx.AsyncClient,
+    creds: Mapping[str, str],
+    *,
+    limiters: AccountLimiters,
+    settings: NusaSmsSettings,
+) -> NusaSms:
+    """The adapter for stored credentials, with the account limiters it must share."""
+    interval = pacing_interval(settings.min_interval)
+    api_key = creds["api_key"]
+    wa = NusaSmsClient(
+        http,
+        api_key=api_key,
+        limiter=limiters.get("nusasms", api_key, interval=interval),
+        settings=settings,
+    )
+    user, password = creds.get("sms_user", ""), creds.get("sms_password", "")
+    sms = None
+    if user and password:
+        sms = NusaSmsSmsClient(
+            http,
+            credentials=SmsCredentials(user, password),
+            limiter=limiters.get("nusasms-sms", user, interval=interval),
+            settings=settings,
+        )
+    return NusaSms(wa, sms, sms_half_given=bool(user) != bool(password))
