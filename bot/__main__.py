@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 
 from pydantic import ValidationError
@@ -11,6 +10,7 @@ from telegram import Update
 from bot.app import build_application
 from bot.config import Settings
 from bot.logs import setup_logging
+from bot.webhooks import run_webhook, webhook_secrets
 
 
 def load_settings() -> Settings:
@@ -36,20 +36,12 @@ def main() -> None:
     secrets = [settings.telegram_bot_token.get_secret_value()]
     if settings.secret_key:
         secrets.extend(settings.secret_key.get_secret_value().split(","))
+    secrets.extend(webhook_secrets(settings.telegram_bot_token.get_secret_value()))
     setup_logging(settings.log_level, secrets=secrets)
     app = build_application(settings)
     if settings.webhook_url:
-        # Unguessable but stable across restarts: derived from the token, never the token.
-        token = settings.telegram_bot_token.get_secret_value()
-        path = hashlib.sha256(f"chatops-bridge:{token}".encode()).hexdigest()[:32]
-        app.run_webhook(
-            listen=settings.webhook_listen or "0.0.0.0",  # noqa: S104 - a webhook must listen
-            port=settings.webhook_port or 8443,
-            url_path=f"telegram/{path}",
-            webhook_url=f"{settings.webhook_url.rstrip('/')}/telegram/{path}",
-            secret_token=path,
-            allowed_updates=Update.ALL_TYPES,
-        )
+        # One server for Telegram updates and provider callbacks (bot/webhooks.py).
+        run_webhook(app, settings)
     else:
         app.run_polling(allowed_updates=Update.ALL_TYPES)
 

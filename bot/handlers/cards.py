@@ -1,0 +1,107 @@
+"""Status-card buttons (Refresh, Details) and provider status callbacks.
+
+Refresh polls the open messages of the card's send right away (at most once every few
+seconds per card) and answers with what changed; the card itself is edited by the tracker,
+within its pacing. Details posts every recipient's state under the card. A NusaSMS or courier
+status callback (a :class:`ProviderCallback` of kind ``status``) is read into receipts and
+applied like a poll.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import CallbackQuery, Update
+from telegram.ext import CallbackQueryHandler
+
+from bot.callbacks import ProviderCallback
+from bot.cards import CARD_PATTERN, DETAILS, REFRESH, parse_card_data
+from bot.context import BotApplication, BotContext
+from bot.services.errors import BadInput, UserError
+from bot.tracking.receipts import InvalidCallback, read_receipts
+from bot.tracking.tracker import RefreshOutcome, Tracker
+from bot.webhooks import ProviderCallbackHandler
+
+log = logging.getLogger(__name__)
+
+RECEIPTS_GROUP = 11  # its own group: other ProviderCallback handlers still see their kinds
+TOAST_LIMIT = 200  # Telegram's limit for a callback answer
+
+
+def tracker_of(context: BotContext) -> Tracker:
+    """The running tracker (started in ``post_init``)."""
+    resources = context.bot_data.resources
+    if resources is None or resources.tracker is None:
+        raise RuntimeError("delivery tracking is not running: post_init has not run")
+    return resources.tracker
+
+
+def refresh_text(outcome: RefreshOutcome) -> str:
+    """The toast answering a Refresh press."""
+    if outcome.throttled:
+        return "Refreshed a moment ago; try again in a few seconds."
+    if not outcome.asked:
+        return "Nothing left to ask: every message of this send has its final status."
+    if outcome.errors and not outcome.changed and len(outcome.errors) == outcome.asked:
+        return f"Could not ask the provider just now: {outcome.errors[0]}"
+    what = "1 message" if outcome.asked == 1 else f"{outcome.asked} messages"
+    text = f"Asked about {what}: {outcome.changed} changed."
+    if outcome.errors:
+        text += f" {len(outcome.errors)} could not be asked ({outcome.errors[0]})."
+    return text
+
+
+async def _answer_button(query: CallbackQuery, context: BotContext) -> str:
+    parsed = parse_card_data(query.data or "")
+    if parsed is None or parsed[0] not in (REFRESH, DETAILS):
+        raise BadInput("This button is from an older version of the bot; use /status instead.")
+    action, batch_id = parsed
+    if query.message is None:
+        raise BadInput("This card is too old to use; /status shows the latest messages.")
+    chat_id = query.message.chat.id
+    batch = await context.services.repo.get_batch(batch_id)
+    if batch is None or batch.chat_id != chat_id:
+        raise BadInput(f"Send {batch_id} does not belong to this chat.")
+    tracker = tracker_of(context)
+    if action == REFRESH:
+        return refresh_text(await tracker.refresh(batch_id, chat_id))
+    if tracker.request_details(batch_id, chat_id):
+        return "The details follow below the card."
+    return "The details were just posted below the card."
+
+
+async def on_card_button(update: Update, context: BotContext) -> None:
+    """A Refresh or Details press: answer with a short toast (an alert when refused)."""
+    query = update.callback_query
+    assert query is not None
+    try:
+        text = await _answer_button(query, context)
+    except UserError as exc:
+        await query.answer(exc.message[:TOAST_LIMIT], show_alert=True)
+        return
+    await query.answer(text[:TOAST_LIMIT])
+
+
+async def on_status_callback(update: ProviderCallback, context: BotContext) -> None:
+    """A pushed delivery receipt: apply it like a poll result (duplicates are ignored)."""
+    try:
+        receipts = read_receipts(update.provider, update.kind, update.body)
+    except InvalidCallback as exc:  # the server validated it; only a changed reader gets here
+        log.warning("unreadable %s %s callback: %s", update.provider, update.kind, exc)
+        return
+    if receipts.ignored:
+        log.info("%s sent statuses this bot does not know: %s", update.provider, receipts.ignored)
+    outcome = await tracker_of(context).receive(update.provider, receipts.reports)
+    log.info(
+        "%s receipts: %d matched, %d moved, %d unknown refs",
+        update.provider,
+        outcome.matched,
+        len(outcome.moved),
+        len(outcome.unknown_refs),
+    )
+
+
+def register(app: BotApplication) -> None:
+    """Add the card-button and status-callback handlers."""
+    app.add_handler(CallbackQueryHandler(on_card_button, pattern=CARD_PATTERN))
+    app.add_handler(ProviderCallbackHandler("status", on_status_callback), group=RECEIPTS_GROUP)

@@ -1,0 +1,263 @@
+"""The tracker the application runs: resume at start, poll and edit in the background, stop.
+
+Two loops run in production: the *poll loop* (due polls, expiry, receipts that arrived
+before their message had a ref) sleeps until the next poll is due, and the *card loop* runs
+card jobs as soon as their chat and card allow. Tests start neither: they inject a clock and
+call :meth:`Tracker.tick` with explicit times, so nothing sleeps.
+
+Restart-safe: :meth:`Tracker.resume` re-arms a poll for every open message in the database
+and re-queues the edits and failure notices a stop cut off (see ``Batch.card_event_id``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from telegram import Bot
+
+from bot.config import Settings
+from bot.services import Services
+from bot.tracking.limiter import ChatPacer, PacerLimits
+from bot.tracking.policy import Clock, PollPolicy, system_clock
+from bot.tracking.poller import Poller, ReceiptOutcome
+from bot.tracking.scheduler import CardScheduler, JobKind
+from bot.tracking.updater import CardUpdater
+from providers.base import StatusReport
+from providers.registry import untracked_channels
+from storage.models import Message
+from storage.tracking_repo import TrackingRepository
+
+log = logging.getLogger(__name__)
+
+IDLE_SECONDS = 5.0  # longest sleep of a loop: new sends are picked up at least this often
+MIN_SLEEP = 0.05
+STOP_GRACE = 3.0
+REFRESH_LIMIT = 50  # messages a Refresh asks about; the rest keep their schedule
+REFRESH_COOLDOWN = 5.0
+DETAILS_COOLDOWN = 10.0
+ORPHAN_TTL = timedelta(minutes=10)  # a receipt may beat the send's own commit of its ref
+ORPHAN_MAX = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshOutcome:
+    """What a Refresh press did."""
+
+    asked: int = 0
+    changed: int = 0
+    errors: list[str] = field(default_factory=list)
+    throttled: bool = False
+
+
+class Tracker:
+    """Polls, receives and expires delivery states and keeps the cards current."""
+
+    def __init__(
+        self,
+        poller: Poller,
+        updater: CardUpdater,
+        store: TrackingRepository,
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.poller = poller
+        self.updater = updater
+        self.store = store
+        self.clock = clock
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._wake_polls = asyncio.Event()
+        self._wake_cards = asyncio.Event()
+        self._pass_lock = asyncio.Lock()
+        self._pressed: dict[tuple[str, int], float] = {}
+        self._orphans: dict[tuple[str, str], tuple[list[StatusReport], datetime]] = {}
+        updater.wake = self._wake_cards.set
+
+    @property
+    def policy(self) -> PollPolicy:
+        """The poll schedule."""
+        return self.poller.policy
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def resume(self) -> int:
+        """At start: arm polls of open messages, queue edits and notices a stop cut off.
+
+        Returns how many messages are tracked.
+        """
+        now = self.clock()
+        tracked = await self.store.resume(now)
+        stamp = now.timestamp()
+        stale = await self.store.stale_cards(now - self.policy.expire_after - timedelta(days=1))
+        for card in stale:
+            if card.needs_edit:
+                self.updater.scheduler.want(JobKind.EDIT, card.batch_id, card.chat_id, stamp)
+            if card.needs_notice:
+                self.updater.scheduler.want(JobKind.NOTICE, card.batch_id, card.chat_id, stamp)
+        log.info("tracking %d open messages; %d cards to bring up to date", tracked, len(stale))
+        return tracked
+
+    def start(self) -> None:
+        """Start the background loops (production; tests call :meth:`tick` instead)."""
+        if self._tasks:
+            return
+        self._stopping.clear()
+        self._tasks = [
+            asyncio.create_task(self._poll_loop(), name="tracking-polls"),
+            asyncio.create_task(self._card_loop(), name="tracking-cards"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop the loops and let running card jobs finish briefly; safe to call twice."""
+        self._stopping.set()
+        self._wake_polls.set()
+        self._wake_cards.set()
+        tasks, self._tasks = self._tasks, []
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=STOP_GRACE)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.updater.drain(STOP_GRACE)
+
+    async def tick(self, now: datetime | None = None) -> None:
+        """One full round at ``now``: receipts waiting for a ref, due polls, expiry, cards."""
+        now = now or self.clock()
+        await self._polls(now)
+        await self.updater.flush(now.timestamp())
+
+    # -- events from the chat and from providers ----------------------------------------------
+
+    def card_posted(self, chat_id: int, batch_id: int) -> None:
+        """A card was posted by the send path (see :class:`bot.tracking.events.CardEvents`)."""
+        self.updater.posted(chat_id, batch_id, self.clock().timestamp())
+        self._wake_polls.set()  # its first poll is due soon
+
+    async def receive(
+        self, provider: str, reports: Sequence[StatusReport], *, source: str = "webhook"
+    ) -> ReceiptOutcome:
+        """Apply receipts a provider pushed; unknown refs are retried for a few minutes."""
+        now = self.clock()
+        outcome = await self.poller.receive(provider, reports, now, source=source)
+        self._changed(outcome.moved, now)
+        unknown = set(outcome.unknown_refs)
+        for report in reports:
+            if report.ref in unknown and len(self._orphans) < ORPHAN_MAX:
+                kept, first = self._orphans.get((provider, report.ref), ([], now))
+                self._orphans[(provider, report.ref)] = ([*kept, report], first)
+        return outcome
+
+    async def refresh(self, batch_id: int, chat_id: int) -> RefreshOutcome:
+        """Poll the open messages of one send now (the card's Refresh button)."""
+        now = self.clock()
+        if not self._press(("refresh", batch_id), now.timestamp(), REFRESH_COOLDOWN):
+            return RefreshOutcome(throttled=True)
+        messages = await self.store.open_in_batch(
+            batch_id, self.policy.watch(now), limit=REFRESH_LIMIT
+        )
+        outcome = await self.poller.poll(messages, now, source="refresh")
+        self._changed(outcome.moved, now)
+        return RefreshOutcome(outcome.asked, len(outcome.moved), outcome.errors)
+
+    def request_details(self, batch_id: int, chat_id: int) -> bool:
+        """Queue the Details message of a send; False when it was just posted."""
+        stamp = self.clock().timestamp()
+        if not self._press(("details", batch_id), stamp, DETAILS_COOLDOWN):
+            return False
+        self.updater.scheduler.want(JobKind.DETAILS, batch_id, chat_id, stamp)
+        self._wake_cards.set()
+        return True
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _changed(self, moved: Sequence[Message], now: datetime) -> None:
+        if moved:
+            self.updater.changed(moved, now.timestamp())
+            self._wake_cards.set()
+
+    def _press(self, key: tuple[str, int], stamp: float, cooldown: float) -> bool:
+        last = self._pressed.get(key)
+        if last is not None and 0 <= stamp - last < cooldown:
+            return False
+        if len(self._pressed) > 1024:
+            self._pressed = {k: t for k, t in self._pressed.items() if stamp - t < cooldown}
+        self._pressed[key] = stamp
+        return True
+
+    async def _polls(self, now: datetime) -> None:
+        async with self._pass_lock:
+            await self._retry_orphans(now)
+
+            def moved(messages: Sequence[Message]) -> None:
+                self._changed(messages, now)
+
+            await self.poller.poll_due(now, moved, stopping=self._stopping.is_set)
+            await self.poller.expire(now, moved)
+
+    async def _retry_orphans(self, now: datetime) -> None:
+        for key, (_reports, first) in list(self._orphans.items()):
+            if now - first > ORPHAN_TTL:
+                log.info("no message has %s ref %s: receipt dropped", key[0], key[1])
+                del self._orphans[key]
+        by_provider: dict[str, list[StatusReport]] = {}
+        for (provider, _ref), (reports, _first) in self._orphans.items():
+            by_provider.setdefault(provider, []).extend(reports)
+        for provider, reports in by_provider.items():
+            outcome = await self.poller.receive(provider, reports, now, source="webhook")
+            self._changed(outcome.moved, now)
+            unknown = set(outcome.unknown_refs)
+            for report in reports:
+                if report.ref not in unknown:
+                    self._orphans.pop((provider, report.ref), None)
+
+    async def _poll_loop(self) -> None:
+        while not self._stopping.is_set():
+            wait = IDLE_SECONDS
+            try:
+                await self._polls(self.clock())
+                due = await self.store.next_due(self.policy.watch(self.clock()))
+                if due is not None:
+                    wait = (due - self.clock()).total_seconds()
+            except Exception:  # keep tracking through a bad round; it is logged
+                log.exception("a delivery-tracking round failed")
+            await self._sleep(self._wake_polls, wait)
+
+    async def _card_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake_cards.clear()
+            stamp = self.clock().timestamp()
+            wait = IDLE_SECONDS
+            try:
+                await self.updater.flush(stamp, wait=False)
+                wake = self.updater.scheduler.next_wake(stamp)
+                if wake is not None:
+                    wait = wake - stamp
+            except Exception:
+                log.exception("a status-card round failed")
+            await self._sleep(self._wake_cards, wait)
+
+    async def _sleep(self, event: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), min(max(seconds, MIN_SLEEP), IDLE_SECONDS))
+        if not self._stopping.is_set():
+            event.clear()
+
+
+def build_tracker(
+    bot: Bot,
+    services: Services,
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    limits: PacerLimits | None = None,
+) -> Tracker:
+    """Wire a tracker to the application's bot, services and settings."""
+    store = TrackingRepository(services.repo.sessions, untracked=untracked_channels())
+    poller = Poller(store, services.repo, services.accounts, PollPolicy.from_settings(settings))
+    updater = CardUpdater(bot, store, CardScheduler(ChatPacer(limits)))
+    return Tracker(poller, updater, store, clock=clock)

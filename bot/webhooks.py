@@ -1,0 +1,312 @@
+"""Webhook mode: one small HTTP server for Telegram updates and provider callbacks.
+
+Routes (aiohttp; every path but the health check carries a per-deployment secret)::
+
+    POST      /telegram/<secret>                       Telegram updates; the
+                                                       X-Telegram-Bot-Api-Secret-Token header
+                                                       must match as well
+    POST|GET  /callbacks/<provider>/<kind>/<secret>    provider callbacks (JSON, form or query)
+    GET       /healthz                                 "ok", for load balancers
+
+A callback is accepted when its path secret is the one :func:`bot.callbacks.callback_url`
+issued for that ``(provider, kind)``: nobody else can know the URL. Its body must be a JSON
+object or list, or form fields, of at most 64 KiB; a validator registered in
+:data:`VALIDATORS` (or with :func:`register_callback`) then checks its meaning. It is put on
+``application.update_queue`` as a :class:`ProviderCallback` and handled by a
+:class:`ProviderCallbackHandler` for its kind. The answer comes at once (200, or 400 with the
+reason), before any handler runs.
+
+The access log is off and paths are never logged: they are secrets. ``python -m bot.webhooks``
+prints the URLs an operator gives to providers (e.g. to NusaSMS support for the push
+callback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import ExtBot, TypeHandler
+
+from bot.callbacks import CALLBACK_PREFIX, ProviderCallback, callback_secret, callback_url
+from bot.config import Settings
+from bot.context import BotApplication, BotContext
+from bot.tracking.receipts import STATUS_READERS, InvalidCallback
+from providers.nusasms_checks import parse_phone_check_callback
+
+log = logging.getLogger(__name__)
+
+MAX_CALLBACK_BYTES = 64 * 1024
+MAX_UPDATE_BYTES = 1024 * 1024
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
+_NAME = r"[a-z0-9_-]{1,32}"
+
+CallbackValidator = Callable[[Any], object]
+"""Checks a parsed callback body; raises ``ValueError`` (e.g. ``InvalidCallback``) if bad."""
+
+
+def _phone_check_results(body: Any) -> object:
+    """A NusaSMS phone-check callback must carry at least one number with its answer."""
+    results = parse_phone_check_callback(body)
+    if not results:
+        raise InvalidCallback("no phone number with a WhatsApp answer in the body")
+    return results
+
+
+# (provider, kind) → validator. Kinds without one get only the generic shape check.
+VALIDATORS: dict[tuple[str, str], CallbackValidator] = {
+    **STATUS_READERS,
+    ("nusasms", "phone_check"): _phone_check_results,
+}
+
+
+def register_callback(provider: str, kind: str, validator: CallbackValidator) -> None:
+    """Validate the bodies of one callback kind with ``validator`` (call at import time)."""
+    VALIDATORS[(provider, kind)] = validator
+
+
+class ProviderCallbackHandler(TypeHandler[ProviderCallback, BotContext, None]):
+    """A ``TypeHandler`` for the :class:`ProviderCallback` updates of one kind."""
+
+    def __init__(
+        self,
+        kind: str,
+        callback: Callable[[ProviderCallback, BotContext], Coroutine[Any, Any, None]],
+        *,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(ProviderCallback, callback)
+        self.kind = kind
+        self.provider = provider
+
+    def check_update(self, update: object) -> bool:
+        """Only callbacks of this kind (and provider, when given)."""
+        return (
+            isinstance(update, ProviderCallback)
+            and update.kind == self.kind
+            and (self.provider is None or update.provider == self.provider)
+        )
+
+
+def telegram_path(bot_token: str) -> str:
+    """The Telegram webhook path: derived from the token (stable, unguessable), never it."""
+    digest = hashlib.sha256(f"chatops-bridge:{bot_token}".encode()).hexdigest()[:32]
+    return f"telegram/{digest}"
+
+
+def telegram_secret_token(bot_token: str) -> str:
+    """The ``secret_token`` Telegram echoes in every webhook request's header."""
+    return callback_secret(bot_token, "telegram", "secret-token")
+
+
+def webhook_secrets(bot_token: str) -> list[str]:
+    """Every secret path part and token of webhook mode (masked in logs like the token)."""
+    secrets = [telegram_path(bot_token).rsplit("/", 1)[-1], telegram_secret_token(bot_token)]
+    secrets.extend(callback_secret(bot_token, p, k) for p, k in VALIDATORS)
+    return secrets
+
+
+def _answer(status: int, error: str = "") -> web.Response:
+    body: dict[str, Any] = {"ok": status == 200}
+    if error:
+        body["error"] = error
+    return web.json_response(body, status=status)
+
+
+class WebhookServer:
+    """The aiohttp server; :meth:`start` binds it, :meth:`stop` closes it."""
+
+    def __init__(self, app: BotApplication, bot_token: str) -> None:
+        self._app = app
+        self._token = bot_token
+        self._telegram_path = "/" + telegram_path(bot_token)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    def web_app(self) -> web.Application:
+        """The aiohttp application with the three routes."""
+        web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
+        web_app.router.add_post(self._telegram_path, self._telegram)
+        route = (
+            f"/{CALLBACK_PREFIX}/{{provider:{_NAME}}}/{{kind:{_NAME}}}/{{secret:[0-9a-f]{{32}}}}"
+        )
+        web_app.router.add_route("POST", route, self._callback)
+        web_app.router.add_route("GET", route, self._callback)
+        web_app.router.add_get("/healthz", self._health)
+        return web_app
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on ``host:port`` (0 picks a free port); returns the bound port."""
+        runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        self._runner = runner
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        self.port = int(runner.addresses[0][1])
+        return self.port
+
+    async def stop(self) -> None:
+        """Close the listener and open connections; safe to call twice."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _telegram(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), telegram_secret_token(self._token).encode()):
+            log.warning("a Telegram webhook request had no or a wrong secret token")
+            return _answer(403, "forbidden")
+        if request.content_type != "application/json":
+            return _answer(415, "expected application/json")
+        try:
+            data = json.loads(await request.read())
+            update = Update.de_json(data, self._app.bot)
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("an unreadable Telegram update was refused: %s", type(exc).__name__)
+            return _answer(400, "unreadable update")
+        if isinstance(self._app.bot, ExtBot):
+            self._app.bot.insert_callback_data(update)
+        await self._app.update_queue.put(update)
+        return _answer(200)
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        provider = request.match_info["provider"]
+        kind = request.match_info["kind"]
+        expected = callback_secret(self._token, provider, kind)
+        if not hmac.compare_digest(request.match_info["secret"].encode(), expected.encode()):
+            return _answer(404, "not found")
+        try:
+            body = await _callback_body(request)
+            VALIDATORS.get((provider, kind), _shape)(body)
+        except ValueError as exc:
+            log.warning("refused a %s %s callback: %s", provider, kind, exc)
+            return _answer(400, str(exc))
+        await self._app.update_queue.put(ProviderCallback(provider, kind, body))
+        log.info("accepted a %s %s callback", provider, kind)
+        return _answer(200)
+
+
+async def _callback_body(request: web.Request) -> Any:
+    """A callback's body: JSON, form fields, or the query string of a GET."""
+    if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
+        raise ValueError(f"the body is larger than {MAX_CALLBACK_BYTES} bytes")
+    raw = await request.content.read(MAX_CALLBACK_BYTES + 1)
+    if len(raw) > MAX_CALLBACK_BYTES:
+        raise ValueError(f"the body is larger than {MAX_CALLBACK_BYTES} bytes")
+    if not raw.strip():
+        body: Any = dict(request.query)
+    elif request.content_type == "application/x-www-form-urlencoded":
+        body = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    else:
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError("the body is neither JSON nor form fields") from exc
+    _shape(body)
+    return body
+
+
+def _shape(body: Any) -> None:
+    """The generic check every callback passes: a non-empty JSON object or list."""
+    if not isinstance(body, dict | list) or not body:
+        raise InvalidCallback("the body must be a non-empty JSON object, list or form")
+
+
+async def serve_webhook_mode(
+    app: BotApplication,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    server: WebhookServer | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run the bot in webhook mode until ``stop`` is set (the application's whole life).
+
+    Mirrors PTB's ``run_webhook``: initialise, ``post_init``, start, serve and register the
+    webhook with Telegram; then stop, ``post_stop``, shut down, ``post_shutdown``.
+    """
+    token = settings.telegram_bot_token.get_secret_value()
+    base = (settings.webhook_url or "").rstrip("/")
+    server = server or WebhookServer(app, token)
+    await app.initialize()
+    try:
+        if app.post_init is not None:
+            await app.post_init(app)
+        await app.start()
+        try:
+            listen = settings.webhook_listen or "0.0.0.0"  # noqa: S104 - a webhook must listen
+            wanted = 8443 if settings.webhook_port is None else settings.webhook_port
+            port = await server.start(listen, wanted)
+            await app.bot.set_webhook(
+                url=f"{base}/{telegram_path(token)}",
+                secret_token=telegram_secret_token(token),
+                allowed_updates=Update.ALL_TYPES,
+            )
+            log.info("webhook mode: listening on %s:%d for %s", listen, port, base)
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+        finally:
+            await server.stop()
+            await app.stop()
+            if app.post_stop is not None:
+                await app.post_stop(app)
+    finally:
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
+
+
+def run_webhook(app: BotApplication, settings: Settings) -> None:
+    """Run webhook mode until SIGINT/SIGTERM (what ``python -m bot`` does with WEBHOOK_URL)."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # not on Windows' loop
+                loop.add_signal_handler(sig, stop.set)
+        await serve_webhook_mode(app, settings, stop)
+
+    asyncio.run(main())
+
+
+def public_urls(settings: Settings) -> dict[str, str]:
+    """The URLs to hand out: Telegram's and each known provider callback's."""
+    token = settings.telegram_bot_token.get_secret_value()
+    base = (settings.webhook_url or "").rstrip("/")
+    urls = {"Telegram updates (set automatically)": f"{base}/{telegram_path(token)}"}
+    for provider, kind in sorted(VALIDATORS):
+        url = callback_url(base, token, provider, kind)
+        if url:
+            urls[f"{provider} {kind} callback"] = url
+    return urls
+
+
+def main() -> None:
+    """``python -m bot.webhooks``: print the callback URLs (to stdout, never to the log)."""
+    from bot.__main__ import load_settings  # here: bot.__main__ imports this module
+
+    settings = load_settings()
+    if not settings.webhook_url:
+        sys.exit("chatops-bridge: set WEBHOOK_URL (the public base URL) to get callback URLs.")
+    for name, url in public_urls(settings).items():
+        print(f"{name}: {url}")
+
+
+if __name__ == "__main__":
+    main()

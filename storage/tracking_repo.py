@@ -1,0 +1,379 @@
+"""Queries of delivery tracking: due polls, expiry, receipts by provider ref, status cards.
+
+State changes themselves go through :meth:`storage.repo.Repository.apply_changes` (forward-only,
+one history row per real change); this module only finds rows and keeps the bookkeeping of
+polls (``next_poll_at``, ``poll_attempts``) and of cards (``card_event_id``,
+``notice_event_id``: the newest :class:`StatusEvent` a card or a failure notice already shows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, true, update
+from sqlmodel import col, select
+
+from providers.base import DeliveryState
+from storage.db import SessionFactory
+from storage.models import Batch, Message, StatusEvent
+
+OPEN_STATES = tuple(s.value for s in DeliveryState if not s.is_final)
+FAILURE_STATES = tuple(s.value for s in DeliveryState if s.is_failure)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadWatch:
+    """Which delivered messages are still polled for a read receipt, and since when."""
+
+    channels: frozenset[str]
+    since: datetime | None
+
+    def clause(self) -> ColumnElement[bool]:
+        """Rows that are open, or delivered on a read-receipt channel recently enough."""
+        open_ = col(Message.state).in_(OPEN_STATES)
+        if self.since is None or not self.channels:
+            return open_
+        watched = and_(
+            col(Message.state) == DeliveryState.DELIVERED.value,
+            col(Message.channel).in_(sorted(self.channels)),
+            col(Message.updated_at) >= self.since,
+        )
+        return or_(open_, watched)
+
+    def covers(self, message: Message) -> bool:
+        """Whether this message should keep being polled."""
+        if message.state in OPEN_STATES:
+            return True
+        return (
+            self.since is not None
+            and message.state == DeliveryState.DELIVERED.value
+            and message.channel in self.channels
+            and message.updated_at >= self.since
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PollPlan:
+    """When to poll one message next (``None``: no more polls) and how often it was polled."""
+
+    message_id: int
+    next_poll_at: datetime
+    poll_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CardView:
+    """What a status card shows: the batch, counts per state and the first messages."""
+
+    batch: Batch
+    counts: dict[str, int]
+    shown: list[Message]
+    total: int
+    last_event_id: int
+
+    @property
+    def has_open(self) -> bool:
+        """Whether some message is not final yet."""
+        return any(self.counts.get(s, 0) for s in OPEN_STATES)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failure event of a batch still to be announced."""
+
+    message: Message
+    event: StatusEvent
+
+
+@dataclass(frozen=True, slots=True)
+class StaleCard:
+    """A batch whose card or failure notice is behind the database (found at start)."""
+
+    batch_id: int
+    chat_id: int
+    needs_edit: bool
+    needs_notice: bool
+
+
+class TrackingRepository:
+    """Every query the tracker, the card updater and the webhook receipts run."""
+
+    def __init__(
+        self, sessions: SessionFactory, *, untracked: Collection[tuple[str, str]] = ()
+    ) -> None:
+        self.sessions = sessions
+        # (provider, channel) pairs that report no per-message delivery: never polled/expired.
+        self._tracked: ColumnElement[bool] = and_(
+            true(),
+            *(
+                or_(col(Message.provider) != provider, col(Message.channel) != channel)
+                for provider, channel in sorted(untracked)
+            ),
+        )
+
+    # -- polling -----------------------------------------------------------------------------
+
+    async def resume(self, now: datetime) -> int:
+        """At start: every open message with a ref and no next poll is polled at once.
+
+        Returns how many messages are being tracked.
+        """
+        async with self.sessions() as s:
+            await s.exec(
+                update(Message)
+                .where(
+                    col(Message.state).in_(OPEN_STATES),
+                    col(Message.provider_ref).is_not(None),
+                    col(Message.next_poll_at).is_(None),
+                    self._tracked,
+                )
+                .values(next_poll_at=now)
+            )
+            await s.commit()
+            tracked = await s.exec(
+                select(func.count())
+                .select_from(Message)
+                .where(col(Message.state).in_(OPEN_STATES), col(Message.next_poll_at).is_not(None))
+            )
+            return int(tracked.one())
+
+    async def due_messages(self, now: datetime, watch: ReadWatch, *, limit: int) -> list[Message]:
+        """Messages whose next poll is due, oldest due first (one page)."""
+        async with self.sessions() as s:
+            rows = await s.exec(
+                select(Message)
+                .where(
+                    col(Message.next_poll_at) <= now,
+                    col(Message.provider_ref).is_not(None),
+                    watch.clause(),
+                    self._tracked,
+                )
+                .order_by(col(Message.next_poll_at), col(Message.id))
+                .limit(limit)
+            )
+            return list(rows)
+
+    async def next_due(self, watch: ReadWatch) -> datetime | None:
+        """When the earliest scheduled poll is due (for the background loop's sleep)."""
+        async with self.sessions() as s:
+            found = await s.exec(
+                select(func.min(Message.next_poll_at)).where(
+                    col(Message.next_poll_at).is_not(None),
+                    col(Message.provider_ref).is_not(None),
+                    watch.clause(),
+                )
+            )
+            value = found.one()
+            return value if isinstance(value, datetime) else None
+
+    async def reschedule(self, plans: Sequence[PollPlan], watch: ReadWatch) -> None:
+        """Store the next poll of each message; messages that became final get none.
+
+        The state is read again here, so a receipt that landed meanwhile (webhook) is honoured.
+        """
+        by_id = {p.message_id: p for p in plans}
+        if not by_id:
+            return
+        async with self.sessions() as s:
+            rows = await s.exec(select(Message).where(col(Message.id).in_(list(by_id))))
+            for message in rows:
+                assert message.id is not None
+                plan = by_id[message.id]
+                message.poll_attempts = plan.poll_attempts
+                message.next_poll_at = plan.next_poll_at if watch.covers(message) else None
+                s.add(message)
+            await s.commit()
+
+    async def stale_open(self, cutoff: datetime, *, limit: int) -> list[int]:
+        """Ids of messages still open although created before ``cutoff`` (to expire)."""
+        async with self.sessions() as s:
+            rows = await s.exec(
+                select(Message.id)
+                .where(
+                    col(Message.state).in_(OPEN_STATES),
+                    col(Message.created_at) < cutoff,
+                    self._tracked,
+                )
+                .order_by(col(Message.id))
+                .limit(limit)
+            )
+            return [i for i in rows if i is not None]
+
+    async def stop_watching(self, watch: ReadWatch) -> None:
+        """Drop the next poll of delivered messages whose read-receipt watch is over."""
+        async with self.sessions() as s:
+            await s.exec(
+                update(Message)
+                .where(
+                    col(Message.next_poll_at).is_not(None),
+                    col(Message.state).not_in(OPEN_STATES),
+                    ~watch.clause(),
+                )
+                .values(next_poll_at=None)
+            )
+            await s.commit()
+
+    async def open_in_batch(self, batch_id: int, watch: ReadWatch, *, limit: int) -> list[Message]:
+        """The messages of one send that a Refresh should ask about, oldest first."""
+        async with self.sessions() as s:
+            rows = await s.exec(
+                select(Message)
+                .where(
+                    Message.batch_id == batch_id,
+                    col(Message.provider_ref).is_not(None),
+                    watch.clause(),
+                )
+                .order_by(col(Message.id))
+                .limit(limit)
+            )
+            return list(rows)
+
+    # -- receipts ----------------------------------------------------------------------------
+
+    async def by_refs(self, provider: str, refs: Collection[str]) -> list[Message]:
+        """Messages of ``provider`` with these provider refs."""
+        if not refs:
+            return []
+        async with self.sessions() as s:
+            rows = await s.exec(
+                select(Message).where(
+                    Message.provider == provider, col(Message.provider_ref).in_(list(refs))
+                )
+            )
+            return list(rows)
+
+    # -- cards -------------------------------------------------------------------------------
+
+    async def card_view(self, batch_id: int, *, lines: int) -> CardView | None:
+        """The batch's card contents, read in one transaction with the newest event id."""
+        async with self.sessions() as s:
+            batch = await s.get(Batch, batch_id)
+            if batch is None:
+                return None
+            counted = await s.exec(
+                select(Message.state, func.count())
+                .where(Message.batch_id == batch_id)
+                .group_by(col(Message.state))
+            )
+            counts = {state: int(n) for state, n in counted}
+            shown = await s.exec(
+                select(Message)
+                .where(Message.batch_id == batch_id)
+                .order_by(col(Message.id))
+                .limit(lines)
+            )
+            last = await s.exec(
+                select(func.max(StatusEvent.id))
+                .join(Message, col(Message.id) == col(StatusEvent.message_id))
+                .where(Message.batch_id == batch_id)
+            )
+            return CardView(
+                batch=batch,
+                counts=counts,
+                shown=list(shown),
+                total=sum(counts.values()),
+                last_event_id=int(last.one() or 0),
+            )
+
+    async def batch(self, batch_id: int) -> Batch | None:
+        """One send by id."""
+        async with self.sessions() as s:
+            return await s.get(Batch, batch_id)
+
+    async def batch_messages(self, batch_id: int, *, limit: int) -> list[Message]:
+        """The messages of one send, in recipient order (for Details)."""
+        async with self.sessions() as s:
+            rows = await s.exec(
+                select(Message)
+                .where(Message.batch_id == batch_id)
+                .order_by(col(Message.id))
+                .limit(limit)
+            )
+            return list(rows)
+
+    async def set_card(self, batch_id: int, message_id: int, event_id: int) -> None:
+        """A card was posted showing everything up to ``event_id`` (no notice owed before)."""
+        await self._update_batch(
+            batch_id,
+            card_message_id=message_id,
+            card_event_id=event_id,
+            notice_event_id=event_id,
+            card_dead=False,
+        )
+
+    async def card_synced(self, batch_id: int, event_id: int) -> None:
+        """The card now shows everything up to ``event_id``."""
+        await self._update_batch(batch_id, card_event_id=event_id)
+
+    async def notified(self, batch_id: int, event_id: int) -> None:
+        """Failures up to ``event_id`` were announced."""
+        await self._update_batch(batch_id, notice_event_id=event_id)
+
+    async def mark_card_dead(self, batch_id: int) -> None:
+        """The card was deleted or cannot be edited: stop editing it."""
+        await self._update_batch(batch_id, card_dead=True)
+
+    async def mark_chat_dead(self, chat_id: int) -> None:
+        """The chat blocked the bot: none of its cards is edited any more."""
+        async with self.sessions() as s:
+            await s.exec(update(Batch).where(col(Batch.chat_id) == chat_id).values(card_dead=True))
+            await s.commit()
+
+    async def failures_since(self, batch_id: int, after_event_id: int) -> list[Failure]:
+        """Failure events of a batch newer than ``after_event_id`` that came after the send."""
+        async with self.sessions() as s:
+            rows = await s.exec(
+                select(Message, StatusEvent)
+                .join(StatusEvent, col(StatusEvent.message_id) == col(Message.id))
+                .where(
+                    Message.batch_id == batch_id,
+                    col(StatusEvent.id) > after_event_id,
+                    col(StatusEvent.state).in_(FAILURE_STATES),
+                    StatusEvent.source != "send",
+                )
+                .order_by(col(StatusEvent.id))
+            )
+            return [Failure(message, event) for message, event in rows]
+
+    async def stale_cards(self, created_since: datetime) -> list[StaleCard]:
+        """Recent batches whose card or failure notice is behind (a stop came first)."""
+        async with self.sessions() as s:
+            late_failure = and_(
+                col(StatusEvent.state).in_(FAILURE_STATES), col(StatusEvent.source) != "send"
+            )
+            newest = (
+                select(
+                    Message.batch_id,
+                    func.max(StatusEvent.id).label("last_id"),
+                    func.max(case((late_failure, StatusEvent.id), else_=0)).label("last_failure"),
+                )
+                .join(StatusEvent, col(StatusEvent.message_id) == col(Message.id))
+                .group_by(col(Message.batch_id))
+                .subquery()
+            )
+            card_behind = and_(
+                col(Batch.card_dead).is_(False),
+                newest.c.last_id > func.coalesce(col(Batch.card_event_id), 0),
+            )
+            notice_owed = newest.c.last_failure > func.coalesce(col(Batch.notice_event_id), 0)
+            rows = await s.exec(
+                select(Batch.id, Batch.chat_id, card_behind, notice_owed)
+                .join(newest, newest.c.batch_id == col(Batch.id))
+                .where(
+                    col(Batch.card_message_id).is_not(None),
+                    col(Batch.created_at) >= created_since,
+                    or_(card_behind, notice_owed),
+                )
+            )
+            return [
+                StaleCard(int(bid), int(chat), bool(edit), bool(notice))
+                for bid, chat, edit, notice in rows
+                if bid is not None
+            ]
+
+    async def _update_batch(self, batch_id: int, **values: object) -> None:
+        async with self.sessions() as s:
+            await s.exec(update(Batch).where(col(Batch.id) == batch_id).values(**values))
+            await s.commit()

@@ -1,0 +1,47 @@
+"""Channels without per-message delivery reports (NusaSMS group campaigns) are not tracked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from providers.base import DeliveryState as S
+from providers.registry import untracked_channels
+from storage.models import Batch, Message, utcnow
+from storage.repo import Repository, StateChange
+from storage.tracking_repo import ReadWatch, TrackingRepository
+
+NO_READ_WATCH = ReadWatch(channels=frozenset(), since=None)
+
+
+async def test_campaigns_are_never_polled_or_expired(repo: Repository) -> None:
+    assert ("nusasms", "smsgroup") in untracked_channels()
+    await repo.ensure_chat(1, kind="private", title="a")
+    rows = [
+        Message(
+            batch_id=0,
+            chat_id=1,
+            provider="nusasms",
+            channel=ch,
+            recipient=to,
+            text="hi",
+            idempotency_key=f"o:{i}",
+        )
+        for i, (ch, to) in enumerate([("smsgroup", "Customers"), ("sms", "6281234567890")])
+    ]
+    batch, _ = await repo.create_batch(
+        Batch(chat_id=1, route="nusasms:sms", text="hi", origin="o", created_by=1), rows
+    )
+    campaign, single = await repo.batch_messages(batch.id or 0)
+    await repo.apply_changes(
+        [
+            StateChange(m.id or 0, S.ACCEPTED, "send", provider_ref=f"r{m.id}")
+            for m in (campaign, single)
+        ]
+    )
+    store = TrackingRepository(repo.sessions, untracked=untracked_channels())
+    now = utcnow()
+    assert await store.resume(now) == 1  # only the single SMS is tracked
+    due = await store.due_messages(now + timedelta(seconds=1), NO_READ_WATCH, limit=10)
+    assert [m.id for m in due] == [single.id]
+    stale = await store.stale_open(now + timedelta(days=3), limit=10)
+    assert stale == [single.id]
