@@ -1,0 +1,167 @@
+"""The background task that fires due schedules, and how their chats are told.
+
+The database is the source of truth: the task keeps nothing in memory but a wake-up event. Each
+pass fires what is due (:meth:`ScheduleRunner.run_due`), then sleeps until the soonest pending
+schedule is due, at most ``SCHEDULE_CHECK_SECONDS`` (so schedules made by another process are
+seen), or until a /schedule or /reschedule wakes it. The first pass runs at start, after claims
+left by a stopped process have been taken over, so the missed-while-down policy applies there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+
+from bot.cards import post_card
+from bot.config import Settings
+from bot.schedule_text import failed_text, fired_note, missed_text
+from bot.services import Services
+from bot.services.schedule_runner import ScheduleRunner
+from bot.services.sending import SendOutcome
+from storage.models import Schedule, utcnow
+from storage.schedules import ScheduleRepository
+
+log = logging.getLogger(__name__)
+
+MIN_PAUSE = 0.2
+STOP_WAIT = 10.0
+
+
+class TelegramNotifier:
+    """Posts a fired schedule's status card, or says why a run failed or was missed."""
+
+    def __init__(self, bot: Bot, services: Services, *, grace: timedelta) -> None:
+        self._bot = bot
+        self._services = services
+        self._grace_minutes = grace.total_seconds() / 60
+
+    async def fired(self, schedule: Schedule, outcome: SendOutcome, note: str) -> None:
+        """Post the card, as /send does, with a line saying which schedule fired."""
+        if outcome.replayed:
+            if outcome.batch.card_message_id is not None:
+                return  # a run completed after a restart whose card the chat already has
+            # Its card was never posted: post it now as the send's own card, to be tracked.
+            outcome = SendOutcome(outcome.batch, outcome.messages, replayed=False)
+        await post_card(self._bot, self._services, outcome, note=fired_note(schedule, note))
+
+    async def failed(self, schedule: Schedule, reason: str) -> None:
+        """Tell the chat a run could not be sent and why."""
+        await self._say(schedule.chat_id, failed_text(schedule, reason))
+
+    async def missed(self, schedule: Schedule, due: datetime) -> None:
+        """Tell the chat a run was missed while the bot was not running."""
+        await self._say(schedule.chat_id, missed_text(schedule, due, self._grace_minutes))
+
+    async def _say(self, chat_id: int, text: str) -> None:
+        try:
+            await self._bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+        except TelegramError as exc:
+            log.warning("could not tell chat %s about a schedule: %s", chat_id, exc.message)
+
+
+class Scheduler:
+    """Runs :class:`ScheduleRunner` passes in one asyncio task; ``clock`` is injectable."""
+
+    def __init__(
+        self,
+        runner: ScheduleRunner,
+        store: ScheduleRepository,
+        *,
+        check_seconds: float,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.runner = runner
+        self._store = store
+        self._check = check_seconds
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._first_pass = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the background task is alive."""
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start the task (``SCHEDULE_CHECK_SECONDS=0``: this process fires nothing)."""
+        if self._check > 0 and self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="scheduler")
+
+    def wake(self) -> None:
+        """Look again now: a schedule was made or moved."""
+        self._wake.set()
+
+    async def first_pass(self) -> None:
+        """Wait until the pass made at start (recovery and overdue runs) is over."""
+        if self._task is None:
+            raise RuntimeError("the scheduler task is not running (SCHEDULE_CHECK_SECONDS=0?)")
+        await self._first_pass.wait()
+
+    async def stop(self, wait: float = STOP_WAIT) -> None:
+        """Stop the task: the run being sent may finish for ``wait`` seconds, no new one starts.
+
+        A run still sending after that is interrupted like any send at shutdown: its row
+        stays claimed and the next start completes it from its batch, never resending.
+        """
+        if self._task is None:
+            return
+        self._stopping = True
+        self.runner.halt()
+        self._wake.set()
+        done, _ = await asyncio.wait({self._task}, timeout=wait)
+        if not done:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def _loop(self) -> None:
+        try:
+            await self.runner.recover(self.clock())
+        except Exception:
+            log.exception("could not recover schedules claimed before the last stop")
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self.runner.run_due(self.clock())
+                pause = await self._pause()
+            except Exception:
+                log.exception("scheduler pass failed; trying again later")
+                pause = self._check
+            self._first_pass.set()
+            if self._stopping:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), pause)
+
+    async def _pause(self) -> float:
+        soonest = await self._store.next_due_at()
+        wait = self._check if soonest is None else (soonest - self.clock()).total_seconds()
+        return max(MIN_PAUSE, min(wait, self._check))
+
+
+def start_scheduler(bot: Bot, services: Services, settings: Settings) -> Scheduler:
+    """Build the scheduler over the services and start its task."""
+    grace = timedelta(minutes=settings.schedule_grace_minutes)
+    runner = ScheduleRunner(
+        services.schedules.store,
+        services.repo,
+        services.sender,
+        TelegramNotifier(bot, services, grace=grace),
+        grace=grace,
+    )
+    scheduler = Scheduler(
+        runner, services.schedules.store, check_seconds=settings.schedule_check_seconds
+    )
+    services.schedules.on_change = scheduler.wake
+    scheduler.start()
+    return scheduler

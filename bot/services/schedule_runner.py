@@ -1,0 +1,261 @@
+"""Firing due schedules exactly once, and the policy for runs missed while the bot was down.
+
+Exactly once:
+- a due row is *claimed* (``pending → claimed``, one conditional ``UPDATE``) before anything
+  else; a worker whose claim matched no row does nothing, so two schedulers, or a ``/cancel``
+  racing the firing, can never both win;
+- the send's origin is ``schedule:<id>:<run>``, unique in the database: if a run is fired again
+  (a claim taken over after a crash) the existing batch is found and nothing is sent again.
+
+Missed while down: a run found late by at most ``grace`` is sent late with a note saying so;
+later than that it is *missed*: a one-off becomes ``missed`` (it can be given a new time with
+/reschedule), a recurring one skips to its next future run; either way the chat is told.
+When downtime skipped several runs of a recurring schedule only the latest is considered.
+
+A claim left by a stopped process is taken over at start (:meth:`ScheduleRunner.recover`):
+when its batch exists the run did reach the send path, so the run is completed from the stored
+batch (its card posted if it was not); when it does not, the claim is released and the normal
+rules above decide. Neither path can send twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from html import unescape
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.services.chats import route_from
+from bot.services.errors import UserError
+from bot.services.scheduling import recipients_of
+from bot.services.sending import Sender, SendOutcome, SendRequest
+from bot.services.when import Recurrence, duration_label
+from providers.errors import ProviderError
+from storage.models import Schedule, ScheduleState, utcnow
+from storage.repo import Repository
+from storage.schedules import Finish, ScheduleRepository
+
+log = logging.getLogger(__name__)
+
+LATE_NOTE_AFTER = timedelta(minutes=1)
+INTERNAL = "an internal error (logged)"
+DUE_BATCH = 50
+
+
+class Notifier(Protocol):
+    """Tells a chat what happened to one of its schedules (the bot implements it)."""
+
+    async def fired(self, schedule: Schedule, outcome: SendOutcome, note: str) -> None:
+        """A run went through the send path; ``outcome`` is its batch (maybe replayed)."""
+        ...
+
+    async def failed(self, schedule: Schedule, reason: str) -> None:
+        """A run could not be sent (not connected, route gone ...)."""
+        ...
+
+    async def missed(self, schedule: Schedule, due: datetime) -> None:
+        """A run was due at ``due``, longer ago than the grace period allows."""
+        ...
+
+
+def worker_name() -> str:
+    """A name for this process's claims: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def origin_of(row: Schedule) -> str:
+    """The unique origin of the send a schedule's next run makes."""
+    return f"schedule:{row.id}:{row.runs + 1}"
+
+
+def plain(html_text: str) -> str:
+    """A user error's HTML message as plain text (notes are stored plain, escaped on display)."""
+    return unescape(re.sub(r"<[^>]+>", "", html_text))
+
+
+def _next_run(row: Schedule, now: datetime, due: datetime) -> datetime | None:
+    """A recurring schedule's first run after ``now`` (keeping the phase of ``due``)."""
+    if not row.recurrence:
+        return None
+    return Recurrence(row.recurrence).next_after(now, zone=_zone(row), anchor=due)
+
+
+def _zone(row: Schedule) -> ZoneInfo:
+    try:
+        return ZoneInfo(row.timezone)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return ZoneInfo("UTC")
+
+
+class ScheduleRunner:
+    """Claims due schedules and sends them through the same path as /send."""
+
+    def __init__(
+        self,
+        store: ScheduleRepository,
+        repo: Repository,
+        sender: Sender,
+        notifier: Notifier,
+        *,
+        grace: timedelta,
+        worker: str | None = None,
+    ) -> None:
+        self.store = store
+        self._repo = repo
+        self._sender = sender
+        self._notifier = notifier
+        self.grace = grace
+        self.worker = worker or worker_name()
+        self.started_at = utcnow()
+        self._halted = False
+
+    def halt(self) -> None:
+        """Start no further run (the bot is stopping); the one being sent finishes."""
+        self._halted = True
+
+    async def recover(self, now: datetime) -> int:
+        """At start: take over claims left by a stopped process; returns how many."""
+        taken = 0
+        for row in await self.store.claimed():
+            if row.claimed_by == self.worker or not await self.store.take_over(
+                row, worker=self.worker, now=now
+            ):
+                continue
+            taken += 1
+            await self._guarded(row, now, self._resume)
+        return taken
+
+    async def run_due(self, now: datetime) -> int:
+        """Fire every schedule due at ``now`` that this worker manages to claim."""
+        handled = 0
+        for row in await self.store.due(now, DUE_BATCH):
+            assert row.id is not None
+            if self._halted:
+                break
+            claimed = await self.store.claim(row.id, worker=self.worker, now=now)
+            if claimed is None:
+                continue
+            handled += 1
+            await self._guarded(claimed, now, self._run)
+        return handled
+
+    async def _guarded(
+        self, row: Schedule, now: datetime, step: Callable[[Schedule, datetime], Awaitable[None]]
+    ) -> None:
+        """Run one claimed row; an unexpected error fails it (never left claimed) and says so."""
+        assert row.id is not None
+        try:
+            await step(row, now)
+        except Exception:
+            log.exception("schedule %s could not be run", row.id)
+            failed = await self.store.finish(
+                row.id,
+                worker=self.worker,
+                now=now,
+                outcome=Finish(ScheduleState.FAILED, INTERNAL, ran=False),
+            )
+            if failed is not None:  # None: it was finished before the error, nothing to fix
+                await self._notifier.failed(failed, INTERNAL)
+
+    async def _resume(self, row: Schedule, now: datetime) -> None:
+        """A claim taken over at start: complete the run if it reached the send path."""
+        assert row.id is not None
+        batch = await self.store.batch_for_origin(origin_of(row))
+        if batch is None or batch.id is None:
+            log.warning("schedule %s was claimed but not sent before a stop", row.id)
+            await self.store.release(row.id, worker=self.worker)
+            return
+        log.warning("schedule %s was sent before a stop; completing its run", row.id)
+        nxt = _next_run(row, now, row.next_run_at)
+        outcome = SendOutcome(batch, await self._repo.batch_messages(batch.id), replayed=True)
+        await self._complete(row, now, nxt, outcome, note="after a restart")
+
+    async def _run(self, row: Schedule, now: datetime) -> None:
+        assert row.id is not None
+        rule = Recurrence(row.recurrence) if row.recurrence else None
+        due = rule.latest_due(row.next_run_at, now, zone=_zone(row)) if rule else row.next_run_at
+        nxt = _next_run(row, now, due)  # before sending: a broken rule fails the run unsent
+        late = now - due
+        if late > self.grace:
+            finished = await self.store.finish(
+                row.id,
+                worker=self.worker,
+                now=now,
+                outcome=Finish(
+                    ScheduleState.PENDING if rule else ScheduleState.MISSED,
+                    note=f"missed the run due at {due:%Y-%m-%d %H:%M} UTC",
+                    ran=False,
+                    next_run_at=nxt,
+                ),
+            )
+            if finished is not None:
+                await self._notifier.missed(finished, due)
+            return
+        notes = []
+        if late > LATE_NOTE_AFTER:
+            down = ": the bot was not running at that time" if due < self.started_at else ""
+            notes.append(f"sent {duration_label(late)} late{down}")
+        if due > row.next_run_at:
+            notes.append("earlier runs were skipped while the bot was not running")
+        try:
+            outcome = await self._send(row)
+        except (UserError, ProviderError) as exc:
+            reason = plain(exc.message) if isinstance(exc, UserError) else exc.message
+            await self._complete(row, now, nxt, None, note=reason)
+            return
+        except Exception:
+            log.exception("scheduled send %s failed unexpectedly", row.id)
+            await self._complete(row, now, nxt, None, note=INTERNAL)
+            return
+        await self._complete(row, now, nxt, outcome, note="; ".join(notes))
+
+    async def _send(self, row: Schedule) -> SendOutcome:
+        chat = await self._repo.get_chat(row.chat_id)
+        return await self._sender.send(
+            SendRequest(
+                chat_id=row.chat_id,
+                actor_id=row.created_by,
+                actor_name=row.created_by_name,
+                route=route_from(row.route),
+                recipients=recipients_of(row),
+                text=row.text,
+                origin=origin_of(row),
+                country=chat.country if chat else None,
+                schedule_id=row.id,
+            )
+        )
+
+    async def _complete(
+        self,
+        row: Schedule,
+        now: datetime,
+        nxt: datetime | None,
+        outcome: SendOutcome | None,
+        *,
+        note: str,
+    ) -> None:
+        """Write how the run ended, then tell the chat (only the claim's holder does)."""
+        assert row.id is not None
+        if row.recurrence:
+            state = ScheduleState.PENDING
+        else:
+            state = ScheduleState.DONE if outcome is not None else ScheduleState.FAILED
+        finished = await self.store.finish(
+            row.id,
+            worker=self.worker,
+            now=now,
+            outcome=Finish(state, note=note, next_run_at=nxt),
+        )
+        if finished is None:
+            log.warning("schedule %s: the claim was taken over; its new holder reports", row.id)
+            return
+        if outcome is None:
+            await self._notifier.failed(finished, note)
+        else:
+            await self._notifier.fired(finished, outcome, note)

@@ -1,0 +1,205 @@
+"""Scheduled sends: create, list, cancel and reschedule (what the chat commands call).
+
+Everything a send needs is checked when the schedule is made (route, recipients, text length,
+a connected provider), so a typo is answered at once rather than at 09:00 tomorrow; the
+recipients are stored normalised. Firing is :mod:`bot.services.schedule_runner`'s job.
+
+Provider-side scheduling: a provider that keeps scheduled messages itself (Parrotica's
+``scheduledAt``) would store its message id in ``Schedule.provider_ref``. The local scheduler
+never fires such rows (:meth:`storage.schedules.ScheduleRepository.due` skips them); no adapter
+does this yet, so every schedule is fired here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+
+from bot.services.accounts import Accounts
+from bot.services.errors import BadInput
+from bot.services.sending import recipients_for, validate_text
+from bot.services.when import When, describe_time, read_when
+from providers.registry import Route
+from storage.models import Chat, Schedule, ScheduleState, utcnow
+from storage.repo import Repository
+from storage.schedules import ScheduleRepository
+
+OPEN_STATES = (ScheduleState.PENDING, ScheduleState.CLAIMED)
+# A one-off that never went out (missed while down, or failed) can be given a new time.
+RESCHEDULABLE = (ScheduleState.PENDING, ScheduleState.MISSED, ScheduleState.FAILED)
+_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleDraft:
+    """A /schedule as typed, already split into its parts."""
+
+    chat: Chat
+    actor_id: int
+    actor_name: str
+    when: When
+    route: Route
+    recipients: Sequence[str]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """A cancelled schedule; ``after_current_run`` when a run was being sent at that moment."""
+
+    schedule: Schedule
+    after_current_run: bool = False
+
+
+def recipients_of(row: Schedule) -> list[str]:
+    """A schedule's stored recipients."""
+    value = json.loads(row.recipients)
+    assert isinstance(value, list)
+    return [str(item) for item in value]
+
+
+def why_closed(row: Schedule) -> str:
+    """Why a schedule can no longer be changed, for the chat (HTML)."""
+    ran = describe_time(row.last_run_at, row.timezone) if row.last_run_at else ""
+    return {
+        ScheduleState.DONE: f"Scheduled send #{row.id} was already sent"
+        + (f" on {ran}" if ran else "")
+        + ". Make a new one with /schedule.",
+        ScheduleState.CANCELLED: f"Scheduled send #{row.id} is cancelled already.",
+        ScheduleState.MISSED: f"Scheduled send #{row.id} was missed while the bot was not "
+        "running and was never sent.",
+        ScheduleState.FAILED: f"Scheduled send #{row.id} already ran and failed: "
+        f"{escape(row.note)}",
+        ScheduleState.CLAIMED: f"Scheduled send #{row.id} is being sent right now.",
+    }.get(ScheduleState(row.state), f"Scheduled send #{row.id} is {escape(row.state)}.")
+
+
+class Schedules:
+    """The scheduling use-cases; ``clock`` is injected so tests choose the time."""
+
+    def __init__(
+        self,
+        store: ScheduleRepository,
+        repo: Repository,
+        accounts: Accounts,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self._repo = repo
+        self._accounts = accounts
+        self.clock = clock
+        # Set by the running scheduler: a new or moved schedule may be due sooner.
+        self.on_change: Callable[[], None] | None = None
+
+    def read_when(self, chat: Chat, body: str) -> tuple[When, str]:
+        """``<when>`` off the front of ``body`` in the chat's zone, and the rest."""
+        return read_when(body, zone=chat.timezone, now=self.clock())
+
+    async def create(self, draft: ScheduleDraft) -> Schedule:
+        """Check the send as /send would, then store it to fire later."""
+        route = draft.route
+        text = validate_text(route, draft.text, None)
+        recipients = recipients_for(route, draft.recipients, draft.chat.country)
+        await self._accounts.adapter(draft.chat.id, route.provider)  # NotConnected now
+        row = await self.store.add(
+            Schedule(
+                chat_id=draft.chat.id,
+                route=str(route),
+                recipients=json.dumps(recipients),
+                text=text,
+                next_run_at=draft.when.at,
+                recurrence=draft.when.recurrence.rule if draft.when.recurrence else None,
+                timezone=draft.when.zone,
+                created_by=draft.actor_id,
+                created_by_name=draft.actor_name,
+            )
+        )
+        await self._repo.audit(
+            draft.chat.id, draft.actor_id, "schedule", f"#{row.id} at {row.next_run_at}"
+        )
+        self._changed()
+        return row
+
+    async def open_for_chat(self, chat_id: int) -> list[Schedule]:
+        """The chat's schedules that have not fired for good, soonest first."""
+        return await self.store.for_chat(chat_id, OPEN_STATES)
+
+    async def owned(self, chat_id: int, schedule_id: int) -> Schedule:
+        """One of this chat's schedules, or ``BadInput`` for an unknown or foreign id."""
+        row = await self.store.get(schedule_id)
+        if row is None:
+            raise BadInput(f"There is no scheduled send #{schedule_id}. /scheduled lists them.")
+        if row.chat_id != chat_id:
+            raise BadInput(
+                f"Scheduled send #{schedule_id} belongs to another chat; "
+                "you can only manage this chat's schedules."
+            )
+        return row
+
+    async def cancel(self, chat_id: int, schedule_id: int, *, actor: int, name: str) -> Cancelled:
+        """Cancel a pending schedule; a recurring one being sent stops after this run."""
+        row = await self.owned(chat_id, schedule_id)
+        for _ in range(_RETRIES):
+            state = ScheduleState(row.state)
+            if state == ScheduleState.PENDING:
+                if await self.store.cancel(schedule_id, chat_id, note=f"cancelled by {name}"):
+                    await self._repo.audit(chat_id, actor, "unschedule", f"#{schedule_id}")
+                    self._changed()
+                    return Cancelled(await self.owned(chat_id, schedule_id))
+            elif state == ScheduleState.CLAIMED:
+                if row.recurrence is None:
+                    raise BadInput(
+                        f"Scheduled send #{schedule_id} is being sent right now; it is too "
+                        "late to cancel it. Its status card follows."
+                    )
+                if await self.store.request_cancel(schedule_id, chat_id):
+                    await self._repo.audit(chat_id, actor, "unschedule", f"#{schedule_id}")
+                    return Cancelled(row, after_current_run=True)
+            else:
+                raise BadInput(why_closed(row))
+            row = await self.owned(chat_id, schedule_id)  # it moved meanwhile: look again
+        raise BadInput(f"Scheduled send #{schedule_id} kept changing; try again.")
+
+    async def reschedule(
+        self, chat: Chat, schedule_id: int, body: str, *, actor: int
+    ) -> tuple[Schedule, bool]:
+        """Give a schedule a new time (or rule); returns it and whether its rule was kept.
+
+        A one-off ``<when>`` on a recurring schedule moves only its next run.
+        """
+        row = await self.owned(chat.id, schedule_id)
+        when, rest = self.read_when(chat, body)
+        if rest.strip():
+            raise BadInput(
+                f"Only a time goes after the id: /reschedule {schedule_id} &lt;when&gt;. "
+                "To change the text or recipients, /cancel it and /schedule a new one."
+            )
+        for _ in range(_RETRIES):
+            state = ScheduleState(row.state)
+            if state not in RESCHEDULABLE:
+                raise BadInput(why_closed(row))
+            kept = when.recurrence is None and row.recurrence is not None
+            rule = when.recurrence.rule if when.recurrence else row.recurrence
+            if await self.store.reschedule(
+                schedule_id,
+                chat.id,
+                states=(state,),
+                next_run_at=when.at,
+                recurrence=rule,
+                timezone=when.zone,
+            ):
+                await self._repo.audit(
+                    chat.id, actor, "reschedule", f"#{schedule_id} at {when.at}"
+                )
+                self._changed()
+                return await self.owned(chat.id, schedule_id), kept
+            row = await self.owned(chat.id, schedule_id)
+        raise BadInput(f"Scheduled send #{schedule_id} kept changing; try again.")
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()

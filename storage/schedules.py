@@ -1,0 +1,258 @@
+"""Queries of scheduled sends. Every state change is one conditional ``UPDATE``.
+
+A schedule moves ``pending → claimed → done | failed`` (one-off) or back to ``pending`` with a
+later ``next_run_at`` (recurring); ``cancelled`` and ``missed`` end it too. Each move names the
+state it expects in its ``WHERE`` clause and reports whether a row matched, so two workers, or
+a ``/cancel`` and a firing, can never both win: whoever's ``UPDATE`` lands first owns the row,
+the other sees ``rowcount == 0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, update
+from sqlmodel import col, select
+
+from storage.db import SessionFactory
+from storage.models import Batch, Schedule, ScheduleState
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """How a claimed run ended, written by :meth:`ScheduleRepository.finish`."""
+
+    state: ScheduleState
+    note: str = ""
+    ran: bool = True
+    next_run_at: datetime | None = None
+
+
+class ScheduleRepository:
+    """Every query on the ``schedule`` table."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    async def add(self, row: Schedule) -> Schedule:
+        """Store a new schedule; returns it with its id."""
+        async with self.sessions() as s:
+            s.add(row)
+            await s.commit()
+            await s.refresh(row)
+            return row
+
+    async def get(self, schedule_id: int) -> Schedule | None:
+        """One schedule by id, whatever its chat or state."""
+        async with self.sessions() as s:
+            return await s.get(Schedule, schedule_id)
+
+    async def for_chat(self, chat_id: int, states: Collection[ScheduleState]) -> list[Schedule]:
+        """A chat's schedules in the given states, soonest first."""
+        async with self.sessions() as s:
+            rows = await s.exec(
+                select(Schedule)
+                .where(
+                    Schedule.chat_id == chat_id,
+                    col(Schedule.state).in_([state.value for state in states]),
+                )
+                .order_by(col(Schedule.next_run_at), col(Schedule.id))
+            )
+            return list(rows)
+
+    async def due(self, now: datetime, limit: int) -> list[Schedule]:
+        """Pending schedules whose time has come and that this bot fires itself."""
+        async with self.sessions() as s:
+            rows = await s.exec(
+                select(Schedule)
+                .where(
+                    Schedule.state == ScheduleState.PENDING.value,
+                    col(Schedule.next_run_at) <= now,
+                    col(Schedule.provider_ref).is_(None),
+                )
+                .order_by(col(Schedule.next_run_at), col(Schedule.id))
+                .limit(limit)
+            )
+            return list(rows)
+
+    async def next_due_at(self) -> datetime | None:
+        """When the soonest pending schedule fires (None when there is none)."""
+        async with self.sessions() as s:
+            result = await s.exec(
+                select(func.min(Schedule.next_run_at)).where(
+                    Schedule.state == ScheduleState.PENDING.value,
+                    col(Schedule.provider_ref).is_(None),
+                )
+            )
+            return result.one()
+
+    async def claim(self, schedule_id: int, *, worker: str, now: datetime) -> Schedule | None:
+        """Take a due pending schedule for ``worker``; None when someone else was first.
+
+        The ``next_run_at <= now`` condition also loses to a ``/reschedule`` that moved the
+        row into the future after it was read as due.
+        """
+        async with self.sessions() as s:
+            result = await s.exec(
+                update(Schedule)
+                .where(
+                    col(Schedule.id) == schedule_id,
+                    col(Schedule.state) == ScheduleState.PENDING.value,
+                    col(Schedule.next_run_at) <= now,
+                )
+                .values(state=ScheduleState.CLAIMED.value, claimed_by=worker, claimed_at=now)
+            )
+            await s.commit()
+            if result.rowcount != 1:
+                return None
+            return await s.get(Schedule, schedule_id)
+
+    async def claimed(self) -> list[Schedule]:
+        """Every schedule currently claimed (at start: left so by a stopped process)."""
+        async with self.sessions() as s:
+            rows = await s.exec(
+                select(Schedule)
+                .where(Schedule.state == ScheduleState.CLAIMED.value)
+                .order_by(col(Schedule.id))
+            )
+            return list(rows)
+
+    async def take_over(self, row: Schedule, *, worker: str, now: datetime) -> bool:
+        """Move a claim from the worker that holds it to ``worker``; whether it worked."""
+        assert row.id is not None
+        async with self.sessions() as s:
+            result = await s.exec(
+                update(Schedule)
+                .where(
+                    col(Schedule.id) == row.id,
+                    col(Schedule.state) == ScheduleState.CLAIMED.value,
+                    col(Schedule.claimed_by) == row.claimed_by,
+                )
+                .values(claimed_by=worker, claimed_at=now)
+            )
+            await s.commit()
+            return result.rowcount == 1
+
+    async def release(self, schedule_id: int, *, worker: str) -> bool:
+        """Give a claim back: the schedule is pending again, untouched otherwise."""
+        async with self.sessions() as s:
+            result = await s.exec(
+                update(Schedule)
+                .where(
+                    col(Schedule.id) == schedule_id,
+                    col(Schedule.state) == ScheduleState.CLAIMED.value,
+                    col(Schedule.claimed_by) == worker,
+                )
+                .values(state=ScheduleState.PENDING.value, claimed_by=None, claimed_at=None)
+            )
+            await s.commit()
+            return result.rowcount == 1
+
+    async def finish(
+        self, schedule_id: int, *, worker: str, now: datetime, outcome: Finish
+    ) -> Schedule | None:
+        """End ``worker``'s claim; the row as written, or None when the claim was lost.
+
+        Going back to ``pending`` becomes ``cancelled`` instead when a ``/cancel`` arrived
+        while the run was being sent.
+        """
+        state: object = outcome.state.value
+        if outcome.state == ScheduleState.PENDING:
+            state = case(
+                (col(Schedule.cancel_requested), ScheduleState.CANCELLED.value),
+                else_=ScheduleState.PENDING.value,
+            )
+        values: dict[str, object] = {
+            "state": state,
+            "note": outcome.note[:500],
+            "claimed_by": None,
+            "claimed_at": None,
+        }
+        if outcome.next_run_at is not None:
+            values["next_run_at"] = outcome.next_run_at
+        if outcome.ran:
+            values["runs"] = col(Schedule.runs) + 1
+            values["last_run_at"] = now
+        async with self.sessions() as s:
+            result = await s.exec(
+                update(Schedule)
+                .where(
+                    col(Schedule.id) == schedule_id,
+                    col(Schedule.state) == ScheduleState.CLAIMED.value,
+                    col(Schedule.claimed_by) == worker,
+                )
+                .values(**values)
+            )
+            await s.commit()
+            if result.rowcount != 1:
+                return None
+            return await s.get(Schedule, schedule_id)
+
+    async def cancel(self, schedule_id: int, chat_id: int, *, note: str) -> bool:
+        """Cancel a pending schedule of this chat; False when it is not pending any more."""
+        async with self.sessions() as s:
+            result = await s.exec(
+                update(Schedule)
+                .where(
+                    col(Schedule.id) == schedule_id,
+                    col(Schedule.chat_id) == chat_id,
+                    col(Schedule.state) == ScheduleState.PENDING.value,
+                )
+                .values(state=ScheduleState.CANCELLED.value, note=note[:500])
+            )
+            await s.commit()
+            return result.rowcount == 1
+
+    async def request_cancel(self, schedule_id: int, chat_id: int) -> bool:
+        """Ask a recurring schedule whose run is being sent to stop after that run."""
+        async with self.sessions() as s:
+            result = await s.exec(
+                update(Schedule)
+                .where(
+                    col(Schedule.id) == schedule_id,
+                    col(Schedule.chat_id) == chat_id,
+                    col(Schedule.state) == ScheduleState.CLAIMED.value,
+                    col(Schedule.recurrence).is_not(None),
+                )
+                .values(cancel_requested=True)
+            )
+            await s.commit()
+            return result.rowcount == 1
+
+    async def reschedule(
+        self,
+        schedule_id: int,
+        chat_id: int,
+        *,
+        states: Collection[ScheduleState],
+        next_run_at: datetime,
+        recurrence: str | None,
+        timezone: str,
+    ) -> bool:
+        """Set a new time (and rule) on a schedule in one of ``states``; pending again."""
+        async with self.sessions() as s:
+            result = await s.exec(
+                update(Schedule)
+                .where(
+                    col(Schedule.id) == schedule_id,
+                    col(Schedule.chat_id) == chat_id,
+                    col(Schedule.state).in_([state.value for state in states]),
+                )
+                .values(
+                    state=ScheduleState.PENDING.value,
+                    next_run_at=next_run_at,
+                    recurrence=recurrence,
+                    timezone=timezone,
+                    note="",
+                    cancel_requested=False,
+                )
+            )
+            await s.commit()
+            return result.rowcount == 1
+
+    async def batch_for_origin(self, origin: str) -> Batch | None:
+        """The send a run created, if it got that far (its origin is unique)."""
+        async with self.sessions() as s:
+            return (await s.exec(select(Batch).where(Batch.origin == origin))).first()
