@@ -19,7 +19,10 @@ from bot import handlers
 from bot.config import Settings
 from bot.context import BotApplication, BotContext, BotData
 from bot.errors import on_error
+from bot.scheduler import Scheduler, start_scheduler
 from bot.services import Services
+from bot.tracking.policy import Clock, system_clock
+from bot.tracking.tracker import Tracker, build_tracker
 from providers.http import make_http_client
 from providers.nusasms import NusaSmsSettings
 from providers.ratelimit import AccountLimiters
@@ -37,6 +40,8 @@ class Resources:
     def __init__(self) -> None:
         self.engine: AsyncEngine | None = None
         self.http: httpx.AsyncClient | None = None
+        self.scheduler: Scheduler | None = None
+        self.tracker: Tracker | None = None
 
 
 def build_application(
@@ -65,6 +70,7 @@ def build_application(
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .concurrent_updates(True)
         .post_init(start_resources)
+        .post_stop(stop_background)
         .post_shutdown(close_resources)
     )
     if request is not None:
@@ -79,8 +85,17 @@ def build_application(
     return app
 
 
-async def start_resources(app: BotApplication) -> None:
-    """Open the database (migrated), the HTTP client and the services; publish commands."""
+async def start_resources(
+    app: BotApplication, *, clock: Clock | None = None, background: bool = True
+) -> None:
+    """Open the database (migrated), the HTTP client and the services; publish commands.
+
+    Args:
+        app: the application.
+        clock: the delivery tracker's clock (tests inject one and drive ``tick()``).
+        background: run the tracker's loops; tests pass False and tick it themselves.
+
+    """
     settings = app.bot_data.settings
     assert settings is not None
     resources = Resources()
@@ -99,6 +114,7 @@ async def start_resources(app: BotApplication) -> None:
         limiters=AccountLimiters(),
         nusasms=NusaSmsSettings(
             base_url=settings.nusasms_base_url,
+            sms_base_url=settings.nusasms_sms_base_url,
             min_interval=settings.nusasms_min_interval,
             wa_sender=settings.nusasms_wa_sender,
         ),
@@ -120,6 +136,14 @@ async def start_resources(app: BotApplication) -> None:
         log.warning(
             "%d messages were interrupted mid-send by the last stop: now unknown", interrupted
         )
+    tracker = build_tracker(app.bot, services, settings, clock=clock or system_clock)
+    resources.tracker = tracker
+    services.card_events = tracker
+    await tracker.resume()  # after interrupted sends became unknown: those are not polled
+    if background:
+        tracker.start()
+    # After the interrupted sends are marked: a run completed at start shows them as unknown.
+    resources.scheduler = start_scheduler(app.bot, services, settings)
     app.bot_data.bot_username = app.bot.username or ""
     await publish_commands(app)
     log.info("chatops-bridge ready as @%s", app.bot_data.bot_username)
@@ -138,11 +162,23 @@ async def publish_commands(app: BotApplication) -> None:
         log.warning("could not publish the command list: %s", exc.message)
 
 
+async def stop_background(app: BotApplication) -> None:
+    """Stop the delivery tracker while the bot can still edit cards (``post_stop``)."""
+    resources = app.bot_data.resources
+    if resources is not None and resources.scheduler is not None:
+        await resources.scheduler.stop()  # a run being sent may still post its card
+    if resources is not None and resources.tracker is not None:
+        await resources.tracker.stop()
+
+
 async def close_resources(app: BotApplication) -> None:
     """Close what ``start_resources`` opened."""
     resources = app.bot_data.resources
     if resources is None:
         return
+    if resources.scheduler is not None:
+        await resources.scheduler.stop()
+    await stop_background(app)
     if resources.http is not None:
         await resources.http.aclose()
     if resources.engine is not None:

@@ -32,8 +32,14 @@ class Settings(BaseSettings):
     courier_identity_url: str = "https://api.carium.com/identity"
 
     status_poll_seconds: float = Field(15.0, gt=0)
+    status_poll_max_seconds: float = Field(900.0, gt=0)
+    status_poll_concurrency: int = Field(8, ge=1, le=100)
+    status_expire_hours: float = Field(48.0, gt=0)
+    status_read_watch_hours: float = Field(6.0, ge=0)
     send_concurrency: int = Field(20, ge=1, le=200)
     http_timeout: float = Field(20.0, gt=0)
+    schedule_grace_minutes: float = Field(15.0, ge=0)
+    schedule_check_seconds: float = Field(30.0, ge=0)
 
     webhook_url: str | None = None
     webhook_listen: str | None = None

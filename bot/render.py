@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
+from bot.render_nusasms import sms_card_lines
 from bot.services.accounts import BalanceReport
 from providers.base import DeliveryState
 from storage.models import Batch, Credential, Message, StatusEvent
@@ -56,16 +57,66 @@ def message_line(message: Message) -> str:
 
 def status_card(batch: Batch, messages: Sequence[Message]) -> str:
     """The card posted after a send and edited as states move."""
+    counts = Counter(m.state for m in messages)
+    return card_text(batch, counts, messages[:CARD_LINES], len(messages))
+
+
+def card_text(
+    batch: Batch, counts: Mapping[str, int], shown: Sequence[Message], total: int
+) -> str:
+    """A card from counts per state and its first messages (a large send is never loaded)."""
     head = f"<b>Send {batch.id}</b> via <code>{escape(batch.route)}</code>"
     if batch.created_by_name:
         head += f" by {escape(batch.created_by_name)}"
-    lines = [head]
-    if len(messages) > 1:
-        counts = Counter(m.state for m in messages)
+    if batch.schedule_id is not None:  # kept on every edit, unlike the note of the first post
+        head += f" · ⏰ scheduled send #{batch.schedule_id}"
+    lines = [head, *sms_card_lines(batch, shown[:CARD_LINES], total)]
+    if total > 1:
         lines.append(" · ".join(f"{icon(s)} {escape(s)} {n}" for s, n in sorted(counts.items())))
-    lines.extend(message_line(m) for m in messages[:CARD_LINES])
-    if len(messages) > CARD_LINES:
-        lines.append(f"…and {len(messages) - CARD_LINES} more (/history).")
+    lines.extend(message_line(m) for m in shown[:CARD_LINES])
+    if total > min(len(shown), CARD_LINES):
+        lines.append(f"…and {total - min(len(shown), CARD_LINES)} more (Details, /history).")
+    return "\n".join(lines)
+
+
+def mention(user_id: int, name: str) -> str:
+    """An HTML mention that notifies the user (works without a @username)."""
+    return f'<a href="tg://user?id={user_id}">{escape(name or f"user {user_id}")}</a>'
+
+
+def failure_notice(batch: Batch, failures: Sequence[tuple[Message, StatusEvent]]) -> str:
+    """A new message telling the sender that messages of their send finally failed."""
+    count = len({m.id for m, _ in failures})
+    what = "a message" if count == 1 else f"{count} messages"
+    lines = [
+        f"⚠️ {mention(batch.created_by, batch.created_by_name)}: {what} of send {batch.id} "
+        f"via <code>{escape(batch.route)}</code> ended without delivery."
+    ]
+    for message, event in failures[:CARD_LINES]:
+        reason = f": <i>{escape(event.detail)}</i>" if event.detail else ""
+        lines.append(
+            f"<code>#{message.id}</code> {icon(event.state)} {escape(event.state)} → "
+            f"<code>{escape(message.recipient)}</code>{reason}"
+        )
+    if len(failures) > CARD_LINES:
+        lines.append(f"…and {len(failures) - CARD_LINES} more (/history).")
+    return "\n".join(lines)
+
+
+def card_details(batch: Batch, messages: Sequence[Message], total: int, limit: int) -> str:
+    """Every recipient of a send with its state, as many as fit one Telegram message."""
+    lines = [f"<b>Send {batch.id}</b>: {total} recipients"]
+    size = len(lines[0])
+    shown = 0
+    for message in messages:
+        line = message_line(message)
+        if size + len(line) + 1 > limit:
+            break
+        lines.append(line)
+        size += len(line) + 1
+        shown += 1
+    if shown < total:
+        lines.append(f"…and {total - shown} more: /export has them all.")
     return "\n".join(lines)
 
 

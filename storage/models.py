@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -97,6 +98,10 @@ class Batch(SQLModel, table=True):
     created_by_name: str = ""
     card_message_id: int | None = Field(default=None, sa_type=BigInteger)
     card_dead: bool = False
+    # Newest StatusEvent id the card shows / the failure notices covered: restart-safe
+    # "what is still to be told" without comparing clocks.
+    card_event_id: int | None = None
+    notice_event_id: int | None = None
     schedule_id: int | None = Field(default=None, foreign_key="schedule.id")
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -161,6 +166,8 @@ class Schedule(SQLModel, table=True):
     runs: int = 0
     last_run_at: datetime | None = None
     note: str = ""
+    # /cancel of a recurring schedule while one run is being sent: no further runs.
+    cancel_requested: bool = False
     created_by: int = Field(sa_type=BigInteger)
     created_by_name: str = ""
     created_at: datetime = Field(default_factory=utcnow)
@@ -186,3 +193,21 @@ class AuditEntry(SQLModel, table=True):
     action: str
     detail: str = ""
     at: datetime = Field(default_factory=utcnow)
+
+
+class PhoneCheck(SQLModel, table=True):
+    """One WhatsApp number check sent to NusaSMS (≤ 100 numbers) and the results called back.
+
+    ``results`` maps a number's digits to ``{"on_whatsapp": bool | None, "status": str}``;
+    ``completed_at`` is set once every number has an answer.
+    """
+
+    __table_args__ = (Index("ix_phonecheck_open", "completed_at", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    numbers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    results: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    requested_by: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None

@@ -6,13 +6,17 @@ commit once, so a large fan-out costs a few transactions rather than one per mes
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import Table, bindparam, delete, func, insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from providers.base import DeliveryState
 from storage.db import SessionFactory
@@ -43,11 +47,81 @@ class StateChange:
     next_poll_at: datetime | None = None
 
 
+# The message columns a state change may write (see apply_changes).
+_CHANGED = ("state", "provider_ref", "provider_status", "detail", "next_poll_at", "updated_at")
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+def _changed_values(message: Message) -> tuple[object, ...]:
+    return tuple(getattr(message, name) for name in _CHANGED)
+
+
+def _bind_names(values: tuple[object, ...]) -> dict[str, object]:
+    return {f"b_{name}": value for name, value in zip(_CHANGED, values, strict=True)}
+
+
+# SQLAlchemy reserves a column's own name for the SET clause, hence the ``b_`` bind names.
+_UPDATE_CHANGED = (
+    update(_table(Message))
+    .where(_table(Message).c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in _CHANGED})
+)
+
+
+async def _insert_queued(
+    s: AsyncSession, batch: Batch, messages: Sequence[Message], now: datetime
+) -> None:
+    """Insert a batch's messages and their first history rows as two executemany statements.
+
+    The ORM's unit of work costs ~0.5 ms a message here (a 10,000-recipient send spent 5 s in
+    it). Ids are matched by the unique idempotency key, as RETURNING rows come in no set order.
+    """
+    assert batch.id is not None
+    table = _table(Message)
+    names = [c.key for c in table.columns if c.key != "id"]
+    fixed = {"batch_id": batch.id, "chat_id": batch.chat_id, "created_at": now, "updated_at": now}
+    rows = [{**{n: getattr(m, n) for n in names}, **fixed} for m in messages]
+    pairs: list[Any]
+    if s.get_bind().dialect.insert_executemany_returning:
+        returning = insert(table).returning(table.c.idempotency_key, table.c.id)
+        pairs = list(await s.exec(returning, params=rows))
+    else:
+        await s.exec(insert(table), params=rows)
+        query = select(Message.idempotency_key, Message.id).where(Message.batch_id == batch.id)
+        pairs = list(await s.exec(query))
+    ids = {key: message_id for key, message_id in pairs}
+    for message in messages:
+        # The caller's objects are not in this session: set values without marking them dirty.
+        set_committed_value(message, "id", ids[message.idempotency_key])
+        for name, value in fixed.items():
+            set_committed_value(message, name, value)
+    await s.exec(
+        insert(_table(StatusEvent)),
+        params=[
+            {
+                "message_id": m.id,
+                "state": m.state,
+                "provider_status": "",
+                "detail": "",
+                "source": "send",
+                "at": now,
+            }
+            for m in messages
+        ],
+    )
+
+
 class Repository:
     """Every query the services run."""
 
     def __init__(self, sessions: SessionFactory) -> None:
         self.sessions = sessions
+        self._state_lock = asyncio.Lock()
 
     # -- chats -------------------------------------------------------------------------------
 
@@ -253,36 +327,28 @@ class Repository:
 
         Returns the batch and whether it is new. The batch's ``origin`` is unique: the same
         Telegram update delivered twice finds the first batch instead of sending again.
+        Each given message gets its ``id``, ``batch_id``, ``chat_id`` and times set.
         """
         async with self.sessions() as s:
             existing = (await s.exec(select(Batch).where(Batch.origin == batch.origin))).first()
             if existing is not None:
                 return existing, False
-            s.add(batch)
-            await s.flush()
-            assert batch.id is not None
             now = utcnow()
-            for message in messages:
-                message.batch_id = batch.id
-                message.chat_id = batch.chat_id
-                message.created_at = message.updated_at = now
-            s.add_all(messages)
-            await s.flush()
-            s.add_all(
-                StatusEvent(message_id=m.id, state=m.state, source="send", at=now)
-                for m in messages
-                if m.id is not None
-            )
-            s.add(
-                AuditEntry(
-                    chat_id=batch.chat_id,
-                    user_id=batch.created_by,
-                    action="send",
-                    detail=f"send {batch.id}: {len(messages)} recipient(s) via {batch.route}",
-                    at=now,
-                )
-            )
             try:
+                s.add(batch)
+                await s.flush()
+                assert batch.id is not None
+                if messages:
+                    await _insert_queued(s, batch, messages, now)
+                s.add(
+                    AuditEntry(
+                        chat_id=batch.chat_id,
+                        user_id=batch.created_by,
+                        action="send",
+                        detail=f"send {batch.id}: {len(messages)} recipient(s) via {batch.route}",
+                        at=now,
+                    )
+                )
                 await s.commit()
             except IntegrityError:
                 await s.rollback()
@@ -294,7 +360,8 @@ class Repository:
         """Apply state changes in one transaction; returns the messages that really moved.
 
         A change that would move a state backwards, or repeats the current state, is ignored
-        (receipts arrive twice, late and out of order); each real change adds one history row.
+        (receipts arrive twice, late and out of order); each real change adds one history row,
+        and a message whose columns did not change is not written at all.
         """
         by_id: dict[int, list[StateChange]] = {}
         for change in changes:
@@ -302,11 +369,20 @@ class Repository:
         if not by_id:
             return []
         moved: dict[int, Message] = {}
-        async with self.sessions() as s:
-            rows = await s.exec(select(Message).where(col(Message.id).in_(list(by_id))))
+        updates: list[dict[str, object]] = []
+        events: list[dict[str, object]] = []
+        # Read-check-write: without the lock two receipts racing at an await point could both
+        # pass the forward-only check against the same old state (SQLite serialises the
+        # writes, not the reads before them). One process owns the database.
+        async with self._state_lock, self.sessions() as s:
+            rows = list(await s.exec(select(Message).where(col(Message.id).in_(list(by_id)))))
+            # Detached, the objects take their new values without the unit of work writing
+            # them one UPDATE at a time (~0.3 ms a message); two executemany statements do.
+            s.expunge_all()
             now = utcnow()
             for message in rows:
                 assert message.id is not None
+                before = _changed_values(message)
                 for change in by_id[message.id]:
                     if change.provider_ref and not message.provider_ref:
                         message.provider_ref = change.provider_ref
@@ -320,18 +396,24 @@ class Repository:
                     message.provider_status = change.provider_status or message.provider_status
                     message.detail = change.detail
                     message.updated_at = now
-                    s.add(
-                        StatusEvent(
-                            message_id=message.id,
-                            state=change.state.value,
-                            provider_status=change.provider_status,
-                            detail=change.detail,
-                            source=change.source,
-                            at=now,
-                        )
+                    events.append(
+                        {
+                            "message_id": message.id,
+                            "state": change.state.value,
+                            "provider_status": change.provider_status,
+                            "detail": change.detail,
+                            "source": change.source,
+                            "at": now,
+                        }
                     )
                     moved[message.id] = message
-                s.add(message)
+                after = _changed_values(message)
+                if after != before:
+                    updates.append({"b_id": message.id, **_bind_names(after)})
+            if updates:
+                await s.exec(_UPDATE_CHANGED, params=updates)
+            if events:
+                await s.exec(insert(_table(StatusEvent)), params=events)
             await s.commit()
         return list(moved.values())
 

@@ -139,3 +139,29 @@ async def test_connect_token_is_single_use_and_expires(repo: Repository) -> None
     assert await repo.take_connect_token("t1") is None
     assert await repo.take_connect_token("t2") is None
     assert await repo.take_connect_token("nope") is None
+
+
+async def test_racing_receipts_never_move_a_state_backwards(repo: Repository) -> None:
+    import asyncio
+
+    for _ in range(20):
+        (m, _) = await _batch(repo, origin=f"tg:1:{_rand()}")
+        mid = m.id or 0
+        await repo.apply_changes([StateChange(mid, S.ACCEPTED, "send", provider_ref="r")])
+        await asyncio.gather(
+            repo.apply_changes([StateChange(mid, S.DELIVERED, "webhook")]),
+            repo.apply_changes([StateChange(mid, S.SENT, "poll")]),
+            repo.apply_changes([StateChange(mid, S.DELIVERED, "webhook")]),
+        )
+        states = [e.state for e in await repo.history(mid)]
+        assert states in (
+            ["queued", "accepted", "delivered"],
+            ["queued", "accepted", "sent", "delivered"],
+        ), states
+
+
+_counter = iter(range(1000, 10_000))
+
+
+def _rand() -> int:
+    return next(_counter)

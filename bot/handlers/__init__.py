@@ -8,24 +8,13 @@ from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.commands import Command, guarded
 from bot.context import BotApplication, BotContext
-from bot.handlers import balance, connect, send, settings, start, status
+from bot.handlers import balance, cards, check, connect, schedule, send, settings, start, status
 from bot.handlers.common import message_of, reply
-from bot.parsing import command_body
-from bot.services.errors import BadInput
-from storage.models import Role
 
 DIALOGUE = 1  # after commands: plain text continues a guided /connect
 FALLBACK = 2  # last: unknown commands get an answer
-
-
-async def cancel(update: Update, context: BotContext) -> None:
-    """/cancel: stop a guided /connect."""
-    if command_body(message_of(update).text or ""):
-        raise BadInput("There is no scheduled send with that id in this chat.")
-    if connect.cancel_dialogue(context):
-        await reply(update, "Cancelled. Nothing was stored.")
-    else:
-        await reply(update, "There is nothing to cancel.")
+# Provider callbacks of one kind each; a group of their own, so no other handler shadows them.
+PHONE_CHECKS = 10
 
 
 COMMANDS: list[Command] = [
@@ -35,7 +24,8 @@ COMMANDS: list[Command] = [
     *status.COMMANDS,
     *balance.COMMANDS,
     *settings.COMMANDS,
-    Command("cancel", "", "stop a running /connect dialogue", Role.VIEWER, cancel),
+    *schedule.COMMANDS,
+    *check.COMMANDS,
 ]
 
 KNOWN = frozenset(c.name for c in COMMANDS)
@@ -81,6 +71,7 @@ def register(app: BotApplication) -> None:
     for command in COMMANDS:
         app.add_handler(CommandHandler(command.name, guarded(command), filters=NEW))
     app.add_handler(MessageHandler(NEW & SLASH_TEXT, command_without_entity))
+    app.add_handler(schedule.cancel_button_handler())
     app.add_handler(
         MessageHandler(
             NEW & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & ~SLASH_TEXT,
@@ -89,6 +80,8 @@ def register(app: BotApplication) -> None:
         group=DIALOGUE,
     )
     app.add_handler(MessageHandler(NEW & filters.COMMAND, unknown_command), group=FALLBACK)
+    app.add_handler(check.callback_handler(), group=PHONE_CHECKS)
+    cards.register(app)  # card buttons; status callbacks in a group of their own
 
 
 def bot_commands(private: bool) -> list[BotCommand]:

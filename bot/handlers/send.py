@@ -1,24 +1,36 @@
-"""/send [<route>] <to>[,<to>...] <text>: send now and post a status card."""
+"""/send [<route>] [--otp] <to>[,<to>...] <text>: send now and post a status card.
+
+As a reply to a photo or document, the file goes out as WhatsApp media with the text as its
+caption. ``--otp`` (after the route) sends an SMS on NusaSMS's OTP route. An address-book group
+whose name has spaces is quoted: ``/send nusasms:smsgroup "Sales Team" Hello``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from html import escape
 
 from telegram import Update
 
 from bot.cards import post_card
 from bot.commands import Command, chat_of
 from bot.context import BotContext
-from bot.handlers.common import message_of, sender_name
+from bot.handlers.attachment import attachment_of, download
+from bot.handlers.common import message_of, reply, sender_name
 from bot.parsing import command_body, take_recipients, take_token
+from bot.services.channels import channel_options, require_channel_credentials
 from bot.services.chats import route_from
 from bot.services.errors import BadInput
+from bot.services.media import accept_media
 from bot.services.phones import normalise
-from bot.services.sending import SendRequest
+from bot.services.segments import preview, sms_segments
+from bot.services.sending import SendRequest, recipients_for, validate_text
 from providers.registry import looks_like_route
 from storage.models import Chat, Role
 
-USAGE = "/send [&lt;route&gt;] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt;"
+USAGE = "/send [&lt;route&gt;] [--otp] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt;"
+QUOTES = {'"': '"', "“": "”"}
 
 
 def number_complete(country: str | None) -> Callable[[str], bool]:
@@ -34,49 +46,129 @@ def number_complete(country: str | None) -> Callable[[str], bool]:
     return complete
 
 
-def parse_send(chat: Chat, body: str) -> tuple[str, list[str], str]:
-    """Split ``[<route>] <to>[,<to>...] <text>`` into route text, recipients and message."""
+@dataclass(frozen=True, slots=True)
+class SendArgs:
+    """``[<route>] [--flag ...] <to>[,<to>...] <text>`` taken apart."""
+
+    route_text: str
+    flags: tuple[str, ...]
+    recipients: list[str]
+    text: str
+
+
+def take_quoted(body: str) -> tuple[str, str] | None:
+    """A leading ``"quoted name"`` (an address-book group with spaces) and the rest."""
+    if not body or body[0] not in QUOTES:
+        return None
+    end = body.find(QUOTES[body[0]], 1)
+    if end < 0:
+        raise BadInput("A quoted recipient has no closing quote.")
+    return body[1:end].strip(), body[end + 1 :].lstrip()
+
+
+def parse_send_args(chat: Chat, body: str) -> SendArgs:
+    """Split a /send body; flags such as ``--otp`` follow the route."""
     first, rest = take_token(body)
     if not first:
         raise BadInput(f"Usage: {USAGE}")
     route_text = ""
     if looks_like_route(first):
         route_text, body = first, rest
-    recipients, text = take_recipients(body, number_complete(chat.country))
+    flags: list[str] = []
+    token, rest = take_token(body)
+    while token.startswith("--"):
+        flags.append(token)
+        body = rest
+        token, rest = take_token(body)
+    quoted = take_quoted(body)
+    if quoted is not None:
+        recipients, text = ([quoted[0]] if quoted[0] else []), quoted[1]
+    else:
+        recipients, text = take_recipients(body, number_complete(chat.country))
     if not recipients:
         raise BadInput(f"No recipient given. Usage: {USAGE}")
-    return route_text, recipients, text
+    return SendArgs(route_text, tuple(flags), recipients, text)
+
+
+def parse_send(chat: Chat, body: str) -> tuple[str, list[str], str]:
+    """Split ``[<route>] <to>[,<to>...] <text>`` into route text, recipients and message.
+
+    For callers that keep no send options (/schedule): a ``--flag`` is refused, not dropped.
+    """
+    args = parse_send_args(chat, body)
+    if args.flags:
+        raise BadInput(f"Options such as {escape(args.flags[0])} work with /send only.")
+    return args.route_text, args.recipients, args.text
 
 
 async def send(update: Update, context: BotContext) -> None:
-    """/send: store, send, and answer with the status card."""
+    """/send: store, send, and answer with the status card.
+
+    Replying to a photo or document sends it as WhatsApp media (the text is its caption).
+    On SMS routes the segment count is shown before the provider is called.
+    """
     message = message_of(update)
     chat = await chat_of(update, context)
-    route_text, recipients, text = parse_send(chat, command_body(message.text or ""))
-    if route_text:
-        route = route_from(route_text)
+    args = parse_send_args(chat, command_body(message.text or ""))
+    if args.route_text:
+        route = route_from(args.route_text)
     else:
         route = await context.services.chats.default_route(chat)
-    if not text.strip():
+    options = channel_options(route, args.flags)
+    attachment = attachment_of(message.reply_to_message)
+    if attachment is not None and not route.channel.media:
+        raise BadInput(
+            f"{route} cannot carry files. Reply with /send nusasms:wa &lt;number&gt; to send "
+            f"this {attachment.what} on WhatsApp."
+        )
+    if attachment is None and not args.text.strip():
         raise BadInput(f"The message text is empty. Usage: {USAGE}")
+    services = context.services
+    # Everything that can be refused is refused before the download and the preview.
+    recipients = recipients_for(route, args.recipients, chat.country)
+    if args.text.strip():
+        validate_text(route, args.text, None)
+    await require_channel_credentials(services.accounts, chat.id, route)
+    if route.channel.sms:
+        info = sms_segments(args.text.strip())
+        group = not route.channel.phone_recipients
+        await reply(
+            update,
+            escape(preview(info, args.text.strip(), recipients=len(recipients), group=group)),
+        )
+    media = None
+    if attachment is not None:
+        media = accept_media(attachment.plan, await download(context.bot, attachment))
     user = update.effective_user
     assert user is not None
-    outcome = await context.services.sender.send(
+    outcome = await services.sender.send(
         SendRequest(
             chat_id=chat.id,
             actor_id=user.id,
             actor_name=sender_name(update),
             route=route,
-            recipients=recipients,
-            text=text,
+            recipients=args.recipients,
+            text=args.text,
             origin=f"tg:{chat.id}:{message.message_id}",
             country=chat.country,
+            media=media,
+            options=options or None,
         )
     )
-    note = "This send was already processed; nothing was sent again." if outcome.replayed else ""
-    await post_card(context.bot, context.services, outcome, note=note)
+    notes = []
+    if outcome.replayed:
+        notes.append("This send was already processed; nothing was sent again.")
+    elif attachment is not None and attachment.note:
+        notes.append(attachment.note)
+    await post_card(context.bot, services, outcome, note="\n".join(notes))
 
 
 COMMANDS = (
-    Command("send", "[<route>] <to>[,<to>…] <text>", "send a message now", Role.OPERATOR, send),
+    Command(
+        "send",
+        "[<route>] [--otp] <to>[,<to>…] <text>",
+        "send now (--otp: SMS OTP route); reply to a photo/document to send it on WhatsApp",
+        Role.OPERATOR,
+        send,
+    ),
 )

@@ -7,14 +7,22 @@ environment; it is built in ``post_init`` and closed in ``post_shutdown``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.services.accounts import Accounts
 from bot.services.chats import Chats
+from bot.services.checks import PhoneChecks
+from bot.services.scheduling import Schedules
 from bot.services.sending import Sender
 from bot.services.status import StatusReader
 from providers.registry import ProviderEnvironment
 from storage.crypto import CredentialCipher
+from storage.phone_checks import PhoneCheckStore
 from storage.repo import Repository
+from storage.schedules import ScheduleRepository
+
+if TYPE_CHECKING:
+    from bot.tracking.events import CardEvents
 
 
 @dataclass(slots=True)
@@ -26,6 +34,10 @@ class Services:
     chats: Chats
     sender: Sender
     status: StatusReader
+    schedules: Schedules
+    checks: PhoneChecks
+    # Set once the delivery tracker runs; post_card tells it about every new card.
+    card_events: CardEvents | None = None
 
     @classmethod
     def build(
@@ -45,4 +57,6 @@ class Services:
             chats=Chats(repo),
             sender=Sender(repo, accounts, concurrency=send_concurrency, first_poll=first_poll),
             status=StatusReader(repo, accounts),
+            schedules=Schedules(ScheduleRepository(repo.sessions), repo, accounts),
+            checks=PhoneChecks(PhoneCheckStore(repo.sessions), accounts, repo),
         )
