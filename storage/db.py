@@ -7,12 +7,11 @@ URL is accepted as it is.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -58,12 +57,46 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Apply every Alembic migration (all heads: features add their own branches)."""
+    """Apply every Alembic migration (all heads: features add their own branches).
+
+    A database already stamped with exactly the heads of the migration files is left alone
+    without importing Alembic, which costs ~0.1 s of every restart (bench/startup.py).
+    """
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+        if not await conn.run_sync(_at_heads):
+            await conn.run_sync(_upgrade)
+
+
+def migration_heads() -> set[str]:
+    """The head revisions of ``migrations/versions``, read from the files without Alembic.
+
+    Empty when a file does not have the plain ``revision = "…"`` / ``down_revision = …`` lines
+    of the template: then nothing is assumed and Alembic decides.
+    """
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision = re.search(r"^revision(?:\s*:[^=\n]+)?\s*=\s*['\"]([^'\"]+)['\"]", source, re.M)
+        down = re.search(r"^down_revision(?:\s*:[^=\n]+)?\s*=\s*(.+)$", source, re.M)
+        if revision is None or down is None:
+            return set()
+        revisions.add(revision.group(1))
+        revised.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
+    return revisions - revised
+
+
+def _at_heads(connection: Connection) -> bool:
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    stamped = set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    return bool(stamped) and stamped == migration_heads()
 
 
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection

@@ -1,0 +1,60 @@
+"""``python -m bench`` runs every benchmark; ``python -m bench NAME [options]`` runs one.
+
+Run together, each benchmark gets a fresh interpreter (so one's peak memory or warmed caches
+cannot flatter the next) and is stopped if it runs longer than ``PER_BENCHMARK_SECONDS``. The
+exit code is 0 when every target was met, 1 when one was missed, 2 or more on an error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import traceback
+
+from bench import BENCHMARKS
+from bench.common import machine_lines
+
+PER_BENCHMARK_SECONDS = 600
+
+
+def run_all() -> int:
+    """Run each benchmark in its own process, one after another; the worst exit code wins."""
+    print("# chatops-bridge benchmarks")
+    for line in machine_lines():
+        print(f"  {line}")
+    worst = 0
+    for name, (_module, description) in BENCHMARKS.items():
+        print(f"\n$ python -m bench {name}    # {description}", flush=True)
+        try:
+            done = subprocess.run(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "bench", name], timeout=PER_BENCHMARK_SECONDS, check=False
+            )
+            code = done.returncode
+        except subprocess.TimeoutExpired:
+            print(f"{name}: stopped after {PER_BENCHMARK_SECONDS} s")
+            code = 124
+        worst = max(worst, code)
+    return worst
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch to one benchmark's ``main`` or run them all."""
+    if not argv or argv[0] == "all":
+        return run_all()
+    name = argv[0]
+    if name not in BENCHMARKS:
+        known = ", ".join(BENCHMARKS)
+        print(f"unknown benchmark {name!r}; known: {known}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(BENCHMARKS[name][0])
+    try:
+        result: int = module.main(argv[1:])
+    except Exception:  # a benchmark that breaks is not a missed target: say so, exit 2
+        traceback.print_exc()
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
