@@ -124,12 +124,12 @@ def build_nusasms(
     settings: NusaSmsSettings,
 ) -> NusaSms:
     """The adapter for stored credentials, with the account limiters it must share."""
-    interval = pacing_interval(settings.min_interval)
+    interval, floor = pacing_interval(settings.min_interval), settings.min_interval
     api_key = creds["api_key"]
     wa = NusaSmsClient(
         http,
         api_key=api_key,
-        limiter=limiters.get("nusasms", api_key, interval=interval),
+        limiter=limiters.get("nusasms", api_key, interval=interval, floor=floor),
         settings=settings,
     )
     user, password = creds.get("sms_user", ""), creds.get("sms_password", "")
@@ -138,7 +138,7 @@ def build_nusasms(
         sms = NusaSmsSmsClient(
             http,
             credentials=SmsCredentials(user, password),
-            limiter=limiters.get("nusasms-sms", user, interval=interval),
+            limiter=limiters.get("nusasms-sms", user, interval=interval, floor=floor),
             settings=settings,
         )
     return NusaSms(wa, sms, sms_half_given=bool(user) != bool(password))

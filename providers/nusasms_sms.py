@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import httpx
-from aiolimiter import AsyncLimiter
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
@@ -128,7 +128,7 @@ class NusaSmsSmsClient:
         http: httpx.AsyncClient,
         *,
         credentials: SmsCredentials,
-        limiter: AsyncLimiter,
+        limiter: AbstractAsyncContextManager[None],
         settings: NusaSmsSettings,
     ) -> None:
         self._http = http

@@ -108,3 +108,24 @@ async def test_a_429_is_retried_not_reported(bot: Bot) -> None:
     assert [m.state for m in await stored_messages(bot)] == ["accepted", "accepted"]
     assert len(bot.nusa.sent) == 1
     assert len(bot.nusa.sms_sent) == 1
+
+
+async def test_slot_pacer_does_not_drift() -> None:
+    """Starts are never closer than the interval, and lateness does not pile up."""
+    import asyncio
+    import itertools
+
+    from providers.ratelimit import SlotPacer
+
+    pacer = SlotPacer(0.01)
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+
+    async def one() -> None:
+        async with pacer:
+            starts.append(loop.time())
+
+    await asyncio.gather(*(one() for _ in range(20)))
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 0.0099  # never early (loop clock resolution aside)
+    assert starts[-1] - starts[0] < 0.19 + 0.05  # no ~1 ms drift on every request

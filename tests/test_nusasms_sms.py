@@ -320,6 +320,6 @@ async def test_sms_and_whatsapp_are_paced_per_login() -> None:
     assert one.wa._limiter is two.wa._limiter
     assert one.sms._limiter is two.sms._limiter
     assert one.sms._limiter is not one.wa._limiter
-    assert one.wa._limiter.time_period == pytest.approx(pacing_interval(0.05))
+    assert one.wa._limiter.interval == pytest.approx(pacing_interval(0.05))  # type: ignore[attr-defined]
     assert pacing_interval(0.05) > 0.05
     assert pacing_interval(0) == 0

@@ -116,13 +116,18 @@ async def test_duplicate_and_late_receipts_never_move_backwards(served: Served) 
     await asyncio.sleep(0)
     await eventually(lambda: _queue_empty(served), "the callbacks")
     await eventually(lambda: state_is(served.bot, 1, "delivered"), "the receipt")
+    # Updates are processed concurrently, so "S" may land before "D" (a forward move) or
+    # after it (ignored); never after delivered, and each state at most once.
     states = await history_states(served.bot, 1)
-    assert states == ["queued", "accepted", "delivered"]
+    assert states in (
+        ["queued", "accepted", "delivered"],
+        ["queued", "accepted", "sent", "delivered"],
+    ), states
 
     form = await served.http.post(url, data={"ref_no": ref, "status": "R"})
     assert form.status_code == 200
     await eventually(lambda: state_is(served.bot, 1, "read"), "the form receipt")
-    assert await history_states(served.bot, 1) == ["queued", "accepted", "delivered", "read"]
+    assert await history_states(served.bot, 1) == [*states, "read"]
 
 
 async def _queue_empty(served: Served) -> bool:
