@@ -176,9 +176,7 @@ async def close_resources(app: BotApplication) -> None:
     resources = app.bot_data.resources
     if resources is None:
         return
-    if resources.scheduler is not None:
-        await resources.scheduler.stop()
-    await stop_background(app)
+    await stop_background(app)  # again here: tests and errors may skip post_stop
     if resources.http is not None:
         await resources.http.aclose()
     if resources.engine is not None:

@@ -79,11 +79,16 @@ async def current_role(update: Update, context: BotContext, chat: Chat, needed: 
 
 
 async def chat_of(update: Update, context: BotContext) -> Chat:
-    """The stored chat of this update, registered on first contact."""
+    """The stored chat of this update, registered on first contact (read once per update)."""
     tg_chat = update.effective_chat
     assert tg_chat is not None
+    cached = context.stored_chat
+    if cached is not None and cached.id == tg_chat.id:
+        return cached
     title = tg_chat.title or tg_chat.full_name or tg_chat.username or ""
-    return await context.services.chats.register(tg_chat.id, kind=tg_chat.type, title=title)
+    chat = await context.services.chats.register(tg_chat.id, kind=tg_chat.type, title=title)
+    context.stored_chat = chat
+    return chat
 
 
 def guarded(command: Command) -> Callback:

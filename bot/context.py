@@ -9,6 +9,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
 from bot.services import Services
+from storage.models import Chat
 
 if TYPE_CHECKING:
     from bot.app import Resources
@@ -27,6 +28,10 @@ class BotData:
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
     """Gives handlers typed access to the services and settings."""
+
+    # The stored chat of this update, read once by the command guard and reused by the
+    # handler (PTB makes one context per update).
+    stored_chat: Chat | None = None
 
     @property
     def services(self) -> Services:

@@ -457,16 +457,6 @@ class Repository:
         async with self.sessions() as s:
             return await s.get(Batch, batch_id)
 
-    async def set_card(self, batch_id: int, card_message_id: int) -> None:
-        """Remember which chat message is the send's status card."""
-        async with self.sessions() as s:
-            await s.exec(
-                update(Batch)
-                .where(col(Batch.id) == batch_id)
-                .values(card_message_id=card_message_id)
-            )
-            await s.commit()
-
     async def mark_interrupted_sends(self) -> int:
         """At start: messages still ``queued`` were interrupted mid-send by a stop.
 

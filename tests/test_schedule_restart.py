@@ -10,6 +10,7 @@ from bot.scheduler import Scheduler
 from bot.services.sending import SendRequest
 from providers.registry import parse_route
 from storage.models import ScheduleState, utcnow
+from storage.tracking_repo import TrackingRepository
 from tests.conftest import USER, Bot, make_settings, start_bot, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram
@@ -147,7 +148,7 @@ async def test_a_completed_run_whose_card_exists_is_not_posted_twice(
             schedule_id=1,
         )
     )
-    await bot.services.repo.set_card(1, 4242)
+    await TrackingRepository(bot.services.repo.sessions).set_card(1, 4242, 0)
     await stop_bot(bot)
 
     bot = await manual_bot(tmp_path, tg, nusa)

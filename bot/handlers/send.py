@@ -124,11 +124,14 @@ async def send(update: Update, context: BotContext) -> None:
     if attachment is None and not args.text.strip():
         raise BadInput(f"The message text is empty. Usage: {USAGE}")
     services = context.services
-    # Everything that can be refused is refused before the download and the preview.
-    recipients = recipients_for(route, args.recipients, chat.country)
-    if args.text.strip():
-        validate_text(route, args.text, None)
-    await require_channel_credentials(services.accounts, chat.id, route)
+    recipients: list[str] = []
+    if route.channel.sms or attachment is not None:
+        # Refuse what can be refused before the preview and the download; a plain send
+        # leaves these checks to Sender.send, which makes them anyway.
+        recipients = recipients_for(route, args.recipients, chat.country)
+        if args.text.strip():
+            validate_text(route, args.text, None)
+        await require_channel_credentials(services.accounts, chat.id, route)
     if route.channel.sms:
         info = sms_segments(args.text.strip())
         group = not route.channel.phone_recipients

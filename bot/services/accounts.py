@@ -10,7 +10,7 @@ from html import escape
 from bot.services.errors import BadInput, NotConnected
 from providers.base import AccountInfo, Balance, Provider
 from providers.errors import AuthError, ProviderError
-from providers.registry import REGISTRY, ProviderEnvironment, ProviderSpec
+from providers.registry import REGISTRY, ChannelSpec, ProviderEnvironment, ProviderSpec
 from storage.crypto import CredentialCipher, UndecryptableSecret
 from storage.models import Credential
 from storage.repo import Repository
@@ -133,11 +133,14 @@ class Accounts:
                 f"changed?). Connect again with /connect {spec.name}."
             ) from exc
 
-    async def adapter(self, chat_id: int, spec: ProviderSpec) -> Provider:
-        """A ready adapter with this chat's credentials.
+    async def adapter(
+        self, chat_id: int, spec: ProviderSpec, *, channel: ChannelSpec | None = None
+    ) -> Provider:
+        """A ready adapter with this chat's credentials (one read, one decryption).
 
         Raises:
-            NotConnected: when the chat has none, saying how to connect.
+            NotConnected: when the chat has none, or lacks the extra credentials ``channel``
+                needs, saying how to add them.
 
         """
         values = await self.stored_values(chat_id, spec)
@@ -145,6 +148,14 @@ class Accounts:
             raise NotConnected(
                 f"{spec.display} is not connected in this chat. "
                 f"An admin can connect it with /connect {spec.name}."
+            )
+        missing = [k for k in channel.credentials if not values.get(k)] if channel else []
+        if missing:
+            pairs = " ".join(f"{k}=…" for k in missing)
+            raise NotConnected(
+                f"{spec.name}:{channel.name if channel else ''} needs {', '.join(missing)}, "
+                f"which this chat has not stored. An admin can add them with "
+                f"/connect {spec.name} {pairs} (keys already stored are kept)."
             )
         return spec.build(self._env, values)
 

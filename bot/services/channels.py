@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from html import escape
 
 from bot.services.accounts import Accounts
-from bot.services.errors import BadInput, NotConnected
+from bot.services.errors import BadInput
 from providers.registry import REGISTRY, Route
 
 FLAG_VALUES = {"otp": "Y"}
@@ -45,14 +45,4 @@ async def require_channel_credentials(accounts: Accounts, chat_id: int, route: R
         NotConnected: naming what is missing and how to add it.
 
     """
-    values = await accounts.stored_values(chat_id, route.provider)
-    if not values:
-        await accounts.adapter(chat_id, route.provider)  # raises NotConnected, worded there
-    missing = [k for k in route.channel.credentials if not values.get(k)]
-    if missing:
-        pairs = " ".join(f"{k}=…" for k in missing)
-        raise NotConnected(
-            f"{route} needs {', '.join(missing)}, which this chat has not stored. "
-            f"An admin can add them with /connect {route.provider.name} {pairs} "
-            "(keys already stored are kept)."
-        )
+    await accounts.adapter(chat_id, route.provider, channel=route.channel)

@@ -145,7 +145,9 @@ class Sender:
         route = request.route
         text = validate_text(route, request.text, request.media)
         recipients = recipients_for(route, request.recipients, request.country)
-        adapter = await self._accounts.adapter(request.chat_id, route.provider)
+        adapter = await self._accounts.adapter(
+            request.chat_id, route.provider, channel=route.channel
+        )
         batch = Batch(
             chat_id=request.chat_id,
             route=str(route),
