@@ -15,49 +15,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from tests.conftest import NUSA_KEY
-from tests.fakes.bot_api_server import BotApiServer
-from tests.fakes.httpserver import serve
-from tests.fakes.nusasms import FakeNusaSms
-from tests.fakes.telegram import Call, private_message
+from tests.e2e_support import REPO, Servers, fake_servers, process_env, text_of
+from tests.fakes.telegram import private_message
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[1]
 TOKEN = "4242:E2E-secret-token"
 
 
-def _env(tmp_path: Path, server: BotApiServer, nusasms_base: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NUSASMS_"))}
-    env.update(server.env())
-    env.update(
-        {
-            "PYTHONPATH": str(REPO),
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'chatops.db'}",
-            "NUSASMS_BASE_URL": f"{nusasms_base}/nusasms_api/1.0",
-            "NUSASMS_SMS_BASE_URL": f"{nusasms_base}/api",
-            "LOG_LEVEL": "INFO",
-            "SECRET_KEY": Fernet.generate_key().decode(),
-        }
-    )
-    return env
-
-
 @pytest.fixture
-async def servers() -> AsyncIterator[tuple[BotApiServer, FakeNusaSms, str]]:
-    nusa = FakeNusaSms(api_key=NUSA_KEY, retry_after="0")
-    async with BotApiServer(token=TOKEN) as server, serve(nusa) as nusasms_base:
-        yield server, nusa, nusasms_base
+async def servers() -> AsyncIterator[Servers]:
+    async with fake_servers(TOKEN) as started:
+        yield started
 
 
-def _text(call: Call) -> str:
-    return str(call.params.get("text", ""))
-
-
-async def test_real_process_connects_and_sends(
-    tmp_path: Path, servers: tuple[BotApiServer, FakeNusaSms, str]
-) -> None:
+async def test_real_process_connects_and_sends(tmp_path: Path, servers: Servers) -> None:
     server, nusa, nusasms_base = servers
     log_path = tmp_path / "bot.log"
     with log_path.open("wb") as log:
@@ -66,7 +39,7 @@ async def test_real_process_connects_and_sends(
             "-m",
             "bot",
             cwd=tmp_path,
-            env=_env(tmp_path, server, nusasms_base),
+            env=process_env(tmp_path, server, nusasms_base),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -75,14 +48,14 @@ async def test_real_process_connects_and_sends(
             since = server.state.mark()
             server.push_update(private_message(f"/connect nusasms api_key={NUSA_KEY}"))
             await server.wait_for(
-                "sendMessage", lambda c: "connected" in _text(c), timeout=15, since=since
+                "sendMessage", lambda c: "connected" in text_of(c), timeout=15, since=since
             )
             since = server.state.mark()
             server.push_update(private_message("/send nusasms:wa 6281234567890 Hello from e2e"))
             card = await server.wait_for(
-                "sendMessage", lambda c: "Send 1" in _text(c), timeout=15, since=since
+                "sendMessage", lambda c: "Send 1" in text_of(c), timeout=15, since=since
             )
-            assert "accepted" in _text(card)
+            assert "accepted" in text_of(card)
             assert [(m.destination, m.message) for m in nusa.sent] == [
                 ("6281234567890", "Hello from e2e")
             ]
