@@ -41,6 +41,7 @@ from telegram import Update
 from bench import fewhops
 from bench.common import Deadline, Report, expect, header, percentile, profiled
 from bot.app import build_application, start_resources
+from storage.units import Units
 from tests.conftest import NUSA_KEY, Bot, make_settings, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram, OfflineRequest, feed, private_message
@@ -55,10 +56,11 @@ class DatabaseCalls:
     machine each costs 0.1–0.4 ms of latency, which is where a /send's time goes.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, units: Units | None = None) -> None:
         self.statements = 0
         self.round_trips = 0
-        self._engine = engine.sync_engine
+        direct = units.direct_engine if units is not None else None
+        self._engines = [engine.sync_engine, *([direct] if direct is not None else [])]
         self._original: Any = aiosqlite.core.Connection._execute
 
     def _on_statement(self, *_args: object) -> None:
@@ -72,12 +74,14 @@ class DatabaseCalls:
             return await original(conn, fn, *args, **kwargs)
 
         setattr(aiosqlite.core.Connection, "_execute", counted)  # noqa: B010 - a test probe
-        event.listen(self._engine, "before_cursor_execute", self._on_statement)
+        for engine in self._engines:
+            event.listen(engine, "before_cursor_execute", self._on_statement)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         setattr(aiosqlite.core.Connection, "_execute", self._original)  # noqa: B010
-        event.remove(self._engine, "before_cursor_execute", self._on_statement)
+        for engine in self._engines:
+            event.remove(engine, "before_cursor_execute", self._on_statement)
 
 
 def updates(bot: Bot, count: int, start: int) -> list[Update]:
@@ -193,7 +197,7 @@ async def run(
             assert resources is not None
             assert resources.engine is not None
             cpu = time.process_time()
-            with profiled(profile), DatabaseCalls(resources.engine) as db:
+            with profiled(profile), DatabaseCalls(resources.engine, resources.units) as db:
                 results = {"sequential": await sequential(bot, batch)}
             cpu = (time.process_time() - cpu) / count * 1000
             # Arrivals faster than the bot can serve only measure a growing queue: stay at

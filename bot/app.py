@@ -30,6 +30,7 @@ from providers.registry import ProviderEnvironment
 from storage.crypto import CredentialCipher, load_or_create_keys
 from storage.db import create_engine, migrate, session_factory
 from storage.repo import Repository
+from storage.units import Units
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Resources:
 
     def __init__(self) -> None:
         self.engine: AsyncEngine | None = None
+        self.units: Units | None = None
         self.http: httpx.AsyncClient | None = None
         self.scheduler: Scheduler | None = None
         self.tracker: Tracker | None = None
@@ -119,7 +121,9 @@ async def start_resources(
             wa_sender=settings.nusasms_wa_sender,
         ),
     )
-    repo = Repository(session_factory(resources.engine))
+    sessions = session_factory(resources.engine)
+    resources.units = await Units.open(sessions, settings.database_url)
+    repo = Repository(sessions, resources.units)
     services = Services.build(
         repo,
         cipher,
@@ -179,6 +183,8 @@ async def close_resources(app: BotApplication) -> None:
     await stop_background(app)  # again here: tests and errors may skip post_stop
     if resources.http is not None:
         await resources.http.aclose()
+    if resources.units is not None:
+        await resources.units.close()
     if resources.engine is not None:
         await resources.engine.dispose()
     app.bot_data.resources = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
@@ -56,6 +57,18 @@ def card_keyboard(view: CardView) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([buttons]) if buttons else None
 
 
+def outcome_view(outcome: SendOutcome, last_event_id: int) -> CardView:
+    """What a send's card shows, from the send's own outcome (no database read)."""
+    messages = outcome.messages
+    return CardView(
+        batch=outcome.batch,
+        counts=dict(Counter(m.state for m in messages)),
+        shown=list(messages[:CARD_LINES]),
+        total=len(messages),
+        last_event_id=last_event_id,
+    )
+
+
 def render_card(view: CardView) -> str:
     """The card's text from a :class:`CardView`."""
     return card_text(view.batch, view.counts, view.shown, view.total)
@@ -71,14 +84,19 @@ async def post_card(
 ) -> int | None:
     """Post a send's status card and remember it for later edits; its message id.
 
-    The card is rendered from the database (with the newest status event it shows, so the
-    tracker knows what is left to edit in). A chat that cannot be reached (blocked, deleted)
+    A fresh send's card is rendered from its outcome in memory, a replay's from the database;
+    either way with the newest status event it shows, so the tracker knows what is left to
+    edit in. A chat that cannot be reached (blocked, deleted)
     is logged and skipped: the send itself is already stored and tracked.
     """
     batch_id = outcome.batch.id
     assert batch_id is not None
-    store = TrackingRepository(services.repo.sessions)
-    view = await store.card_view(batch_id, lines=CARD_LINES)
+    store = TrackingRepository(services.repo.sessions, units=services.repo.units)
+    view: CardView | None
+    if outcome.last_event_id is not None:
+        view = outcome_view(outcome, outcome.last_event_id)
+    else:
+        view = await store.card_view(batch_id, lines=CARD_LINES)
     text = render_card(view) if view else status_card(outcome.batch, outcome.messages)
     if note:
         text = f"{note}\n{text}"

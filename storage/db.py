@@ -20,6 +20,14 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
+# Every SQLite connection (the engine's and storage.units' direct one) gets these.
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
 
 def sqlite_path(url: str) -> Path | None:
     """The database file of a SQLite URL, or None for memory and other databases."""
@@ -44,10 +52,8 @@ def create_engine(url: str) -> AsyncEngine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
     cursor.close()
 
 

@@ -6,19 +6,15 @@ commit once, so a large fan-out costs a few transactions rather than one per mes
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import SQLModel, col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import col, select
 
 from providers.base import DeliveryState
+from storage import sends
+from storage.cache import RowCache
 from storage.db import SessionFactory
 from storage.models import (
     AuditEntry,
@@ -32,101 +28,38 @@ from storage.models import (
     StatusEvent,
     utcnow,
 )
+from storage.sends import NotQueued, StateChange, StoredSend
+from storage.units import Units
 
+__all__ = ["Repository", "StateChange", "StoredSend"]
 
-@dataclass(frozen=True, slots=True)
-class StateChange:
-    """A new state for one message, from a send result, a poll or a callback."""
-
-    message_id: int
-    state: DeliveryState
-    source: str
-    provider_ref: str | None = None
-    provider_status: str = ""
-    detail: str = ""
-    next_poll_at: datetime | None = None
-
-
-# The message columns a state change may write (see apply_changes).
-_CHANGED = ("state", "provider_ref", "provider_status", "detail", "next_poll_at", "updated_at")
-
-
-def _table(model: type[SQLModel]) -> Table:
-    table = model.__table__  # type: ignore[attr-defined]
-    assert isinstance(table, Table)
-    return table
-
-
-def _changed_values(message: Message) -> tuple[object, ...]:
-    return tuple(getattr(message, name) for name in _CHANGED)
-
-
-def _bind_names(values: tuple[object, ...]) -> dict[str, object]:
-    return {f"b_{name}": value for name, value in zip(_CHANGED, values, strict=True)}
-
-
-# SQLAlchemy reserves a column's own name for the SET clause, hence the ``b_`` bind names.
-_UPDATE_CHANGED = (
-    update(_table(Message))
-    .where(_table(Message).c.id == bindparam("b_id"))
-    .values({name: bindparam(f"b_{name}") for name in _CHANGED})
-)
-
-
-async def _insert_queued(
-    s: AsyncSession, batch: Batch, messages: Sequence[Message], now: datetime
-) -> None:
-    """Insert a batch's messages and their first history rows as two executemany statements.
-
-    The ORM's unit of work costs ~0.5 ms a message here (a 10,000-recipient send spent 5 s in
-    it). Ids are matched by the unique idempotency key, as RETURNING rows come in no set order.
-    """
-    assert batch.id is not None
-    table = _table(Message)
-    names = [c.key for c in table.columns if c.key != "id"]
-    fixed = {"batch_id": batch.id, "chat_id": batch.chat_id, "created_at": now, "updated_at": now}
-    rows = [{**{n: getattr(m, n) for n in names}, **fixed} for m in messages]
-    pairs: list[Any]
-    if s.get_bind().dialect.insert_executemany_returning:
-        returning = insert(table).returning(table.c.idempotency_key, table.c.id)
-        pairs = list(await s.exec(returning, params=rows))
-    else:
-        await s.exec(insert(table), params=rows)
-        query = select(Message.idempotency_key, Message.id).where(Message.batch_id == batch.id)
-        pairs = list(await s.exec(query))
-    ids = {key: message_id for key, message_id in pairs}
-    for message in messages:
-        # The caller's objects are not in this session: set values without marking them dirty.
-        set_committed_value(message, "id", ids[message.idempotency_key])
-        for name, value in fixed.items():
-            set_committed_value(message, name, value)
-    await s.exec(
-        insert(_table(StatusEvent)),
-        params=[
-            {
-                "message_id": m.id,
-                "state": m.state,
-                "provider_status": "",
-                "detail": "",
-                "source": "send",
-                "at": now,
-            }
-            for m in messages
-        ],
-    )
+CHAT_CACHE = 4096  # chats whose row is kept in memory (read on every update)
 
 
 class Repository:
     """Every query the services run."""
 
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, units: Units | None = None) -> None:
         self.sessions = sessions
-        self._state_lock = asyncio.Lock()
+        self.units = units if units is not None else Units(sessions)
+        # Read on every update / every send; this process owns the database, and every
+        # write of these rows goes through this class, which keeps the copies current.
+        self._chats: RowCache[int, Chat] = RowCache(CHAT_CACHE)
+        self._credentials: RowCache[tuple[int, str], Credential] = RowCache(CHAT_CACHE)
 
     # -- chats -------------------------------------------------------------------------------
 
     async def ensure_chat(self, chat_id: int, *, kind: str, title: str) -> Chat:
-        """The chat's row, created on first contact and kept up to date."""
+        """The chat's row, created on first contact and kept up to date (cached)."""
+        _known, cached = self._chats.lookup(chat_id)
+        if cached is not None and cached.title == title and cached.kind == kind:
+            return cached
+        generation = self._chats.generation()
+        chat = await self._ensure_chat(chat_id, kind=kind, title=title)
+        self._chats.put(chat_id, chat, generation)
+        return chat
+
+    async def _ensure_chat(self, chat_id: int, *, kind: str, title: str) -> Chat:
         async with self.sessions() as s:
             chat = await s.get(Chat, chat_id)
             if chat is None:
@@ -146,14 +79,19 @@ class Repository:
 
     async def get_chat(self, chat_id: int) -> Chat | None:
         """The chat's row, if the bot has seen the chat."""
+        _known, cached = self._chats.lookup(chat_id)
+        if cached is not None:
+            return cached
         async with self.sessions() as s:
             return await s.get(Chat, chat_id)
 
     async def update_chat(self, chat_id: int, **values: object) -> None:
         """Set chat settings (default route, time zone, country)."""
+        self._chats.forget(chat_id)
         async with self.sessions() as s:
             await s.exec(update(Chat).where(col(Chat.id) == chat_id).values(**values))
             await s.commit()
+        self._chats.forget(chat_id)
 
     # -- credentials -------------------------------------------------------------------------
 
@@ -161,6 +99,7 @@ class Repository:
         self, chat_id: int, provider: str, *, secret: bytes, account: str, actor: int
     ) -> None:
         """Store (or replace) a chat's encrypted credentials for a provider."""
+        self._credentials.forget((chat_id, provider))
         async with self.sessions() as s:
             existing = (
                 await s.exec(
@@ -185,17 +124,25 @@ class Repository:
                 existing.secret, existing.account, existing.created_by = secret, account, actor
                 existing.checked_at, existing.check_ok, existing.check_detail = now, True, ""
             await s.commit()
+        self._credentials.forget((chat_id, provider))
 
     async def get_credential(self, chat_id: int, provider: str) -> Credential | None:
-        """A chat's stored credentials for one provider."""
+        """A chat's stored credentials for one provider (cached: read on every send)."""
+        key = (chat_id, provider)
+        known, cached = self._credentials.lookup(key)
+        if known:
+            return cached
+        generation = self._credentials.generation()
         async with self.sessions() as s:
-            return (
+            found = (
                 await s.exec(
                     select(Credential).where(
                         Credential.chat_id == chat_id, Credential.provider == provider
                     )
                 )
             ).first()
+        self._credentials.put(key, found, generation)
+        return found
 
     async def list_credentials(self, chat_id: int) -> list[Credential]:
         """Every provider connected in a chat."""
@@ -214,15 +161,18 @@ class Repository:
 
     async def replace_secrets(self, secrets: dict[int, bytes]) -> None:
         """Write re-encrypted secrets back (key rotation)."""
+        self._credentials.clear()
         async with self.sessions() as s:
             for cred_id, secret in secrets.items():
                 await s.exec(
                     update(Credential).where(col(Credential.id) == cred_id).values(secret=secret)
                 )
             await s.commit()
+        self._credentials.clear()
 
     async def delete_credential(self, chat_id: int, provider: str) -> bool:
         """Forget a chat's credentials; whether there were any."""
+        self._credentials.forget((chat_id, provider))
         async with self.sessions() as s:
             result = await s.exec(
                 delete(Credential).where(
@@ -230,10 +180,12 @@ class Repository:
                 )
             )
             await s.commit()
-            return bool(result.rowcount)
+        self._credentials.forget((chat_id, provider))
+        return bool(result.rowcount)
 
     async def record_check(self, chat_id: int, provider: str, *, ok: bool, detail: str) -> None:
         """Remember the last credential check's outcome for /providers."""
+        self._credentials.forget((chat_id, provider))
         async with self.sessions() as s:
             await s.exec(
                 update(Credential)
@@ -241,6 +193,7 @@ class Repository:
                 .values(checked_at=utcnow(), check_ok=ok, check_detail=detail[:300])
             )
             await s.commit()
+        self._credentials.forget((chat_id, provider))
 
     # -- members and roles -------------------------------------------------------------------
 
@@ -323,99 +276,65 @@ class Repository:
     # -- messages ----------------------------------------------------------------------------
 
     async def create_batch(self, batch: Batch, messages: Sequence[Message]) -> tuple[Batch, bool]:
-        """Store a send and its queued messages in one transaction.
+        """Store a send and its queued messages in one transaction (see :meth:`store_send`)."""
+        stored = await self.store_send(batch, messages)
+        return stored.batch, stored.new
 
-        Returns the batch and whether it is new. The batch's ``origin`` is unique: the same
-        Telegram update delivered twice finds the first batch instead of sending again.
-        Each given message gets its ``id``, ``batch_id``, ``chat_id`` and times set.
+    async def store_send(self, batch: Batch, messages: Sequence[Message]) -> StoredSend:
+        """Store a send, its queued messages, their history and the audit row in one unit.
+
+        The batch's ``origin`` is unique: the same Telegram update delivered twice finds the
+        first batch (``new`` False) instead of sending again. Each given message gets its
+        ``id``, ``batch_id``, ``chat_id`` and times set.
         """
-        async with self.sessions() as s:
-            existing = (await s.exec(select(Batch).where(Batch.origin == batch.origin))).first()
-            if existing is not None:
-                return existing, False
-            now = utcnow()
-            try:
-                s.add(batch)
-                await s.flush()
-                assert batch.id is not None
-                if messages:
-                    await _insert_queued(s, batch, messages, now)
-                s.add(
-                    AuditEntry(
-                        chat_id=batch.chat_id,
-                        user_id=batch.created_by,
-                        action="send",
-                        detail=f"send {batch.id}: {len(messages)} recipient(s) via {batch.route}",
-                        at=now,
-                    )
-                )
-                await s.commit()
-            except IntegrityError:
-                await s.rollback()
-                found = (await s.exec(select(Batch).where(Batch.origin == batch.origin))).one()
-                return found, False
-            return batch, True
+        now = utcnow()
+        try:
+            return await self.units.run(lambda s: sends.store_send(s, batch, messages, now))
+        except IntegrityError:  # this origin is stored already: a replay
+            found = await self.units.run(
+                lambda s: s.scalars(select(Batch).where(Batch.origin == batch.origin)).one(),
+                write=False,
+            )
+            return StoredSend(found, False, 0)
+
+    async def record_outcomes(self, outcomes: Sequence[tuple[Message, StateChange]]) -> int:
+        """Record a send's provider answers on its own still-``queued`` messages.
+
+        One unit with no read (the objects take the new values); should a row have moved on
+        meanwhile, the changes are applied the general, forward-only way instead. Returns the
+        newest history row's id, which the status card shows up to.
+        """
+        if not outcomes:
+            return 0
+        now = utcnow()
+        try:
+            last = await self.units.run(lambda s: sends.record_outcomes(s, outcomes, now))
+        except NotQueued:
+            # Something moved a row first (it cannot, short of a bug): forward-only, then
+            # give the objects what the database now holds.
+            _moved, last = await self._apply([change for _m, change in outcomes])
+            await self.units.run(lambda s: sends.refresh(s, [m for m, _c in outcomes]))
+            return last
+        sends.take_outcomes(outcomes, now)
+        return last
 
     async def apply_changes(self, changes: Iterable[StateChange]) -> list[Message]:
         """Apply state changes in one transaction; returns the messages that really moved.
 
-        A change that would move a state backwards, or repeats the current state, is ignored
-        (receipts arrive twice, late and out of order); each real change adds one history row,
-        and a message whose columns did not change is not written at all.
+        Forward only: a change that would move a state backwards, or repeats the current
+        state, is ignored (receipts arrive twice, late and out of order); each real change adds
+        one history row, and a message whose columns did not change is not written at all.
+        The read and the writes are one unit (under ``BEGIN IMMEDIATE`` on SQLite), so two
+        receipts racing cannot both pass the check against the same old state.
         """
-        by_id: dict[int, list[StateChange]] = {}
-        for change in changes:
-            by_id.setdefault(change.message_id, []).append(change)
-        if not by_id:
-            return []
-        moved: dict[int, Message] = {}
-        updates: list[dict[str, object]] = []
-        events: list[dict[str, object]] = []
-        # Read-check-write: without the lock two receipts racing at an await point could both
-        # pass the forward-only check against the same old state (SQLite serialises the
-        # writes, not the reads before them). One process owns the database.
-        async with self._state_lock, self.sessions() as s:
-            rows = list(await s.exec(select(Message).where(col(Message.id).in_(list(by_id)))))
-            # Detached, the objects take their new values without the unit of work writing
-            # them one UPDATE at a time (~0.3 ms a message); two executemany statements do.
-            s.expunge_all()
-            now = utcnow()
-            for message in rows:
-                assert message.id is not None
-                before = _changed_values(message)
-                for change in by_id[message.id]:
-                    if change.provider_ref and not message.provider_ref:
-                        message.provider_ref = change.provider_ref
-                    if change.next_poll_at is not None or change.state.is_final:
-                        message.next_poll_at = (
-                            None if change.state.is_final else (change.next_poll_at)
-                        )
-                    if not DeliveryState(message.state).can_become(change.state):
-                        continue
-                    message.state = change.state.value
-                    message.provider_status = change.provider_status or message.provider_status
-                    message.detail = change.detail
-                    message.updated_at = now
-                    events.append(
-                        {
-                            "message_id": message.id,
-                            "state": change.state.value,
-                            "provider_status": change.provider_status,
-                            "detail": change.detail,
-                            "source": change.source,
-                            "at": now,
-                        }
-                    )
-                    moved[message.id] = message
-                after = _changed_values(message)
-                if after != before:
-                    updates.append({"b_id": message.id, **_bind_names(after)})
-            if updates:
-                await s.exec(_UPDATE_CHANGED, params=updates)
-            if events:
-                await s.exec(insert(_table(StatusEvent)), params=events)
-            await s.commit()
-        return list(moved.values())
+        moved, _last = await self._apply(list(changes))
+        return moved
+
+    async def _apply(self, changes: list[StateChange]) -> tuple[list[Message], int]:
+        if not changes:
+            return [], 0
+        now = utcnow()
+        return await self.units.run(lambda s: sends.apply_changes(s, changes, now))
 
     async def get_message(self, chat_id: int, message_id: int) -> Message | None:
         """A message of this chat by its id."""

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from providers.base import DeliveryState
 from storage.db import SessionFactory
 from storage.models import Batch, Message, StatusEvent
+from storage.units import Units
 
 OPEN_STATES = tuple(s.value for s in DeliveryState if not s.is_final)
 FAILURE_STATES = tuple(s.value for s in DeliveryState if s.is_failure)
@@ -101,9 +102,14 @@ class TrackingRepository:
     """Every query the tracker, the card updater and the webhook receipts run."""
 
     def __init__(
-        self, sessions: SessionFactory, *, untracked: Collection[tuple[str, str]] = ()
+        self,
+        sessions: SessionFactory,
+        *,
+        untracked: Collection[tuple[str, str]] = (),
+        units: Units | None = None,
     ) -> None:
         self.sessions = sessions
+        self.units = units if units is not None else Units(sessions)
         # (provider, channel) pairs that report no per-message delivery: never polled/expired.
         self._tracked: ColumnElement[bool] = and_(
             true(),
@@ -374,6 +380,6 @@ class TrackingRepository:
             ]
 
     async def _update_batch(self, batch_id: int, **values: object) -> None:
-        async with self.sessions() as s:
-            await s.exec(update(Batch).where(col(Batch.id) == batch_id).values(**values))
-            await s.commit()
+        # One unit (one thread hop on SQLite): a card is posted or edited on every send.
+        statement = update(Batch).where(col(Batch.id) == batch_id).values(**values)
+        await self.units.run(lambda s: s.execute(statement))

@@ -55,34 +55,41 @@ class SendRequest:
 
 @dataclass(frozen=True, slots=True)
 class SendOutcome:
-    """The stored batch and its messages after the provider calls."""
+    """The stored batch and its messages after the provider calls.
+
+    ``last_event_id`` is the newest history row the messages' states come from (the status
+    card shows up to it); ``None`` when they were read back from the database (a replay).
+    """
 
     batch: Batch
     messages: list[Message]
     replayed: bool
+    last_event_id: int | None = None
 
 
 class ChangeWriter:
-    """Collects state changes and commits them in batches while sends go on."""
+    """Collects a send's outcomes and commits them in batches while sends go on."""
 
     def __init__(self, repo: Repository, batch_size: int = WRITE_BATCH) -> None:
         self._repo = repo
         self._batch_size = batch_size
-        self._pending: list[StateChange] = []
+        self._pending: list[tuple[Message, StateChange]] = []
         self._lock = asyncio.Lock()
+        self.last_event_id = 0
 
-    async def add(self, change: StateChange) -> None:
-        """Queue one change; commit when a batch is full."""
-        self._pending.append(change)
+    async def add(self, message: Message, change: StateChange) -> None:
+        """Queue one message's outcome; commit when a batch is full."""
+        self._pending.append((message, change))
         if len(self._pending) >= self._batch_size and not self._lock.locked():
             await self.flush()
 
     async def flush(self) -> None:
-        """Commit everything queued so far."""
+        """Commit everything queued so far (the messages take their new states)."""
         async with self._lock:
             while self._pending:
                 chunk, self._pending = self._pending, []
-                await self._repo.apply_changes(chunk)
+                last = await self._repo.record_outcomes(chunk)
+                self.last_event_id = max(self.last_event_id, last)
 
 
 def validate_text(route: Route, text: str, media: Media | None) -> str:
@@ -171,13 +178,14 @@ class Sender:
             )
             for index, to in enumerate(recipients)
         ]
-        batch, new = await self._repo.create_batch(batch, rows)
+        stored = await self._repo.store_send(batch, rows)
+        batch = stored.batch
         assert batch.id is not None
-        if not new:
+        if not stored.new:
             log.info("send %s replayed; not sending again", request.origin)
             return SendOutcome(batch, await self._repo.batch_messages(batch.id), replayed=True)
-        await self._fan_out(adapter, route, rows, text, request)
-        return SendOutcome(batch, await self._repo.batch_messages(batch.id), replayed=False)
+        last_event_id = await self._fan_out(adapter, route, rows, text, request)
+        return SendOutcome(batch, rows, False, max(stored.last_event_id, last_event_id))
 
     async def _fan_out(
         self,
@@ -186,7 +194,7 @@ class Sender:
         rows: list[Message],
         text: str,
         request: SendRequest,
-    ) -> None:
+    ) -> int:
         writer = ChangeWriter(self._repo)
         gate = asyncio.Semaphore(self._concurrency)
         stop: list[ProviderError] = []
@@ -195,7 +203,7 @@ class Sender:
             assert row.id is not None
             async with gate:
                 if stop:
-                    await writer.add(_failed(row.id, stop[0], skipped=True))
+                    await writer.add(row, _failed(row.id, stop[0], skipped=True))
                     return
                 outgoing = OutgoingMessage(
                     channel=route.channel.name,
@@ -209,12 +217,13 @@ class Sender:
                 except ProviderError as exc:
                     if isinstance(exc, _FATAL):
                         stop.append(exc)
-                    await writer.add(_failed(row.id, exc))
+                    await writer.add(row, _failed(row.id, exc))
                     return
-            await writer.add(self._accepted(row.id, result))
+            await writer.add(row, self._accepted(row.id, result))
 
         await asyncio.gather(*(one(row) for row in rows))
         await writer.flush()
+        return writer.last_event_id
 
     def _accepted(self, message_id: int, result: SendResult) -> StateChange:
         return StateChange(

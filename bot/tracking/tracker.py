@@ -257,7 +257,9 @@ def build_tracker(
     limits: PacerLimits | None = None,
 ) -> Tracker:
     """Wire a tracker to the application's bot, services and settings."""
-    store = TrackingRepository(services.repo.sessions, untracked=untracked_channels())
+    store = TrackingRepository(
+        services.repo.sessions, untracked=untracked_channels(), units=services.repo.units
+    )
     poller = Poller(store, services.repo, services.accounts, PollPolicy.from_settings(settings))
     updater = CardUpdater(bot, store, CardScheduler(ChatPacer(limits)))
     return Tracker(poller, updater, store, clock=clock)

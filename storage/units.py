@@ -1,0 +1,169 @@
+"""Units of work: a whole transaction run in one call on the database connection's thread.
+
+aiosqlite runs every DBAPI call (make a cursor, execute, fetch, close, commit) on its
+connection's own thread and hops back to the event loop after each one; SQLAlchemy's async
+adapter makes ~4.5 such hops a statement, and each costs ~0.13 ms of CPU on the 2-core VMs
+this runs on (bench/RESULTS.md, "Command overhead"). On the hot paths (a send, its outcome,
+its card) that was most of a ``/send``'s time.
+
+A *unit of work* is a plain synchronous function of a SQLAlchemy :class:`~sqlalchemy.orm.Session`
+(Core statements or the ORM, the same SQLModel tables). :class:`Units` runs it from begin to
+commit:
+
+* SQLite file (the bot's database): on a dedicated aiosqlite connection, whose thread runs the
+  whole function with a synchronous SQLAlchemy engine bound to that same ``sqlite3``
+  connection. One hop a transaction, whatever its statements. Writers take the lock up front
+  (``BEGIN IMMEDIATE``), so a read-check-write unit is atomic against every other connection,
+  and waiting for the lock (``busy_timeout``) blocks that thread, never the event loop.
+* anything else (``:memory:``, another database): through an ``AsyncSession`` and
+  :meth:`~sqlalchemy.ext.asyncio.AsyncSession.run_sync`, the same function, more hops, one
+  writing unit at a time.
+
+A unit must not await anything and must not call back into the event loop; it returns plain
+values or detached objects (sessions never expire on commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+from storage.db import SQLITE_PRAGMAS, SessionFactory, sqlite_path
+
+T = TypeVar("T")
+LOCK_WAIT = 5.0  # seconds a writing unit waits for another connection's write lock
+Work = Callable[[Session], T]
+
+
+class DirectSqlite:
+    """One aiosqlite connection whose thread runs whole units of work (one hop each)."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._aio = connection
+        self._engine: Engine | None = None
+        self._write = True
+
+    @classmethod
+    async def open(cls, path: Path) -> DirectSqlite:
+        """Connect to the SQLite file (autocommit mode: each unit issues its own ``BEGIN``)."""
+        connection = await aiosqlite.connect(str(path), isolation_level=None)
+        direct = cls(connection)
+        try:
+            await direct._call(direct._set_up)
+        except BaseException:
+            await connection.close()
+            raise
+        return direct
+
+    @property
+    def engine(self) -> Engine:
+        """The synchronous engine bound to this connection (runs only on its thread)."""
+        assert self._engine is not None
+        return self._engine
+
+    async def run(self, work: Work[T], *, write: bool) -> T:
+        """Run ``work`` in one transaction on the connection's thread; its result."""
+        result: T = await self._call(self._unit, work, write)
+        return result
+
+    async def close(self) -> None:
+        """Dispose of the engine and close the connection."""
+        if self._engine is not None:
+            await self._call(self._engine.dispose)
+        await self._aio.close()
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # aiosqlite has no public "run this on your thread"; ``_execute`` is what its own
+        # methods use (pinned: aiosqlite 0.22; tests/test_units.py fails if it changes).
+        return await self._aio._execute(fn, *args)  # type: ignore[no-untyped-call]
+
+    def _set_up(self) -> None:
+        raw: sqlite3.Connection = self._aio._conn
+        for pragma in SQLITE_PRAGMAS:
+            raw.execute(pragma)
+        self._engine = create_engine("sqlite://", creator=lambda: raw, poolclass=StaticPool)
+        event.listen(self._engine, "begin", self._begin)
+
+    def _begin(self, connection: Connection) -> None:
+        raw: sqlite3.Connection = self._aio._conn
+        if not self._write:
+            raw.execute("BEGIN")
+            return
+        # SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between tries: behind a
+        # background writer, a send would wait up to 100 ms for a lock freed in 1 ms. Retry
+        # here in steps of at most 2 ms instead (on this thread, never the event loop's).
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            deadline = time.monotonic() + LOCK_WAIT
+            pause = 0.0002
+            while True:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
+
+    def _unit(self, work: Work[T], write: bool) -> T:
+        self._write = write
+        with Session(self._engine, expire_on_commit=False) as session:
+            result = work(session)
+            session.commit()
+        return result
+
+
+class Units:
+    """Runs units of work: one hop on a SQLite file, ``run_sync`` elsewhere."""
+
+    def __init__(self, sessions: SessionFactory, direct: DirectSqlite | None = None) -> None:
+        self._sessions = sessions
+        self._direct = direct
+        # Without BEGIN IMMEDIATE the units interleave at every await of run_sync: one writer
+        # at a time keeps a read-check-write unit atomic.
+        self._writing = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, sessions: SessionFactory, url: str) -> Units:
+        """Units for this database URL (a direct connection when it is a SQLite file)."""
+        path = sqlite_path(url)
+        direct = await DirectSqlite.open(path) if path is not None else None
+        return cls(sessions, direct)
+
+    async def run(self, work: Work[T], *, write: bool = True) -> T:
+        """Run ``work`` in one transaction, committed when it returns, rolled back if it raises."""
+        if self._direct is not None:
+            return await self._direct.run(work, write=write)
+        if not write:
+            return await self._run_sync(work)
+        async with self._writing:
+            return await self._run_sync(work)
+
+    async def _run_sync(self, work: Work[T]) -> T:
+        async with self._sessions() as session:
+            result: T = await session.run_sync(work)
+            await session.commit()
+            return result
+
+    @property
+    def direct_engine(self) -> Engine | None:
+        """The synchronous engine of the direct connection (for instrumentation), if any."""
+        return self._direct.engine if self._direct is not None else None
+
+    async def close(self) -> None:
+        """Close the direct connection, if any."""
+        if self._direct is not None:
+            await self._direct.close()
+            self._direct = None
