@@ -17,6 +17,8 @@ from storage.repo import Repository
 
 log = logging.getLogger(__name__)
 
+PLAIN_CACHE = 1024  # decrypted credentials kept per ciphertext (a send decrypts every time)
+
 
 @dataclass(frozen=True, slots=True)
 class BalanceReport:
@@ -65,6 +67,7 @@ class Accounts:
         self._repo = repo
         self._cipher = cipher
         self._env = env
+        self._plain: dict[bytes, dict[str, str]] = {}
 
     async def connect(
         self, chat_id: int, provider: str, values: Mapping[str, str], *, actor: int
@@ -125,13 +128,21 @@ class Accounts:
         cred = await self._repo.get_credential(chat_id, spec.name)
         if cred is None:
             return {}
+        known = self._plain.get(cred.secret)
+        if known is not None:
+            return dict(known)
         try:
-            return self._cipher.decrypt(cred.secret)
+            values = self._cipher.decrypt(cred.secret)
         except UndecryptableSecret as exc:
             raise NotConnected(
                 f"The stored {spec.display} credentials cannot be decrypted (was SECRET_KEY "
                 f"changed?). Connect again with /connect {spec.name}."
             ) from exc
+        # Keyed by the ciphertext: new credentials (or a rotated key) are a new entry.
+        if len(self._plain) >= PLAIN_CACHE:
+            self._plain.pop(next(iter(self._plain)))
+        self._plain[cred.secret] = values
+        return dict(values)
 
     async def adapter(
         self, chat_id: int, spec: ProviderSpec, *, channel: ChannelSpec | None = None

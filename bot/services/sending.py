@@ -27,6 +27,11 @@ from providers.errors import AuthError, InsufficientCredit, ProviderError
 from providers.registry import Route
 from storage.models import Batch, Message, utcnow
 from storage.repo import Repository, StateChange
+from storage.rows import RowFactory
+
+# Built without SQLModel's __init__ (~60 µs an object): a 10,000-recipient send builds 10,001.
+new_batch = RowFactory(Batch)
+new_message = RowFactory(Message)
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +160,7 @@ class Sender:
         adapter = await self._accounts.adapter(
             request.chat_id, route.provider, channel=route.channel
         )
-        batch = Batch(
+        batch = new_batch(
             chat_id=request.chat_id,
             route=str(route),
             text=text,
@@ -166,7 +171,7 @@ class Sender:
         )
         media_name = request.media.file_name if request.media else None
         rows = [
-            Message(
+            new_message(
                 batch_id=0,
                 chat_id=request.chat_id,
                 provider=route.provider.name,
