@@ -81,6 +81,17 @@ _RECORD_OUTCOME = (
     .values({name: bindparam(f"b_{name}") for name in _CHANGED})
 )
 _LAST_EVENT = select(func.max(EVENTS.c.id))
+# Statements are built once: building one costs ~100 µs here, executing a built one ~20 µs.
+_INSERT_BATCH = insert(BATCHES).returning(BATCHES.c.id)
+_INSERT_AUDIT = insert(table_of(AuditEntry))
+_INSERT_MESSAGES = insert(MESSAGES)
+_INSERT_MESSAGES_RETURNING = _INSERT_MESSAGES.returning(MESSAGES.c.idempotency_key, MESSAGES.c.id)
+_MESSAGE_IDS_OF_BATCH = select(MESSAGES.c.idempotency_key, MESSAGES.c.id).where(
+    MESSAGES.c.batch_id == bindparam("batch_id")
+)
+_INSERT_EVENTS = insert(EVENTS)
+_INSERT_EVENTS_RETURNING = _INSERT_EVENTS.returning(EVENTS.c.id)
+_MESSAGES_BY_ID = select(Message).where(MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _event(change: StateChange, now: datetime) -> dict[str, object]:
@@ -97,8 +108,8 @@ def _event(change: StateChange, now: datetime) -> dict[str, object]:
 def _insert_events(s: Session, rows: list[dict[str, object]]) -> int:
     """Insert history rows; the newest one's id."""
     if s.get_bind().dialect.insert_executemany_returning:
-        return int(max(s.scalars(insert(EVENTS).returning(EVENTS.c.id), rows)))
-    s.execute(insert(EVENTS), rows)
+        return int(max(s.scalars(_INSERT_EVENTS_RETURNING, rows)))
+    s.execute(_INSERT_EVENTS, rows)
     # Inside a write transaction the newest row is this unit's.
     return int(s.execute(_LAST_EVENT).scalar_one() or 0)
 
@@ -111,17 +122,18 @@ def store_send(s: Session, batch: Batch, messages: Sequence[Message], now: datet
     twice). The given objects get their ids and times set.
     """
     values = {c.key: getattr(batch, c.key) for c in BATCHES.columns if c.key != "id"}
-    batch_id = s.execute(insert(BATCHES).values(values).returning(BATCHES.c.id)).scalar_one()
+    batch_id = s.execute(_INSERT_BATCH, values).scalar_one()
     set_committed_value(batch, "id", batch_id)
     last_event_id = _insert_queued(s, batch, messages, now) if messages else 0
     s.execute(
-        insert(table_of(AuditEntry)).values(
-            chat_id=batch.chat_id,
-            user_id=batch.created_by,
-            action="send",
-            detail=f"send {batch_id}: {len(messages)} recipient(s) via {batch.route}",
-            at=now,
-        )
+        _INSERT_AUDIT,
+        {
+            "chat_id": batch.chat_id,
+            "user_id": batch.created_by,
+            "action": "send",
+            "detail": f"send {batch_id}: {len(messages)} recipient(s) via {batch.route}",
+            "at": now,
+        },
     )
     return StoredSend(batch, True, last_event_id)
 
@@ -133,14 +145,10 @@ def _insert_queued(s: Session, batch: Batch, messages: Sequence[Message], now: d
     rows = [{**{n: getattr(m, n) for n in names}, **fixed} for m in messages]
     pairs: list[Any]
     if s.get_bind().dialect.insert_executemany_returning:
-        returning = insert(MESSAGES).returning(MESSAGES.c.idempotency_key, MESSAGES.c.id)
-        pairs = list(s.execute(returning, rows))
+        pairs = list(s.execute(_INSERT_MESSAGES_RETURNING, rows))
     else:
-        s.execute(insert(MESSAGES), rows)
-        query = select(MESSAGES.c.idempotency_key, MESSAGES.c.id).where(
-            MESSAGES.c.batch_id == batch.id
-        )
-        pairs = list(s.execute(query))
+        s.execute(_INSERT_MESSAGES, rows)
+        pairs = list(s.execute(_MESSAGE_IDS_OF_BATCH, {"batch_id": batch.id}))
     ids = {key: message_id for key, message_id in pairs}
     for message in messages:
         # The caller's objects are in no session: set values without marking them dirty.
@@ -206,10 +214,7 @@ def take_outcomes(outcomes: Sequence[tuple[Message, StateChange]], now: datetime
 
 def refresh(s: Session, messages: Sequence[Message]) -> None:
     """Copy the stored state columns onto these (detached) message objects."""
-    stored = {
-        m.id: m
-        for m in s.scalars(select(Message).where(MESSAGES.c.id.in_([m.id for m in messages])))
-    }
+    stored = {m.id: m for m in s.scalars(_MESSAGES_BY_ID, {"ids": [m.id for m in messages]})}
     for message in messages:
         found = stored.get(message.id)
         if found is not None:
@@ -237,7 +242,7 @@ def apply_changes(
     moved: dict[int, Message] = {}
     updates: list[dict[str, object]] = []
     events: list[dict[str, object]] = []
-    rows = list(s.scalars(select(Message).where(MESSAGES.c.id.in_(list(by_id)))))
+    rows = list(s.scalars(_MESSAGES_BY_ID, {"ids": list(by_id)}))
     # Detached, the objects take their new values without the ORM's unit of work writing
     # them one UPDATE at a time (~0.3 ms a message); two executemany statements do.
     s.expunge_all()

@@ -8,11 +8,12 @@ polls (``next_poll_at``, ``poll_attempts``) and of cards (``card_event_id``,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, true, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, case, func, or_, true, update
 from sqlmodel import col, select
 
 from providers.base import DeliveryState
@@ -96,6 +97,16 @@ class StaleCard:
     chat_id: int
     needs_edit: bool
     needs_notice: bool
+
+
+@functools.cache
+def _batch_update(columns: frozenset[str]) -> Update:
+    table = Batch.__table__  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}") for name in sorted(columns)})
+    )
 
 
 class TrackingRepository:
@@ -380,6 +391,8 @@ class TrackingRepository:
             ]
 
     async def _update_batch(self, batch_id: int, **values: object) -> None:
-        # One unit (one thread hop on SQLite): a card is posted or edited on every send.
-        statement = update(Batch).where(col(Batch.id) == batch_id).values(**values)
-        await self.units.run(lambda s: s.execute(statement))
+        # One unit (one thread hop on SQLite), with a statement built once per set of
+        # columns: a card is posted or edited on every send.
+        statement = _batch_update(frozenset(values))
+        params = {"b_id": batch_id, **{f"b_{k}": v for k, v in values.items()}}
+        await self.units.run(lambda s: s.execute(statement, params))
