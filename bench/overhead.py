@@ -84,11 +84,15 @@ class DatabaseCalls:
             event.remove(engine, "before_cursor_execute", self._on_statement)
 
 
-def updates(bot: Bot, count: int, start: int) -> list[Update]:
-    """``count`` ready ``/send`` updates (built before timing, as Telegram would deliver)."""
+def updates(bot: Bot, count: int, start: int, *, command: str = "/send") -> list[Update]:
+    """``count`` ready updates (built before timing, as Telegram would deliver).
+
+    ``/send`` by default; ``/help`` for the baseline (a reply with no storage or provider).
+    """
     result = []
     for i in range(start, start + count):
-        raw = private_message(f"/send nusasms:wa 62812{i:08d} Order {i} is ready for pickup")
+        text = f"/send nusasms:wa 62812{i:08d} Order {i} is ready for pickup"
+        raw = private_message(text if command == "/send" else command)
         bot.tg.register_update(raw)
         result.append(Update.de_json(copy.deepcopy(raw), bot.app.bot))
     return result
@@ -196,6 +200,9 @@ async def run(
             resources = bot.app.bot_data.resources
             assert resources is not None
             assert resources.engine is not None
+            baseline, baseline_rate = await sequential(
+                bot, updates(bot, count, 500_000, command="/help")
+            )
             cpu = time.process_time()
             with profiled(profile), DatabaseCalls(resources.engine, resources.units) as db:
                 results = {"sequential": await sequential(bot, batch)}
@@ -214,6 +221,7 @@ async def run(
         finally:
             await stop_bot(bot)
     expect(sent == 100 + 3 * count, f"{sent} provider sends")
+    show(report, "baseline: /help, sequential (PTB + offline Telegram)", baseline, baseline_rate)
     measured: dict[str, tuple[float, float]] = {}
     for name, (latencies, per_second) in results.items():
         measured[name] = show(report, name, latencies, per_second)

@@ -936,8 +936,9 @@ class FakeTelegram:
     # ---- messages -----------------------------------------------------------------------------
 
     def _new_message(self, chat_id: int, params: dict[str, Any]) -> dict[str, Any]:
-        used = [mid for (cid, mid) in self.messages if cid == chat_id]
-        message_id = max([self._next_message_id.get(chat_id, 1), *(m + 1 for m in used)])
+        # Every bot message gets its id here, so the counter is above all of them (no scan of
+        # the chat's history: a benchmark posts thousands of cards in one chat).
+        message_id = self._next_message_id.get(chat_id, 1)
         self._next_message_id[chat_id] = message_id + 1
         message: dict[str, Any] = {
             "message_id": message_id,
