@@ -125,11 +125,10 @@ async def send_path(
             )
         stats = await server.stats()
     figures = {
-        "create_batch (wall)": f"{repo.seconds['create_batch']:.2f} s",
-        "apply_changes (wall, overlaps the calls)": (
-            f"{repo.seconds['apply_changes']:.2f} s in {repo.calls['apply_changes']} commits"
+        "store_send (wall)": f"{repo.seconds['store_send']:.2f} s",
+        "record_outcomes (wall, overlaps the calls)": (
+            f"{repo.seconds['record_outcomes']:.2f} s in {repo.calls['record_outcomes']} commits"
         ),
-        "batch_messages (wall)": f"{repo.seconds['batch_messages']:.2f} s",
         "server accepted": str(stats["accepted"]),
         "returned messages": str(len(outcome.messages)),
     }

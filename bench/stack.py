@@ -29,6 +29,7 @@ from storage.crypto import CredentialCipher, load_or_create_keys
 from storage.db import create_engine, migrate, session_factory
 from storage.models import Message
 from storage.repo import Repository, StateChange
+from storage.units import Units
 
 CHAT = 4242
 API_KEY = "bench-api-key"
@@ -56,7 +57,7 @@ def send_request(origin: str, to: list[str]) -> SendRequest:
 class TimedRepository(Repository):
     """The real repository, adding up the wall time spent in the send path's writes and reads."""
 
-    WATCHED: ClassVar[tuple[str, ...]] = ("create_batch", "apply_changes", "batch_messages")
+    WATCHED: ClassVar[tuple[str, ...]] = ("store_send", "record_outcomes", "apply_changes")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -71,20 +72,17 @@ class TimedRepository(Repository):
             self.seconds[name] += time.perf_counter() - start
             self.calls[name] += 1
 
-    async def create_batch(self, *args: Any, **kwargs: Any) -> Any:
-        """Timed :meth:`Repository.create_batch`."""
-        return await self._timed("create_batch", super().create_batch(*args, **kwargs))
+    async def store_send(self, *args: Any, **kwargs: Any) -> Any:
+        """Timed :meth:`Repository.store_send`."""
+        return await self._timed("store_send", super().store_send(*args, **kwargs))
+
+    async def record_outcomes(self, *args: Any, **kwargs: Any) -> Any:
+        """Timed :meth:`Repository.record_outcomes`."""
+        return await self._timed("record_outcomes", super().record_outcomes(*args, **kwargs))
 
     async def apply_changes(self, changes: Iterable[StateChange]) -> list[Message]:
         """Timed :meth:`Repository.apply_changes`."""
         result: list[Message] = await self._timed("apply_changes", super().apply_changes(changes))
-        return result
-
-    async def batch_messages(self, batch_id: int) -> list[Message]:
-        """Timed :meth:`Repository.batch_messages`."""
-        result: list[Message] = await self._timed(
-            "batch_messages", super().batch_messages(batch_id)
-        )
         return result
 
     def reset(self) -> None:
@@ -106,6 +104,7 @@ class SendStack:
         self.concurrency = concurrency
         self._engine: AsyncEngine | None = None
         self._http: httpx.AsyncClient | None = None
+        self._units: Units | None = None
         self.repo: TimedRepository
         self.services: Services
 
@@ -121,7 +120,9 @@ class SendStack:
             limiters=AccountLimiters(),
             nusasms=NusaSmsSettings(base_url=self.base_url, min_interval=self.min_interval),
         )
-        self.repo = TimedRepository(session_factory(self._engine))
+        sessions = session_factory(self._engine)
+        self._units = await Units.open(sessions, self.url)
+        self.repo = TimedRepository(sessions, self._units)
         self.services = Services.build(
             self.repo, cipher, env, send_concurrency=self.concurrency, first_poll=15.0
         )
@@ -139,6 +140,8 @@ class SendStack:
     ) -> None:
         if self._http is not None:
             await self._http.aclose()
+        if self._units is not None:
+            await self._units.close()
         if self._engine is not None:
             await self._engine.dispose()
 
