@@ -77,6 +77,8 @@ async def post_card(
     """
     batch_id = outcome.batch.id
     assert batch_id is not None
+    if services.card_events is not None and not outcome.replayed:
+        services.card_events.messages_sent(outcome.messages)  # tracked even if no card posts
     store = TrackingRepository(services.repo.sessions)
     view = await store.card_view(batch_id, lines=CARD_LINES)
     text = render_card(view) if view else status_card(outcome.batch, outcome.messages)

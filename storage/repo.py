@@ -45,10 +45,19 @@ class StateChange:
     provider_status: str = ""
     detail: str = ""
     next_poll_at: datetime | None = None
+    poll_attempts: int | None = None  # with next_poll_at: the tracker's restart hint
 
 
 # The message columns a state change may write (see apply_changes).
-_CHANGED = ("state", "provider_ref", "provider_status", "detail", "next_poll_at", "updated_at")
+_CHANGED = (
+    "state",
+    "provider_ref",
+    "provider_status",
+    "detail",
+    "next_poll_at",
+    "poll_attempts",
+    "updated_at",
+)
 
 
 def _table(model: type[SQLModel]) -> Table:
@@ -390,6 +399,8 @@ class Repository:
                         message.next_poll_at = (
                             None if change.state.is_final else (change.next_poll_at)
                         )
+                    if change.poll_attempts is not None:
+                        message.poll_attempts = change.poll_attempts
                     if not DeliveryState(message.state).can_become(change.state):
                         continue
                     message.state = change.state.value

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.app import build_application, start_resources
@@ -49,6 +51,41 @@ async def start_tracked_bot(
     await app.initialize()
     await start_resources(app, clock=clock, background=False)
     return Bot(app, tg, nusa)
+
+
+class Statements:
+    """SQL statements an engine runs while the block is open (``before_cursor_execute``)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.sql: list[str] = []
+        self._engine = engine.sync_engine
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_rest: object) -> None:
+        self.sql.append(" ".join(statement.split()))
+
+    def message_updates(self) -> list[str]:
+        """The UPDATE statements of the message table."""
+        return [s for s in self.sql if s.upper().startswith("UPDATE MESSAGE ")]
+
+    def __enter__(self) -> Statements:
+        event.listen(self._engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._record)
+
+
+def statements(bot: Bot) -> Statements:
+    """A recorder of the SQL the bot's database runs, used as a ``with`` block."""
+    resources = bot.app.bot_data.resources
+    assert resources is not None
+    assert resources.engine is not None
+    return Statements(resources.engine)
+
+
+def next_poll(bot: Bot, message_id: int) -> datetime | None:
+    """When the tracker polls the message next (its in-memory schedule), None if never."""
+    return tracker_of(bot).poller.schedule.when(message_id)
 
 
 def tracker_of(bot: Bot) -> Tracker:
