@@ -91,6 +91,8 @@ async def post_card(
     """
     batch_id = outcome.batch.id
     assert batch_id is not None
+    if services.card_events is not None and not outcome.replayed:
+        services.card_events.messages_sent(outcome.messages)  # tracked even if no card posts
     store = TrackingRepository(services.repo.sessions, units=services.repo.units)
     view: CardView | None
     if outcome.last_event_id is not None:

@@ -34,6 +34,7 @@ class StateChange:
     provider_status: str = ""
     detail: str = ""
     next_poll_at: datetime | None = None
+    poll_attempts: int | None = None  # with next_poll_at: the tracker's restart hint
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,15 @@ EVENTS = table_of(StatusEvent)
 BATCHES = table_of(Batch)
 
 # The message columns a state change may write (see apply_changes).
-_CHANGED = ("state", "provider_ref", "provider_status", "detail", "next_poll_at", "updated_at")
+_CHANGED = (
+    "state",
+    "provider_ref",
+    "provider_status",
+    "detail",
+    "next_poll_at",
+    "poll_attempts",
+    "updated_at",
+)
 # SQLAlchemy reserves a column's own name for the SET clause, hence the ``b_`` bind names.
 _UPDATE_CHANGED = (
     update(MESSAGES)
@@ -191,6 +200,7 @@ def record_outcomes(
             change.provider_status,
             change.detail,
             None if change.state.is_final else change.next_poll_at,
+            message.poll_attempts if change.poll_attempts is None else change.poll_attempts,
             now,
         )
         updates.append({"b_id": change.message_id, **dict(zip(_BINDS, values, strict=True))})
@@ -209,6 +219,8 @@ def take_outcomes(outcomes: Sequence[tuple[Message, StateChange]], now: datetime
         message.provider_status = change.provider_status
         message.detail = change.detail
         message.next_poll_at = None if change.state.is_final else change.next_poll_at
+        if change.poll_attempts is not None:
+            message.poll_attempts = change.poll_attempts
         message.updated_at = now
 
 
@@ -254,6 +266,8 @@ def apply_changes(
                 message.provider_ref = change.provider_ref
             if change.next_poll_at is not None or change.state.is_final:
                 message.next_poll_at = None if change.state.is_final else change.next_poll_at
+            if change.poll_attempts is not None:
+                message.poll_attempts = change.poll_attempts
             if not DeliveryState(message.state).can_become(change.state):
                 continue
             message.state = change.state.value

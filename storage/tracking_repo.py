@@ -1,15 +1,16 @@
 """Queries of delivery tracking: due polls, expiry, receipts by provider ref, status cards.
 
 State changes themselves go through :meth:`storage.repo.Repository.apply_changes` (forward-only,
-one history row per real change); this module only finds rows and keeps the bookkeeping of
-polls (``next_poll_at``, ``poll_attempts``) and of cards (``card_event_id``,
+one history row per real change, which also stores the poll hint ``next_poll_at`` /
+``poll_attempts``: the schedule itself lives in memory, see :mod:`bot.tracking.schedule`); this
+module only finds rows and keeps the bookkeeping of cards (``card_event_id``,
 ``notice_event_id``: the newest :class:`StatusEvent` a card or a failure notice already shows).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,12 +58,13 @@ class ReadWatch:
 
 
 @dataclass(frozen=True, slots=True)
-class PollPlan:
-    """When to poll one message next (``None``: no more polls) and how often it was polled."""
+class PollHint:
+    """What a restart needs to re-arm one message's polls (see ``PollPolicy.catch_up``)."""
 
     message_id: int
-    next_poll_at: datetime
+    next_poll_at: datetime | None
     poll_attempts: int
+    delivered_at: datetime | None  # set for a delivered message (polled for its read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,7 @@ class TrackingRepository:
         self.sessions = sessions
         self.units = units if units is not None else Units(sessions)
         # (provider, channel) pairs that report no per-message delivery: never polled/expired.
+        self.untracked = frozenset(untracked)
         self._tracked: ColumnElement[bool] = and_(
             true(),
             *(
@@ -132,76 +135,33 @@ class TrackingRepository:
 
     # -- polling -----------------------------------------------------------------------------
 
-    async def resume(self, now: datetime) -> int:
-        """At start: every open message with a ref and no next poll is polled at once.
+    def tracks(self, provider: str, channel: str) -> bool:
+        """Whether messages of this provider and channel report delivery (are polled)."""
+        return (provider, channel) not in self.untracked
 
-        Returns how many messages are being tracked.
-        """
-        async with self.sessions() as s:
-            await s.exec(
-                update(Message)
-                .where(
-                    col(Message.state).in_(OPEN_STATES),
-                    col(Message.provider_ref).is_not(None),
-                    col(Message.next_poll_at).is_(None),
-                    self._tracked,
-                )
-                .values(next_poll_at=now)
-            )
-            await s.commit()
-            tracked = await s.exec(
-                select(func.count())
-                .select_from(Message)
-                .where(col(Message.state).in_(OPEN_STATES), col(Message.next_poll_at).is_not(None))
-            )
-            return int(tracked.one())
-
-    async def due_messages(self, now: datetime, watch: ReadWatch, *, limit: int) -> list[Message]:
-        """Messages whose next poll is due, oldest due first (one page)."""
+    async def poll_hints(self, watch: ReadWatch) -> list[PollHint]:
+        """At start: every message to poll (open or read-watched, with a ref, tracked)."""
         async with self.sessions() as s:
             rows = await s.exec(
-                select(Message)
-                .where(
-                    col(Message.next_poll_at) <= now,
-                    col(Message.provider_ref).is_not(None),
-                    watch.clause(),
-                    self._tracked,
-                )
-                .order_by(col(Message.next_poll_at), col(Message.id))
-                .limit(limit)
+                select(
+                    Message.id,
+                    Message.next_poll_at,
+                    Message.poll_attempts,
+                    case(
+                        (col(Message.state) == DeliveryState.DELIVERED.value, Message.updated_at),
+                        else_=None,
+                    ),
+                ).where(col(Message.provider_ref).is_not(None), watch.clause(), self._tracked)
             )
+            return [PollHint(*row) for row in rows if row[0] is not None]
+
+    async def messages(self, ids: Collection[int]) -> list[Message]:
+        """These messages as stored now (a poll reads the state it compares against)."""
+        if not ids:
+            return []
+        async with self.sessions() as s:
+            rows = await s.exec(select(Message).where(col(Message.id).in_(list(ids))))
             return list(rows)
-
-    async def next_due(self, watch: ReadWatch) -> datetime | None:
-        """When the earliest scheduled poll is due (for the background loop's sleep)."""
-        async with self.sessions() as s:
-            found = await s.exec(
-                select(func.min(Message.next_poll_at)).where(
-                    col(Message.next_poll_at).is_not(None),
-                    col(Message.provider_ref).is_not(None),
-                    watch.clause(),
-                )
-            )
-            value = found.one()
-            return value if isinstance(value, datetime) else None
-
-    async def reschedule(self, plans: Sequence[PollPlan], watch: ReadWatch) -> None:
-        """Store the next poll of each message; messages that became final get none.
-
-        The state is read again here, so a receipt that landed meanwhile (webhook) is honoured.
-        """
-        by_id = {p.message_id: p for p in plans}
-        if not by_id:
-            return
-        async with self.sessions() as s:
-            rows = await s.exec(select(Message).where(col(Message.id).in_(list(by_id))))
-            for message in rows:
-                assert message.id is not None
-                plan = by_id[message.id]
-                message.poll_attempts = plan.poll_attempts
-                message.next_poll_at = plan.next_poll_at if watch.covers(message) else None
-                s.add(message)
-            await s.commit()
 
     async def stale_open(self, cutoff: datetime, *, limit: int) -> list[int]:
         """Ids of messages still open although created before ``cutoff`` (to expire)."""
@@ -217,20 +177,6 @@ class TrackingRepository:
                 .limit(limit)
             )
             return [i for i in rows if i is not None]
-
-    async def stop_watching(self, watch: ReadWatch) -> None:
-        """Drop the next poll of delivered messages whose read-receipt watch is over."""
-        async with self.sessions() as s:
-            await s.exec(
-                update(Message)
-                .where(
-                    col(Message.next_poll_at).is_not(None),
-                    col(Message.state).not_in(OPEN_STATES),
-                    ~watch.clause(),
-                )
-                .values(next_poll_at=None)
-            )
-            await s.commit()
 
     async def open_in_batch(self, batch_id: int, watch: ReadWatch, *, limit: int) -> list[Message]:
         """The messages of one send that a Refresh should ask about, oldest first."""

@@ -22,7 +22,9 @@ from tests.tracking_support import (
     edits_since,
     history_states,
     message_row,
+    next_poll,
     start_tracked_bot,
+    statements,
     tracker_of,
 )
 
@@ -74,8 +76,7 @@ async def test_polls_move_the_card_in_place_until_read(tbot: Bot, clock: FakeClo
     clock.advance(30)  # second poll after 15 s * 2
     await tracker.tick()
     assert "delivered" in card_text(tbot, USER, batch.card_message_id)
-    row = await message_row(tbot, 1)
-    assert row.next_poll_at is not None, "a delivered WhatsApp message waits for its read"
+    assert next_poll(tbot, 1) is not None, "a delivered WhatsApp message waits for its read"
 
     tbot.nusa.set_status(ref, "R")
     clock.advance(60)
@@ -83,7 +84,8 @@ async def test_polls_move_the_card_in_place_until_read(tbot: Bot, clock: FakeClo
     assert "read" in card_text(tbot, USER, batch.card_message_id)
     row = await message_row(tbot, 1)
     assert row.state == "read"
-    assert row.next_poll_at is None, "read is the end: no more polls"
+    assert next_poll(tbot, 1) is None, "read is the end: no more polls"
+    assert row.next_poll_at is None
     assert await history_states(tbot, 1) == ["queued", "accepted", "sent", "delivered", "read"]
     edits = edits_since(tbot, mark)
     assert len(edits) == 3
@@ -100,17 +102,22 @@ async def test_unchanged_polls_back_off_up_to_the_cap(
     try:
         await send_one(bot)
         tracker = tracker_of(bot)
+        stored = await message_row(bot, 1)
         waits = []
         clock.advance(16)
-        for _ in range(5):
-            await tracker.tick()
-            row = await message_row(bot, 1)
-            assert row.next_poll_at is not None
-            waits.append((row.next_poll_at - clock()).total_seconds())
-            clock.now = row.next_poll_at
+        with statements(bot) as sql:
+            for _ in range(5):
+                await tracker.tick()
+                due = next_poll(bot, 1)
+                assert due is not None
+                waits.append((due - clock()).total_seconds())
+                clock.now = due
         assert [round(w) for w in waits] == [30, 60, 100, 100, 100]
         assert status_polls(nusa) == 5
-        assert (await message_row(bot, 1)).poll_attempts == 5
+        assert tracker.poller.schedule.attempts(1) == 5
+        assert sql.message_updates() == [], "the backoff lives in memory"
+        row = await message_row(bot, 1)
+        assert (row.poll_attempts, row.next_poll_at) == (0, stored.next_poll_at)
         assert len(bot.tg.calls_to("editMessageText")) == 0, "nothing moved: no edits"
     finally:
         await stop_bot(bot)
@@ -124,9 +131,10 @@ async def test_poll_failure_only_delays_the_next_poll(tbot: Bot, clock: FakeCloc
     await tracker_of(tbot).tick()
     row = await message_row(tbot, 1)
     assert row.state == "accepted"
-    assert row.poll_attempts == 1
-    assert row.next_poll_at is not None
-    assert row.next_poll_at > clock()
+    assert tracker_of(tbot).poller.schedule.attempts(1) == 1
+    due = next_poll(tbot, 1)
+    assert due is not None
+    assert due > clock()
     assert tbot.tg.calls[mark:] == [], "a failed poll says nothing in the chat"
 
 
@@ -152,6 +160,7 @@ async def test_final_failure_edits_the_card_and_mentions_the_sender(
     assert sent.result["reply_to_message"]["message_id"] == batch.card_message_id
     row = await message_row(tbot, 1)
     assert row.next_poll_at is None, "failed is final"
+    assert next_poll(tbot, 1) is None
 
     clock.advance(3600)
     await tracker_of(tbot).tick()
@@ -171,6 +180,7 @@ async def test_stuck_message_expires_and_the_chat_is_told(tbot: Bot, clock: Fake
     row = await message_row(tbot, 1)
     assert row.state == "expired"
     assert row.next_poll_at is None
+    assert next_poll(tbot, 1) is None
     assert "expired" in card_text(tbot, USER, batch.card_message_id)
     notice = [t for t in tbot.tg.sent_texts(USER) if "ended without delivery" in t]
     assert notice
@@ -198,7 +208,7 @@ async def test_delivered_whatsapp_stops_waiting_for_read_after_the_watch(
     tbot.nusa.set_status(ref, "D")
     clock.advance(16)
     await tracker_of(tbot).tick()
-    assert (await message_row(tbot, 1)).next_poll_at is not None
+    assert next_poll(tbot, 1) is not None
     clock.advance(7 * 3600)  # past STATUS_READ_WATCH_HOURS (6)
     polls = status_polls(tbot.nusa)
     await tracker_of(tbot).tick()
@@ -206,6 +216,7 @@ async def test_delivered_whatsapp_stops_waiting_for_read_after_the_watch(
     row = await message_row(tbot, 1)
     assert row.state == "delivered"
     assert row.next_poll_at is None
+    assert next_poll(tbot, 1) is None
 
 
 async def test_restart_resumes_tracking_of_pending_messages(
@@ -223,6 +234,11 @@ async def test_restart_resumes_tracking_of_pending_messages(
     clock.advance(3600)  # the bot was down for an hour
     second = await start_tracked_bot(settings, tg, nusa, clock)
     try:
+        # Re-armed from the stored hint: each continues its backoff (15 s, 30 s, … capped
+        # at 900 s) as if it had been polled all along, so nothing is due at once.
+        dues = [next_poll(second, 1), next_poll(second, 2)]
+        assert all(d is not None and clock() < d <= clock() + timedelta(seconds=900) for d in dues)
+        clock.now = max(d for d in dues if d is not None)
         await tracker_of(second).tick()
         assert (await message_row(second, 1)).state == "delivered"
         assert (await message_row(second, 2)).state == "failed"

@@ -40,8 +40,9 @@ async def test_campaigns_are_never_polled_or_expired(repo: Repository) -> None:
     )
     store = TrackingRepository(repo.sessions, untracked=untracked_channels())
     now = utcnow()
-    assert await store.resume(now) == 1  # only the single SMS is tracked
-    due = await store.due_messages(now + timedelta(seconds=1), NO_READ_WATCH, limit=10)
-    assert [m.id for m in due] == [single.id]
+    hints = await store.poll_hints(NO_READ_WATCH)
+    assert [h.message_id for h in hints] == [single.id]  # only the single SMS is polled
+    assert not store.tracks("nusasms", "smsgroup")
+    assert store.tracks("nusasms", "sms")
     stale = await store.stale_open(now + timedelta(days=3), limit=10)
     assert stale == [single.id]

@@ -11,12 +11,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.app import build_application, start_resources
 from bot.config import Settings
 from bot.tracking.tracker import Tracker
 from storage.models import Batch, Message, StatusEvent
+from storage.units import Units
 from tests.conftest import USER, Bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import Call, FakeTelegram, OfflineRequest, callback_query, feed
@@ -49,6 +52,47 @@ async def start_tracked_bot(
     await app.initialize()
     await start_resources(app, clock=clock, background=False)
     return Bot(app, tg, nusa)
+
+
+class Statements:
+    """SQL statements the database runs while the block is open (``before_cursor_execute``).
+
+    Both of the bot's engines: the pooled one and the direct one of its units of work.
+    """
+
+    def __init__(self, engine: AsyncEngine, units: Units | None = None) -> None:
+        self.sql: list[str] = []
+        direct = units.direct_engine if units is not None else None
+        self._engines = [engine.sync_engine, *([direct] if direct is not None else [])]
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_rest: object) -> None:
+        self.sql.append(" ".join(statement.split()))
+
+    def message_updates(self) -> list[str]:
+        """The UPDATE statements of the message table."""
+        return [s for s in self.sql if s.upper().startswith("UPDATE MESSAGE ")]
+
+    def __enter__(self) -> Statements:
+        for engine in self._engines:
+            event.listen(engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for engine in self._engines:
+            event.remove(engine, "before_cursor_execute", self._record)
+
+
+def statements(bot: Bot) -> Statements:
+    """A recorder of the SQL the bot's database runs, used as a ``with`` block."""
+    resources = bot.app.bot_data.resources
+    assert resources is not None
+    assert resources.engine is not None
+    return Statements(resources.engine, resources.units)
+
+
+def next_poll(bot: Bot, message_id: int) -> datetime | None:
+    """When the tracker polls the message next (its in-memory schedule), None if never."""
+    return tracker_of(bot).poller.schedule.when(message_id)
 
 
 def tracker_of(bot: Bot) -> Tracker:

@@ -1,6 +1,8 @@
 """Delivery tracking: poll and receive delivery states, keep every status card current.
 
 - :mod:`bot.tracking.policy`: backoff, expiry and the read-receipt watch; the injectable clock.
+- :mod:`bot.tracking.schedule`: when each message is polled next (in memory; the database
+  keeps only a restart hint written with each state change).
 - :mod:`bot.tracking.poller`: polls providers, expires stuck messages, applies pushed receipts
   (no telegram import).
 - :mod:`bot.tracking.receipts`: reads provider push callbacks into status reports.

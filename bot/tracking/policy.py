@@ -13,6 +13,7 @@ soon; a push callback still records a later read.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,6 +58,27 @@ class PollPolicy:
         """The wait before the next poll of a message already polled ``attempts`` times."""
         seconds = self.first * self.factor ** min(max(attempts, 0), 32)
         return timedelta(seconds=min(seconds, self.cap))
+
+    def catch_up(self, due: datetime, attempts: int, now: datetime) -> tuple[datetime, int]:
+        """Where an unchanged backoff armed at ``due`` after ``attempts`` polls stands at ``now``.
+
+        The restart rule: the database holds the next poll and attempts written with the last
+        state change; the polls since then changed nothing and lived in memory only. Replaying
+        them (each poll at its due time, ``attempts + 1``, the next ``delay`` later) gives the
+        first poll at or after ``now`` and its attempts: after a short restart each message is
+        polled when the previous run would have polled it, and after a long stop every
+        message comes due within one ``cap`` rather than all at once.
+        """
+        while due < now:
+            step = self.delay(attempts + 1)
+            if step <= timedelta(0):
+                return now, attempts
+            if step.total_seconds() >= self.cap:  # capped: the rest is arithmetic
+                polls = math.ceil((now - due) / step)
+                return due + polls * step, attempts + polls
+            due += step
+            attempts += 1
+        return due, attempts
 
     def watch(self, now: datetime) -> ReadWatch:
         """Which messages are polled at ``now`` (open ones, and recently delivered WA)."""

@@ -4,10 +4,13 @@ Nothing here imports telegram: every path ends in :meth:`Repository.apply_change
 only, one history row per real change) and hands the messages that moved to ``on_moved``,
 which the card updater turns into coalesced edits.
 
-Due rows are read in pages; each page is polled with bounded concurrency (the adapters also
-pace themselves per account), its changes are committed in one transaction and every polled
-message gets its next poll (backoff) in another. A session is never held across a provider
-call. A failed poll only pushes the message's next poll back; expiry ends it eventually.
+When each message is polled next lives in memory (:class:`PollSchedule`); due messages are
+taken from it in pages, read back from the database (the state a poll compares against) and
+polled with bounded concurrency (the adapters also pace themselves per account). Only an
+answer that moves a message is written: one UPDATE carrying the new state *and* the next
+poll as a restart hint. A poll that changes nothing, a failed or rate-limited poll only moves
+the message's entry in memory; expiry ends a stuck message eventually. A session is never held
+across a provider call.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from datetime import datetime, timedelta
 from bot.services.accounts import Accounts
 from bot.services.errors import UserError
 from bot.tracking.policy import PollPolicy
+from bot.tracking.schedule import PollSchedule
 from providers.base import DeliveryState, Provider, StatusReport
 from providers.errors import ProviderError, RateLimited
 from providers.registry import REGISTRY, ProviderSpec
 from storage.models import Message
 from storage.repo import Repository, StateChange
-from storage.tracking_repo import PollPlan, TrackingRepository
+from storage.tracking_repo import PollHint, ReadWatch, TrackingRepository
 
 log = logging.getLogger(__name__)
 
@@ -67,30 +71,95 @@ class Poller:
         self._repo = repo
         self._accounts = accounts
         self.policy = policy
+        self.schedule = PollSchedule()
         self._registry = REGISTRY if registry is None else registry
         # apply_changes reads, then writes: two concurrent calls (a webhook and a poll, two
         # callbacks) could both pass the forward-only check and the later commit would move
         # the state backwards. Every tracking write goes through this lock.
         self._writing = asyncio.Lock()
 
+    # -- the schedule ------------------------------------------------------------------------
+
+    def resume(self, hints: Sequence[PollHint], now: datetime) -> None:
+        """At start: arm every message the database says is polled (see ``catch_up``).
+
+        An open message without a next poll is due now; a read-watched delivered one (whose
+        hint a final state cleared) continues its backoff from its delivery (``updated_at``).
+        """
+        for hint in hints:
+            due = hint.next_poll_at
+            if due is None and hint.delivered_at is not None:
+                due = hint.delivered_at + self.policy.delay(hint.poll_attempts)
+            at, attempts = self.policy.catch_up(due or now, hint.poll_attempts, now)
+            self.schedule.arm(hint.message_id, at, attempts)
+
+    def track(self, messages: Sequence[Message], now: datetime) -> None:
+        """New messages from the send path enter the schedule (no database round)."""
+        watch = self.policy.watch(now)
+        for message in messages:
+            if message.id is None or message.id in self.schedule:
+                continue  # a card posted again: its messages are scheduled already
+            if not self._pollable(message, watch):
+                continue
+            delivered = message.state == DeliveryState.DELIVERED
+            hint = PollHint(
+                message.id,
+                message.next_poll_at,
+                message.poll_attempts,
+                message.updated_at if delivered else None,
+            )
+            self.resume([hint], now)
+
+    def _pollable(self, message: Message, watch: ReadWatch) -> bool:
+        return (
+            message.provider_ref is not None
+            and self._store.tracks(message.provider, message.channel)
+            and watch.covers(message)
+        )
+
+    def _rearm(self, message: Message, watch: ReadWatch, at: datetime, attempts: int) -> None:
+        assert message.id is not None
+        if self._pollable(message, watch):
+            self.schedule.arm(message.id, at, attempts)
+        else:
+            self.schedule.drop(message.id)
+
+    def _attempts(self, message: Message) -> int:
+        assert message.id is not None
+        known = self.schedule.attempts(message.id)
+        return message.poll_attempts if known is None else known
+
+    # -- polls -------------------------------------------------------------------------------
+
     async def poll_due(
         self, now: datetime, on_moved: OnMoved, *, stopping: Callable[[], bool] | None = None
     ) -> int:
-        """Poll every message due at ``now``, page by page; returns how many were asked."""
+        """Poll every message due at ``now``, page by page; returns how many were asked.
+
+        Nothing due: no database round at all.
+        """
         asked = 0
+        size = self.policy.page_size
         for _ in range(self.policy.max_pages):
             if stopping is not None and stopping():
                 break
-            page = await self._store.due_messages(
-                now, self.policy.watch(now), limit=self.policy.page_size
-            )
-            if not page:
+            ids = self.schedule.take(now, size, retry_at=now + self.policy.delay(0))
+            if not ids:
                 break
+            rows = {m.id: m for m in await self._store.messages(ids)}
+            watch = self.policy.watch(now)
+            page: list[Message] = []
+            for message_id in ids:
+                message = rows.get(message_id)
+                if message is not None and self._pollable(message, watch):
+                    page.append(message)
+                else:  # gone, final (a receipt came), or its read watch is over
+                    self.schedule.drop(message_id)
             outcome = await self.poll(page, now, source="poll")
             asked += outcome.asked
             if outcome.moved:
                 on_moved(outcome.moved)
-            if len(page) < self.policy.page_size:
+            if len(ids) < size:
                 break
         return asked
 
@@ -119,34 +188,45 @@ class Poller:
 
         results = await asyncio.gather(*(one(m) for m in messages))
         changes: list[StateChange] = []
-        plans: list[PollPlan] = []
+        plans: list[tuple[Message, datetime, int]] = []
         errors: list[str] = []
         for message, result in zip(messages, results, strict=True):
             assert message.id is not None
-            attempts = message.poll_attempts + 1
+            attempts = self._attempts(message) + 1
             delay = self.policy.delay(attempts)
             if isinstance(result, StatusReport):
-                changes.append(
-                    StateChange(
-                        message_id=message.id,
-                        state=result.state,
-                        source=source,
-                        provider_status=result.provider_status,
-                        detail=result.detail,
+                # Only a move is written (with its next poll); the same state again is not.
+                if DeliveryState(message.state).can_become(result.state):
+                    changes.append(
+                        StateChange(
+                            message_id=message.id,
+                            state=result.state,
+                            source=source,
+                            provider_status=result.provider_status,
+                            detail=result.detail,
+                            next_poll_at=now + delay,
+                            poll_attempts=attempts,
+                        )
                     )
-                )
             else:
                 if isinstance(result, RateLimited):
                     delay = max(delay, timedelta(seconds=result.retry_after))
                 errors.append(getattr(result, "message", "") or type(result).__name__)
-            plans.append(PollPlan(message.id, now + delay, attempts))
+            plans.append((message, now + delay, attempts))
         async with self._writing:
             moved = await self._repo.apply_changes(changes)
-            await self._store.reschedule(plans, self.policy.watch(now))
+        by_id = {m.id: m for m in moved}
+        watch = self.policy.watch(now)
+        for message, at, attempts in plans:
+            self._rearm(by_id.get(message.id, message), watch, at, attempts)
         return PollOutcome(asked=len(messages), moved=moved, errors=errors)
 
     async def expire(self, now: datetime, on_moved: OnMoved) -> int:
-        """Mark messages open for longer than the expiry age ``expired``; returns how many."""
+        """Mark messages open for longer than the expiry age ``expired``; returns how many.
+
+        Read watches need no sweep: a delivered message's next poll was cleared with its
+        final state, and the schedule drops a message whose watch is over when it comes due.
+        """
         cutoff = now - self.policy.expire_after
         detail = f"no final status within {self.policy.expire_hours}"
         expired = 0
@@ -158,13 +238,17 @@ class Poller:
                 moved = await self._repo.apply_changes(
                     StateChange(i, DeliveryState.EXPIRED, "expiry", detail=detail) for i in ids
                 )
+            for message in moved:
+                assert message.id is not None
+                self.schedule.drop(message.id)
             expired += len(moved)
             if moved:
                 on_moved(moved)
             if len(ids) < self.policy.page_size:
                 break
-        await self._store.stop_watching(self.policy.watch(now))
         return expired
+
+    # -- receipts ----------------------------------------------------------------------------
 
     async def receive(
         self, provider: str, reports: Sequence[StatusReport], now: datetime, *, source: str
@@ -174,29 +258,43 @@ class Poller:
         by_ref: dict[str, list[Message]] = {}
         for message in messages:
             by_ref.setdefault(message.provider_ref or "", []).append(message)
-        changes = [
-            StateChange(
-                message_id=m.id,
-                state=r.state,
-                source=source,
-                provider_status=r.provider_status,
-                detail=r.detail,
-            )
-            for r in reports
-            for m in by_ref.get(r.ref, [])
-            if m.id is not None
-        ]
+        changes: list[StateChange] = []
+        plans: dict[int, tuple[datetime, int]] = {}
+        matched = 0
+        for message in messages:
+            assert message.id is not None
+            # A receipt is progress: the next poll (e.g. waiting for "read") backs off anew
+            # from now, and that hint is written with the change.
+            attempts = self._attempts(message)
+            at = now + self.policy.delay(attempts)
+            plans[message.id] = (at, attempts)
+            state = DeliveryState(message.state)
+            for report in reports:
+                if report.ref != message.provider_ref:
+                    continue
+                matched += 1
+                if not state.can_become(report.state):
+                    continue  # a duplicate or late receipt: nothing to write
+                state = report.state
+                changes.append(
+                    StateChange(
+                        message_id=message.id,
+                        state=report.state,
+                        source=source,
+                        provider_status=report.provider_status,
+                        detail=report.detail,
+                        next_poll_at=at,
+                        poll_attempts=attempts,
+                    )
+                )
         async with self._writing:
             moved = await self._repo.apply_changes(changes)
-            # A receipt is progress: the next poll (e.g. waiting for "read") backs off anew.
-            plans = [
-                PollPlan(m.id, now + self.policy.delay(m.poll_attempts), m.poll_attempts)
-                for m in moved
-                if m.id is not None
-            ]
-            await self._store.reschedule(plans, self.policy.watch(now))
+        watch = self.policy.watch(now)
+        for message in moved:
+            assert message.id is not None
+            self._rearm(message, watch, *plans[message.id])
         unknown = sorted({r.ref for r in reports if r.ref not in by_ref})
-        return ReceiptOutcome(matched=len(changes), moved=moved, unknown_refs=unknown)
+        return ReceiptOutcome(matched=matched, moved=moved, unknown_refs=unknown)
 
     async def _adapters(
         self, messages: Sequence[Message]

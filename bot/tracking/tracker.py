@@ -1,12 +1,19 @@
 """The tracker the application runs: resume at start, poll and edit in the background, stop.
 
-Two loops run in production: the *poll loop* (due polls, expiry, receipts that arrived
-before their message had a ref) sleeps until the next poll is due, and the *card loop* runs
-card jobs as soon as their chat and card allow. Tests start neither: they inject a clock and
-call :meth:`Tracker.tick` with explicit times, so nothing sleeps.
+Two loops run in production: the *poll loop* sleeps until the next poll of the in-memory
+schedule is due (at most ``IDLE_SECONDS``), and the *card loop* runs card jobs as soon as
+their chat and card allow. A wake with nothing due costs no database round: receipts that
+arrived before their message had a ref are retried only while there are some, and expiry
+(hours of granularity) is checked once every ``EXPIRE_EVERY``. New sends enter the schedule
+through :meth:`Tracker.messages_sent` and wake the loop only when they are due before it
+would wake anyway. Tests start neither loop: they inject a clock and call
+:meth:`Tracker.tick` (a full round) or :meth:`Tracker.step` (one loop round) with explicit
+times, so nothing sleeps.
 
-Restart-safe: :meth:`Tracker.resume` re-arms a poll for every open message in the database
-and re-queues the edits and failure notices a stop cut off (see ``Batch.card_event_id``).
+Restart-safe: :meth:`Tracker.resume` re-arms a poll for every open (or read-watched) message
+in the database from the hint written with its last state change (see
+``PollPolicy.catch_up``), and re-queues the edits and failure notices a stop cut off (see
+``Batch.card_event_id``).
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ from storage.tracking_repo import TrackingRepository
 
 log = logging.getLogger(__name__)
 
-IDLE_SECONDS = 5.0  # longest sleep of a loop: new sends are picked up at least this often
+IDLE_SECONDS = 5.0  # longest sleep of a loop (a wake with nothing due reads nothing)
+EXPIRE_EVERY = timedelta(minutes=1)  # expiry is hours late or not at all: no need to look often
 MIN_SLEEP = 0.05
 STOP_GRACE = 3.0
 REFRESH_LIMIT = 50  # messages a Refresh asks about; the rest keep their schedule
@@ -76,6 +84,8 @@ class Tracker:
         self._pass_lock = asyncio.Lock()
         self._pressed: dict[tuple[str, int], float] = {}
         self._orphans: dict[tuple[str, str], tuple[list[StatusReport], datetime]] = {}
+        self._expire_at: datetime | None = None  # the next expiry sweep; None: at once
+        self._polls_sleep_until: float | None = None  # while the poll loop sleeps
         updater.wake = self._wake_cards.set
 
     @property
@@ -91,7 +101,8 @@ class Tracker:
         Returns how many messages are tracked.
         """
         now = self.clock()
-        tracked = await self.store.resume(now)
+        self.poller.resume(await self.store.poll_hints(self.policy.watch(now)), now)
+        tracked = len(self.poller.schedule)
         stamp = now.timestamp()
         stale = await self.store.stale_cards(now - self.policy.expire_after - timedelta(days=1))
         for card in stale:
@@ -128,15 +139,34 @@ class Tracker:
     async def tick(self, now: datetime | None = None) -> None:
         """One full round at ``now``: receipts waiting for a ref, due polls, expiry, cards."""
         now = now or self.clock()
-        await self._polls(now)
+        await self._polls(now, expire=True)
         await self.updater.flush(now.timestamp())
 
+    async def step(self, now: datetime | None = None) -> float:
+        """One round of the poll loop at ``now``; returns the seconds it may sleep after it.
+
+        Only what is due runs: the polls due now, waiting receipts if there are any, and the
+        expiry sweep once every ``EXPIRE_EVERY``.
+        """
+        now = now or self.clock()
+        await self._polls(now, expire=self._expire_at is None or now >= self._expire_at)
+        wait = IDLE_SECONDS
+        due = self.poller.schedule.next_due()
+        if due is not None:
+            wait = min(wait, (due - self.clock()).total_seconds())
+        return wait
+
     # -- events from the chat and from providers ----------------------------------------------
+
+    def messages_sent(self, messages: Sequence[Message]) -> None:
+        """A send stored these messages (see :class:`bot.tracking.events.CardEvents`)."""
+        self.poller.track(messages, self.clock())
+        self._wake_if_sooner()
 
     def card_posted(self, chat_id: int, batch_id: int) -> None:
         """A card was posted by the send path (see :class:`bot.tracking.events.CardEvents`)."""
         self.updater.posted(chat_id, batch_id, self.clock().timestamp())
-        self._wake_polls.set()  # its first poll is due soon
+        self._wake_if_sooner()
 
     async def receive(
         self, provider: str, reports: Sequence[StatusReport], *, source: str = "webhook"
@@ -175,6 +205,13 @@ class Tracker:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _wake_if_sooner(self) -> None:
+        """Wake the sleeping poll loop only when a poll is now due before it would wake."""
+        until = self._polls_sleep_until
+        due = self.poller.schedule.next_due()
+        if until is not None and due is not None and due.timestamp() < until:
+            self._wake_polls.set()
+
     def _changed(self, moved: Sequence[Message], now: datetime) -> None:
         if moved:
             self.updater.changed(moved, now.timestamp())
@@ -189,15 +226,18 @@ class Tracker:
         self._pressed[key] = stamp
         return True
 
-    async def _polls(self, now: datetime) -> None:
+    async def _polls(self, now: datetime, *, expire: bool) -> None:
         async with self._pass_lock:
-            await self._retry_orphans(now)
+            if self._orphans:
+                await self._retry_orphans(now)
 
             def moved(messages: Sequence[Message]) -> None:
                 self._changed(messages, now)
 
             await self.poller.poll_due(now, moved, stopping=self._stopping.is_set)
-            await self.poller.expire(now, moved)
+            if expire:
+                self._expire_at = now + EXPIRE_EVERY
+                await self.poller.expire(now, moved)
 
     async def _retry_orphans(self, now: datetime) -> None:
         for key, (_reports, first) in list(self._orphans.items()):
@@ -219,13 +259,15 @@ class Tracker:
         while not self._stopping.is_set():
             wait = IDLE_SECONDS
             try:
-                await self._polls(self.clock())
-                due = await self.store.next_due(self.policy.watch(self.clock()))
-                if due is not None:
-                    wait = (due - self.clock()).total_seconds()
+                wait = await self.step()
             except Exception:  # keep tracking through a bad round; it is logged
                 log.exception("a delivery-tracking round failed")
-            await self._sleep(self._wake_polls, wait)
+            wait = min(max(wait, MIN_SLEEP), IDLE_SECONDS)
+            self._polls_sleep_until = self.clock().timestamp() + wait
+            try:
+                await self._sleep(self._wake_polls, wait)
+            finally:
+                self._polls_sleep_until = None
 
     async def _card_loop(self) -> None:
         while not self._stopping.is_set():
