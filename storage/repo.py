@@ -289,7 +289,7 @@ class Repository:
         """
         now = utcnow()
         try:
-            return await self.units.run(lambda s: sends.store_send(s, batch, messages, now))
+            return await self.units.run_core(lambda c: sends.store_send(c, batch, messages, now))
         except IntegrityError:  # this origin is stored already: a replay
             found = await self.units.run(
                 lambda s: s.scalars(select(Batch).where(Batch.origin == batch.origin)).one(),
@@ -308,7 +308,7 @@ class Repository:
             return 0
         now = utcnow()
         try:
-            last = await self.units.run(lambda s: sends.record_outcomes(s, outcomes, now))
+            last = await self.units.run_core(lambda c: sends.record_outcomes(c, outcomes, now))
         except NotQueued:
             # Something moved a row first (it cannot, short of a bug): forward-only, then
             # give the objects what the database now holds.

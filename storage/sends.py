@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import SQLModel
@@ -114,16 +114,22 @@ def _event(change: StateChange, now: datetime) -> dict[str, object]:
     }
 
 
-def _insert_events(s: Session, rows: list[dict[str, object]]) -> int:
+def _insert_events(s: Connection | Session, rows: list[dict[str, object]]) -> int:
     """Insert history rows; the newest one's id."""
-    if s.get_bind().dialect.insert_executemany_returning:
+    if _dialect(s).insert_executemany_returning:
         return int(max(s.scalars(_INSERT_EVENTS_RETURNING, rows)))
     s.execute(_INSERT_EVENTS, rows)
     # Inside a write transaction the newest row is this unit's.
     return int(s.execute(_LAST_EVENT).scalar_one() or 0)
 
 
-def store_send(s: Session, batch: Batch, messages: Sequence[Message], now: datetime) -> StoredSend:
+def _dialect(s: Connection | Session) -> Dialect:
+    return s.dialect if isinstance(s, Connection) else s.get_bind().dialect
+
+
+def store_send(
+    s: Connection, batch: Batch, messages: Sequence[Message], now: datetime
+) -> StoredSend:
     """Insert a batch, its queued messages, their first history rows and the audit entry.
 
     ``origin`` is unique: a send whose origin is already stored raises ``IntegrityError`` (the
@@ -147,13 +153,13 @@ def store_send(s: Session, batch: Batch, messages: Sequence[Message], now: datet
     return StoredSend(batch, True, last_event_id)
 
 
-def _insert_queued(s: Session, batch: Batch, messages: Sequence[Message], now: datetime) -> int:
+def _insert_queued(s: Connection, batch: Batch, messages: Sequence[Message], now: datetime) -> int:
     # Ids are matched by the unique idempotency key: RETURNING rows come in no set order.
     names = [c.key for c in MESSAGES.columns if c.key != "id"]
     fixed = {"batch_id": batch.id, "chat_id": batch.chat_id, "created_at": now, "updated_at": now}
     rows = [{**{n: getattr(m, n) for n in names}, **fixed} for m in messages]
     pairs: list[Any]
-    if s.get_bind().dialect.insert_executemany_returning:
+    if s.dialect.insert_executemany_returning:
         pairs = list(s.execute(_INSERT_MESSAGES_RETURNING, rows))
     else:
         s.execute(_INSERT_MESSAGES, rows)
@@ -181,7 +187,7 @@ def _insert_queued(s: Session, batch: Batch, messages: Sequence[Message], now: d
 
 
 def record_outcomes(
-    s: Session, outcomes: Sequence[tuple[Message, StateChange]], now: datetime
+    s: Connection, outcomes: Sequence[tuple[Message, StateChange]], now: datetime
 ) -> int:
     """Write what the provider answered for messages this send still holds as ``queued``.
 
@@ -206,7 +212,7 @@ def record_outcomes(
         updates.append({"b_id": change.message_id, **dict(zip(_BINDS, values, strict=True))})
         events.append(_event(change, now))
     result = s.execute(_RECORD_OUTCOME, updates)
-    if result.rowcount != len(updates):  # type: ignore[attr-defined]
+    if result.rowcount != len(updates):
         raise NotQueued
     return _insert_events(s, events)
 

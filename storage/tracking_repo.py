@@ -341,4 +341,4 @@ class TrackingRepository:
         # columns: a card is posted or edited on every send.
         statement = _batch_update(frozenset(values))
         params = {"b_id": batch_id, **{f"b_{k}": v for k, v in values.items()}}
-        await self.units.run(lambda s: s.execute(statement, params))
+        await self.units.run_core(lambda c: c.execute(statement, params))

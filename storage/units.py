@@ -42,6 +42,7 @@ from storage.db import SQLITE_PRAGMAS, SessionFactory, sqlite_path
 T = TypeVar("T")
 LOCK_WAIT = 5.0  # seconds a writing unit waits for another connection's write lock
 Work = Callable[[Session], T]
+CoreWork = Callable[[Connection], T]
 
 
 class DirectSqlite:
@@ -50,6 +51,7 @@ class DirectSqlite:
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._aio = connection
         self._engine: Engine | None = None
+        self._connection: Connection | None = None
         self._write = True
 
     @classmethod
@@ -71,15 +73,26 @@ class DirectSqlite:
         return self._engine
 
     async def run(self, work: Work[T], *, write: bool) -> T:
-        """Run ``work`` in one transaction on the connection's thread; its result."""
+        """Run ``work`` with a Session in one transaction on the connection's thread."""
         result: T = await self._call(self._unit, work, write)
+        return result
+
+    async def run_core(self, work: CoreWork[T], *, write: bool) -> T:
+        """Run ``work`` with the Core connection in one transaction on its thread."""
+        result: T = await self._call(self._core_unit, work, write)
         return result
 
     async def close(self) -> None:
         """Dispose of the engine and close the connection."""
         if self._engine is not None:
-            await self._call(self._engine.dispose)
+            await self._call(self._dispose)
         await self._aio.close()
+
+    def _dispose(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         # aiosqlite has no public "run this on your thread"; ``_execute`` is what its own
@@ -92,6 +105,9 @@ class DirectSqlite:
             raw.execute(pragma)
         self._engine = create_engine("sqlite://", creator=lambda: raw, poolclass=StaticPool)
         event.listen(self._engine, "begin", self._begin)
+        # Held for the connection's life: checking one out and a Session per unit cost
+        # ~0.1 ms more (bench/RESULTS.md).
+        self._connection = self._engine.connect()
 
     def _begin(self, connection: Connection) -> None:
         raw: sqlite3.Connection = self._aio._conn
@@ -118,11 +134,20 @@ class DirectSqlite:
             raw.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
 
     def _unit(self, work: Work[T], write: bool) -> T:
+        def in_session(connection: Connection) -> T:
+            with Session(bind=connection, expire_on_commit=False) as session:
+                result = work(session)
+                session.flush()
+            return result
+
+        return self._core_unit(in_session, write)
+
+    def _core_unit(self, work: CoreWork[T], write: bool) -> T:
+        connection = self._connection
+        assert connection is not None
         self._write = write
-        with Session(self._engine, expire_on_commit=False) as session:
-            result = work(session)
-            session.commit()
-        return result
+        with connection.begin():
+            return work(connection)
 
 
 class Units:
@@ -150,6 +175,12 @@ class Units:
             return await self._run_sync(work)
         async with self._writing:
             return await self._run_sync(work)
+
+    async def run_core(self, work: CoreWork[T], *, write: bool = True) -> T:
+        """Like :meth:`run`, with a Core ``Connection`` (lighter: no ORM session)."""
+        if self._direct is not None:
+            return await self._direct.run_core(work, write=write)
+        return await self.run(lambda session: work(session.connection()), write=write)
 
     async def _run_sync(self, work: Work[T]) -> T:
         async with self._sessions() as session:
