@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import httpx
-from httpx_aiohttp import HttpxAiohttpClient
+from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
 from providers.errors import (
     AuthError,
@@ -20,6 +20,7 @@ from providers.errors import (
     RateLimited,
     UnexpectedResponse,
 )
+from providers.ratelimit import pacing_trace_config
 
 USER_AGENT = "chatops-bridge/0.1"
 DEFAULT_RETRY_AFTER = 1.0
@@ -46,15 +47,36 @@ def make_http_client(
         transport: a custom transport (``httpx.MockTransport`` in tests).
 
     """
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
     return HttpxAiohttpClient(
         timeout=httpx.Timeout(timeout, connect=connect_timeout),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
+        limits=limits,
         headers={"User-Agent": USER_AGENT},
-        transport=transport,
+        transport=transport if transport is not None else _paced_transport(limits),
         follow_redirects=False,
     )
+
+
+def _paced_transport(limits: httpx.Limits) -> AiohttpTransport:
+    """The httpx-aiohttp transport, plus the hooks of ``providers.ratelimit``.
+
+    They tell a paced request's pacer when its bytes went out and its answer came back.
+    """
+    transport = AiohttpTransport(limits=limits)
+
+    def session() -> aiohttp.ClientSession:
+        # What ``AiohttpTransport.get_client`` builds, with the trace hooks added.
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,
+            keepalive_timeout=limits.keepalive_expiry,
+            ssl=transport.ssl_context,
+        )
+        return aiohttp.ClientSession(connector=connector, trace_configs=[pacing_trace_config()])
+
+    transport.client = session
+    return transport
 
 
 def quiet_http_logging() -> None:

@@ -79,9 +79,10 @@ WA_MEDIA_LIMITS: Mapping[str, int] = {
 }
 PHONE_CHECK_MAX = 100
 PHONE_CHECK_NUMBER = re.compile(r"^\d{8,14}$")
-# Pacing is measured when a request leaves; it reaches NusaSMS a little later, and that delay
-# varies (network, event loop, GC). The slot pacer does not drift, so a 5 % margin (2.5 ms at
-# 50 ms) only has to cover that jitter; a 429 that still happens is retried.
+# The documented 50 ms is the floor between two requests as NusaSMS sees them. A provider that
+# answers within this headroom (2.5 ms at 50 ms) is paced from its answers and needs no margin;
+# a further one is paced this much wider than the floor, which covers the network's jitter
+# (see providers/ratelimit.py). A 429 that still happens is retried.
 PACING_HEADROOM = 0.05
 _CREDIT_WORDS = re.compile(r"credit|balance|saldo|insufficient", re.IGNORECASE)
 
@@ -98,7 +99,7 @@ class NusaSmsSettings:
 
 
 def pacing_interval(min_interval: float) -> float:
-    """Seconds between two requests of one account: the documented minimum plus headroom."""
+    """The pacing schedule's spacing for a far provider: the documented minimum plus headroom."""
     return min_interval * (1 + PACING_HEADROOM) if min_interval > 0 else 0.0
 
 
