@@ -112,17 +112,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
-        self._ssl = ssl_context if ssl_context is not None else httpx.create_ssl_context()
+        self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
         self._env_proxies: Mapping[str, ProxyInfo] = proxies_from_env() if trust_env else {}
         self._proxy_for: dict[tuple[str, str], ProxyInfo | None] = {}
 
     def _open(self) -> aiohttp.ClientSession:
+        # Loading the CA bundle takes ~20 ms: on first use, not while the bot starts.
+        ssl_context = self._ssl if self._ssl is not None else httpx.create_ssl_context()
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             keepalive_timeout=self._keepalive_expiry,
-            ssl=self._ssl,
+            ssl=ssl_context,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
