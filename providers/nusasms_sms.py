@@ -46,9 +46,9 @@ from providers.sms_encoding import is_gsm7
 Row = dict[str, str]
 GROUP_NO_REPORT = "NusaSMS gives no delivery report for a group campaign (see app.nusasms.com)"
 
+FORM_TYPE = "application/x-www-form-urlencoded"
 _CREDIT_KEYS = ("credits", "credit", "value", "balance", "sms_balance", "amount")
 _EXPIRY_KEYS = ("expiredDate", "expired_date", "expiry", "sms_expired_date", "expired")
-FORM_TYPE = "application/x-www-form-urlencoded"
 _DR_KEYS = ("dr_status", "status_dr", "dr", "delivery_status", "report", "message_status")
 
 
