@@ -5,10 +5,12 @@ CredentialCipher, ProviderEnvironment with the shared client from ``make_http_cl
 ``Services.build``) and driven with ``Sender.send(SendRequest(...))`` against the fake NusaSMS
 server of :mod:`bench.servers` with no rate limit. In the same run, plain client loops post the
 same requests to the same server: aiohttp (the ceiling, measured before and after the send; the
-higher counts), and for reference plain httpx, httpx over the httpx-aiohttp transport (what the
-bot uses) and httpx over a MockTransport that answers at once (httpx's own cost, no network).
-Rates come with this process's CPU time per request, which moves far less than wall time when
-other processes share the machine.
+higher counts), and for reference plain httpx, ``httpx.AsyncClient.post`` over the project's
+aiohttp transport (and over httpx-aiohttp, which it replaced, when installed), httpx over a
+MockTransport that answers at once (httpx's own cost, no network), and the provider client
+alone: ``NusaSmsClient.send`` as the bot sends (direct to the transport), without storage, so
+that the send path's remaining cost beyond it is visible. Rates come with this process's CPU
+time per request, which moves far less than wall time when other processes share the machine.
 
 Afterwards the database is reopened from the file and every message must be ``accepted`` with
 its own ref_no.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import tempfile
 import time
@@ -27,13 +30,17 @@ from typing import Any
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from bench.common import Deadline, FakeServer, Rate, expect, header, measured, profiled
 from bench.stack import API_KEY, CHAT, TEXT, SendStack, recipients, send_request
 from bot.config import Settings
 from bot.services.sending import recipients_for
+from providers.base import OutgoingMessage
+from providers.http import make_http_client
+from providers.nusasms import NusaSmsClient, NusaSmsSettings
+from providers.ratelimit import AccountLimiters
 from providers.registry import parse_route
+from providers.transport import AiohttpTransport
 from storage.models import Message
 
 LOOP_SECONDS = 120.0
@@ -86,15 +93,21 @@ async def aiohttp_loop(url: str, count: int, concurrency: int) -> Rate:
 
 
 async def httpx_loop(url: str, count: int, concurrency: int, transport: str = "httpx") -> Rate:
-    """Plain httpx posting ``count`` requests over ``transport``.
+    """Plain httpx (``AsyncClient.post``) posting ``count`` requests over ``transport``.
 
-    ``httpx`` is its own pool, ``aiohttp`` the httpx-aiohttp transport, and ``mock`` a
-    MockTransport answering at once: what httpx itself costs, without any network.
+    ``httpx`` is its own pool, ``aiohttp`` the project's aiohttp transport
+    (:mod:`providers.transport`), ``bridge`` the general httpx-aiohttp transport it replaced
+    (only when that package is installed), and ``mock`` a MockTransport answering at once:
+    what httpx's client machinery itself costs, without any network.
     """
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     chosen: httpx.AsyncBaseTransport | None = None
     if transport == "aiohttp":
-        chosen = AiohttpTransport(limits=limits)
+        chosen = AiohttpTransport(max_connections=concurrency)
+    elif transport == "bridge":
+        from httpx_aiohttp import AiohttpTransport as Bridge  # optional, for comparison only
+
+        chosen = Bridge(limits=limits)
     elif transport == "mock":
         chosen = httpx.MockTransport(_instant_answer)
     async with httpx.AsyncClient(limits=limits, transport=chosen) as client:
@@ -103,6 +116,23 @@ async def httpx_loop(url: str, count: int, concurrency: int, transport: str = "h
             response = await client.post(url, json=_body(i), headers=HEADERS)
             data = response.json()
             expect(response.status_code == 201 and bool(data["data"]["ref_no"]), data)
+
+        await _run_workers(min(WARMUP, count), concurrency, one)
+        return await _run_workers(count, concurrency, one)
+
+
+async def provider_loop(base_url: str, count: int, concurrency: int) -> Rate:
+    """The NusaSMS WhatsApp client's ``send`` alone, as the send path builds it, no storage."""
+    async with make_http_client(max_connections=max(concurrency * 2, 20)) as http:
+        settings = NusaSmsSettings(base_url=base_url, min_interval=0.0)
+        limiter = AccountLimiters().get("nusasms", API_KEY, interval=0.0)
+        client = NusaSmsClient(http, api_key=API_KEY, limiter=limiter, settings=settings)
+
+        async def one(i: int) -> None:
+            result = await client.send(
+                OutgoingMessage(channel="wa", to=f"62812{i:08d}", text=TEXT)
+            )
+            expect(bool(result.ref), result)
 
         await _run_workers(min(WARMUP, count), concurrency, one)
         return await _run_workers(count, concurrency, one)
@@ -173,16 +203,27 @@ async def run(count: int, concurrency: int, references: bool, profile: str | Non
         report.figure(f"aiohttp ceiling ({concurrency} in flight), before", str(before))
         report.figure("aiohttp one at a time", str(await aiohttp_loop(url, count, 1)))
         if references:
-            for transport, label in (
+            loops = [
                 ("httpx", "plain httpx"),
-                ("aiohttp", "httpx + httpx-aiohttp"),
+                ("aiohttp", "httpx.AsyncClient + our aiohttp transport"),
                 ("mock", "httpx over MockTransport (no network)"),
-            ):
+            ]
+            if importlib.util.find_spec("httpx_aiohttp") is not None:
+                loops.insert(2, ("bridge", "httpx.AsyncClient + httpx-aiohttp (replaced)"))
+            for transport, label in loops:
                 rate = await httpx_loop(url, count, concurrency, transport)
                 report.figure(f"{label} ({concurrency} in flight)", str(rate))
+        provider = await provider_loop(server.base_url, count, concurrency)
+        report.figure(
+            f"provider client alone, NusaSMS WA send ({concurrency} in flight)", str(provider)
+        )
         with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
             sent, figures = await send_path(server, Path(tmp), count, concurrency, profile)
         report.figure("send path, storage included", str(sent))
+        report.figure(
+            "  CPU beyond the provider client (storage, service)",
+            f"{sent.cpu_us - provider.cpu_us:,.0f} µs each",
+        )
         for label, value in figures.items():
             report.figure(f"  {label}", value)
         for label, value in pieces(count).items():
@@ -195,6 +236,11 @@ async def run(count: int, concurrency: int, references: bool, profile: str | Non
     # CPU per message hardly moves when other processes share the machine; wall rates do.
     cpu_ratio = min(before.cpu_us, after.cpu_us) / sent.cpu_us
     report.figure("CPU ratio: aiohttp loop / send path, per message", f"{cpu_ratio:.2f}")
+    report.figure(
+        "ratio provider client alone / ceiling (wall / CPU)",
+        f"{provider.per_second / ceiling:.2f} / "
+        f"{min(before.cpu_us, after.cpu_us) / provider.cpu_us:.2f}",
+    )
     stored_ok = figures["stored accepted with a ref (reopened DB)"] == f"{count} / {count}"
     report.target(ratio >= 0.5, f"fan-out ≥ 0.5 × aiohttp ceiling (got {ratio:.2f})")
     report.target(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -39,9 +40,10 @@ from providers.errors import (
     UnexpectedResponse,
     ValidationError,
 )
-from providers.http import json_body, raise_for_common_status, send_request
+from providers.http import Caller, json_body, raise_for_common_status
 
 NAME = "NusaSMS"
+JSON_TYPE = "application/json"
 
 # Letters from the docs; the test server and some receipts spell the names out instead.
 WA_STATES: Mapping[str, tuple[DeliveryState, str]] = {
@@ -152,8 +154,9 @@ class NusaSmsClient:
         limiter: AbstractAsyncContextManager[None],
         settings: NusaSmsSettings,
     ) -> None:
-        self._http = http
-        self._api_key = api_key
+        self._caller = Caller(
+            http, provider=NAME, headers={"APIKey": api_key, "Accept": JSON_TYPE}
+        )
         self._limiter = limiter
         self._settings = settings
         self._base = settings.base_url.rstrip("/")
@@ -257,15 +260,16 @@ class NusaSmsClient:
             body["callback_url"] = callback_url
         await self._call("POST", "wa_phone_check", json=body)
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(self, method: str, path: str, *, json: Any = None) -> Any:
         """One paced request with 429 retries; returns the envelope's ``data``."""
         url = f"{self._base}/{path}"
-        headers = {"APIKey": self._api_key, "Accept": "application/json"}
+        content = b"" if json is None else encode_json(json)
+        content_type = None if json is None else JSON_TYPE
         attempts = 0
         while True:
             async with self._limiter:
-                response = await send_request(
-                    self._http, method, url, provider=NAME, headers=headers, **kwargs
+                response = await self._caller.send(
+                    method, url, content=content, content_type=content_type
                 )
             try:
                 return self._unwrap(response)
@@ -278,21 +282,27 @@ class NusaSmsClient:
     @staticmethod
     def _unwrap(response: httpx.Response) -> Any:
         status = response.status_code
+        if status < 400:  # the hot path: a success envelope, read once
+            body = json_body(response, provider=NAME)
+            if not isinstance(body, dict):
+                raise UnexpectedResponse(
+                    f"{NAME} answered with an unexpected body.", provider=NAME
+                )
+            if body.get("error") is True:
+                raise _envelope_error(body, error_detail(body))
+            return body.get("data")
         try:
-            body: Any = response.json()
+            body = response.json()
         except ValueError:
             body = None
         detail = error_detail(body)
         raise_for_common_status(response, provider=NAME, detail=detail)
-        if status >= 400:
-            raise _client_error(status, detail)
-        if body is None:
-            body = json_body(response, provider=NAME)
-        if not isinstance(body, dict):
-            raise UnexpectedResponse(f"{NAME} answered with an unexpected body.", provider=NAME)
-        if body.get("error") is True:
-            raise _envelope_error(body, detail)
-        return body.get("data")
+        raise _client_error(status, detail)
+
+
+def encode_json(value: Any) -> bytes:
+    """A JSON body encoded exactly as httpx's ``json=`` encodes it (compact UTF-8)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _client_error(status: int, detail: str) -> ProviderError:

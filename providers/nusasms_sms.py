@@ -25,6 +25,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from defusedxml import DefusedXmlException
@@ -37,7 +38,7 @@ from providers.errors import (
     UnexpectedResponse,
     ValidationError,
 )
-from providers.http import raise_for_common_status, send_request
+from providers.http import Caller, raise_for_common_status
 from providers.nusasms import NusaSmsSettings, error_detail
 from providers.nusasms_codes import NAME, map_dr_status, normalise_code, sms_error
 from providers.sms_encoding import is_gsm7
@@ -45,6 +46,7 @@ from providers.sms_encoding import is_gsm7
 Row = dict[str, str]
 GROUP_NO_REPORT = "NusaSMS gives no delivery report for a group campaign (see app.nusasms.com)"
 
+FORM_TYPE = "application/x-www-form-urlencoded"
 _CREDIT_KEYS = ("credits", "credit", "value", "balance", "sms_balance", "amount")
 _EXPIRY_KEYS = ("expiredDate", "expired_date", "expiry", "sms_expired_date", "expired")
 _DR_KEYS = ("dr_status", "status_dr", "dr", "delivery_status", "report", "message_status")
@@ -131,7 +133,7 @@ class NusaSmsSmsClient:
         limiter: AbstractAsyncContextManager[None],
         settings: NusaSmsSettings,
     ) -> None:
-        self._http = http
+        self._caller = Caller(http, provider=NAME)
         self._creds = credentials
         self._limiter = limiter
         self._settings = settings
@@ -201,7 +203,8 @@ class NusaSmsSmsClient:
             form["unicode"] = "true"
         if otp:
             form["otp"] = "Y"
-        rows = await self._call("POST", path, params={"output": "json"}, data=form)
+        # Encoded as httpx encodes ``params=``/``data=``: urlencode, UTF-8.
+        rows = await self._call("POST", f"{path}?output=json", urlencode(form).encode())
         return _checked(rows[0])
 
     async def _command(self, params: Mapping[str, str]) -> Row:
@@ -211,16 +214,22 @@ class NusaSmsSmsClient:
             **params,
             "output": "json",
         }
-        rows = await self._call("GET", "command", params=query)
+        rows = await self._call("GET", f"command?{urlencode(query)}")
         return _checked(rows[0])
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> list[Row]:
-        """One paced request with 429 retries; returns the answer's result rows."""
+    async def _call(self, method: str, path: str, form: bytes | None = None) -> list[Row]:
+        """One paced request with 429 retries; returns the answer's result rows.
+
+        ``path`` carries its query string; ``form`` is an urlencoded body.
+        """
         url = f"{self._base}/{path}"
+        content_type = None if form is None else FORM_TYPE
         attempts = 0
         while True:
             async with self._limiter:
-                response = await send_request(self._http, method, url, provider=NAME, **kwargs)
+                response = await self._caller.send(
+                    method, url, content=form or b"", content_type=content_type
+                )
             try:
                 return _unwrap(response)
             except RateLimited as exc:

@@ -1,22 +1,30 @@
-"""The shared provider client over real sockets (127.0.0.1): httpx API on the aiohttp transport.
+"""The shared provider client over real sockets (127.0.0.1): httpx API on our aiohttp transport.
 
-``make_http_client`` uses the httpx-aiohttp transport unless a transport is injected; these
-tests check that it really talks HTTP, and that ``send_request`` still tells "nothing was sent"
-from "it may have been sent" on that transport, whose own error mapping blurs the two.
+``make_http_client`` uses :class:`providers.transport.AiohttpTransport` unless a transport is
+injected; these tests check that it really talks HTTP (headers as spelled, gzip, proxies from
+the environment), and that ``send_request`` and ``Caller`` tell "nothing was sent" from "it may
+have been sent" for every way a real server can fail: refused, pool exhausted, dropped before
+or after the headers, too slow, or answering something that is not HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
 from providers.errors import ProviderUnavailable
-from providers.http import make_http_client, send_request
+from providers.http import Caller, ProviderClient, make_http_client, send_request
+from providers.transport import AiohttpTransport
 from tests.fakes.httpserver import serve
+
+Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def _echo(request: httpx.Request) -> httpx.Response:
@@ -46,6 +54,50 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@asynccontextmanager
+async def raw_server(answer: Answer) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A TCP server on 127.0.0.1 that reads a request's head and lets ``answer`` reply.
+
+    Yields the base URL and the request heads received so far.
+    """
+    heads: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            heads.append(await reader.readuntil(b"\r\n\r\n"))
+            await answer(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", heads
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def replying(data: bytes, *, then: str = "close") -> Answer:
+    """Write ``data``, then close at once or (``then="wait"``) when the client hangs up."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(data)
+        await writer.drain()
+        if then == "wait":
+            await reader.read()
+
+    return answer
+
+
+async def _post(client: httpx.AsyncClient, url: str) -> ProviderUnavailable:
+    with pytest.raises(ProviderUnavailable) as caught:
+        await send_request(client, "POST", url, provider="Fake", json={"a": 1})
+    return caught.value
+
+
 async def test_default_client_speaks_http_over_the_aiohttp_transport() -> None:
     async with serve(_echo) as base, make_http_client() as client:
         response = await send_request(
@@ -56,7 +108,8 @@ async def test_default_client_speaks_http_over_the_aiohttp_transport() -> None:
             json={"destination": "6281234567890"},
             headers={"APIKey": "k-1"},
         )
-    assert type(client._transport).__name__ == "AiohttpTransport"
+    assert isinstance(client, ProviderClient)
+    assert isinstance(client.transport, AiohttpTransport)
     assert response.status_code == 201
     assert response.json() == {
         "method": "POST",
@@ -103,3 +156,115 @@ async def test_a_read_timeout_may_have_sent_it() -> None:
             await send_request(client, "POST", f"{base}/send", provider="Fake", json={})
     assert caught.value.maybe_sent is True
     assert "did not answer in time" in caught.value.message
+
+
+async def test_headers_leave_as_spelled_with_the_client_defaults() -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    async with raw_server(replying(ok)) as (base, heads), make_http_client() as client:
+        caller = Caller(client, provider="Fake", headers={"APIKey": "k-1", "Accept": "a/b"})
+        response = await caller.send("POST", f"{base}/x", content=b"{}", content_type="c/d")
+    assert response.json() == {}
+    lines = heads[0].split(b"\r\n")
+    assert lines[0] == b"POST /x HTTP/1.1"
+    for line in (b"APIKey: k-1", b"Accept: a/b", b"User-Agent: chatops-bridge/0.1"):
+        assert line in lines
+    assert b"Content-Type: c/d" in lines
+    assert b"Content-Length: 2" in lines
+    assert sum(line.lower().startswith(b"accept:") for line in lines) == 1
+
+
+async def test_a_gzip_answer_is_decoded() -> None:
+    body = gzip.compress(b'{"ok": true}')
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    async with raw_server(replying(head.encode() + body)) as (base, _), make_http_client() as c:
+        response = await Caller(c, provider="Fake").send("GET", f"{base}/x")
+    assert response.json() == {"ok": True}
+
+
+async def test_a_connection_dropped_before_the_whole_body_may_have_sent_it() -> None:
+    cut = b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"error"'
+    async with raw_server(replying(cut)) as (base, _), make_http_client() as client:
+        error = await _post(client, f"{base}/send")
+    assert error.maybe_sent is True
+    assert "broke off" in error.message
+
+
+async def test_an_answer_that_is_not_http_may_have_sent_it() -> None:
+    garbage = replying(b"garbage, not HTTP\r\n\r\n")
+    async with raw_server(garbage) as (base, _), make_http_client() as client:
+        error = await _post(client, f"{base}/send")
+    assert error.maybe_sent is True
+    assert "broke off" in error.message
+
+
+async def test_a_body_that_stops_coming_is_a_timeout_that_may_have_sent_it() -> None:
+    slow = replying(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{", then="wait")
+    async with raw_server(slow) as (base, _), make_http_client(timeout=0.05) as client:
+        error = await _post(client, f"{base}/send")
+    assert error.maybe_sent is True
+    assert "did not answer in time" in error.message
+
+
+async def test_no_pooled_connection_in_time_means_nothing_was_sent() -> None:
+    entered = asyncio.Event()
+
+    async def busy_for_a_while(request: httpx.Request) -> httpx.Response:
+        entered.set()
+        await asyncio.sleep(0.5)
+        return httpx.Response(200, json={})
+
+    transport = AiohttpTransport(max_connections=1)
+    timeout = httpx.Timeout(5.0, pool=0.05)
+    client = ProviderClient(transport=transport, timeout=timeout, user_agent="t")
+    async with serve(busy_for_a_while) as base, client:
+        caller = Caller(client, provider="Fake")
+        busy = asyncio.create_task(caller.send("GET", f"{base}/slow"))
+        await asyncio.wait_for(entered.wait(), 5)  # the only connection is taken
+        with pytest.raises(ProviderUnavailable) as caught:
+            await caller.send("POST", f"{base}/send", content=b"{}")
+        assert (await busy).status_code == 200
+    assert caught.value.maybe_sent is False
+    assert "could not be reached" in caught.value.message
+
+
+async def test_the_direct_path_translates_like_send_request() -> None:
+    port = _closed_port()
+    async with make_http_client(connect_timeout=2.0) as client:
+        with pytest.raises(ProviderUnavailable) as caught:
+            await Caller(client, provider="Fake").send("GET", f"http://127.0.0.1:{port}/x")
+    assert caught.value.maybe_sent is False
+    async with serve(_hang_up) as base, make_http_client() as client:
+        with pytest.raises(ProviderUnavailable) as dropped:
+            await Caller(client, provider="Fake").send("POST", f"{base}/x", content=b"{}")
+    assert dropped.value.maybe_sent is True
+
+
+async def test_an_http_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    async with raw_server(replying(ok)) as (proxy, heads):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with make_http_client() as client:
+            await Caller(client, provider="Fake").send("GET", "http://provider.test/v1/x?a=1")
+    assert heads[0].startswith(b"GET http://provider.test/v1/x?a=1 HTTP/1.1\r\n")
+
+
+async def test_no_proxy_hosts_are_reached_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    async with (
+        raw_server(replying(ok)) as (proxy, via_proxy),
+        raw_server(replying(ok)) as (
+            base,
+            direct,
+        ),
+    ):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with make_http_client() as client:
+            await Caller(client, provider="Fake").send("GET", f"{base}/x")
+    assert via_proxy == []
+    assert direct[0].startswith(b"GET /x HTTP/1.1")
