@@ -218,16 +218,24 @@ def record_outcomes(
 
 
 def take_outcomes(outcomes: Sequence[tuple[Message, StateChange]], now: datetime) -> None:
-    """Give the sender's objects the values :func:`record_outcomes` wrote."""
+    """Give the sender's objects the values :func:`record_outcomes` wrote.
+
+    As loaded values (no change tracking): the objects are the sender's own, in no session,
+    and instrumented ``setattr`` costs ~5 µs a column on a 10,000-recipient send.
+    """
     for message, change in outcomes:
-        message.state = change.state.value
-        message.provider_ref = change.provider_ref or message.provider_ref
-        message.provider_status = change.provider_status
-        message.detail = change.detail
-        message.next_poll_at = None if change.state.is_final else change.next_poll_at
+        values: dict[str, object] = {
+            "state": change.state.value,
+            "provider_ref": change.provider_ref or message.provider_ref,
+            "provider_status": change.provider_status,
+            "detail": change.detail,
+            "next_poll_at": None if change.state.is_final else change.next_poll_at,
+            "updated_at": now,
+        }
         if change.poll_attempts is not None:
-            message.poll_attempts = change.poll_attempts
-        message.updated_at = now
+            values["poll_attempts"] = change.poll_attempts
+        for name, value in values.items():
+            set_committed_value(message, name, value)
 
 
 def refresh(s: Session, messages: Sequence[Message]) -> None:
