@@ -89,23 +89,28 @@ class ChangeWriter:
     def add(self, message: Message, change: StateChange) -> None:
         """Queue one message's outcome; a full batch starts a commit in the background."""
         self._pending.append((message, change))
-        if len(self._pending) >= self._batch_size and self._writing is None:
+        if len(self._pending) >= self._batch_size and self._may_start():
             self._writing = asyncio.create_task(self._write())
 
     async def flush(self) -> None:
-        """Commit everything queued so far (the messages take their new states)."""
+        """Commit everything queued so far (the messages take their new states).
+
+        Raises what a background commit raised: an outcome is never silently dropped.
+        """
         if self._writing is not None:
             await self._writing
         await self._write()
 
+    def _may_start(self) -> bool:
+        # A failed background commit is left for flush() to raise, not replaced.
+        task = self._writing
+        return task is None or (task.done() and not task.cancelled() and not task.exception())
+
     async def _write(self) -> None:
-        try:
-            while self._pending:
-                chunk, self._pending = self._pending, []
-                last = await self._repo.record_outcomes(chunk)
-                self.last_event_id = max(self.last_event_id, last)
-        finally:
-            self._writing = None
+        while self._pending:
+            chunk, self._pending = self._pending, []
+            last = await self._repo.record_outcomes(chunk)
+            self.last_event_id = max(self.last_event_id, last)
 
 
 def validate_text(route: Route, text: str, media: Media | None) -> str:
