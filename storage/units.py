@@ -26,6 +26,8 @@ values or detached objects (sessions never expire on commit).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -39,6 +41,8 @@ from sqlalchemy.pool import StaticPool
 
 from storage.db import SQLITE_PRAGMAS, SessionFactory, sqlite_path
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 LOCK_WAIT = 5.0  # seconds a writing unit waits for another connection's write lock
 Work = Callable[[Session], T]
@@ -46,25 +50,61 @@ CoreWork = Callable[[Connection], T]
 
 
 class DirectSqlite:
-    """One aiosqlite connection whose thread runs whole units of work (one hop each)."""
+    """One aiosqlite connection whose thread runs whole units of work (one hop each).
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    Checkpoints are kept off that thread: a commit that crosses SQLite's automatic checkpoint
+    (1,000 WAL pages) copies them into the database file and syncs it, 10–100+ ms here, on
+    whichever ``/send`` happened to commit then. This connection does not checkpoint; a
+    second connection runs a ``PASSIVE`` checkpoint (never blocks writers or readers) every
+    ``CHECKPOINT_SECONDS`` on its own thread, which also keeps the WAL small.
+    """
+
+    CHECKPOINT_SECONDS = 1.0
+
+    def __init__(
+        self, connection: aiosqlite.Connection, checkpointer: aiosqlite.Connection
+    ) -> None:
         self._aio = connection
+        self._checkpointer = checkpointer
+        self._checkpoints: asyncio.Task[None] | None = None
         self._engine: Engine | None = None
         self._connection: Connection | None = None
         self._write = True
+        self.checkpoints = 0
 
     @classmethod
     async def open(cls, path: Path) -> DirectSqlite:
         """Connect to the SQLite file (autocommit mode: each unit issues its own ``BEGIN``)."""
         connection = await aiosqlite.connect(str(path), isolation_level=None)
-        direct = cls(connection)
         try:
-            await direct._call(direct._set_up)
+            checkpointer = await aiosqlite.connect(str(path), isolation_level=None)
         except BaseException:
             await connection.close()
             raise
+        direct = cls(connection, checkpointer)
+        try:
+            await direct._call(direct._set_up)
+            for pragma in SQLITE_PRAGMAS:
+                await checkpointer.execute(pragma)
+        except BaseException:
+            await connection.close()
+            await checkpointer.close()
+            raise
+        direct._checkpoints = asyncio.create_task(direct._checkpoint_loop(), name="checkpoints")
         return direct
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.CHECKPOINT_SECONDS)
+            try:
+                await self.checkpoint()
+            except sqlite3.Error as exc:  # e.g. the disk: logged, tried again next time
+                log.warning("WAL checkpoint failed: %s", exc)
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database file now (``PASSIVE``: nobody waits for it)."""
+        await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self.checkpoints += 1
 
     @property
     def engine(self) -> Engine:
@@ -83,10 +123,15 @@ class DirectSqlite:
         return result
 
     async def close(self) -> None:
-        """Dispose of the engine and close the connection."""
+        """Stop checkpointing, dispose of the engine and close both connections."""
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
         if self._engine is not None:
             await self._call(self._dispose)
         await self._aio.close()
+        await self._checkpointer.close()  # the last connection out checkpoints the rest
 
     def _dispose(self) -> None:
         if self._connection is not None:
@@ -103,6 +148,7 @@ class DirectSqlite:
         raw: sqlite3.Connection = self._aio._conn
         for pragma in SQLITE_PRAGMAS:
             raw.execute(pragma)
+        raw.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job, see the class
         self._engine = create_engine("sqlite://", creator=lambda: raw, poolclass=StaticPool)
         event.listen(self._engine, "begin", self._begin)
         # Held for the connection's life: checking one out and a Session per unit cost

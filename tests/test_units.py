@@ -138,6 +138,58 @@ async def test_units_on_a_database_that_is_not_a_file(tmp_path: Path) -> None:
     await engine.dispose()
 
 
+async def _wal_frames(engine: Any) -> tuple[int, int]:
+    async with engine.connect() as conn:
+        _busy, frames, copied = (
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        ).one()
+    return int(frames), int(copied)
+
+
+async def test_the_wal_is_checkpointed_off_the_units_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.units.DirectSqlite, "CHECKPOINT_SECONDS", 3600.0)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}"
+    engine = create_engine(url)
+    await migrate(engine)
+    units = await Units.open(session_factory(engine), url)
+
+    def many(s: Session) -> None:
+        for i in range(2000):
+            _audit(s, f"{i:0>300}")
+
+    for _ in range(8):  # ~2,000 WAL pages: twice SQLite's automatic checkpoint
+        await units.run(many)
+    frames, _copied = await _wal_frames(engine)
+    assert frames > 1000  # the units' commits never checkpointed (nor reset the WAL)
+    direct = units._direct
+    assert direct is not None
+    await direct.checkpoint()
+    assert direct.checkpoints == 1
+    await units.close()
+    await engine.dispose()
+
+
+async def test_checkpoints_run_in_the_background(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(storage.units.DirectSqlite, "CHECKPOINT_SECONDS", 0.01)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bg.db'}"
+    engine = create_engine(url)
+    await migrate(engine)
+    units = await Units.open(session_factory(engine), url)
+    direct = units._direct
+    assert direct is not None
+    for _ in range(300):
+        if direct.checkpoints >= 3:
+            break
+        await asyncio.sleep(0.01)
+    assert direct.checkpoints >= 3
+    await units.close()
+    await engine.dispose()
+
+
 # -- row caches --------------------------------------------------------------------------------
 
 
