@@ -40,7 +40,7 @@ from telegram import Update
 
 from bench import fewhops
 from bench.common import Deadline, Report, expect, header, percentile, profiled
-from bot.app import build_application, start_resources
+from bot.app import build_application, freeze_long_lived_objects, start_resources
 from storage.units import Units
 from tests.conftest import NUSA_KEY, Bot, make_settings, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
@@ -191,6 +191,7 @@ async def start(tmp: Path, nusa: FakeNusaSms, *, tracker_loop: bool) -> Bot:
     )
     await app.initialize()
     await start_resources(app, background=tracker_loop)
+    freeze_long_lived_objects()  # as python -m bot does
     return Bot(app, tg, nusa)
 
 

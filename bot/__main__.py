@@ -7,7 +7,7 @@ import sys
 from pydantic import ValidationError
 from telegram import Update
 
-from bot.app import build_application
+from bot.app import build_application, freeze_long_lived_objects
 from bot.config import Settings
 from bot.logs import setup_logging
 from bot.webhooks import run_webhook, webhook_secrets
@@ -39,6 +39,7 @@ def main() -> None:
     secrets.extend(webhook_secrets(settings.telegram_bot_token.get_secret_value()))
     setup_logging(settings.log_level, secrets=secrets)
     app = build_application(settings)
+    freeze_long_lived_objects()
     if settings.webhook_url:
         # One server for Telegram updates and provider callbacks (bot/webhooks.py).
         run_webhook(app, settings)

@@ -6,6 +6,7 @@ Resources (database, HTTP client, services) are opened in ``post_init`` and clos
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import httpx
@@ -85,6 +86,18 @@ def build_application(
     handlers.register(app)
     app.add_error_handler(on_error)
     return app
+
+
+def freeze_long_lived_objects() -> None:
+    """Take what is alive now (imports, the Application) out of the garbage collector's way.
+
+    A full collection walks every tracked object; with the ~half a million that imports leave,
+    that is a 50–150 ms pause in the middle of some update (the worst ``/send`` latencies of
+    ``bench overhead``). Frozen objects are never scanned again; they live as long as the
+    process anyway. Once per process, after building the application (``python -m bot``).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def start_resources(
