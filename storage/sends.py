@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import SQLModel
 
 from providers.base import DeliveryState
+from storage.bulk import Bulk, binds_for
 from storage.models import AuditEntry, Batch, Message, StatusEvent
 
 
@@ -72,14 +72,14 @@ _CHANGED = (
     "updated_at",
 )
 # SQLAlchemy reserves a column's own name for the SET clause, hence the ``b_`` bind names.
-_UPDATE_CHANGED = (
+_UPDATE_CHANGED = Bulk(
     update(MESSAGES)
     .where(MESSAGES.c.id == bindparam("b_id"))
-    .values({name: bindparam(f"b_{name}") for name in _CHANGED})
+    .values(binds_for(MESSAGES, _CHANGED, prefix="b_"))
 )
 # A send's own outcome: the row is still the sender's (queued, no ref yet, so no receipt or
 # poll can have touched it); the WHERE keeps it forward-only all the same.
-_RECORD_OUTCOME = (
+_RECORD_OUTCOME = Bulk(
     update(MESSAGES)
     .where(
         and_(
@@ -87,19 +87,19 @@ _RECORD_OUTCOME = (
             MESSAGES.c.state == DeliveryState.QUEUED.value,
         )
     )
-    .values({name: bindparam(f"b_{name}") for name in _CHANGED})
+    .values(binds_for(MESSAGES, _CHANGED, prefix="b_"))
 )
 _LAST_EVENT = select(func.max(EVENTS.c.id))
 # Statements are built once: building one costs ~100 µs here, executing a built one ~20 µs.
 _INSERT_BATCH = insert(BATCHES).returning(BATCHES.c.id)
 _INSERT_AUDIT = insert(table_of(AuditEntry))
-_INSERT_MESSAGES = insert(MESSAGES)
-_INSERT_MESSAGES_RETURNING = _INSERT_MESSAGES.returning(MESSAGES.c.idempotency_key, MESSAGES.c.id)
+_MESSAGE_COLUMNS = tuple(c.key for c in MESSAGES.columns if c.key != "id")
+_INSERT_MESSAGES = Bulk(insert(MESSAGES).values(binds_for(MESSAGES, _MESSAGE_COLUMNS)))
 _MESSAGE_IDS_OF_BATCH = select(MESSAGES.c.idempotency_key, MESSAGES.c.id).where(
     MESSAGES.c.batch_id == bindparam("batch_id")
 )
-_INSERT_EVENTS = insert(EVENTS)
-_INSERT_EVENTS_RETURNING = _INSERT_EVENTS.returning(EVENTS.c.id)
+_EVENT_COLUMNS = ("message_id", "state", "provider_status", "detail", "source", "at")
+_INSERT_EVENTS = Bulk(insert(EVENTS).values(binds_for(EVENTS, _EVENT_COLUMNS)))
 _MESSAGES_BY_ID = select(Message).where(MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -114,17 +114,11 @@ def _event(change: StateChange, now: datetime) -> dict[str, object]:
     }
 
 
-def _insert_events(s: Connection | Session, rows: list[dict[str, object]]) -> int:
+def _insert_events(s: Connection, rows: list[dict[str, object]]) -> int:
     """Insert history rows; the newest one's id."""
-    if _dialect(s).insert_executemany_returning:
-        return int(max(s.scalars(_INSERT_EVENTS_RETURNING, rows)))
-    s.execute(_INSERT_EVENTS, rows)
-    # Inside a write transaction the newest row is this unit's.
+    _INSERT_EVENTS.run(s, rows)
+    # Inside a write transaction (BEGIN IMMEDIATE on SQLite) the newest row is this unit's.
     return int(s.execute(_LAST_EVENT).scalar_one() or 0)
-
-
-def _dialect(s: Connection | Session) -> Dialect:
-    return s.dialect if isinstance(s, Connection) else s.get_bind().dialect
 
 
 def store_send(
@@ -154,16 +148,11 @@ def store_send(
 
 
 def _insert_queued(s: Connection, batch: Batch, messages: Sequence[Message], now: datetime) -> int:
-    # Ids are matched by the unique idempotency key: RETURNING rows come in no set order.
-    names = [c.key for c in MESSAGES.columns if c.key != "id"]
+    # Ids are read back by the unique idempotency key (one indexed query for the batch).
     fixed = {"batch_id": batch.id, "chat_id": batch.chat_id, "created_at": now, "updated_at": now}
-    rows = [{**{n: getattr(m, n) for n in names}, **fixed} for m in messages]
-    pairs: list[Any]
-    if s.dialect.insert_executemany_returning:
-        pairs = list(s.execute(_INSERT_MESSAGES_RETURNING, rows))
-    else:
-        s.execute(_INSERT_MESSAGES, rows)
-        pairs = list(s.execute(_MESSAGE_IDS_OF_BATCH, {"batch_id": batch.id}))
+    rows = [{**{n: m.__dict__.get(n) for n in _MESSAGE_COLUMNS}, **fixed} for m in messages]
+    _INSERT_MESSAGES.run(s, rows)
+    pairs = s.execute(_MESSAGE_IDS_OF_BATCH, {"batch_id": batch.id})
     ids = {key: message_id for key, message_id in pairs}
     for message in messages:
         # The caller's objects are in no session: set values without marking them dirty.
@@ -211,8 +200,7 @@ def record_outcomes(
         )
         updates.append({"b_id": change.message_id, **dict(zip(_BINDS, values, strict=True))})
         events.append(_event(change, now))
-    result = s.execute(_RECORD_OUTCOME, updates)
-    if result.rowcount != len(updates):
+    if _RECORD_OUTCOME.run(s, updates) != len(updates):
         raise NotQueued
     return _insert_events(s, events)
 
@@ -294,6 +282,6 @@ def apply_changes(
         if after != before:
             updates.append({"b_id": message.id, **dict(zip(_BINDS, after, strict=True))})
     if updates:
-        s.execute(_UPDATE_CHANGED, updates)
-    last = _insert_events(s, events) if events else 0
+        _UPDATE_CHANGED.run(s.connection(), updates)
+    last = _insert_events(s.connection(), events) if events else 0
     return list(moved.values()), last
