@@ -8,8 +8,7 @@ check, storage (a SQLite file), the provider adapter, the status card. Telegram'
 delivery tracker runs its background loops as in production (a posted card wakes it);
 ``--no-tracker-loop`` leaves them off to show what they cost.
 SQL statements and aiosqlite thread round trips per update are counted during the sequential
-run; ``--fewer-hops`` and ``--sqlite-inline`` rerun with the experiments of
-:mod:`bench.fewhops`.
+run (on both engines: the pool and the units of work, storage/units.py).
 
 Three runs, each update a one-recipient ``/send`` from a connected private chat:
 
@@ -38,7 +37,6 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Update
 
-from bench import fewhops
 from bench.common import Deadline, Report, expect, header, percentile, profiled
 from bot.app import build_application, freeze_long_lived_objects, start_resources
 from storage.units import Units
@@ -260,14 +258,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="steady arrivals per second")
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--profile", help="pyinstrument profile of the sequential run")
-    parser.add_argument(
-        "--fewer-hops", action="store_true", help="one aiosqlite round trip per statement"
-    )
-    parser.add_argument("--sqlite-inline", action="store_true", help="no round trip at all")
     parser.add_argument("--no-tracker-loop", action="store_true", help="tracker loops off")
     args = parser.parse_args(argv)
-    if args.fewer_hops or args.sqlite_inline:
-        fewhops.install(inline=args.sqlite_inline)
     return asyncio.run(
         run(args.count, args.rate, args.in_flight, args.profile, not args.no_tracker_loop)
     )

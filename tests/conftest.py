@@ -35,6 +35,9 @@ from tests.fakes.telegram import (
 # warning (an error under filterwarnings=error) never fires.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
+# The tracking tests' fixtures (clock, tbot) live beside their helpers.
+pytest_plugins = ["tests.tracking_support"]
+
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:

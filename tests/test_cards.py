@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from bot.tracking.scheduler import JobKind
 from providers.base import DeliveryState, StatusReport
-from tests.conftest import USER, Bot, make_settings, stop_bot
-from tests.fakes.nusasms import FakeNusaSms
-from tests.fakes.telegram import FakeTelegram
+from tests.conftest import USER, Bot
 from tests.tracking_support import (
     FakeClock,
     batch_of,
@@ -20,27 +13,10 @@ from tests.tracking_support import (
     edits_since,
     message_row,
     press,
-    start_tracked_bot,
     tracker_of,
 )
 
 NUMBERS = ["6281234567890", "6281234567891", "6281234567892"]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def tbot(
-    tmp_path: Path, tg: FakeTelegram, nusa: FakeNusaSms, clock: FakeClock
-) -> AsyncIterator[Bot]:
-    started = await start_tracked_bot(make_settings(tmp_path), tg, nusa, clock)
-    try:
-        yield started
-    finally:
-        await stop_bot(started)
 
 
 async def send(bot: Bot, numbers: list[str]) -> list[str]:

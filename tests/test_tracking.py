@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from bot.tracking.policy import PollPolicy
 from providers.base import DeliveryState, StatusReport
@@ -23,38 +20,12 @@ from tests.tracking_support import (
     history_states,
     message_row,
     next_poll,
+    send_one,
     start_tracked_bot,
     statements,
+    status_polls,
     tracker_of,
 )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def tbot(
-    tmp_path: Path, tg: FakeTelegram, nusa: FakeNusaSms, clock: FakeClock
-) -> AsyncIterator[Bot]:
-    started = await start_tracked_bot(make_settings(tmp_path), tg, nusa, clock)
-    try:
-        yield started
-    finally:
-        await stop_bot(started)
-
-
-async def send_one(bot: Bot, to: str = "6281234567890") -> str:
-    """Connect, send one WhatsApp message; returns its NusaSMS ref."""
-    await bot.connect()
-    reply = await bot.private(f"/send nusasms:wa {to} Hello")
-    assert "accepted" in reply, reply
-    return bot.nusa.sent[-1].ref_no
-
-
-def status_polls(nusa: FakeNusaSms) -> int:
-    return sum("/whatsapp/status/" in r.url.path for r in nusa.requests)
 
 
 async def test_polls_move_the_card_in_place_until_read(tbot: Bot, clock: FakeClock) -> None:

@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from bot.tracking.limiter import ChatPacer
 from bot.tracking.scheduler import CardScheduler, JobKind
 from providers.base import DeliveryState, StatusReport
 from storage.models import Batch, Message
 from storage.repo import StateChange
-from tests.conftest import USER, Bot, make_settings, stop_bot
-from tests.fakes.nusasms import FakeNusaSms
-from tests.fakes.telegram import FakeTelegram
-from tests.tracking_support import FakeClock, message_row, start_tracked_bot, tracker_of
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def tbot(
-    tmp_path: Path, tg: FakeTelegram, nusa: FakeNusaSms, clock: FakeClock
-) -> AsyncIterator[Bot]:
-    started = await start_tracked_bot(make_settings(tmp_path), tg, nusa, clock)
-    try:
-        yield started
-    finally:
-        await stop_bot(started)
+from tests.conftest import USER, Bot
+from tests.tracking_support import FakeClock, message_row, tracker_of
 
 
 async def queued_message(bot: Bot, origin: str) -> int:

@@ -6,7 +6,7 @@ state change; these tests count the SQL the tracker runs (``before_cursor_execut
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,40 +25,14 @@ from tests.tracking_support import (
     FakeClock,
     message_row,
     next_poll,
+    send_one,
     start_tracked_bot,
     statements,
+    status_polls,
     tracker_of,
 )
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def tbot(
-    tmp_path: Path, tg: FakeTelegram, nusa: FakeNusaSms, clock: FakeClock
-) -> AsyncIterator[Bot]:
-    started = await start_tracked_bot(make_settings(tmp_path), tg, nusa, clock)
-    try:
-        yield started
-    finally:
-        await stop_bot(started)
-
-
-async def send_one(bot: Bot, to: str = "6281234567890") -> str:
-    """Connect, send one WhatsApp message; returns its NusaSMS ref."""
-    await bot.connect()
-    reply = await bot.private(f"/send nusasms:wa {to} Hello")
-    assert "accepted" in reply, reply
-    return bot.nusa.sent[-1].ref_no
-
-
-def status_polls(nusa: FakeNusaSms) -> int:
-    return sum("/whatsapp/status/" in r.url.path for r in nusa.requests)
 
 
 async def batch_rows(bot: Bot, batch_id: int) -> list[Message]:

@@ -6,11 +6,14 @@ nothing sleeps and every Telegram call can be tied to the fake time of the tick 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -20,7 +23,7 @@ from bot.config import Settings
 from bot.tracking.tracker import Tracker
 from storage.models import Batch, Message, StatusEvent
 from storage.units import Units
-from tests.conftest import USER, Bot
+from tests.conftest import USER, Bot, make_settings, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import Call, FakeTelegram, OfflineRequest, callback_query, feed
 
@@ -52,6 +55,40 @@ async def start_tracked_bot(
     await app.initialize()
     await start_resources(app, clock=clock, background=False)
     return Bot(app, tg, nusa)
+
+
+# Fixtures of every tracking test (registered through ``pytest_plugins`` in conftest.py).
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The tracker's hand-driven clock."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def tbot(
+    tmp_path: Path, tg: FakeTelegram, nusa: FakeNusaSms, clock: FakeClock
+) -> AsyncIterator[Bot]:
+    """A bot whose tracker runs on ``clock`` with its loops off."""
+    started = await start_tracked_bot(make_settings(tmp_path), tg, nusa, clock)
+    try:
+        yield started
+    finally:
+        await stop_bot(started)
+
+
+async def send_one(bot: Bot, to: str = "6281234567890") -> str:
+    """Connect, send one WhatsApp message; returns its NusaSMS ref."""
+    await bot.connect()
+    reply = await bot.private(f"/send nusasms:wa {to} Hello")
+    assert "accepted" in reply, reply
+    return bot.nusa.sent[-1].ref_no
+
+
+def status_polls(nusa: FakeNusaSms) -> int:
+    """How many delivery-status polls the fake NusaSMS answered."""
+    return sum("/whatsapp/status/" in r.url.path for r in nusa.requests)
 
 
 class Statements:
