@@ -98,8 +98,8 @@ class DirectSqlite:
             await asyncio.sleep(self.CHECKPOINT_SECONDS)
             try:
                 await self.checkpoint()
-            except sqlite3.Error as exc:  # e.g. the disk: logged, tried again next time
-                log.warning("WAL checkpoint failed: %s", exc)
+            except Exception:  # e.g. the disk: logged, tried again next time, never fatal
+                log.exception("WAL checkpoint failed")
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database file now (``PASSIVE``: nobody waits for it)."""

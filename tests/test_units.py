@@ -7,6 +7,7 @@ no-read outcome write (storage/sends.py ``record_outcomes``) with its fallback.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -186,6 +187,35 @@ async def test_checkpoints_run_in_the_background(
             break
         await asyncio.sleep(0.01)
     assert direct.checkpoints >= 3
+    await units.close()
+    await engine.dispose()
+
+
+async def test_a_failed_checkpoint_is_logged_and_tried_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(storage.units.DirectSqlite, "CHECKPOINT_SECONDS", 0.01)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fail.db'}"
+    engine = create_engine(url)
+    await migrate(engine)
+    units = await Units.open(session_factory(engine), url)
+    direct = units._direct
+    assert direct is not None
+    real = direct._checkpointer.execute
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    def flaky(sql: str, *args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(sql, *args)
+
+    monkeypatch.setattr(direct._checkpointer, "execute", flaky)
+    for _ in range(300):
+        if direct.checkpoints >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert direct.checkpoints >= 2  # the loop went on after the failure
+    assert "WAL checkpoint failed" in caplog.text
     await units.close()
     await engine.dispose()
 
