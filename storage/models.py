@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -167,7 +167,7 @@ class Schedule(SQLModel, table=True):
     last_run_at: datetime | None = None
     note: str = ""
     # /cancel of a recurring schedule while one run is being sent: no further runs.
-    cancel_requested: bool = False
+    cancel_requested: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_by: int = Field(sa_type=BigInteger)
     created_by_name: str = ""
     created_at: datetime = Field(default_factory=utcnow)
