@@ -39,7 +39,7 @@ from telegram import Update
 
 from bench.common import Deadline, Report, expect, header, percentile, profiled
 from bot.app import build_application, freeze_long_lived_objects, start_resources
-from storage.units import Units
+from storage.units import Units, sync_engines
 from tests.conftest import NUSA_KEY, Bot, make_settings, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram, OfflineRequest, feed, private_message
@@ -57,8 +57,7 @@ class DatabaseCalls:
     def __init__(self, engine: AsyncEngine, units: Units | None = None) -> None:
         self.statements = 0
         self.round_trips = 0
-        direct = units.direct_engine if units is not None else None
-        self._engines = [engine.sync_engine, *([direct] if direct is not None else [])]
+        self._engines = sync_engines(engine, units)
         self._original: Any = aiosqlite.core.Connection._execute
 
     def _on_statement(self, *_args: object) -> None:

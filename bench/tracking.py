@@ -41,7 +41,7 @@ from bot.services.sending import SendRequest
 from bot.tracking.tracker import Tracker
 from providers.registry import parse_route
 from storage.models import Message, StatusEvent
-from storage.units import Units
+from storage.units import Units, sync_engines
 from tests.conftest import USER, make_settings
 from tests.fakes.telegram import FakeTelegram, OfflineRequest, feed, private_message
 
@@ -95,8 +95,7 @@ class Writes:
         self.statements: Counter[str] = Counter()
         self.all_statements = 0
         self.commits = 0
-        direct = units.direct_engine if units is not None else None
-        self._engines = [engine.sync_engine, *([direct] if direct is not None else [])]
+        self._engines = sync_engines(engine, units)
 
     def _after(self, _conn: Any, cursor: Any, statement: str, *_rest: object) -> None:
         self.all_statements += 1

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
@@ -244,3 +245,13 @@ class Units:
         if self._direct is not None:
             await self._direct.close()
             self._direct = None
+
+
+def sync_engines(engine: AsyncEngine, units: Units | None) -> list[Engine]:
+    """Every synchronous engine the bot's SQL runs on: the pool's, and the units' own.
+
+    For instrumentation (statement counts in tests and benchmarks): a listener on only the
+    pool's engine would miss the whole send path.
+    """
+    direct = units.direct_engine if units is not None else None
+    return [engine.sync_engine, *([direct] if direct is not None else [])]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import aiosqlite
 import pytest
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 import storage.units
@@ -29,16 +30,36 @@ from storage.sends import table_of
 from storage.units import Units
 
 
-@pytest.fixture
-async def units_repo(tmp_path: Path) -> AsyncIterator[tuple[Units, Repository]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'units.db'}"
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[tuple[AsyncEngine, Units]]:
+    """A migrated database and its units of work, closed after the block."""
     engine = create_engine(url)
     await migrate(engine)
-    sessions = session_factory(engine)
-    units = await Units.open(sessions, url)
-    yield units, Repository(sessions, units)
-    await units.close()
-    await engine.dispose()
+    units = await Units.open(session_factory(engine), url)
+    try:
+        yield engine, units
+    finally:
+        await units.close()
+        await engine.dispose()
+
+
+def _direct(units: Units) -> storage.units.DirectSqlite:
+    direct = units._direct
+    assert direct is not None
+    return direct
+
+
+async def _checkpoints_reach(direct: storage.units.DirectSqlite, count: int) -> None:
+    for _ in range(300):
+        if direct.checkpoints >= count:
+            return
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def units_repo(tmp_path: Path) -> AsyncIterator[tuple[Units, Repository]]:
+    async with opened(f"sqlite+aiosqlite:///{tmp_path / 'units.db'}") as (engine, units):
+        yield units, Repository(session_factory(engine), units)
 
 
 @contextmanager
@@ -128,15 +149,11 @@ async def test_a_writer_gives_up_after_the_lock_wait(
     assert await units.run(_actions, write=False) == ["now"]
 
 
-async def test_units_on_a_database_that_is_not_a_file(tmp_path: Path) -> None:
-    engine = create_engine("sqlite+aiosqlite:///:memory:")
-    await migrate(engine)
-    units = await Units.open(session_factory(engine), "sqlite+aiosqlite:///:memory:")
-    assert units.direct_engine is None
-    await units.run(lambda s: _audit(s, "m"))
-    assert await units.run(_actions, write=False) == ["m"]
-    await units.close()
-    await engine.dispose()
+async def test_units_on_a_database_that_is_not_a_file() -> None:
+    async with opened("sqlite+aiosqlite:///:memory:") as (_engine, units):
+        assert units.direct_engine is None
+        await units.run(lambda s: _audit(s, "m"))
+        assert await units.run(_actions, write=False) == ["m"]
 
 
 async def _wal_frames(engine: Any) -> tuple[int, int]:
@@ -151,73 +168,47 @@ async def test_the_wal_is_checkpointed_off_the_units_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(storage.units.DirectSqlite, "CHECKPOINT_SECONDS", 3600.0)
-    url = f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}"
-    engine = create_engine(url)
-    await migrate(engine)
-    units = await Units.open(session_factory(engine), url)
 
     def many(s: Session) -> None:
         for i in range(2000):
             _audit(s, f"{i:0>300}")
 
-    for _ in range(8):  # ~2,000 WAL pages: twice SQLite's automatic checkpoint
-        await units.run(many)
-    frames, _copied = await _wal_frames(engine)
-    assert frames > 1000  # the units' commits never checkpointed (nor reset the WAL)
-    direct = units._direct
-    assert direct is not None
-    await direct.checkpoint()
-    assert direct.checkpoints == 1
-    await units.close()
-    await engine.dispose()
+    async with opened(f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}") as (engine, units):
+        for _ in range(8):  # ~2,000 WAL pages: twice SQLite's automatic checkpoint
+            await units.run(many)
+        frames, _copied = await _wal_frames(engine)
+        assert frames > 1000  # the units' commits never checkpointed (nor reset the WAL)
+        await _direct(units).checkpoint()
+        assert _direct(units).checkpoints == 1
 
 
 async def test_checkpoints_run_in_the_background(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(storage.units.DirectSqlite, "CHECKPOINT_SECONDS", 0.01)
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bg.db'}"
-    engine = create_engine(url)
-    await migrate(engine)
-    units = await Units.open(session_factory(engine), url)
-    direct = units._direct
-    assert direct is not None
-    for _ in range(300):
-        if direct.checkpoints >= 3:
-            break
-        await asyncio.sleep(0.01)
-    assert direct.checkpoints >= 3
-    await units.close()
-    await engine.dispose()
+    async with opened(f"sqlite+aiosqlite:///{tmp_path / 'bg.db'}") as (_engine, units):
+        await _checkpoints_reach(_direct(units), 3)
+        assert _direct(units).checkpoints >= 3
 
 
 async def test_a_failed_checkpoint_is_logged_and_tried_again(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(storage.units.DirectSqlite, "CHECKPOINT_SECONDS", 0.01)
-    url = f"sqlite+aiosqlite:///{tmp_path / 'fail.db'}"
-    engine = create_engine(url)
-    await migrate(engine)
-    units = await Units.open(session_factory(engine), url)
-    direct = units._direct
-    assert direct is not None
-    real = direct._checkpointer.execute
     failures = [sqlite3.OperationalError("disk I/O error")]
+    async with opened(f"sqlite+aiosqlite:///{tmp_path / 'fail.db'}") as (_engine, units):
+        direct = _direct(units)
+        real = direct._checkpointer.execute
 
-    def flaky(sql: str, *args: Any) -> Any:
-        if failures:
-            raise failures.pop()
-        return real(sql, *args)
+        def flaky(sql: str, *args: Any) -> Any:
+            if failures:
+                raise failures.pop()
+            return real(sql, *args)
 
-    monkeypatch.setattr(direct._checkpointer, "execute", flaky)
-    for _ in range(300):
-        if direct.checkpoints >= 2:
-            break
-        await asyncio.sleep(0.01)
-    assert direct.checkpoints >= 2  # the loop went on after the failure
-    assert "WAL checkpoint failed" in caplog.text
-    await units.close()
-    await engine.dispose()
+        monkeypatch.setattr(direct._checkpointer, "execute", flaky)
+        await _checkpoints_reach(direct, 2)
+        assert direct.checkpoints >= 2  # the loop went on after the failure
+        assert "WAL checkpoint failed" in caplog.text
 
 
 # -- row caches --------------------------------------------------------------------------------

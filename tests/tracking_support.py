@@ -22,7 +22,7 @@ from bot.app import build_application, start_resources
 from bot.config import Settings
 from bot.tracking.tracker import Tracker
 from storage.models import Batch, Message, StatusEvent
-from storage.units import Units
+from storage.units import Units, sync_engines
 from tests.conftest import USER, Bot, make_settings, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import Call, FakeTelegram, OfflineRequest, callback_query, feed
@@ -99,8 +99,7 @@ class Statements:
 
     def __init__(self, engine: AsyncEngine, units: Units | None = None) -> None:
         self.sql: list[str] = []
-        direct = units.direct_engine if units is not None else None
-        self._engines = [engine.sync_engine, *([direct] if direct is not None else [])]
+        self._engines = sync_engines(engine, units)
 
     def _record(self, _conn: Any, _cursor: Any, statement: str, *_rest: object) -> None:
         self.sql.append(" ".join(statement.split()))
