@@ -13,11 +13,20 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, update
+from sqlalchemy import ColumnElement, and_, case, func, update
 from sqlmodel import col, select
 
 from storage.db import SessionFactory
 from storage.models import Batch, Schedule, ScheduleState
+
+
+def _claimed_by(schedule_id: int, worker: str) -> ColumnElement[bool]:
+    """The schedule is still ``worker``'s claim: a release or a finish never undoes another's."""
+    return and_(
+        col(Schedule.id) == schedule_id,
+        col(Schedule.state) == ScheduleState.CLAIMED.value,
+        col(Schedule.claimed_by) == worker,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +149,7 @@ class ScheduleRepository:
         async with self.sessions() as s:
             result = await s.exec(
                 update(Schedule)
-                .where(
-                    col(Schedule.id) == schedule_id,
-                    col(Schedule.state) == ScheduleState.CLAIMED.value,
-                    col(Schedule.claimed_by) == worker,
-                )
+                .where(_claimed_by(schedule_id, worker))
                 .values(state=ScheduleState.PENDING.value, claimed_by=None, claimed_at=None)
             )
             await s.commit()
@@ -177,13 +182,7 @@ class ScheduleRepository:
             values["last_run_at"] = now
         async with self.sessions() as s:
             result = await s.exec(
-                update(Schedule)
-                .where(
-                    col(Schedule.id) == schedule_id,
-                    col(Schedule.state) == ScheduleState.CLAIMED.value,
-                    col(Schedule.claimed_by) == worker,
-                )
-                .values(**values)
+                update(Schedule).where(_claimed_by(schedule_id, worker)).values(**values)
             )
             await s.commit()
             if result.rowcount != 1:
