@@ -1,12 +1,15 @@
 # Two commands set everything up on a fresh machine (Python 3.11+):
 #   make run    install into .venv (first time) and start the bot (needs TELEGRAM_BOT_TOKEN)
-#   make test   install into .venv (first time) and run the test suite offline
+#   make test   install into .venv (first time) and run the test suite offline (SQLite)
+# make test-pg runs the same suite on PostgreSQL (TEST_DATABASE_URL, default below).
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint bench clean
+TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-pg lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +23,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+test-pg: $(STAMP)
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m tests.databases
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -29,9 +29,8 @@ from providers.nusasms import NusaSmsSettings
 from providers.ratelimit import AccountLimiters
 from providers.registry import ProviderEnvironment
 from storage.crypto import CredentialCipher, load_or_create_keys
-from storage.db import create_engine, migrate, session_factory
+from storage.db import Database, create_engine, migrate
 from storage.repo import Repository
-from storage.units import Units
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,6 @@ class Resources:
 
     def __init__(self) -> None:
         self.engine: AsyncEngine | None = None
-        self.units: Units | None = None
         self.http: httpx.AsyncClient | None = None
         self.scheduler: Scheduler | None = None
         self.tracker: Tracker | None = None
@@ -134,9 +132,7 @@ async def start_resources(
             wa_sender=settings.nusasms_wa_sender,
         ),
     )
-    sessions = session_factory(resources.engine)
-    resources.units = await Units.open(sessions, settings.database_url)
-    repo = Repository(sessions, resources.units)
+    repo = Repository(Database(resources.engine))
     services = Services.build(
         repo,
         cipher,
@@ -148,7 +144,7 @@ async def start_resources(
     rotated = await services.accounts.rotate_keys()
     if rotated:
         log.info("re-encrypted %d stored credentials under the newest SECRET_KEY", rotated)
-    interrupted = await repo.mark_interrupted_sends()
+    interrupted = await repo.messages.mark_interrupted_sends()
     if interrupted:
         log.warning(
             "%d messages were interrupted mid-send by the last stop: now unknown", interrupted
@@ -196,8 +192,6 @@ async def close_resources(app: BotApplication) -> None:
     await stop_background(app)  # again here: tests and errors may skip post_stop
     if resources.http is not None:
         await resources.http.aclose()
-    if resources.units is not None:
-        await resources.units.close()
     if resources.engine is not None:
         await resources.engine.dispose()
     app.bot_data.resources = None

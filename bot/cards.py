@@ -93,7 +93,7 @@ async def post_card(
     assert batch_id is not None
     if services.card_events is not None and not outcome.replayed:
         services.card_events.messages_sent(outcome.messages)  # tracked even if no card posts
-    store = TrackingRepository(services.repo.sessions, units=services.repo.units)
+    store = TrackingRepository(services.repo.messages)
     view: CardView | None
     if outcome.last_event_id is not None:
         view = outcome_view(outcome, outcome.last_event_id)

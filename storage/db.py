@@ -1,13 +1,34 @@
-"""The async engine, its session factory, SQLite tuning and migrations at start.
+"""The database: the async engine, read and write sessions, SQLite tuning, migrations at start.
+
+One storage style on every database: SQLModel's ``AsyncSession`` with ORM or Core statements.
+Two databases are supported and tested, SQLite (aiosqlite, the embedded default) and
+PostgreSQL (asyncpg); any other SQLAlchemy async URL is accepted as it is.
+
+:class:`Database` hands out two kinds of sessions:
+
+* :meth:`Database.read`: a plain session; on SQLite a read sees one WAL snapshot and never
+  blocks a writer.
+* :meth:`Database.write`: one transaction, committed when the block ends and rolled back if it
+  raises. Writers of this process take turns (an ``asyncio.Lock``): a read-check-write (a
+  forward-only state change, a claim) is atomic against every other writer of the process, a
+  waiting writer waits on the event loop rather than in the driver's busy handler, and no
+  write can commit out of order behind another. On SQLite a writer also begins with
+  ``BEGIN IMMEDIATE`` (SQLAlchemy's documented recipe: the driver's own ``BEGIN`` is switched
+  off, a ``begin`` event issues ours), so another process writing the same file (a migration
+  from the command line) makes it wait instead of failing half-way. On PostgreSQL a
+  read-check-write locks the rows it reads (``SELECT … FOR UPDATE``), which SQLite ignores.
 
 SQLite gets WAL mode (readers never block the writer), ``synchronous=NORMAL`` (durable at
-every checkpoint, fast commits), foreign keys and a busy timeout. Any other SQLAlchemy async
-URL is accepted as it is.
+every checkpoint, fast commits), foreign keys and a busy timeout. A session is never held open
+across a provider call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +49,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
-SessionFactory = async_sessionmaker[AsyncSession]
-
-# Every SQLite connection (the engine's and storage.units' direct one) gets these.
+# Every SQLite connection gets these.
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -54,22 +73,63 @@ def create_engine(url: str) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    return engine
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    # A pooled PostgreSQL connection may have been closed by the server meanwhile.
+    return create_async_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The driver would issue its own deferred BEGIN before a write; _sqlite_begin does it.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     for pragma in SQLITE_PRAGMAS:
         cursor.execute(pragma)
     cursor.close()
 
 
-def session_factory(engine: AsyncEngine) -> SessionFactory:
-    """Sessions that keep loaded objects usable after commit."""
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+def _sqlite_begin(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(_BEGIN_OPTION, "")
+    connection.exec_driver_sql(f"BEGIN {mode}".rstrip())
+
+
+_BEGIN_OPTION = "sqlite_begin"
+
+
+class Database:
+    """The engine and its sessions: :meth:`read` for queries, :meth:`write` for changes."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._readers = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        writer = engine
+        if self.dialect == "sqlite":
+            writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        self._writers = async_sessionmaker(writer, class_=AsyncSession, expire_on_commit=False)
+        self._writing = asyncio.Lock()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries (objects stay usable after it closes)."""
+        async with self._readers() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in one write transaction: committed at the end, rolled back on error.
+
+        Never nest two: writers take turns, so an inner one would wait for the outer forever.
+        """
+        async with self._writing, self._writers() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
 
 
 async def migrate(engine: AsyncEngine) -> None:

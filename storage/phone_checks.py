@@ -2,13 +2,13 @@
 
 Results come back on one shared callback URL without saying which request they answer, so
 they are matched by number to the open checks (newest first) that asked for it. A merge reads,
-combines and writes back a JSON document, so merges are serialised (the bot is one process):
-two callbacks arriving together cannot overwrite each other's results.
+combines and writes back a JSON document in one write transaction (writers take turns, see
+:class:`storage.db.Database`; the rows are locked on PostgreSQL): two callbacks arriving
+together cannot overwrite each other's results.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from storage.db import SessionFactory
+from storage.db import Database
 from storage.models import PhoneCheck, utcnow
 
 # NusaSMS calls back within minutes; an answer much later than this is not matched any more.
@@ -35,27 +35,24 @@ class MergedResults:
 class PhoneCheckStore:
     """Storage of number checks."""
 
-    def __init__(self, sessions: SessionFactory) -> None:
-        self.sessions = sessions
-        self._merging = asyncio.Lock()
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def add(self, chat_id: int, numbers: Sequence[str], *, actor: int) -> PhoneCheck:
         """Record a check before it is submitted, so an early callback finds it."""
-        async with self.sessions() as s:
+        async with self.db.write() as s:
             check = PhoneCheck(chat_id=chat_id, numbers=list(numbers), requested_by=actor)
             s.add(check)
-            await s.commit()
             return check
 
     async def remove(self, check_id: int) -> None:
         """Forget a check whose submission failed."""
-        async with self.sessions() as s:
+        async with self.db.write() as s:
             await s.exec(delete(PhoneCheck).where(col(PhoneCheck.id) == check_id))
-            await s.commit()
 
     async def get(self, check_id: int) -> PhoneCheck | None:
         """One check by id."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             return await s.get(PhoneCheck, check_id)
 
     async def merge(
@@ -64,7 +61,7 @@ class PhoneCheckStore:
         """Add answers (number → result) to every open check that asked for those numbers."""
         moment = now or utcnow()
         merged: list[MergedResults] = []
-        async with self._merging, self.sessions() as s:
+        async with self.db.write() as s:
             rows = await s.exec(
                 select(PhoneCheck)
                 .where(
@@ -72,6 +69,7 @@ class PhoneCheckStore:
                     col(PhoneCheck.created_at) >= moment - OPEN_FOR,
                 )
                 .order_by(col(PhoneCheck.id).desc())
+                .with_for_update()
             )
             for check in rows:
                 fresh = {n: answers[n] for n in check.numbers if n in answers}
@@ -83,5 +81,4 @@ class PhoneCheckStore:
                     check.completed_at = moment
                 s.add(check)
                 merged.append(MergedResults(check, fresh))
-            await s.commit()
         return merged

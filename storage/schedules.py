@@ -16,8 +16,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, case, func, update
 from sqlmodel import col, select
 
-from storage.db import SessionFactory
-from storage.models import Batch, Schedule, ScheduleState
+from storage.db import Database
+from storage.models import Schedule, ScheduleState
 
 
 def _claimed_by(schedule_id: int, worker: str) -> ColumnElement[bool]:
@@ -42,25 +42,24 @@ class Finish:
 class ScheduleRepository:
     """Every query on the ``schedule`` table."""
 
-    def __init__(self, sessions: SessionFactory) -> None:
-        self.sessions = sessions
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def add(self, row: Schedule) -> Schedule:
         """Store a new schedule; returns it with its id."""
-        async with self.sessions() as s:
+        async with self.db.write() as s:
             s.add(row)
-            await s.commit()
-            await s.refresh(row)
+            await s.flush()
             return row
 
     async def get(self, schedule_id: int) -> Schedule | None:
         """One schedule by id, whatever its chat or state."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             return await s.get(Schedule, schedule_id)
 
     async def for_chat(self, chat_id: int, states: Collection[ScheduleState]) -> list[Schedule]:
         """A chat's schedules in the given states, soonest first."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             rows = await s.exec(
                 select(Schedule)
                 .where(
@@ -73,7 +72,7 @@ class ScheduleRepository:
 
     async def due(self, now: datetime, limit: int) -> list[Schedule]:
         """Pending schedules whose time has come and that this bot fires itself."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             rows = await s.exec(
                 select(Schedule)
                 .where(
@@ -88,7 +87,7 @@ class ScheduleRepository:
 
     async def next_due_at(self) -> datetime | None:
         """When the soonest pending schedule fires (None when there is none)."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             result = await s.exec(
                 select(func.min(Schedule.next_run_at)).where(
                     Schedule.state == ScheduleState.PENDING.value,
@@ -103,7 +102,7 @@ class ScheduleRepository:
         The ``next_run_at <= now`` condition also loses to a ``/reschedule`` that moved the
         row into the future after it was read as due.
         """
-        async with self.sessions() as s:
+        async with self.db.write() as s:
             result = await s.exec(
                 update(Schedule)
                 .where(
@@ -113,14 +112,13 @@ class ScheduleRepository:
                 )
                 .values(state=ScheduleState.CLAIMED.value, claimed_by=worker, claimed_at=now)
             )
-            await s.commit()
             if result.rowcount != 1:
                 return None
             return await s.get(Schedule, schedule_id)
 
     async def claimed(self) -> list[Schedule]:
         """Every schedule currently claimed (at start: left so by a stopped process)."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             rows = await s.exec(
                 select(Schedule)
                 .where(Schedule.state == ScheduleState.CLAIMED.value)
@@ -131,7 +129,7 @@ class ScheduleRepository:
     async def take_over(self, row: Schedule, *, worker: str, now: datetime) -> bool:
         """Move a claim from the worker that holds it to ``worker``; whether it worked."""
         assert row.id is not None
-        async with self.sessions() as s:
+        async with self.db.write() as s:
             result = await s.exec(
                 update(Schedule)
                 .where(
@@ -141,18 +139,16 @@ class ScheduleRepository:
                 )
                 .values(claimed_by=worker, claimed_at=now)
             )
-            await s.commit()
             return result.rowcount == 1
 
     async def release(self, schedule_id: int, *, worker: str) -> bool:
         """Give a claim back: the schedule is pending again, untouched otherwise."""
-        async with self.sessions() as s:
+        async with self.db.write() as s:
             result = await s.exec(
                 update(Schedule)
                 .where(_claimed_by(schedule_id, worker))
                 .values(state=ScheduleState.PENDING.value, claimed_by=None, claimed_at=None)
             )
-            await s.commit()
             return result.rowcount == 1
 
     async def finish(
@@ -180,18 +176,17 @@ class ScheduleRepository:
         if outcome.ran:
             values["runs"] = col(Schedule.runs) + 1
             values["last_run_at"] = now
-        async with self.sessions() as s:
+        async with self.db.write() as s:
             result = await s.exec(
                 update(Schedule).where(_claimed_by(schedule_id, worker)).values(**values)
             )
-            await s.commit()
             if result.rowcount != 1:
                 return None
             return await s.get(Schedule, schedule_id)
 
     async def cancel(self, schedule_id: int, chat_id: int, *, note: str) -> bool:
         """Cancel a pending schedule of this chat; False when it is not pending any more."""
-        async with self.sessions() as s:
+        async with self.db.write() as s:
             result = await s.exec(
                 update(Schedule)
                 .where(
@@ -201,12 +196,11 @@ class ScheduleRepository:
                 )
                 .values(state=ScheduleState.CANCELLED.value, note=note[:500])
             )
-            await s.commit()
             return result.rowcount == 1
 
     async def request_cancel(self, schedule_id: int, chat_id: int) -> bool:
         """Ask a recurring schedule whose run is being sent to stop after that run."""
-        async with self.sessions() as s:
+        async with self.db.write() as s:
             result = await s.exec(
                 update(Schedule)
                 .where(
@@ -217,7 +211,6 @@ class ScheduleRepository:
                 )
                 .values(cancel_requested=True)
             )
-            await s.commit()
             return result.rowcount == 1
 
     async def reschedule(
@@ -231,7 +224,7 @@ class ScheduleRepository:
         timezone: str,
     ) -> bool:
         """Set a new time (and rule) on a schedule in one of ``states``; pending again."""
-        async with self.sessions() as s:
+        async with self.db.write() as s:
             result = await s.exec(
                 update(Schedule)
                 .where(
@@ -248,10 +241,4 @@ class ScheduleRepository:
                     cancel_requested=False,
                 )
             )
-            await s.commit()
             return result.rowcount == 1
-
-    async def batch_for_origin(self, origin: str) -> Batch | None:
-        """The send a run created, if it got that far (its origin is unique)."""
-        async with self.sessions() as s:
-            return (await s.exec(select(Batch).where(Batch.origin == origin))).first()

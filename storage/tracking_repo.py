@@ -9,18 +9,16 @@ module only finds rows and keeps the bookkeeping of cards (``card_event_id``,
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, case, func, or_, true, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, true, update
 from sqlmodel import col, select
 
 from providers.base import DeliveryState
-from storage.db import SessionFactory
+from storage.messages import Messages
 from storage.models import Batch, Message, StatusEvent
-from storage.units import Units
 
 OPEN_STATES = tuple(s.value for s in DeliveryState if not s.is_final)
 FAILURE_STATES = tuple(s.value for s in DeliveryState if s.is_failure)
@@ -101,28 +99,17 @@ class StaleCard:
     needs_notice: bool
 
 
-@functools.cache
-def _batch_update(columns: frozenset[str]) -> Update:
-    table = Batch.__table__  # type: ignore[attr-defined]
-    return (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values({name: bindparam(f"b_{name}") for name in sorted(columns)})
-    )
-
-
 class TrackingRepository:
     """Every query the tracker, the card updater and the webhook receipts run."""
 
     def __init__(
         self,
-        sessions: SessionFactory,
+        messages: Messages,
         *,
         untracked: Collection[tuple[str, str]] = (),
-        units: Units | None = None,
     ) -> None:
-        self.sessions = sessions
-        self.units = units if units is not None else Units(sessions)
+        self.messages = messages
+        self.db = messages.db
         # (provider, channel) pairs that report no per-message delivery: never polled/expired.
         self.untracked = frozenset(untracked)
         self._tracked: ColumnElement[bool] = and_(
@@ -141,7 +128,7 @@ class TrackingRepository:
 
     async def poll_hints(self, watch: ReadWatch) -> list[PollHint]:
         """At start: every message to poll (open or read-watched, with a ref, tracked)."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             rows = await s.exec(
                 select(
                     Message.id,
@@ -155,17 +142,9 @@ class TrackingRepository:
             )
             return [PollHint(*row) for row in rows if row[0] is not None]
 
-    async def messages(self, ids: Collection[int]) -> list[Message]:
-        """These messages as stored now (a poll reads the state it compares against)."""
-        if not ids:
-            return []
-        async with self.sessions() as s:
-            rows = await s.exec(select(Message).where(col(Message.id).in_(list(ids))))
-            return list(rows)
-
     async def stale_open(self, cutoff: datetime, *, limit: int) -> list[int]:
         """Ids of messages still open although created before ``cutoff`` (to expire)."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             rows = await s.exec(
                 select(Message.id)
                 .where(
@@ -180,7 +159,7 @@ class TrackingRepository:
 
     async def open_in_batch(self, batch_id: int, watch: ReadWatch, *, limit: int) -> list[Message]:
         """The messages of one send that a Refresh should ask about, oldest first."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             rows = await s.exec(
                 select(Message)
                 .where(
@@ -199,7 +178,7 @@ class TrackingRepository:
         """Messages of ``provider`` with these provider refs."""
         if not refs:
             return []
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             rows = await s.exec(
                 select(Message).where(
                     Message.provider == provider, col(Message.provider_ref).in_(list(refs))
@@ -211,7 +190,7 @@ class TrackingRepository:
 
     async def card_view(self, batch_id: int, *, lines: int) -> CardView | None:
         """The batch's card contents, read in one transaction with the newest event id."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             batch = await s.get(Batch, batch_id)
             if batch is None:
                 return None
@@ -240,22 +219,6 @@ class TrackingRepository:
                 last_event_id=int(last.one() or 0),
             )
 
-    async def batch(self, batch_id: int) -> Batch | None:
-        """One send by id."""
-        async with self.sessions() as s:
-            return await s.get(Batch, batch_id)
-
-    async def batch_messages(self, batch_id: int, *, limit: int) -> list[Message]:
-        """The messages of one send, in recipient order (for Details)."""
-        async with self.sessions() as s:
-            rows = await s.exec(
-                select(Message)
-                .where(Message.batch_id == batch_id)
-                .order_by(col(Message.id))
-                .limit(limit)
-            )
-            return list(rows)
-
     async def set_card(self, batch_id: int, message_id: int, event_id: int) -> None:
         """A card was posted showing everything up to ``event_id`` (no notice owed before)."""
         await self._update_batch(
@@ -280,13 +243,12 @@ class TrackingRepository:
 
     async def mark_chat_dead(self, chat_id: int) -> None:
         """The chat blocked the bot: none of its cards is edited any more."""
-        async with self.sessions() as s:
+        async with self.db.write() as s:
             await s.exec(update(Batch).where(col(Batch.chat_id) == chat_id).values(card_dead=True))
-            await s.commit()
 
     async def failures_since(self, batch_id: int, after_event_id: int) -> list[Failure]:
         """Failure events of a batch newer than ``after_event_id`` that came after the send."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             rows = await s.exec(
                 select(Message, StatusEvent)
                 .join(StatusEvent, col(StatusEvent.message_id) == col(Message.id))
@@ -302,7 +264,7 @@ class TrackingRepository:
 
     async def stale_cards(self, created_since: datetime) -> list[StaleCard]:
         """Recent batches whose card or failure notice is behind (a stop came first)."""
-        async with self.sessions() as s:
+        async with self.db.read() as s:
             late_failure = and_(
                 col(StatusEvent.state).in_(FAILURE_STATES), col(StatusEvent.source) != "send"
             )
@@ -337,8 +299,5 @@ class TrackingRepository:
             ]
 
     async def _update_batch(self, batch_id: int, **values: object) -> None:
-        # One unit (one thread hop on SQLite), with a statement built once per set of
-        # columns: a card is posted or edited on every send.
-        statement = _batch_update(frozenset(values))
-        params = {"b_id": batch_id, **{f"b_{k}": v for k, v in values.items()}}
-        await self.units.run_core(lambda c: c.execute(statement, params))
+        async with self.db.write() as s:
+            await s.exec(update(Batch).where(col(Batch.id) == batch_id).values(**values))

@@ -7,7 +7,7 @@ API (``nusa``) behind ``httpx.MockTransport``; updates go through ``process_upda
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ from bot.app import build_application, close_resources, start_resources
 from bot.config import Settings
 from bot.context import BotApplication
 from bot.services import Services
-from storage.db import create_engine, migrate, session_factory
+from storage.db import Database, create_engine, migrate
 from storage.repo import Repository
+from tests.databases import database_url, drop_all
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import (
     FakeTelegram,
@@ -39,19 +40,33 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 pytest_plugins = ["tests.tracking_support"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_databases() -> Iterator[None]:
+    """PostgreSQL runs: drop the per-test databases at the end (and any a killed run left)."""
+    drop_all()
+    yield
+    drop_all()
+
+
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """A fresh SQLite file, migrated to head."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+    """A fresh database (SQLite file, or PostgreSQL with TEST_DATABASE_URL), migrated."""
+    engine = create_engine(database_url(tmp_path, "test"))
     await migrate(engine)
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
-def repo(engine: AsyncEngine) -> Repository:
+def db(engine: AsyncEngine) -> Database:
+    """The fresh database's sessions."""
+    return Database(engine)
+
+
+@pytest.fixture
+def repo(db: Database) -> Repository:
     """The repository over the fresh database."""
-    return Repository(session_factory(engine))
+    return Repository(db)
 
 
 # -- the whole bot, offline --------------------------------------------------------------------
@@ -68,7 +83,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings for an offline bot with its database under ``tmp_path``."""
     values: dict[str, object] = {
         "telegram_bot_token": "123:ABC",
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "database_url": database_url(tmp_path),
         "secret_key": Fernet.generate_key().decode(),
         "nusasms_base_url": NUSASMS_BASE,
         "nusasms_sms_base_url": NUSASMS_SMS_BASE,

@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from tests.conftest import NUSA_KEY
+from tests.databases import database_url
 from tests.fakes.bot_api_server import BotApiServer
 from tests.fakes.httpserver import serve
 from tests.fakes.nusasms import FakeNusaSms
@@ -36,7 +37,7 @@ def process_env(
     env.update(
         {
             "PYTHONPATH": str(REPO),
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'chatops.db'}",
+            "DATABASE_URL": database_url(tmp_path, "e2e"),
             "NUSASMS_BASE_URL": f"{nusasms_base}/nusasms_api/1.0",
             "NUSASMS_SMS_BASE_URL": f"{nusasms_base}/api",
             "LOG_LEVEL": "INFO",

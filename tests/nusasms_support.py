@@ -23,13 +23,13 @@ async def connect_sms(bot: Bot, user_id: int = USER) -> None:
 
 async def stored_messages(bot: Bot) -> list[Message]:
     """Every message row, oldest first."""
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         return list(await s.exec(select(Message).order_by(col(Message.id))))
 
 
 async def stored_checks(bot: Bot) -> list[PhoneCheck]:
     """Every phone-check row, oldest first."""
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         return list(await s.exec(select(PhoneCheck).order_by(col(PhoneCheck.id))))
 
 

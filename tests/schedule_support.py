@@ -54,7 +54,7 @@ def at(bot: Bot, now: datetime) -> None:
 
 async def schedules(bot: Bot) -> list[Schedule]:
     """Every schedule row, by id."""
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         return list(await s.exec(select(Schedule).order_by(col(Schedule.id))))
 
 

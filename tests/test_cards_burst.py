@@ -85,7 +85,7 @@ async def test_500_changes_across_50_chats_stay_within_limits(
         assert busiest <= 25, f"{busiest} calls in one second"
         assert len(calls) < 500 / 2, "coalescing: far fewer edits than changes"
 
-        async with bot.services.repo.sessions() as s:
+        async with bot.services.repo.db.read() as s:
             batches = list(await s.exec(select(Batch)))
         assert len(batches) == CHATS
         for row in batches:

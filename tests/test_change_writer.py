@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import cast
 
 import pytest
 
 from bot.services.sending import ChangeWriter
 from providers.base import DeliveryState as S
-from storage.models import Message
-from storage.repo import Repository, StateChange
+from storage.messages import Applied, Messages, StateChange
 
 
-class RecordingRepo:
-    """Stands in for Repository.record_outcomes; can be made to fail or to wait."""
+class RecordingMessages:
+    """Stands in for Messages.apply_changes; can be made to fail or to wait."""
 
     def __init__(self, *, fail_on: int | None = None) -> None:
         self.chunks: list[int] = []
@@ -23,26 +22,25 @@ class RecordingRepo:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def record_outcomes(self, outcomes: Sequence[tuple[Message, StateChange]]) -> int:
+    async def apply_changes(self, changes: Iterable[StateChange]) -> Applied:
         await self.gate.wait()
         if self.fail_on is not None and len(self.chunks) == self.fail_on:
             raise RuntimeError("disk full")
-        self.chunks.append(len(outcomes))
-        return sum(self.chunks)
+        self.chunks.append(len(list(changes)))
+        return Applied([], [], sum(self.chunks))
 
 
-def _writer(repo: RecordingRepo, size: int) -> ChangeWriter:
-    return ChangeWriter(cast(Repository, repo), batch_size=size)
+def _writer(repo: RecordingMessages, size: int) -> ChangeWriter:
+    return ChangeWriter(cast(Messages, repo), batch_size=size)
 
 
 def _add(writer: ChangeWriter, count: int) -> None:
     for i in range(count):
-        message = cast(Any, object())
-        writer.add(message, StateChange(i + 1, S.ACCEPTED, "send"))
+        writer.add(StateChange(i + 1, S.ACCEPTED, "send"))
 
 
 async def test_full_batches_commit_in_the_background_and_flush_stores_the_rest() -> None:
-    repo = RecordingRepo()
+    repo = RecordingMessages()
     repo.gate.clear()
     writer = _writer(repo, 3)
     _add(writer, 3)  # does not wait for the commit
@@ -55,7 +53,7 @@ async def test_full_batches_commit_in_the_background_and_flush_stores_the_rest()
 
 
 async def test_a_failed_background_commit_is_raised_by_flush() -> None:
-    repo = RecordingRepo(fail_on=0)
+    repo = RecordingMessages(fail_on=0)
     writer = _writer(repo, 2)
     _add(writer, 2)
     await asyncio.sleep(0)  # the background commit runs and fails

@@ -40,7 +40,7 @@ async def test_one_line_connect_verifies_encrypts_and_deletes_the_message(bot: B
     chat = await bot.services.repo.get_chat(USER)
     assert chat is not None
     assert chat.default_route == "nusasms:wa"
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         audit = list(await s.exec(select(AuditEntry)))
     assert [a.action for a in audit] == ["connect"]
     assert all(NUSA_KEY not in a.detail for a in audit)

@@ -15,8 +15,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
+from storage.db import Database, create_engine
+from storage.models import Message
 from tests.conftest import NUSA_KEY
+from tests.databases import database_url
 from tests.e2e_support import REPO, Servers, fake_servers, process_env, text_of
 from tests.fakes.telegram import private_message
 
@@ -67,7 +71,14 @@ async def test_real_process_connects_and_sends(tmp_path: Path, servers: Servers)
     assert "chatops-bridge ready" in output
     assert TOKEN not in output, "the bot token leaked into the log"
     assert NUSA_KEY not in output, "a provider key leaked into the log"
-    assert (tmp_path / "data" / "chatops.db").exists()
+    # What the process stored is in the database it was given (SQLite or PostgreSQL).
+    engine = create_engine(database_url(tmp_path, "e2e"))
+    try:
+        async with Database(engine).read() as session:
+            stored = list(await session.exec(select(Message.recipient, Message.state)))
+    finally:
+        await engine.dispose()
+    assert stored == [("6281234567890", "accepted")]
 
 
 def test_missing_token_exits_at_once_with_one_line(tmp_path: Path) -> None:

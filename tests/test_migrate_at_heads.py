@@ -1,4 +1,7 @@
-"""Start-up skips Alembic when the database is already at the heads of the migration files.
+"""Migrations: one history for SQLite and PostgreSQL, and start-up's shortcuts around Alembic.
+
+Every test here runs on the suite's database (PostgreSQL with ``TEST_DATABASE_URL``): the
+models and the migrations must build the same schema on both.
 
 Importing Alembic costs ~0.1 s of every restart; these tests pin that the shortcut reads the
 same heads as Alembic, is taken only when the stamps match exactly, and otherwise runs the
@@ -18,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import storage.db
 from storage.db import MIGRATIONS_DIR, create_engine, migrate, migration_heads
+from tests.databases import database_url
 
 
 def test_heads_read_from_the_files_are_alembics_heads() -> None:
@@ -69,7 +73,7 @@ async def test_a_fresh_database_is_built_from_the_models_and_stamped(
         raise AssertionError("alembic ran for an empty database")
 
     monkeypatch.setattr(storage.db, "_upgrade", fail)
-    fresh = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    fresh = create_engine(database_url(tmp_path, "fresh"))
     try:
         await migrate(fresh)
         async with fresh.connect() as conn:
@@ -114,8 +118,8 @@ def _schema(connection: Connection) -> dict[str, Any]:
 
 
 async def test_the_models_and_the_migrations_build_the_same_schema(tmp_path: Path) -> None:
-    built = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'built.db'}")
-    migrated = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}")
+    built = create_engine(database_url(tmp_path, "built"))
+    migrated = create_engine(database_url(tmp_path, "migrated"))
     try:
         await migrate(built)  # empty: from the models
         async with migrated.begin() as conn:
@@ -131,7 +135,7 @@ async def test_a_database_built_from_the_models_takes_later_migrations(
     tmp_path: Path,
 ) -> None:
     # Stamped at the heads, Alembic sees nothing to do, and a future migration applies on top.
-    fresh = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'later.db'}")
+    fresh = create_engine(database_url(tmp_path, "later"))
     try:
         await migrate(fresh)
         async with fresh.begin() as conn:

@@ -83,7 +83,7 @@ async def test_each_code_reaches_the_chat_with_its_meaning(
     await connect_sms(bot)
     bot.nusa.sms_status_next(code)
     reply = await bot.private("/send nusasms:sms 6281234567890 Halo")
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         [message] = list(await s.exec(select(Message)))
     if error is None:
         assert "accepted" in reply, reply
@@ -111,7 +111,7 @@ async def test_a_fatal_code_stops_a_bulk_send(bot: Bot) -> None:
     await connect_sms(bot)
     bot.nusa.credit.sms_balance = 0
     await bot.private("/send nusasms:sms 6281234567890,6281234567891,6281234567892 Halo")
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         messages = list(await s.exec(select(Message)))
     assert [m.state for m in messages] == ["failed"] * 3
     assert sum("not attempted" in m.detail for m in messages) == 2

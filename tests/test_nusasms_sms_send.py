@@ -171,7 +171,7 @@ async def test_connect_verifies_the_sms_login(bot: Bot) -> None:
     assert "refused these credentials, so nothing was stored" in reply, reply
     assert "user name or password is invalid" in reply
     assert "wrong" not in reply  # never echo a secret
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         [cred] = list(await s.exec(select(Credential)))
     stored = bot.services.accounts._cipher.decrypt(cred.secret)
     assert "sms_password" not in stored  # the earlier credentials are unchanged
@@ -231,10 +231,9 @@ async def test_dev_server_magic_refs(dev_bot: Bot, ref: str, state: str) -> None
     assert "connected" in reply, reply
     assert "accepted" in await dev_bot.private("/send nusasms:wa 6281234567890 Test")
     assert all(r.url.host == "dev.nusasms.com" for r in dev_bot.nusa.requests)
-    async with dev_bot.services.repo.sessions() as s:
+    async with dev_bot.services.repo.db.write() as s:
         # Point the stored message at one of the test server's magic ref_nos.
         await s.exec(update(Message).where(col(Message.id) == 1).values(provider_ref=ref))
-        await s.commit()
     reply = await dev_bot.private("/status 1")
     assert f"{state}" in reply.splitlines()[1], reply
     assert dev_bot.nusa.requests[-1].url.path.endswith(f"/whatsapp/status/{ref}")

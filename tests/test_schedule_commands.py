@@ -41,7 +41,7 @@ async def test_schedule_confirms_local_and_utc_time(sbot: Bot) -> None:
     assert row.recipients == f'["{NUMBER}"]'
     assert row.route == "nusasms:wa"
     assert sbot.nusa.sent == []  # nothing is sent before its time
-    async with sbot.services.repo.sessions() as s:
+    async with sbot.services.repo.db.read() as s:
         actions = [a.action for a in await s.exec(select(AuditEntry))]
     assert "schedule" in actions
 

@@ -32,7 +32,7 @@ async def sbot(tmp_path: Path, tg: FakeTelegram, nusa: FakeNusaSms) -> AsyncIter
 
 
 async def batches(bot: Bot) -> list[Batch]:
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         return list(await s.exec(select(Batch).order_by(col(Batch.id))))
 
 
@@ -56,7 +56,7 @@ async def test_a_due_schedule_fires_once_through_the_send_path(sbot: Bot) -> Non
     (batch,) = await batches(sbot)
     assert (batch.origin, batch.schedule_id) == ("schedule:1:1", 1)
     assert batch.card_message_id is not None  # tracking edits the card like any /send's
-    assert [m.state for m in await sbot.services.repo.batch_messages(1)] == ["accepted"]
+    assert [m.state for m in await sbot.services.repo.messages.of_batch(1)] == ["accepted"]
     # Later passes find nothing more to do.
     assert await runner.run_due(T0 + timedelta(hours=5)) == 0
     assert len(sbot.nusa.sent) == 1
@@ -143,9 +143,8 @@ async def test_provider_failures_show_on_the_card_like_any_send(sbot: Bot) -> No
 
 async def test_schedules_held_by_a_provider_are_not_fired_here(sbot: Bot) -> None:
     await sbot.private(f"/schedule in 1h {NUMBER} Hi")
-    async with sbot.services.repo.sessions() as s:
+    async with sbot.services.repo.db.write() as s:
         await s.exec(update(Schedule).values(provider_ref="provider-42"))
-        await s.commit()
     assert await runner_of(sbot).run_due(T0 + timedelta(hours=1)) == 0
     assert sbot.nusa.sent == []
     assert (await schedule(sbot, 1)).state == ScheduleState.PENDING
@@ -155,7 +154,7 @@ async def test_schedules_held_by_a_provider_are_not_fired_here(sbot: Bot) -> Non
 async def test_the_sender_of_a_scheduled_send_is_its_author(sbot: Bot) -> None:
     await sbot.private(f"/schedule in 1h {NUMBER} Hi")
     await runner_of(sbot).run_due(T0 + timedelta(hours=1))
-    async with sbot.services.repo.sessions() as s:
+    async with sbot.services.repo.db.read() as s:
         (message,) = list(await s.exec(select(Message)))
     (batch,) = await batches(sbot)
     assert (batch.created_by, batch.created_by_name) == (USER, "@alice")
@@ -164,9 +163,8 @@ async def test_the_sender_of_a_scheduled_send_is_its_author(sbot: Bot) -> None:
 
 async def test_a_broken_row_is_failed_and_reported_not_left_claimed(sbot: Bot) -> None:
     await sbot.private(f"/schedule every day 11:00 {NUMBER} Daily")
-    async with sbot.services.repo.sessions() as s:
+    async with sbot.services.repo.db.write() as s:
         await s.exec(update(Schedule).values(recurrence="FREQ=DAILY;BYHOUR=x"))
-        await s.commit()
     mark = sbot.tg.mark()
     assert await runner_of(sbot).run_due(T0 + timedelta(hours=1)) == 1
     (told,) = sbot.replies_since(mark, USER)

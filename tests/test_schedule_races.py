@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.scheduler import TelegramNotifier
 from bot.services.schedule_runner import ScheduleRunner
-from storage.db import create_engine, session_factory
+from storage.db import Database, create_engine
 from storage.models import ScheduleState
 from storage.schedules import ScheduleRepository
 from tests.conftest import USER, Bot, stop_bot
+from tests.databases import database_url
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram
 from tests.schedule_support import T0, Gate, at, manual_bot, runner_of, schedule, schedules
@@ -39,7 +40,7 @@ async def sbot(tmp_path: Path, tg: FakeTelegram, nusa: FakeNusaSms) -> AsyncIter
 @pytest.fixture
 async def other_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A second engine on the bot's database file: another process's connections."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    engine = create_engine(database_url(tmp_path))
     yield engine
     await engine.dispose()
 
@@ -47,7 +48,7 @@ async def other_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 def second_runner(bot: Bot, engine: AsyncEngine, name: str) -> ScheduleRunner:
     """A competing scheduler with its own database connections and worker name."""
     return ScheduleRunner(
-        ScheduleRepository(session_factory(engine)),
+        ScheduleRepository(Database(engine)),
         bot.services.repo,
         bot.services.sender,
         TelegramNotifier(bot.app.bot, bot.services, grace=GRACE),
@@ -83,7 +84,7 @@ async def test_the_race_for_one_row_has_exactly_one_winner(
     await sbot.private(f"/schedule in 1h {NUMBER} Only once")
     now = T0 + timedelta(hours=1)
     mine = sbot.services.schedules.store
-    theirs = ScheduleRepository(session_factory(other_engine))
+    theirs = ScheduleRepository(Database(other_engine))
     claims = await asyncio.gather(
         *(store.claim(1, worker=f"w{i}", now=now) for i, store in enumerate([mine, theirs] * 5))
     )

@@ -123,7 +123,7 @@ async def test_a_claim_left_after_sending_is_completed_without_sending_again(
     assert "Send 1 via nusasms:wa" in card
     row = await schedule(bot, 1)
     assert (row.state, row.runs, row.claimed_by) == (ScheduleState.DONE, 1, None)
-    batch = await bot.services.repo.get_batch(1)
+    batch = await bot.services.repo.messages.batch(1)
     assert batch is not None
     assert batch.card_message_id is not None  # tracking can edit the card now
     await stop_bot(bot)
@@ -148,7 +148,7 @@ async def test_a_completed_run_whose_card_exists_is_not_posted_twice(
             schedule_id=1,
         )
     )
-    await TrackingRepository(bot.services.repo.sessions).set_card(1, 4242, 0)
+    await TrackingRepository(bot.services.repo.messages).set_card(1, 4242, 0)
     await stop_bot(bot)
 
     bot = await manual_bot(tmp_path, tg, nusa)

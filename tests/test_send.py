@@ -14,7 +14,7 @@ from tests.fakes.telegram import feed, private_message
 
 
 async def _messages(bot: Bot) -> list[Message]:
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         return list(await s.exec(select(Message).order_by(Message.id)))  # type: ignore[arg-type]
 
 
@@ -50,7 +50,7 @@ async def test_same_update_twice_sends_once(bot: Bot) -> None:
     await feed(bot.app, update)  # Telegram redelivers after a crash before the offset moved
     assert len(bot.nusa.sent) == 1
     assert "already processed" in (bot.tg.last_text(USER) or "")
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         assert len(list(await s.exec(select(Batch)))) == 1
 
 
@@ -213,7 +213,7 @@ async def test_each_send_is_audited_without_its_text(bot: Bot) -> None:
 
     await bot.connect()
     await bot.private("/send 6281234567890,6281234567891 Secret plans")
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         entries = list(await s.exec(select(AuditEntry).where(AuditEntry.action == "send")))
     assert [(e.user_id, e.detail) for e in entries] == [
         (USER, "send 1: 2 recipient(s) via nusasms:wa")

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from providers.base import DeliveryState as S
 from storage.db import MIGRATIONS_DIR
+from storage.messages import StateChange
 from storage.models import Batch, ConnectToken, Message, utcnow
-from storage.repo import Repository, StateChange
+from storage.repo import Repository
 
 
 async def _batch(repo: Repository, origin: str = "tg:1:10", n: int = 2) -> list[Message]:
@@ -29,12 +30,13 @@ async def _batch(repo: Repository, origin: str = "tg:1:10", n: int = 2) -> list[
         )
         for i in range(n)
     ]
-    batch, new = await repo.create_batch(
+    stored = await repo.messages.store_send(
         Batch(chat_id=1, route="nusasms:wa", text="hi", origin=origin, created_by=1), rows
     )
+    batch, new = stored.batch, stored.new
     assert new
     assert batch.id is not None
-    return await repo.batch_messages(batch.id)
+    return await repo.messages.of_batch(batch.id)
 
 
 def _alembic_config() -> Config:
@@ -45,8 +47,9 @@ def _alembic_config() -> Config:
 
 async def test_pragmas_and_schema(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
-        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
-        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        if engine.dialect.name == "sqlite":
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
         applied = set(
             (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars()
         )
@@ -58,8 +61,8 @@ async def test_batch_is_written_queued_and_replay_is_detected(repo: Repository) 
     messages = await _batch(repo)
     assert [m.state for m in messages] == ["queued", "queued"]
     for m in messages:
-        assert len(await repo.history(m.id or 0)) == 1
-    again, new = await repo.create_batch(
+        assert len(await repo.messages.history(m.id or 0)) == 1
+    stored = await repo.messages.store_send(
         Batch(chat_id=1, route="nusasms:wa", text="hi", origin="tg:1:10", created_by=1),
         [
             Message(
@@ -73,15 +76,16 @@ async def test_batch_is_written_queued_and_replay_is_detected(repo: Repository) 
             )
         ],
     )
+    again, new = stored.batch, stored.new
     assert not new
     assert again.id == messages[0].batch_id
-    assert len(await repo.batch_messages(again.id or 0)) == 2
+    assert len(await repo.messages.of_batch(again.id or 0)) == 2
 
 
 async def test_states_move_forward_once_each(repo: Repository) -> None:
     (m, _) = await _batch(repo)
     mid = m.id or 0
-    moved = await repo.apply_changes(
+    applied = await repo.messages.apply_changes(
         [
             StateChange(mid, S.ACCEPTED, "send", provider_ref="r1"),
             StateChange(mid, S.DELIVERED, "poll", provider_status="D"),
@@ -89,10 +93,10 @@ async def test_states_move_forward_once_each(repo: Repository) -> None:
             StateChange(mid, S.DELIVERED, "webhook", provider_status="D"),  # duplicate
         ]
     )
-    assert [x.state for x in moved] == ["delivered"]
-    states = [e.state for e in await repo.history(mid)]
+    assert [x.state for x in applied.moved] == ["delivered"]
+    states = [e.state for e in await repo.messages.history(mid)]
     assert states == ["queued", "accepted", "delivered"]
-    stored = await repo.get_message(1, mid)
+    stored = await repo.messages.get_message(1, mid)
     assert stored is not None
     assert stored.provider_ref == "r1"
     assert stored.next_poll_at is None  # final: no more polling
@@ -100,14 +104,16 @@ async def test_states_move_forward_once_each(repo: Repository) -> None:
 
 async def test_other_chats_cannot_read_a_message(repo: Repository) -> None:
     (m, _) = await _batch(repo)
-    assert await repo.get_message(2, m.id or 0) is None
+    assert await repo.messages.get_message(2, m.id or 0) is None
 
 
 async def test_interrupted_sends_become_unknown(repo: Repository) -> None:
     (m, m2) = await _batch(repo)
-    await repo.apply_changes([StateChange(m2.id or 0, S.ACCEPTED, "send", provider_ref="r")])
-    assert await repo.mark_interrupted_sends() == 1
-    stored = await repo.get_message(1, m.id or 0)
+    await repo.messages.apply_changes(
+        [StateChange(m2.id or 0, S.ACCEPTED, "send", provider_ref="r")]
+    )
+    assert await repo.messages.mark_interrupted_sends() == 1
+    stored = await repo.messages.get_message(1, m.id or 0)
     assert stored is not None
     assert stored.state == "unknown"
     assert "stopped while sending" in stored.detail
@@ -147,13 +153,13 @@ async def test_racing_receipts_never_move_a_state_backwards(repo: Repository) ->
     for _ in range(20):
         (m, _) = await _batch(repo, origin=f"tg:1:{_rand()}")
         mid = m.id or 0
-        await repo.apply_changes([StateChange(mid, S.ACCEPTED, "send", provider_ref="r")])
+        await repo.messages.apply_changes([StateChange(mid, S.ACCEPTED, "send", provider_ref="r")])
         await asyncio.gather(
-            repo.apply_changes([StateChange(mid, S.DELIVERED, "webhook")]),
-            repo.apply_changes([StateChange(mid, S.SENT, "poll")]),
-            repo.apply_changes([StateChange(mid, S.DELIVERED, "webhook")]),
+            repo.messages.apply_changes([StateChange(mid, S.DELIVERED, "webhook")]),
+            repo.messages.apply_changes([StateChange(mid, S.SENT, "poll")]),
+            repo.messages.apply_changes([StateChange(mid, S.DELIVERED, "webhook")]),
         )
-        states = [e.state for e in await repo.history(mid)]
+        states = [e.state for e in await repo.messages.history(mid)]
         assert states in (
             ["queued", "accepted", "delivered"],
             ["queued", "accepted", "sent", "delivered"],

@@ -258,12 +258,11 @@ async def test_interrupted_sends_are_not_polled(
     settings = make_settings(tmp_path)
     first = await start_tracked_bot(settings, tg, nusa, clock)
     await send_one(first)
-    async with first.services.repo.sessions() as s:
+    async with first.services.repo.db.write() as s:
         row = await s.get(Message, 1)
         assert row is not None
         row.state, row.provider_ref, row.next_poll_at = "queued", None, None
         s.add(row)
-        await s.commit()
     await stop_bot(first)
     second = await start_tracked_bot(settings, tg, nusa, clock)
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from bot.tracking.limiter import ChatPacer
 from bot.tracking.scheduler import CardScheduler, JobKind
 from providers.base import DeliveryState, StatusReport
+from storage.messages import StateChange
 from storage.models import Batch, Message
-from storage.repo import StateChange
 from tests.conftest import USER, Bot
 from tests.tracking_support import FakeClock, message_row, tracker_of
 
@@ -24,7 +24,7 @@ async def queued_message(bot: Bot, origin: str) -> int:
         text="hi",
         idempotency_key=f"{origin}:0",
     )
-    await bot.services.repo.create_batch(batch, [message])
+    await bot.services.repo.messages.store_send(batch, [message])
     assert message.id is not None
     return message.id
 
@@ -39,7 +39,7 @@ async def test_a_receipt_that_beats_the_send_is_applied_once_the_ref_is_stored(
     )
     assert outcome.unknown_refs == ["early-ref"]
     assert outcome.moved == []
-    await tbot.services.repo.apply_changes(
+    await tbot.services.repo.messages.apply_changes(
         [StateChange(message_id, DeliveryState.ACCEPTED, "send", provider_ref="early-ref")]
     )
     clock.advance(1)
@@ -53,7 +53,7 @@ async def test_unmatched_receipts_are_dropped_after_a_while(tbot: Bot, clock: Fa
     await tracker.receive("nusasms", [StatusReport("stray", DeliveryState.DELIVERED, "D")])
     clock.advance(11 * 60)
     await tracker.tick()
-    await tbot.services.repo.apply_changes(
+    await tbot.services.repo.messages.apply_changes(
         [StateChange(message_id, DeliveryState.ACCEPTED, "send", provider_ref="stray")]
     )
     clock.advance(1)

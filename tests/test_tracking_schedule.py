@@ -36,7 +36,7 @@ T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 async def batch_rows(bot: Bot, batch_id: int) -> list[Message]:
-    return await bot.services.repo.batch_messages(batch_id)
+    return await bot.services.repo.messages.of_batch(batch_id)
 
 
 # -- the schedule and the restart rule, alone -------------------------------------------------
@@ -227,7 +227,7 @@ async def test_a_send_whose_card_cannot_be_posted_is_still_tracked(
     await tbot.connect()
     tbot.tg.fail_next("sendMessage", 400, "Bad Request: injected failure")
     await tbot.private("/send nusasms:wa 6281234567890 Hello")
-    batch = await tbot.services.repo.get_batch(1)
+    batch = await tbot.services.repo.messages.batch(1)
     assert batch is not None
     assert batch.card_message_id is None, "the card was not posted"
     assert (await message_row(tbot, 1)).state == "accepted"

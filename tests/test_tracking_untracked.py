@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from providers.base import DeliveryState as S
 from providers.registry import untracked_channels
+from storage.messages import StateChange
 from storage.models import Batch, Message, utcnow
-from storage.repo import Repository, StateChange
+from storage.repo import Repository
 from storage.tracking_repo import ReadWatch, TrackingRepository
 
 NO_READ_WATCH = ReadWatch(channels=frozenset(), since=None)
@@ -28,17 +29,18 @@ async def test_campaigns_are_never_polled_or_expired(repo: Repository) -> None:
         )
         for i, (ch, to) in enumerate([("smsgroup", "Customers"), ("sms", "6281234567890")])
     ]
-    batch, _ = await repo.create_batch(
+    stored = await repo.messages.store_send(
         Batch(chat_id=1, route="nusasms:sms", text="hi", origin="o", created_by=1), rows
     )
-    campaign, single = await repo.batch_messages(batch.id or 0)
-    await repo.apply_changes(
+    batch, _ = stored.batch, stored.new
+    campaign, single = await repo.messages.of_batch(batch.id or 0)
+    await repo.messages.apply_changes(
         [
             StateChange(m.id or 0, S.ACCEPTED, "send", provider_ref=f"r{m.id}")
             for m in (campaign, single)
         ]
     )
-    store = TrackingRepository(repo.sessions, untracked=untracked_channels())
+    store = TrackingRepository(repo.messages, untracked=untracked_channels())
     now = utcnow()
     hints = await store.poll_hints(NO_READ_WATCH)
     assert [h.message_id for h in hints] == [single.id]  # only the single SMS is polled

@@ -22,8 +22,8 @@ from bot.webhooks import (
     telegram_secret_token,
 )
 from providers.base import DeliveryState
+from storage.messages import StateChange
 from storage.models import Batch, Message
-from storage.repo import StateChange
 from tests.conftest import NUSA_KEY, USER, Bot, make_settings, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram, OfflineRequest, private_message
@@ -179,9 +179,10 @@ async def test_courier_status_callback_is_matched_by_provider_ref(served: Served
         text="hi",
         idempotency_key="t:1:0",
     )
-    created, _ = await bot.services.repo.create_batch(batch, [message])
+    stored = await bot.services.repo.messages.store_send(batch, [message])
+    created, _ = stored.batch, stored.new
     text_id = "11111111-2222-3333-4444-555555555555"
-    await bot.services.repo.apply_changes(
+    await bot.services.repo.messages.apply_changes(
         [StateChange(1, DeliveryState.ACCEPTED, "send", provider_ref=text_id)]
     )
     body = {

@@ -22,7 +22,6 @@ from bot.app import build_application, start_resources
 from bot.config import Settings
 from bot.tracking.tracker import Tracker
 from storage.models import Batch, Message, StatusEvent
-from storage.units import Units, sync_engines
 from tests.conftest import USER, Bot, make_settings, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import Call, FakeTelegram, OfflineRequest, callback_query, feed
@@ -92,14 +91,11 @@ def status_polls(nusa: FakeNusaSms) -> int:
 
 
 class Statements:
-    """SQL statements the database runs while the block is open (``before_cursor_execute``).
+    """SQL statements the database runs while the block is open (``before_cursor_execute``)."""
 
-    Both of the bot's engines: the pooled one and the direct one of its units of work.
-    """
-
-    def __init__(self, engine: AsyncEngine, units: Units | None = None) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.sql: list[str] = []
-        self._engines = sync_engines(engine, units)
+        self._engine = engine.sync_engine
 
     def _record(self, _conn: Any, _cursor: Any, statement: str, *_rest: object) -> None:
         self.sql.append(" ".join(statement.split()))
@@ -109,13 +105,11 @@ class Statements:
         return [s for s in self.sql if s.upper().startswith("UPDATE MESSAGE ")]
 
     def __enter__(self) -> Statements:
-        for engine in self._engines:
-            event.listen(engine, "before_cursor_execute", self._record)
+        event.listen(self._engine, "before_cursor_execute", self._record)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        for engine in self._engines:
-            event.remove(engine, "before_cursor_execute", self._record)
+        event.remove(self._engine, "before_cursor_execute", self._record)
 
 
 def statements(bot: Bot) -> Statements:
@@ -123,7 +117,7 @@ def statements(bot: Bot) -> Statements:
     resources = bot.app.bot_data.resources
     assert resources is not None
     assert resources.engine is not None
-    return Statements(resources.engine, resources.units)
+    return Statements(resources.engine)
 
 
 def next_poll(bot: Bot, message_id: int) -> datetime | None:
@@ -173,20 +167,20 @@ class Recorder:
 
 
 async def batch_of(bot: Bot, batch_id: int = 1) -> Batch:
-    batch = await bot.services.repo.get_batch(batch_id)
+    batch = await bot.services.repo.messages.batch(batch_id)
     assert batch is not None
     return batch
 
 
 async def message_row(bot: Bot, message_id: int) -> Message:
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         found = await s.get(Message, message_id)
     assert found is not None
     return found
 
 
 async def history_states(bot: Bot, message_id: int) -> list[str]:
-    async with bot.services.repo.sessions() as s:
+    async with bot.services.repo.db.read() as s:
         rows = await s.exec(
             select(StatusEvent)
             .where(StatusEvent.message_id == message_id)

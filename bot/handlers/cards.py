@@ -59,9 +59,7 @@ async def _answer_button(query: CallbackQuery, context: BotContext) -> str:
     if query.message is None:
         raise BadInput("This card is too old to use; /status shows the latest messages.")
     chat_id = query.message.chat.id
-    batch = await context.services.repo.get_batch(batch_id)
-    if batch is None or batch.chat_id != chat_id:
-        raise BadInput(f"Send {batch_id} does not belong to this chat.")
+    await context.services.status.check_batch(chat_id, batch_id)
     tracker = tracker_of(context)
     if action == REFRESH:
         return refresh_text(await tracker.refresh(batch_id, chat_id))

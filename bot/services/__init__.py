@@ -57,6 +57,6 @@ class Services:
             chats=Chats(repo),
             sender=Sender(repo, accounts, concurrency=send_concurrency, first_poll=first_poll),
             status=StatusReader(repo, accounts),
-            schedules=Schedules(ScheduleRepository(repo.sessions), repo, accounts),
-            checks=PhoneChecks(PhoneCheckStore(repo.sessions), accounts, repo),
+            schedules=Schedules(ScheduleRepository(repo.db), repo, accounts),
+            checks=PhoneChecks(PhoneCheckStore(repo.db), accounts, repo),
         )

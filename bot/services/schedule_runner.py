@@ -166,14 +166,14 @@ class ScheduleRunner:
     async def _resume(self, row: Schedule, now: datetime) -> None:
         """A claim taken over at start: complete the run if it reached the send path."""
         assert row.id is not None
-        batch = await self.store.batch_for_origin(origin_of(row))
+        batch = await self._repo.messages.batch_for_origin(origin_of(row))
         if batch is None or batch.id is None:
             log.warning("schedule %s was claimed but not sent before a stop", row.id)
             await self.store.release(row.id, worker=self.worker)
             return
         log.warning("schedule %s was sent before a stop; completing its run", row.id)
         nxt = _next_run(row, now, row.next_run_at)
-        outcome = SendOutcome(batch, await self._repo.batch_messages(batch.id), replayed=True)
+        outcome = SendOutcome(batch, await self._repo.messages.of_batch(batch.id), replayed=True)
         await self._complete(row, now, nxt, outcome, note="after a restart")
 
     async def _run(self, row: Schedule, now: datetime) -> None:

@@ -25,13 +25,9 @@ from bot.services.phones import normalise
 from providers.base import DeliveryState, Media, OutgoingMessage, Provider, SendResult
 from providers.errors import AuthError, InsufficientCredit, ProviderError
 from providers.registry import Route
+from storage.messages import Messages, StateChange
 from storage.models import Batch, Message, utcnow
-from storage.repo import Repository, StateChange
-from storage.rows import RowFactory
-
-# Built without SQLModel's __init__ (~60 µs an object): a 10,000-recipient send builds 10,001.
-new_batch = RowFactory(Batch)
-new_message = RowFactory(Message)
+from storage.repo import Repository
 
 log = logging.getLogger(__name__)
 
@@ -76,24 +72,26 @@ class ChangeWriter:
     """Collects a send's outcomes and commits them in batches while sends go on.
 
     Adding never waits for the database: a full batch is committed by a background task, so
-    no provider call waits behind a commit; :meth:`flush` waits for everything to be stored.
+    no provider call waits behind a commit; :meth:`flush` waits for everything to be stored
+    and gives back each message as stored.
     """
 
-    def __init__(self, repo: Repository, batch_size: int = WRITE_BATCH) -> None:
-        self._repo = repo
+    def __init__(self, messages: Messages, batch_size: int = WRITE_BATCH) -> None:
+        self._messages = messages
         self._batch_size = batch_size
-        self._pending: list[tuple[Message, StateChange]] = []
+        self._pending: list[StateChange] = []
         self._writing: asyncio.Task[None] | None = None
+        self.stored: dict[int, Message] = {}
         self.last_event_id = 0
 
-    def add(self, message: Message, change: StateChange) -> None:
+    def add(self, change: StateChange) -> None:
         """Queue one message's outcome; a full batch starts a commit in the background."""
-        self._pending.append((message, change))
+        self._pending.append(change)
         if len(self._pending) >= self._batch_size and self._may_start():
             self._writing = asyncio.create_task(self._write())
 
     async def flush(self) -> None:
-        """Commit everything queued so far (the messages take their new states).
+        """Commit everything queued so far.
 
         Raises what a background commit raised: an outcome is never silently dropped.
         """
@@ -109,8 +107,9 @@ class ChangeWriter:
     async def _write(self) -> None:
         while self._pending:
             chunk, self._pending = self._pending, []
-            last = await self._repo.record_outcomes(chunk)
-            self.last_event_id = max(self.last_event_id, last)
+            applied = await self._messages.apply_changes(chunk)
+            self.stored.update((m.id, m) for m in applied.current if m.id is not None)
+            self.last_event_id = max(self.last_event_id, applied.last_event_id)
 
 
 def validate_text(route: Route, text: str, media: Media | None) -> str:
@@ -176,7 +175,7 @@ class Sender:
         adapter = await self._accounts.adapter(
             request.chat_id, route.provider, channel=route.channel
         )
-        batch = new_batch(
+        batch = Batch(
             chat_id=request.chat_id,
             route=str(route),
             text=text,
@@ -187,7 +186,7 @@ class Sender:
         )
         media_name = request.media.file_name if request.media else None
         rows = [
-            new_message(
+            Message(
                 batch_id=0,
                 chat_id=request.chat_id,
                 provider=route.provider.name,
@@ -199,14 +198,16 @@ class Sender:
             )
             for index, to in enumerate(recipients)
         ]
-        stored = await self._repo.store_send(batch, rows)
+        messages = self._repo.messages
+        stored = await messages.store_send(batch, rows)
         batch = stored.batch
         assert batch.id is not None
         if not stored.new:
             log.info("send %s replayed; not sending again", request.origin)
-            return SendOutcome(batch, await self._repo.batch_messages(batch.id), replayed=True)
-        last_event_id = await self._fan_out(adapter, route, rows, text, request)
-        return SendOutcome(batch, rows, False, max(stored.last_event_id, last_event_id))
+            return SendOutcome(batch, await messages.of_batch(batch.id), replayed=True)
+        writer = await self._fan_out(adapter, route, rows, text, request)
+        sent = [writer.stored.get(row.id or 0, row) for row in rows]
+        return SendOutcome(batch, sent, False, max(stored.last_event_id, writer.last_event_id))
 
     async def _fan_out(
         self,
@@ -215,8 +216,8 @@ class Sender:
         rows: list[Message],
         text: str,
         request: SendRequest,
-    ) -> int:
-        writer = ChangeWriter(self._repo)
+    ) -> ChangeWriter:
+        writer = ChangeWriter(self._repo.messages)
         stop: list[ProviderError] = []
         options = request.options or {}
         queue = iter(rows)  # shared: each worker takes the next row, each row is taken once
@@ -227,7 +228,7 @@ class Sender:
             for row in queue:
                 assert row.id is not None
                 if stop:
-                    writer.add(row, _failed(row.id, stop[0], skipped=True))
+                    writer.add(_failed(row.id, stop[0], skipped=True))
                     continue
                 outgoing = OutgoingMessage(
                     channel=route.channel.name,
@@ -241,13 +242,13 @@ class Sender:
                 except ProviderError as exc:
                     if isinstance(exc, _FATAL):
                         stop.append(exc)
-                    writer.add(row, _failed(row.id, exc))
+                    writer.add(_failed(row.id, exc))
                 else:
-                    writer.add(row, self._accepted(row.id, result))
+                    writer.add(self._accepted(row.id, result))
 
         await asyncio.gather(*(worker() for _ in range(min(self._concurrency, len(rows)))))
         await writer.flush()
-        return writer.last_event_id
+        return writer
 
     def _accepted(self, message_id: int, result: SendResult) -> StateChange:
         return StateChange(

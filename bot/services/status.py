@@ -9,8 +9,9 @@ from bot.services.errors import BadInput
 from providers.base import DeliveryState
 from providers.errors import ProviderError
 from providers.registry import REGISTRY
+from storage.messages import StateChange
 from storage.models import Message, StatusEvent
-from storage.repo import Repository, StateChange
+from storage.repo import Repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +37,16 @@ class StatusReader:
             BadInput: when the chat has no message with that id.
 
         """
-        message = await self._repo.get_message(chat_id, message_id)
+        message = await self._repo.messages.get_message(chat_id, message_id)
         if message is None:
             raise BadInput(f"This chat has no message #{message_id}.")
         note = ""
         if poll and message.provider_ref and not DeliveryState(message.state).is_final:
             note = await self._poll(message)
-            refreshed = await self._repo.get_message(chat_id, message_id)
+            refreshed = await self._repo.messages.get_message(chat_id, message_id)
             message = refreshed or message
         assert message.id is not None
-        return MessageStatus(message, await self._repo.history(message.id), note)
+        return MessageStatus(message, await self._repo.messages.history(message.id), note)
 
     async def _poll(self, message: Message) -> str:
         spec = REGISTRY.get(message.provider)
@@ -56,7 +57,7 @@ class StatusReader:
             report = await adapter.status(message.provider_ref, channel=message.channel)
         except ProviderError as exc:
             return f"Could not ask {spec.display} just now: {exc.message}"
-        await self._repo.apply_changes(
+        await self._repo.messages.apply_changes(
             [
                 StateChange(
                     message_id=message.id,
@@ -69,6 +70,17 @@ class StatusReader:
         )
         return ""
 
+    async def check_batch(self, chat_id: int, batch_id: int) -> None:
+        """Refuse a send id that is not this chat's (a card button from elsewhere).
+
+        Raises:
+            BadInput: when the send does not exist or belongs to another chat.
+
+        """
+        batch = await self._repo.messages.batch(batch_id)
+        if batch is None or batch.chat_id != chat_id:
+            raise BadInput(f"Send {batch_id} does not belong to this chat.")
+
     async def latest(self, chat_id: int, limit: int) -> list[Message]:
         """The chat's latest messages, newest first."""
-        return await self._repo.latest_messages(chat_id, limit)
+        return await self._repo.messages.latest(chat_id, limit)

@@ -1,8 +1,9 @@
 """Polling providers for delivery states, expiring stuck messages, applying pushed receipts.
 
-Nothing here imports telegram: every path ends in :meth:`Repository.apply_changes` (forward
-only, one history row per real change) and hands the messages that moved to ``on_moved``,
-which the card updater turns into coalesced edits.
+Nothing here imports telegram: every path ends in
+:meth:`storage.messages.Messages.apply_changes` (forward only, one history row per real change)
+and hands the messages that moved to ``on_moved``, which the card updater turns into coalesced
+edits.
 
 When each message is polled next lives in memory (:class:`PollSchedule`); due messages are
 taken from it in pages, read back from the database (the state a poll compares against) and
@@ -28,8 +29,9 @@ from bot.tracking.schedule import PollSchedule
 from providers.base import DeliveryState, Provider, StatusReport
 from providers.errors import ProviderError, RateLimited
 from providers.registry import REGISTRY, ProviderSpec
+from storage.messages import StateChange
 from storage.models import Message
-from storage.repo import Repository, StateChange
+from storage.repo import Repository
 from storage.tracking_repo import PollHint, ReadWatch, TrackingRepository
 
 log = logging.getLogger(__name__)
@@ -73,10 +75,6 @@ class Poller:
         self.policy = policy
         self.schedule = PollSchedule()
         self._registry = REGISTRY if registry is None else registry
-        # apply_changes reads, then writes: two concurrent calls (a webhook and a poll, two
-        # callbacks) could both pass the forward-only check and the later commit would move
-        # the state backwards. Every tracking write goes through this lock.
-        self._writing = asyncio.Lock()
 
     # -- the schedule ------------------------------------------------------------------------
 
@@ -146,7 +144,7 @@ class Poller:
             ids = self.schedule.take(now, size, retry_at=now + self.policy.delay(0))
             if not ids:
                 break
-            rows = {m.id: m for m in await self._store.messages(ids)}
+            rows = {m.id: m for m in await self._store.messages.by_ids(ids)}
             watch = self.policy.watch(now)
             page: list[Message] = []
             for message_id in ids:
@@ -213,8 +211,7 @@ class Poller:
                     delay = max(delay, timedelta(seconds=result.retry_after))
                 errors.append(getattr(result, "message", "") or type(result).__name__)
             plans.append((message, now + delay, attempts))
-        async with self._writing:
-            moved = await self._repo.apply_changes(changes)
+        moved = (await self._repo.messages.apply_changes(changes)).moved
         by_id = {m.id: m for m in moved}
         watch = self.policy.watch(now)
         for message, at, attempts in plans:
@@ -234,10 +231,10 @@ class Poller:
             ids = await self._store.stale_open(cutoff, limit=self.policy.page_size)
             if not ids:
                 break
-            async with self._writing:
-                moved = await self._repo.apply_changes(
-                    StateChange(i, DeliveryState.EXPIRED, "expiry", detail=detail) for i in ids
-                )
+            applied = await self._repo.messages.apply_changes(
+                StateChange(i, DeliveryState.EXPIRED, "expiry", detail=detail) for i in ids
+            )
+            moved = applied.moved
             for message in moved:
                 assert message.id is not None
                 self.schedule.drop(message.id)
@@ -287,8 +284,7 @@ class Poller:
                         poll_attempts=attempts,
                     )
                 )
-        async with self._writing:
-            moved = await self._repo.apply_changes(changes)
+        moved = (await self._repo.messages.apply_changes(changes)).moved
         watch = self.policy.watch(now)
         for message in moved:
             assert message.id is not None

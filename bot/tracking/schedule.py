@@ -1,7 +1,7 @@
 """When each tracked message is polled next: the poll loop's runtime truth, kept in memory.
 
 The database keeps ``next_poll_at``/``poll_attempts`` only as a *restart hint*, written in the
-same UPDATE as a state change (:class:`storage.repo.StateChange`). A poll that changes nothing
+same UPDATE as a state change (:class:`storage.messages.StateChange`). A poll that changes nothing
 moves its message's entry here and writes nothing, so a message costs one row write per state
 change however often it is polled.
 

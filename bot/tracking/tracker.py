@@ -299,9 +299,7 @@ def build_tracker(
     limits: PacerLimits | None = None,
 ) -> Tracker:
     """Wire a tracker to the application's bot, services and settings."""
-    store = TrackingRepository(
-        services.repo.sessions, untracked=untracked_channels(), units=services.repo.units
-    )
+    store = TrackingRepository(services.repo.messages, untracked=untracked_channels())
     poller = Poller(store, services.repo, services.accounts, PollPolicy.from_settings(settings))
     updater = CardUpdater(bot, store, CardScheduler(ChatPacer(limits)))
     return Tracker(poller, updater, store, clock=clock)

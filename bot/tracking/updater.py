@@ -202,7 +202,7 @@ class CardUpdater:
         await self._store.card_synced(job.batch_id, view.last_event_id)
 
     async def _notice(self, job: Job) -> None:
-        batch = await self._store.batch(job.batch_id)
+        batch = await self._store.messages.batch(job.batch_id)
         if batch is None:
             return
         failures = await self._store.failures_since(job.batch_id, batch.notice_event_id or 0)
@@ -227,7 +227,7 @@ class CardUpdater:
         view = await self._store.card_view(job.batch_id, lines=0)
         if view is None:
             return
-        messages = await self._store.batch_messages(job.batch_id, limit=DETAILS_ROWS)
+        messages = await self._store.messages.of_batch(job.batch_id, limit=DETAILS_ROWS)
         await self._bot.send_message(
             view.batch.chat_id,
             card_details(view.batch, messages, view.total, DETAILS_LIMIT),

@@ -1,0 +1,273 @@
+"""Messages and their sends (batches): the send path, forward-only state changes, queries.
+
+The one home of every query on ``batch``, ``message`` and ``statusevent``. The guarantees the
+rest of the bot builds on:
+
+- a send's rows are written ``queued`` in one transaction before any provider call, and the
+  batch's ``origin`` is unique, so a send delivered twice is found, never repeated;
+- a state only moves forward (:meth:`~providers.base.DeliveryState.can_become`): receipts that
+  arrive twice, late or out of order are ignored, and every real change is one history row;
+- the read and the write of a change are one write transaction (see :class:`storage.db.Database`),
+  so two receipts racing cannot both pass the check against the same old state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from providers.base import DeliveryState
+from storage.db import Database
+from storage.models import AuditEntry, Batch, Message, StatusEvent, utcnow
+
+INTERRUPTED = "the bot stopped while sending; check before resending"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A new state for one message, from a send result, a poll or a callback."""
+
+    message_id: int
+    state: DeliveryState
+    source: str
+    provider_ref: str | None = None
+    provider_status: str = ""
+    detail: str = ""
+    next_poll_at: datetime | None = None
+    poll_attempts: int | None = None  # with next_poll_at: the tracker's restart hint
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSend:
+    """A send as stored: the batch, whether it is new, and its newest history row's id."""
+
+    batch: Batch
+    new: bool
+    last_event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What :meth:`Messages.apply_changes` did.
+
+    ``current`` holds every changed message as now stored, ``moved`` those whose state really
+    moved, ``last_event_id`` the newest history row written (0 when none was).
+    """
+
+    current: list[Message]
+    moved: list[Message]
+    last_event_id: int
+
+
+class Messages:
+    """Every query on sends, messages and their history."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- the send path -----------------------------------------------------------------------
+
+    async def store_send(self, batch: Batch, messages: Sequence[Message]) -> StoredSend:
+        """Store a send, its queued messages, their first history rows and the audit row.
+
+        One transaction. The batch's ``origin`` is unique: the same Telegram update (or
+        schedule run) delivered twice finds the first batch (``new`` False) instead of sending
+        again. The given objects get their ids, ``batch_id``, ``chat_id`` and times.
+        """
+        now = utcnow()
+        try:
+            async with self.db.write() as s:
+                batch.created_at = now
+                s.add(batch)
+                await s.flush()
+                assert batch.id is not None
+                for message in messages:
+                    message.batch_id, message.chat_id = batch.id, batch.chat_id
+                    message.created_at = message.updated_at = now
+                s.add_all(messages)
+                await s.flush()
+                events = [_event(m.id, m.state, "send", now) for m in messages]
+                s.add_all(events)
+                s.add(
+                    AuditEntry(
+                        chat_id=batch.chat_id,
+                        user_id=batch.created_by,
+                        action="send",
+                        detail=f"send {batch.id}: {len(messages)} recipient(s) via {batch.route}",
+                        at=now,
+                    )
+                )
+                await s.flush()
+                last = max((e.id or 0 for e in events), default=0)
+            return StoredSend(batch, True, last)
+        except IntegrityError:  # this origin is stored already: a replay
+            found = await self.batch_for_origin(batch.origin)
+            if found is None:  # another constraint: a real error
+                raise
+            return StoredSend(found, False, 0)
+
+    async def apply_changes(self, changes: Iterable[StateChange]) -> Applied:
+        """Apply state changes forward-only, in one transaction.
+
+        A change that would move a state backwards, or repeats the current state, is ignored;
+        its provider ref and poll hint are still kept. Each real change adds one history row;
+        a message whose columns did not change is not written at all.
+        """
+        by_id: dict[int, list[StateChange]] = {}
+        for change in changes:
+            by_id.setdefault(change.message_id, []).append(change)
+        if not by_id:
+            return Applied([], [], 0)
+        now = utcnow()
+        async with self.db.write() as s:
+            rows = await s.exec(
+                select(Message)
+                .where(col(Message.id).in_(list(by_id)))
+                .order_by(col(Message.id))
+                .with_for_update()  # PostgreSQL: another writer waits; SQLite: see Database
+            )
+            current = list(rows)
+            moved: list[Message] = []
+            events: list[StatusEvent] = []
+            for message in current:
+                assert message.id is not None
+                if _apply(message, by_id[message.id], now, events):
+                    moved.append(message)
+            s.add_all(events)
+            await s.flush()
+            last = max((e.id or 0 for e in events), default=0)
+        return Applied(current, moved, last)
+
+    async def mark_interrupted_sends(self) -> int:
+        """At start: messages still ``queued`` were interrupted mid-send by a stop.
+
+        Their provider call may or may not have happened, so they become ``unknown`` (never
+        resent blindly). Returns how many were found.
+        """
+        async with self.db.read() as s:
+            ids = list(
+                await s.exec(select(Message.id).where(Message.state == DeliveryState.QUEUED))
+            )
+        applied = await self.apply_changes(
+            StateChange(i, DeliveryState.UNKNOWN, "restart", detail=INTERRUPTED)
+            for i in ids
+            if i is not None
+        )
+        return len(applied.moved)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    async def get_message(self, chat_id: int, message_id: int) -> Message | None:
+        """A message of this chat by its id."""
+        async with self.db.read() as s:
+            message = await s.get(Message, message_id)
+        return message if message is not None and message.chat_id == chat_id else None
+
+    async def by_ids(self, ids: Iterable[int]) -> list[Message]:
+        """These messages as stored now, by id."""
+        wanted = list(ids)
+        if not wanted:
+            return []
+        async with self.db.read() as s:
+            rows = await s.exec(
+                select(Message).where(col(Message.id).in_(wanted)).order_by(col(Message.id))
+            )
+            return list(rows)
+
+    async def history(self, message_id: int) -> list[StatusEvent]:
+        """A message's state changes, oldest first."""
+        async with self.db.read() as s:
+            rows = await s.exec(
+                select(StatusEvent)
+                .where(StatusEvent.message_id == message_id)
+                .order_by(col(StatusEvent.id))
+            )
+            return list(rows)
+
+    async def latest(self, chat_id: int, limit: int) -> list[Message]:
+        """The chat's most recent messages, newest first."""
+        async with self.db.read() as s:
+            rows = await s.exec(
+                select(Message)
+                .where(Message.chat_id == chat_id)
+                .order_by(col(Message.id).desc())
+                .limit(limit)
+            )
+            return list(rows)
+
+    async def of_batch(self, batch_id: int, *, limit: int | None = None) -> list[Message]:
+        """The messages of one send, in recipient order (the first ``limit`` of them)."""
+        async with self.db.read() as s:
+            rows = await s.exec(
+                select(Message)
+                .where(Message.batch_id == batch_id)
+                .order_by(col(Message.id))
+                .limit(limit)
+            )
+            return list(rows)
+
+    async def batch(self, batch_id: int) -> Batch | None:
+        """One send by id."""
+        async with self.db.read() as s:
+            return await s.get(Batch, batch_id)
+
+    async def batch_for_origin(self, origin: str) -> Batch | None:
+        """The send stored for this origin (an update, a schedule run), if any."""
+        async with self.db.read() as s:
+            return (await s.exec(select(Batch).where(Batch.origin == origin))).first()
+
+
+def _event(
+    message_id: int | None,
+    state: str,
+    source: str,
+    at: datetime,
+    *,
+    provider_status: str = "",
+    detail: str = "",
+) -> StatusEvent:
+    assert message_id is not None
+    return StatusEvent(
+        message_id=message_id,
+        state=state,
+        source=source,
+        at=at,
+        provider_status=provider_status,
+        detail=detail,
+    )
+
+
+def _apply(
+    message: Message, changes: list[StateChange], now: datetime, events: list[StatusEvent]
+) -> bool:
+    """Apply one message's changes to its (session-bound) object; whether its state moved."""
+    moved = False
+    for change in changes:
+        if change.provider_ref and not message.provider_ref:
+            message.provider_ref = change.provider_ref
+        if change.next_poll_at is not None or change.state.is_final:
+            message.next_poll_at = None if change.state.is_final else change.next_poll_at
+        if change.poll_attempts is not None:
+            message.poll_attempts = change.poll_attempts
+        if not DeliveryState(message.state).can_become(change.state):
+            continue
+        message.state = change.state.value
+        message.provider_status = change.provider_status or message.provider_status
+        message.detail = change.detail
+        message.updated_at = now
+        events.append(
+            _event(
+                message.id,
+                change.state.value,
+                change.source,
+                now,
+                provider_status=change.provider_status,
+                detail=change.detail,
+            )
+        )
+        moved = True
+    return moved
