@@ -758,6 +758,17 @@ async def test_delete_contacts(fake: FakeParrotica, clock: Clock) -> None:
     assert fake.json_body() == {"ids": [1, 2]}
 
 
+async def test_delete_one_contact(fake: FakeParrotica, clock: Clock) -> None:
+    async with connect(fake, clock) as client:
+        ack = await client.delete_contact(2)
+        with pytest.raises(ValidationError, match="contact not found"):
+            await client.delete_contact(2)
+    assert ack.message == "Contact deleted"
+    assert set(fake.contacts) == {1}
+    assert fake.requests[0].method == "DELETE"
+    assert fake.requests[0].url.path == f"/api/v1/contact/{DEFAULT_USER}/2"
+
+
 async def test_delete_unknown_contact(fake: FakeParrotica, clock: Clock) -> None:
     async with connect(fake, clock) as client:
         with pytest.raises(ValidationError, match="contact not found: 99"):
@@ -810,6 +821,25 @@ async def test_bare_404_points_at_the_path_table(fake: FakeParrotica, clock: Clo
     async with connect(fake, clock) as client:
         with pytest.raises(ValidationError, match="PARROTICA_PATHS"):
             await client.activity()
+
+
+async def test_wrong_send_path_is_not_blamed_on_the_recipients(clock: Clock) -> None:
+    fake = FakeParrotica(now=clock, paths={"messages": "/api/v2/message/{userId}"})
+    async with connect(fake, clock) as client:
+        with pytest.raises(ValidationError, match="PARROTICA_PATHS") as caught:
+            await client.send("x", sender_id="ABC123", numbers=["+15551234567"])
+    assert not isinstance(caught.value, MessageRejected)
+    assert "Cannot POST" in caught.value.message
+
+
+async def test_server_failure_inside_a_200_on_send_is_maybe_sent(
+    fake: FakeParrotica, clock: Clock
+) -> None:
+    fake.fail_next(200, {"status": "error", "code": 500, "message": "Worker crashed"})
+    async with connect(fake, clock) as client:
+        with pytest.raises(ProviderUnavailable, match="Worker crashed") as caught:
+            await client.send("x", sender_id="ABC123", numbers=["+15551234567"])
+    assert caught.value.maybe_sent
 
 
 async def test_read_timeout_on_a_read_is_unavailable(fake: FakeParrotica, clock: Clock) -> None:

@@ -7,8 +7,9 @@ envelope rule of :mod:`providers.parrotica.facts` and become the dataclasses of
 
     HTTP 401/403 (or body code)  → AuthError
     HTTP 402, "insufficient …"   → InsufficientCredit
-    HTTP 404                     → MessageRejected on a send ("contact not found"),
-                                   ValidationError elsewhere
+    HTTP 404                     → MessageRejected when a send's recipient is refused
+                                   ("contact not found: 7"), else ValidationError (a bare
+                                   404 hints at PARROTICA_PATHS)
     other 4xx, failed envelope   → ValidationError with Parrotica's ``message``
     HTTP 429                     → RateLimited with ``Retry-After``
     5xx, transport failure       → ProviderUnavailable (``maybe_sent`` when it may have acted)
@@ -83,6 +84,10 @@ from providers.parrotica.paths import fill, resolve_paths
 T = TypeVar("T")
 _NUMBER = re.compile(r"^\+?\d{6,15}$")
 _MAX_DETAIL = 300
+# A 404 on a send names the refused recipient ("contact not found: 7"); any other 404 there
+# more likely means a wrong path, which the operator fixes with PARROTICA_PATHS.
+_RECIPIENT_WORDS = re.compile(r"\b(contact|group|number|recipient)s?\b", re.IGNORECASE)
+_NAMES_AN_ITEM = re.compile(r"\bnot found\b", re.IGNORECASE)
 _CLAIMED_KEPT = 1000
 
 
@@ -293,6 +298,12 @@ class ParroticaClient:
         answer = await self._call("DELETE", "contacts", body={"ids": ids})
         return Ack(answer.message)
 
+    async def delete_contact(self, contact_id: int) -> Ack:
+        """Delete one contact (``DELETE`` on the ``contact`` path)."""
+        (checked,) = wire_ids([contact_id], what="contact ids")
+        answer = await self._call("DELETE", "contact", item_id=checked)
+        return Ack(answer.message)
+
     async def contact_summary(self) -> ContactSummary:
         """The address book's counts."""
         answer = await self._call("GET", "contact_summary")
@@ -490,15 +501,17 @@ def _client_error(status: int, detail: str, *, sending: bool) -> ProviderError:
         text = detail or "not enough credit"
         return InsufficientCredit(f"{NAME}: {text}.", provider=NAME, code=code)
     if status == 404:
-        if not detail:
-            return ValidationError(
-                f"{NAME} answered 404 Not Found: the item does not exist, or the path is wrong "
-                "(see PARROTICA_PATHS).",
-                provider=NAME,
-                code=code,
-            )
-        error = MessageRejected if sending else ValidationError
-        return error(f"{NAME}: {detail} (HTTP 404).", provider=NAME, code=code)
+        if sending and _RECIPIENT_WORDS.search(detail):
+            return MessageRejected(f"{NAME}: {detail} (HTTP 404).", provider=NAME, code=code)
+        if _NAMES_AN_ITEM.search(detail):
+            return ValidationError(f"{NAME}: {detail} (HTTP 404).", provider=NAME, code=code)
+        said = f" ({detail})" if detail else ""
+        return ValidationError(
+            f"{NAME} answered 404 Not Found{said}: the item does not exist, or the path is "
+            "wrong (see PARROTICA_PATHS).",
+            provider=NAME,
+            code=code,
+        )
     if 400 <= status < 500:
         text = detail or "the request was refused"
         return ValidationError(f"{NAME}: {text} (HTTP {status}).", provider=NAME, code=code)
