@@ -4,6 +4,7 @@
 - :mod:`providers.parrotica.facts`: envelope rule, ids, times, recipients per request;
 - :mod:`providers.parrotica.states`: ``state``/``status`` words → ``DeliveryState``;
 - :mod:`providers.parrotica.models`: the typed results;
+- :mod:`providers.parrotica.answers`: ``x-api-key`` auth, envelope reading, error mapping;
 - :mod:`providers.parrotica.client`: :class:`ParroticaClient`.
 
 The bot does not use it yet: an adapter behind :class:`providers.base.Provider` comes next.
@@ -11,7 +12,8 @@ The bot does not use it yet: an adapter behind :class:`providers.base.Provider` 
 
 from __future__ import annotations
 
-from providers.parrotica.client import ApiKeyAuth, ParroticaClient
+from providers.parrotica.answers import ApiKeyAuth
+from providers.parrotica.client import ParroticaClient
 from providers.parrotica.facts import MAX_RECIPIENTS_PER_REQUEST, NAME, Recipients
 from providers.parrotica.models import (
     Ack,

@@ -1,19 +1,11 @@
 """The Parrotica HTTP client: typed calls over the shared ``httpx.AsyncClient``.
 
-Auth is :class:`ApiKeyAuth` (the ``x-api-key`` header); the account's User ID goes into every
-path (:mod:`providers.parrotica.paths`, overridable by ``PARROTICA_PATHS``). Answers pass the
-envelope rule of :mod:`providers.parrotica.facts` and become the dataclasses of
-:mod:`providers.parrotica.models`; failures become :mod:`providers.errors` classes:
-
-    HTTP 401/403 (or body code)  → AuthError
-    HTTP 402, "insufficient …"   → InsufficientCredit
-    HTTP 404                     → MessageRejected when a send's recipient is refused
-                                   ("contact not found: 7"), else ValidationError (a bare
-                                   404 hints at PARROTICA_PATHS)
-    other 4xx, failed envelope   → ValidationError with Parrotica's ``message``
-    HTTP 429                     → RateLimited with ``Retry-After``
-    5xx, transport failure       → ProviderUnavailable (``maybe_sent`` when it may have acted)
-    a body that is not JSON      → UnexpectedResponse
+Auth is :class:`~providers.parrotica.answers.ApiKeyAuth` (the ``x-api-key`` header); the
+account's User ID goes into every path (:mod:`providers.parrotica.paths`, overridable by
+``PARROTICA_PATHS``). Answers are read, and failures mapped to :mod:`providers.errors`, in
+:mod:`providers.parrotica.answers`; transport failures become ``ProviderUnavailable`` here
+(``maybe_sent`` when the request may have been acted on). Results are the dataclasses of
+:mod:`providers.parrotica.models`.
 
 A send's answer may lack the new message's id (the documented answer is the bare envelope).
 The client then looks for it in the message list — same content and sender ID, created within
@@ -25,8 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -35,23 +26,16 @@ import httpx
 from providers.base import AccountInfo
 from providers.errors import (
     AuthError,
-    InsufficientCredit,
-    MessageRejected,
     ProviderError,
-    ProviderUnavailable,
-    RateLimited,
     UnexpectedResponse,
     ValidationError,
 )
-from providers.http import json_body, raise_for_common_status, retry_after_seconds, unavailable
+from providers.http import unavailable
+from providers.parrotica.answers import Answer, ApiKeyAuth, read_answer
 from providers.parrotica.facts import (
-    FAILURE_CODE,
     MAX_RECIPIENTS_PER_REQUEST,
     NAME,
     Recipients,
-    envelope_code,
-    envelope_failed,
-    envelope_message,
     format_time,
     read_id,
     recipient_batches,
@@ -70,7 +54,6 @@ from providers.parrotica.models import (
     SendOutcome,
     Transaction,
     as_list,
-    as_object,
     parse_activity,
     parse_contact,
     parse_group,
@@ -83,41 +66,11 @@ from providers.parrotica.paths import fill, resolve_paths
 
 T = TypeVar("T")
 _NUMBER = re.compile(r"^\+?\d{6,15}$")
-_MAX_DETAIL = 300
-# A 404 on a send names the refused recipient ("contact not found: 7"); any other 404 there
-# more likely means a wrong path, which the operator fixes with PARROTICA_PATHS.
-_RECIPIENT_WORDS = re.compile(r"\b(contact|group|number|recipient)s?\b", re.IGNORECASE)
-_NAMES_AN_ITEM = re.compile(r"\bnot found\b", re.IGNORECASE)
 _CLAIMED_KEPT = 1000
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class ApiKeyAuth(httpx.Auth):
-    """Puts the API key in the ``x-api-key`` header; its ``repr`` never shows the key."""
-
-    requires_request_body = False
-    requires_response_body = False
-
-    def __init__(self, api_key: str) -> None:
-        self._api_key = api_key
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Add the header and send the request once."""
-        request.headers["x-api-key"] = self._api_key
-        yield request
-
-    def __repr__(self) -> str:
-        return "ApiKeyAuth(x-api-key=***)"
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    data: object
-    meta: Mapping[str, object]
-    message: str
 
 
 class ParroticaClient:
@@ -429,7 +382,7 @@ class ParroticaClient:
         params: Mapping[str, int] | None = None,
         body: Mapping[str, Any] | None = None,
         sending: bool = False,
-    ) -> _Answer:
+    ) -> Answer:
         url = self._base_url + fill(self._paths[key], user_id=self._user_id, item_id=item_id)
         try:
             response = await self._http.request(
@@ -437,40 +390,7 @@ class ParroticaClient:
             )
         except httpx.TransportError as exc:
             raise unavailable(exc, provider=NAME) from exc
-        return self._read(response, sending=sending)
-
-    def _read(self, response: httpx.Response, *, sending: bool) -> _Answer:
-        status = response.status_code
-        if not 200 <= status < 300:
-            try:
-                detail = self._clean(envelope_message(response.json()))
-            except ValueError:
-                detail = ""
-            raise_for_common_status(response, provider=NAME, detail=detail)
-            raise _client_error(status, detail, sending=sending)
-        raw = json_body(response, provider=NAME)
-        body = as_object(raw, what="an answer")
-        if envelope_failed(status, body):
-            detail = self._clean(envelope_message(body))
-            code = envelope_code(body)
-            raise _body_error(
-                code if code is not None and code >= FAILURE_CODE else 400,
-                detail,
-                response,
-                sending=sending,
-            )
-        meta = body.get("meta")
-        return _Answer(
-            data=body.get("data"),
-            meta=meta if isinstance(meta, dict) else {},
-            message=self._clean(envelope_message(body)),
-        )
-
-    def _clean(self, detail: str) -> str:
-        """Provider text safe for a chat: short, and never the API key."""
-        if self._secret and self._secret in detail:
-            detail = detail.replace(self._secret, "***")
-        return detail[:_MAX_DETAIL]
+        return read_answer(response, sending=sending, secret=self._secret)
 
 
 def _id_in(data: object) -> int | None:
@@ -492,51 +412,3 @@ def _checked_number(number: object) -> str:
             provider=NAME,
         )
     return number.strip()
-
-
-def _client_error(status: int, detail: str, *, sending: bool) -> ProviderError:
-    """The error for a refused request that is not auth, rate limit or a server failure."""
-    code = str(status)
-    if status == 402 or "insufficient" in detail.lower():
-        text = detail or "not enough credit"
-        return InsufficientCredit(f"{NAME}: {text}.", provider=NAME, code=code)
-    if status == 404:
-        if sending and _RECIPIENT_WORDS.search(detail):
-            return MessageRejected(f"{NAME}: {detail} (HTTP 404).", provider=NAME, code=code)
-        if _NAMES_AN_ITEM.search(detail):
-            return ValidationError(f"{NAME}: {detail} (HTTP 404).", provider=NAME, code=code)
-        said = f" ({detail})" if detail else ""
-        return ValidationError(
-            f"{NAME} answered 404 Not Found{said}: the item does not exist, or the path is "
-            "wrong (see PARROTICA_PATHS).",
-            provider=NAME,
-            code=code,
-        )
-    if 400 <= status < 500:
-        text = detail or "the request was refused"
-        return ValidationError(f"{NAME}: {text} (HTTP {status}).", provider=NAME, code=code)
-    return UnexpectedResponse(f"{NAME} answered HTTP {status}.", provider=NAME, code=code)
-
-
-def _body_error(
-    code: int, detail: str, response: httpx.Response, *, sending: bool
-) -> ProviderError:
-    """The error for a 2xx answer whose envelope says it failed (its ``code`` decides)."""
-    suffix = f": {detail}" if detail else ""
-    if code in (401, 403):
-        return AuthError(f"{NAME} refused the credentials{suffix}.", provider=NAME, code=str(code))
-    if code == 429:
-        return RateLimited(
-            f"{NAME} is rate limiting requests.",
-            provider=NAME,
-            retry_after=retry_after_seconds(response),
-            code="429",
-        )
-    if code >= 500:
-        return ProviderUnavailable(
-            f"{NAME} failed on its side{suffix}.",
-            provider=NAME,
-            maybe_sent=sending and code != 503,
-            code=str(code),
-        )
-    return _client_error(code, detail, sending=sending)
