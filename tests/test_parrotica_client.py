@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +15,7 @@ from providers.errors import (
     AuthError,
     InsufficientCredit,
     MessageRejected,
+    ProviderError,
     ProviderUnavailable,
     RateLimited,
     UnexpectedResponse,
@@ -862,3 +863,69 @@ def test_fake_request_log_decodes_bodies() -> None:
     assert response.status_code == 201
     assert fake.json_body() == json.loads(request.content)
     assert fake.requests_to("contacts", "POST") == [request]
+
+
+# -- every method against the standard faults --------------------------------------------------
+
+Call = Callable[[ParroticaClient], Awaitable[object]]
+LATER = START + timedelta(hours=3)
+METHODS: dict[str, Call] = {
+    "verify": lambda c: c.verify(),
+    "send": lambda c: c.send("x", sender_id="ABC123", numbers=["+15551234567"]),
+    "get_message": lambda c: c.get_message(1001),
+    "list_messages": lambda c: c.list_messages(),
+    "reschedule": lambda c: c.reschedule(1001, LATER),
+    "contacts": lambda c: c.contacts(),
+    "get_contact": lambda c: c.get_contact(1),
+    "add_contact": lambda c: c.add_contact("Alan", "+15550000003"),
+    "delete_contact": lambda c: c.delete_contact(1),
+    "delete_contacts": lambda c: c.delete_contacts([1]),
+    "contact_summary": lambda c: c.contact_summary(),
+    "groups": lambda c: c.groups(),
+    "sender_ids": lambda c: c.sender_ids(),
+    "transactions": lambda c: c.transactions(),
+    "activity": lambda c: c.activity(),
+}
+
+
+@pytest.mark.parametrize("name", METHODS)
+async def test_every_method_works_against_the_fake(
+    fake: FakeParrotica, clock: Clock, name: str
+) -> None:
+    fake.add_message("x", "ABC123", state="scheduled")  # 1001, for get/reschedule
+    async with connect(fake, clock) as client:
+        result = await METHODS[name](client)
+    assert result is not None
+    assert all(r.headers["x-api-key"] == DEFAULT_KEY for r in fake.requests)
+    assert all(f"/{DEFAULT_USER}" in r.url.path for r in fake.requests)
+
+
+FAULTS: dict[str, tuple[Callable[[FakeParrotica], None], type[Exception], str]] = {
+    "401": (lambda f: setattr(f, "api_key", "rotated"), AuthError, "401"),
+    "403": (lambda f: setattr(f, "user_id", "other"), AuthError, "403"),
+    "429": (lambda f: f.fail_next(429), RateLimited, "429"),
+    "500": (lambda f: f.fail_next(500), ProviderUnavailable, "500"),
+    "non-json": (lambda f: f.garbage_next(), UnexpectedResponse, ""),
+    "connect": (
+        lambda f: f.raise_next(lambda r: httpx.ConnectError("refused", request=r)),
+        ProviderUnavailable,
+        "",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("name", METHODS)
+async def test_every_method_maps_the_standard_faults(
+    fake: FakeParrotica, clock: Clock, name: str, fault: str
+) -> None:
+    fake.add_message("x", "ABC123", state="scheduled")
+    arrange, error, code = FAULTS[fault]
+    arrange(fake)
+    async with connect(fake, clock) as client:
+        with pytest.raises(error) as caught:
+            await METHODS[name](client)
+    assert isinstance(caught.value, ProviderError)
+    assert (caught.value.code or "") == code
+    assert DEFAULT_KEY not in caught.value.message
+    assert len(fake.requests) == 1
