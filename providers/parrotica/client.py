@@ -88,7 +88,8 @@ class ParroticaClient:
 
     Raises:
         AuthError: the API key or the User ID is empty.
-        ValueError: ``paths`` has an unknown key or a path without its placeholders.
+        ValueError: ``paths`` has an unknown key or a path without its placeholders, or
+            ``match_window`` is negative.
 
     """
 
@@ -114,6 +115,8 @@ class ParroticaClient:
                 f"{NAME} needs the account's User ID (user_id) as well as the API key.",
                 provider=NAME,
             )
+        if match_window < timedelta(0):
+            raise ValueError("match_window must not be negative")
         self._http = http
         self._auth = ApiKeyAuth(api_key)
         self._secret = api_key
@@ -329,7 +332,7 @@ class ParroticaClient:
                 for message in listing.items:
                     created = message.created_at
                     if (
-                        message.content == content
+                        message.content.strip() == content.strip()
                         and message.sender_id == sender_id
                         and created is not None
                         and low <= created <= high

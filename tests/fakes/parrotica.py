@@ -37,7 +37,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from providers.parrotica.paths import DEFAULT_PATHS, resolve_paths
+from providers.parrotica.paths import resolve_paths
 
 DEFAULT_KEY = "test-parrotica-key"
 DEFAULT_USER = "u-42"
@@ -631,4 +631,4 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
 
 
-__all__ = ["DEFAULT_KEY", "DEFAULT_PATHS", "DEFAULT_USER", "FakeParrotica", "StoredMessage"]
+__all__ = ["DEFAULT_KEY", "DEFAULT_USER", "FakeParrotica", "StoredMessage"]
