@@ -71,7 +71,7 @@ async def current_role(update: Update, context: BotContext, chat: Chat, needed: 
     services = context.services
     if chat.kind == TgChat.PRIVATE:
         return Role.ADMIN
-    stored = await services.repo.get_role(chat.id, user.id)
+    stored = await services.chats.stored_role(chat.id, user.id)
     if stored is not None:
         return stored
     admin = needed == Role.ADMIN and await is_telegram_admin(update, context)

@@ -8,7 +8,6 @@ Any message that carries a secret is deleted as soon as it is read.
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
@@ -25,15 +24,15 @@ from bot.parsing import command_body, parse_pairs, take_token
 from bot.render import providers_overview
 from bot.services.accounts import provider_spec
 from bot.services.errors import BadInput, NotAllowed
+from bot.services.links import LIFETIME as LINK_LIFETIME
 from providers.base import CredentialField
 from providers.registry import REGISTRY
-from storage.models import ConnectToken, Role, utcnow
+from storage.models import Role, utcnow
 
 log = logging.getLogger(__name__)
 
 PENDING_KEY = "pending_connect"
 DIALOGUE_TIMEOUT = timedelta(minutes=10)
-TOKEN_LIFETIME = timedelta(minutes=15)
 SKIP_WORDS = {"-", "skip"}
 
 
@@ -157,23 +156,14 @@ async def _connect_in_group(update: Update, context: BotContext, provider: str) 
     if not provider:
         raise BadInput(_usage())
     spec = provider_spec(provider)
-    token = secrets.token_urlsafe(16)
-    await context.services.repo.add_connect_token(
-        ConnectToken(
-            token=token,
-            chat_id=update.effective_chat.id,
-            provider=spec.name,
-            created_by=user.id,
-            expires_at=utcnow() + TOKEN_LIFETIME,
-        )
-    )
+    token = await context.services.links.issue(update.effective_chat.id, spec.name, actor=user.id)
     url = f"https://t.me/{context.bot.username}?start=connect-{token}"
     button = InlineKeyboardMarkup(
         [[InlineKeyboardButton(f"Enter {spec.display} credentials privately", url=url)]]
     )
     await message.reply_html(
         "Credentials are entered in a private chat with me. "
-        f"The button works for {int(TOKEN_LIFETIME.total_seconds() // 60)} minutes, once.",
+        f"The button works for {int(LINK_LIFETIME.total_seconds() // 60)} minutes, once.",
         reply_markup=button,
         do_quote=False,
     )
@@ -182,7 +172,7 @@ async def _connect_in_group(update: Update, context: BotContext, provider: str) 
 async def _may_administer(
     context: BotContext, chat_id: int, user_id: int, *, update: Update | None = None
 ) -> bool:
-    stored = await context.services.repo.get_role(chat_id, user_id)
+    stored = await context.services.chats.stored_role(chat_id, user_id)
     if stored is not None:
         return stored == Role.ADMIN
     if update is not None and update.effective_chat and update.effective_chat.id == chat_id:
@@ -198,15 +188,11 @@ async def start_from_deep_link(update: Update, context: BotContext, token: str) 
     """/start connect-<token>: begin the guided dialogue for the group behind the token."""
     user = update.effective_user
     assert user is not None
-    found = await context.services.repo.get_connect_token(token)
-    if found is None or found.used_at is not None or found.expires_at <= utcnow():
-        raise BadInput("This link has expired or was used already. Run /connect in the group.")
+    found = await context.services.links.peek(token)
     if not await _may_administer(context, found.chat_id, user.id):
         raise NotAllowed("Only an admin of that group can connect a provider for it.")
-    if await context.services.repo.take_connect_token(token) is None:
-        raise BadInput("This link has expired or was used already. Run /connect in the group.")
-    group = await context.services.repo.get_chat(found.chat_id)
-    title = group.title if group and group.title else str(found.chat_id)
+    await context.services.links.redeem(token)
+    title = await context.services.chats.title(found.chat_id)
     pending = _begin(context, chat_id=found.chat_id, title=title, provider=found.provider)
     await reply(update, _prompt(pending))
 
@@ -291,7 +277,7 @@ async def use(update: Update, context: BotContext) -> None:
     assert user is not None
     route = await context.services.chats.use_route(chat.id, text, actor=user.id)
     note = ""
-    if await context.services.repo.get_credential(chat.id, route.provider.name) is None:
+    if not await context.services.accounts.is_connected(chat.id, route.provider.name):
         note = (
             f"\n{escape(route.provider.display)} is not connected yet: "
             f"/connect {route.provider.name}."

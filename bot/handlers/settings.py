@@ -58,7 +58,7 @@ async def role(update: Update, context: BotContext) -> None:
     second, _ = take_token(rest)
     services = context.services
     if not first:
-        members = await services.repo.list_members(chat.id)
+        members = await services.chats.members(chat.id)
         if not members:
             await reply(
                 update,

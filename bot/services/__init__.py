@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from bot.services.accounts import Accounts
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
+from bot.services.links import ConnectLinks
 from bot.services.scheduling import Schedules
 from bot.services.sending import Sender
 from bot.services.status import StatusReader
@@ -36,6 +37,7 @@ class Services:
     status: StatusReader
     schedules: Schedules
     checks: PhoneChecks
+    links: ConnectLinks
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -59,4 +61,5 @@ class Services:
             status=StatusReader(repo, accounts),
             schedules=Schedules(ScheduleRepository(repo.db), repo, accounts),
             checks=PhoneChecks(PhoneCheckStore(repo.db), accounts, repo),
+            links=ConnectLinks(repo),
         )

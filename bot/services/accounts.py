@@ -119,6 +119,10 @@ class Accounts:
         await self._repo.audit(chat_id, actor, "disconnect", spec.name)
         return spec
 
+    async def is_connected(self, chat_id: int, provider: str) -> bool:
+        """Whether the chat has stored credentials for this provider."""
+        return await self._repo.get_credential(chat_id, provider) is not None
+
     async def connected(self, chat_id: int) -> list[Credential]:
         """The chat's connected providers with their last check."""
         return await self._repo.list_credentials(chat_id)

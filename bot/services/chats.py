@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from bot.services.errors import BadInput, NotAllowed
 from bot.services.phones import valid_country
 from providers.registry import Route, UnknownRoute, parse_route
-from storage.models import Chat, Role
+from storage.models import Chat, Member, Role
 from storage.repo import Repository
 
 PRIVATE = "private"
@@ -43,6 +43,19 @@ class Chats:
 
     def __init__(self, repo: Repository) -> None:
         self._repo = repo
+
+    async def stored_role(self, chat_id: int, user_id: int) -> Role | None:
+        """The role /role gave this user in this chat, if any."""
+        return await self._repo.get_role(chat_id, user_id)
+
+    async def members(self, chat_id: int) -> list[Member]:
+        """Every explicit role in a chat."""
+        return await self._repo.list_members(chat_id)
+
+    async def title(self, chat_id: int) -> str:
+        """The chat's title as last seen, else its id."""
+        chat = await self._repo.get_chat(chat_id)
+        return chat.title if chat is not None and chat.title else str(chat_id)
 
     async def register(self, chat_id: int, *, kind: str, title: str) -> Chat:
         """The chat's settings, creating them on first contact."""
