@@ -42,8 +42,9 @@ from telegram.ext import ExtBot, TypeHandler
 from bot.callbacks import CALLBACK_PREFIX, ProviderCallback, callback_secret, callback_url
 from bot.config import Settings
 from bot.context import BotApplication, BotContext
-from bot.tracking.receipts import STATUS_READERS, InvalidCallback
 from providers.nusasms_checks import parse_phone_check_callback
+from providers.receipts import InvalidCallback
+from providers.registry import RECEIPT_READERS
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def _phone_check_results(body: Any) -> object:
 
 # (provider, kind) → validator. Kinds without one get only the generic shape check.
 VALIDATORS: dict[tuple[str, str], CallbackValidator] = {
-    **STATUS_READERS,
+    **RECEIPT_READERS,
     ("nusasms", "phone_check"): _phone_check_results,
 }
 

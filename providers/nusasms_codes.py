@@ -183,9 +183,14 @@ DR_STATES: Mapping[str, tuple[DeliveryState, str]] = {
 }
 
 
+def dr_state_of(raw: str) -> tuple[DeliveryState, str] | None:
+    """The state and meaning of a delivery-report value, None when it is not in the table."""
+    return DR_STATES.get(raw.strip().upper().replace(" ", "_").replace("-", "_"))
+
+
 def map_dr_status(raw: str) -> tuple[DeliveryState, str]:
     """Map a delivery-report value to the project state; unknown values stay ``accepted``."""
-    key = raw.strip().upper().replace(" ", "_").replace("-", "_")
-    if key in DR_STATES:
-        return DR_STATES[key]
+    found = dr_state_of(raw)
+    if found is not None:
+        return found
     return DeliveryState.ACCEPTED, f"unrecognised delivery report {raw!r}"

@@ -9,13 +9,36 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
+from providers import courier_states, nusasms_receipts
 from providers.base import CredentialField, Provider
 from providers.nusasms import NusaSmsSettings
 from providers.nusasms_adapter import build_nusasms
 from providers.ratelimit import AccountLimiters
+from providers.receipts import InvalidCallback, ReceiptReader, Receipts
+
+# (provider, callback kind) → the reader of its pushed receipts; a provider that pushes
+# receipts adds its line here. The webhook server routes and validates exactly these.
+RECEIPT_READERS: dict[tuple[str, str], ReceiptReader] = {
+    ("nusasms", "status"): nusasms_receipts.read_status,
+    ("courier", "status"): courier_states.read_status,
+}
+
+
+def read_receipts(provider: str, kind: str, body: Any) -> Receipts:
+    """Reports from one callback.
+
+    Raises:
+        InvalidCallback: when no reader knows this callback or the body has no receipt.
+
+    """
+    reader = RECEIPT_READERS.get((provider, kind))
+    if reader is None:
+        raise InvalidCallback(f"no receipt reader for {provider}/{kind}")
+    return reader(body)
 
 
 @dataclass(frozen=True, slots=True)

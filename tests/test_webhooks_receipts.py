@@ -6,8 +6,15 @@ from typing import Any
 
 import pytest
 
-from bot.tracking.receipts import InvalidCallback, courier_status, nusasms_status, read_receipts
+from providers import courier_states, nusasms_receipts
 from providers.base import DeliveryState
+from providers.nusasms import WA_STATE_WORDS, WA_STATES, map_wa_status
+from providers.nusasms_codes import DR_STATES, map_dr_status
+from providers.receipts import InvalidCallback
+from providers.registry import read_receipts
+
+nusasms_status = nusasms_receipts.read_status
+courier_status = courier_states.read_status
 
 
 @pytest.mark.parametrize(
@@ -100,3 +107,14 @@ def test_read_receipts_needs_a_known_kind() -> None:
     with pytest.raises(InvalidCallback, match="no receipt reader"):
         read_receipts("nusasms", "phone_check", {"a": 1})
     assert read_receipts("nusasms", "status", {"ref_no": "r", "status": "D"}).reports
+
+
+@pytest.mark.parametrize("status", [*WA_STATES, *WA_STATE_WORDS])
+def test_a_pushed_whatsapp_status_means_what_a_poll_of_it_means(status: str) -> None:
+    assert nusasms_receipts.state_of(status) == map_wa_status(status)[0]
+
+
+@pytest.mark.parametrize("status", [s for s in DR_STATES if s.lower() not in WA_STATE_WORDS])
+def test_a_pushed_delivery_report_means_what_a_poll_of_it_means(status: str) -> None:
+    assert nusasms_receipts.state_of(status) == map_dr_status(status)[0]
+    assert nusasms_receipts.state_of(status.lower()) == map_dr_status(status)[0]

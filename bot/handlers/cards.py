@@ -18,9 +18,10 @@ from bot.callbacks import ProviderCallback
 from bot.cards import CARD_PATTERN, DETAILS, REFRESH, parse_card_data
 from bot.context import BotApplication, BotContext
 from bot.services.errors import BadInput, UserError
-from bot.tracking.receipts import InvalidCallback, read_receipts
 from bot.tracking.tracker import RefreshOutcome, Tracker
 from bot.webhooks import ProviderCallbackHandler
+from providers.receipts import InvalidCallback
+from providers.registry import read_receipts
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@
   keeps only a restart hint written with each state change).
 - :mod:`bot.tracking.poller`: polls providers, expires stuck messages, applies pushed receipts
   (no telegram import).
-- :mod:`bot.tracking.receipts`: reads provider push callbacks into status reports.
 - :mod:`bot.tracking.limiter` and :mod:`bot.tracking.scheduler`: per-chat pacing and
   coalesced card jobs (no sleeping, no telegram).
 - :mod:`bot.tracking.updater`: runs card jobs against Telegram (edits, failure mentions,
