@@ -196,7 +196,7 @@ class AuditEntry(SQLModel, table=True):
 
 
 class PhoneCheck(SQLModel, table=True):
-    """One WhatsApp number check sent to NusaSMS (≤ 100 numbers) and the results called back.
+    """One number check sent to a provider (one request's numbers) and the results called back.
 
     ``results`` maps a number's digits to ``{"on_whatsapp": bool | None, "status": str}``;
     ``completed_at`` is set once every number has an answer.

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from storage.db import Database
 from storage.models import PhoneCheck, utcnow
 
-# NusaSMS calls back within minutes; an answer much later than this is not matched any more.
+# Providers call back within minutes; an answer much later than this is not matched any more.
 OPEN_FOR = timedelta(days=2)
 
 
