@@ -1,18 +1,17 @@
 """The one network seam: the shared ``httpx.AsyncClient`` and transport-error translation.
 
-One client is created at start-up and passed to every adapter: a :class:`ProviderClient` on the
-lean aiohttp transport of :mod:`providers.transport` (or on an injected one, ``MockTransport``
-in tests). Adapters send through a :class:`Caller`, which hands a prepared ``httpx.Request``
-straight to that transport: httpx's client machinery (merging, auth, redirects, cookies, event
-hooks) costs ~120 µs of CPU a request and provider calls need none of it. Lower-level httpx
-errors are turned into :class:`providers.errors.ProviderUnavailable` here and nowhere else, and
-HTTP status codes common to every vendor are mapped by :func:`raise_for_common_status`.
+One plain ``httpx.AsyncClient`` is created at start-up by :func:`make_http_client` and passed to
+every adapter (tests inject ``httpx.MockTransport``). Adapters use httpx's public extension
+points only: credentials as ``httpx.Auth`` subclasses, pacing through the ``trace`` request
+extension (:mod:`providers.ratelimit`), logging through an event hook. Lower-level httpx errors
+are turned into :class:`providers.errors.ProviderUnavailable` here (:func:`send_request`,
+:func:`unavailable`) and nowhere else, and HTTP status codes common to every vendor are mapped
+by :func:`raise_for_common_status`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -23,47 +22,13 @@ from providers.errors import (
     RateLimited,
     UnexpectedResponse,
 )
-from providers.ratelimit import pacing_trace_config
-from providers.transport import AiohttpTransport
 
 USER_AGENT = "chatops-bridge/0.1"
 DEFAULT_RETRY_AFTER = 1.0
 MAX_RETRY_AFTER = 60.0
-MAX_CACHED = 256
+KEEPALIVE_EXPIRY = 5.0
 
-
-class ProviderClient(httpx.AsyncClient):
-    """The shared client: httpx's whole API, plus the transport it sends through.
-
-    Environment proxies are the transport's business (it reads them once), so httpx itself
-    does not mount transports of its own for them.
-    """
-
-    def __init__(
-        self, *, transport: httpx.AsyncBaseTransport, timeout: httpx.Timeout, user_agent: str
-    ) -> None:
-        super().__init__(
-            transport=transport,
-            timeout=timeout,
-            headers={"User-Agent": user_agent},
-            follow_redirects=False,
-            trust_env=False,
-        )
-        self.transport = transport
-
-    async def send_direct(self, request: httpx.Request) -> httpx.Response:
-        """Send a fully built request over the transport, skipping the client's machinery.
-
-        The request must carry every header itself (see :class:`Caller`); the client's
-        timeout applies unless the request has its own ``timeout`` extension. The response
-        comes back read.
-        """
-        if "timeout" not in request.extensions:
-            request.extensions["timeout"] = self.timeout.as_dict()
-        response = await self.transport.handle_async_request(request)
-        response.request = request
-        await response.aread()
-        return response
+log = logging.getLogger(__name__)
 
 
 def make_http_client(
@@ -72,12 +37,13 @@ def make_http_client(
     connect_timeout: float = 5.0,
     max_connections: int = 100,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> ProviderClient:
+) -> httpx.AsyncClient:
     """Create the shared client every provider adapter uses.
 
-    Without ``transport`` the requests go over aiohttp (:class:`AiohttpTransport`): the same
-    httpx API, but httpx's own pool costs ~2 ms of CPU a request once 10–50 are in flight,
-    which caps a bulk send near 500 requests/s (see ``bench/fanout.py``).
+    Without ``transport`` it is httpx's own (HTTP/1.1 over httpcore), honouring
+    ``HTTP(S)_PROXY``/``NO_PROXY`` and ``SSL_CERT_FILE``/``SSL_CERT_DIR`` from the environment.
+    An injected transport is the whole network (tests): the environment is ignored then, so a
+    proxy variable cannot route requests around it.
 
     Args:
         timeout: read/write/pool timeout in seconds.
@@ -86,97 +52,38 @@ def make_http_client(
         transport: a custom transport (``httpx.MockTransport`` in tests).
 
     """
-    return ProviderClient(
-        transport=transport
-        or AiohttpTransport(
-            max_connections=max_connections, trace_configs=[pacing_trace_config()]
-        ),
+    return httpx.AsyncClient(
+        transport=transport,
         timeout=httpx.Timeout(timeout, connect=connect_timeout),
-        user_agent=USER_AGENT,
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+        ),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+        trust_env=transport is None,
+        event_hooks={"response": [log_answer]},
     )
+
+
+async def log_answer(response: httpx.Response) -> None:
+    """Event hook: log each provider answer at DEBUG, without the query string.
+
+    Only the method, host, path and status are logged: an SMS ``command`` URL carries the
+    account's password in its query, which must never reach a log.
+    """
+    if log.isEnabledFor(logging.DEBUG):
+        url = response.request.url
+        log.debug(
+            "%s %s%s -> HTTP %d", response.request.method, url.host, url.path, response.status_code
+        )
 
 
 def quiet_http_logging() -> None:
     """Keep httpx/httpcore from logging request URLs: the bot token is part of them."""
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-class Caller:
-    """Sends one adapter's requests with its fixed headers, translating transport failures.
-
-    On a :class:`ProviderClient` the request is built here, with exactly the headers httpx
-    would send (``Host``, the client's defaults, ``headers``, ``Content-Type``,
-    ``Content-Length``), and handed to the transport (:meth:`ProviderClient.send_direct`).
-    Building it through the client costs ~40 µs, most of it re-parsing the same URL and
-    re-normalising the same headers; here parsed URLs and header lists are kept. Any other
-    ``httpx.AsyncClient`` gets the request through its ordinary ``request`` method.
-
-    Args:
-        client: the shared client.
-        provider: display name for error messages.
-        headers: headers every request of this adapter carries (its credentials, Accept).
-
-    """
-
-    def __init__(
-        self, client: httpx.AsyncClient, *, provider: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        self._client = client
-        self._provider = provider
-        self._headers = dict(headers or {})
-        self._direct = client if isinstance(client, ProviderClient) else None
-        self._urls: dict[str, httpx.URL] = {}
-        self._raw: dict[tuple[bytes, str | None], list[tuple[bytes, bytes]]] = {}
-
-    async def send(
-        self, method: str, url: str, *, content: bytes = b"", content_type: str | None = None
-    ) -> httpx.Response:
-        """Send one request and return the read response.
-
-        Raises:
-            ProviderUnavailable: the transport failed; ``maybe_sent`` as in
-                :func:`send_request`.
-
-        """
-        try:
-            if self._direct is None:
-                headers = self._headers
-                if content_type is not None:
-                    headers = {**headers, "Content-Type": content_type}
-                return await self._client.request(method, url, headers=headers, content=content)
-            request = self._request(method, url, content, content_type)
-            return await self._direct.send_direct(request)
-        except httpx.TransportError as exc:
-            raise unavailable(exc, provider=self._provider) from exc
-
-    def _request(
-        self, method: str, url: str, content: bytes, content_type: str | None
-    ) -> httpx.Request:
-        parsed = self._urls.get(url)
-        if parsed is None:
-            parsed = httpx.URL(url)
-            if len(self._urls) >= MAX_CACHED:  # per-message URLs (status) must not pile up
-                self._urls.clear()
-            self._urls[url] = parsed
-        key = (parsed.netloc, content_type)
-        raw = self._raw.get(key)
-        if raw is None:
-            raw = self._raw[key] = self._raw_headers(key[0], content_type)
-        if content or method in ("POST", "PUT", "PATCH"):
-            raw = [*raw, (b"Content-Length", str(len(content)).encode("ascii"))]
-        request = httpx.Request(method, parsed, headers=raw, stream=httpx.ByteStream(content))
-        request.read()  # in memory already: makes ``request.content`` available, as httpx does
-        return request
-
-    def _raw_headers(self, netloc: bytes, content_type: str | None) -> list[tuple[bytes, bytes]]:
-        assert self._direct is not None
-        merged = httpx.Headers({"Host": netloc.decode("ascii")})
-        merged.update(self._direct.headers)
-        merged.update(self._headers)
-        if content_type is not None:
-            merged["Content-Type"] = content_type
-        return merged.raw
 
 
 async def send_request(
@@ -189,9 +96,10 @@ async def send_request(
 ) -> httpx.Response:
     """Send one request, translating transport failures into ``ProviderUnavailable``.
 
-    A failure before the request could have left this machine (no connection, pool exhausted)
-    has ``maybe_sent=False``; one after it was written (read timeout, dropped connection) has
-    ``maybe_sent=True``, because the provider may have acted on it.
+    ``kwargs`` go to ``client.request`` unchanged. A failure before the request could have
+    left this machine (no connection, pool exhausted) has ``maybe_sent=False``; one after it
+    was written (read timeout, dropped connection) has ``maybe_sent=True``, because the
+    provider may have acted on it.
     """
     try:
         return await client.request(method, url, **kwargs)

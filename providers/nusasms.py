@@ -2,20 +2,19 @@
 
 Documented in ``shared/api-docs/nusasms.txt``: ``GET auth/api_key``, ``GET balance``,
 ``POST whatsapp/message``, ``POST whatsapp/media``, ``GET whatsapp/status/{ref_no}`` and
-``POST wa_phone_check``. Every call waits its turn on the account's limiter (one request per
-50 ms) and a 429 is retried after its delay: a 429 means the request was not processed, so
-retrying cannot send twice. The SMS v3 half lives in :mod:`providers.nusasms_sms`; the adapter
-the bot uses (:mod:`providers.nusasms_adapter`) routes between the two by channel.
+``POST wa_phone_check``. The key travels in the ``APIKey`` header (:class:`APIKeyAuth`, an
+``httpx.Auth``). Every call goes through :func:`providers.ratelimit.paced_request`: it waits its
+turn on the account's pacer (one request per 50 ms) and a 429 is retried after its delay (a 429
+means the request was not processed, so retrying cannot send twice). The SMS v3 half lives in
+:mod:`providers.nusasms_sms`; the adapter the bot uses (:mod:`providers.nusasms_adapter`)
+routes between the two by channel.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
 import re
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -36,14 +35,15 @@ from providers.errors import (
     InsufficientCredit,
     MessageRejected,
     ProviderError,
-    RateLimited,
     UnexpectedResponse,
     ValidationError,
 )
-from providers.http import Caller, json_body, raise_for_common_status
+from providers.http import json_body, raise_for_common_status
+from providers.ratelimit import SlotPacer, paced_request
 
 NAME = "NusaSMS"
 JSON_TYPE = "application/json"
+ACCEPT_JSON: Mapping[str, str] = {"Accept": JSON_TYPE}
 
 # Letters from the docs; the test server and some receipts spell the names out instead.
 WA_STATES: Mapping[str, tuple[DeliveryState, str]] = {
@@ -141,6 +141,21 @@ def error_detail(body: Any) -> str:
     return text
 
 
+class APIKeyAuth(httpx.Auth):
+    """NusaSMS's ``APIKey`` header (spelled so: the docs and the fake use that spelling)."""
+
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return "APIKeyAuth(<hidden>)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the header; NusaSMS has no challenge to answer."""
+        request.headers["APIKey"] = self._api_key
+        yield request
+
+
 class NusaSmsClient:
     """The WhatsApp/account half of NusaSMS for one API key."""
 
@@ -151,12 +166,11 @@ class NusaSmsClient:
         http: httpx.AsyncClient,
         *,
         api_key: str,
-        limiter: AbstractAsyncContextManager[None],
+        limiter: SlotPacer,
         settings: NusaSmsSettings,
     ) -> None:
-        self._caller = Caller(
-            http, provider=NAME, headers={"APIKey": api_key, "Accept": JSON_TYPE}
-        )
+        self._http = http
+        self._auth = APIKeyAuth(api_key)
         self._limiter = limiter
         self._settings = settings
         self._base = settings.base_url.rstrip("/")
@@ -261,23 +275,19 @@ class NusaSmsClient:
         await self._call("POST", "wa_phone_check", json=body)
 
     async def _call(self, method: str, path: str, *, json: Any = None) -> Any:
-        """One paced request with 429 retries; returns the envelope's ``data``."""
-        url = f"{self._base}/{path}"
-        content = b"" if json is None else encode_json(json)
-        content_type = None if json is None else JSON_TYPE
-        attempts = 0
-        while True:
-            async with self._limiter:
-                response = await self._caller.send(
-                    method, url, content=content, content_type=content_type
-                )
-            try:
-                return self._unwrap(response)
-            except RateLimited as exc:
-                attempts += 1
-                if attempts > self._settings.max_rate_limit_retries:
-                    raise
-                await asyncio.sleep(exc.retry_after)
+        """One paced request (429s retried); returns the envelope's ``data``."""
+        response = await paced_request(
+            self._http,
+            method,
+            f"{self._base}/{path}",
+            pacer=self._limiter,
+            provider=NAME,
+            max_retries=self._settings.max_rate_limit_retries,
+            json=json,
+            headers=ACCEPT_JSON,
+            auth=self._auth,
+        )
+        return self._unwrap(response)
 
     @staticmethod
     def _unwrap(response: httpx.Response) -> Any:
@@ -298,11 +308,6 @@ class NusaSmsClient:
         detail = error_detail(body)
         raise_for_common_status(response, provider=NAME, detail=detail)
         raise _client_error(status, detail)
-
-
-def encode_json(value: Any) -> bytes:
-    """A JSON body encoded exactly as httpx's ``json=`` encodes it (compact UTF-8)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _client_error(status: int, detail: str) -> ProviderError:

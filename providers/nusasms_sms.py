@@ -8,8 +8,9 @@ Documented in ``shared/api-docs/nusasms.txt``: ``sendsms/plain`` (``GSM``, ``SMS
   the password never sits in a URL; ``command`` is ``GET`` as documented.
 - ``output=json`` is always asked for, yet XML answers (the default) are still understood,
   parsed with ``defusedxml`` because the body comes from outside.
-- Every call is paced by the limiter of this SMS account (keyed by ``sms_user``), and a 429 is
-  retried after its delay: it proves the request was not processed.
+- Every call goes through :func:`providers.ratelimit.paced_request`, paced by the pacer of this
+  SMS account (keyed by ``sms_user``); a 429 is retried after its delay: it proves the request
+  was not processed.
 - Vendor status codes come back in HTTP 200 bodies; :mod:`providers.nusasms_codes` maps them.
 - ``CREDITS`` and ``DR`` bodies are not printed in the docs: the parsers accept the shape
   ``{"results": [{"status", "credits"|"value", ...}]}`` as well as a bare object
@@ -18,14 +19,11 @@ Documented in ``shared/api-docs/nusasms.txt``: ``sendsms/plain`` (``GSM``, ``SMS
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 from defusedxml import DefusedXmlException
@@ -34,19 +32,18 @@ from defusedxml.ElementTree import ParseError, fromstring
 from providers.base import Balance, DeliveryState, SendResult, StatusReport
 from providers.errors import (
     ProviderError,
-    RateLimited,
     UnexpectedResponse,
     ValidationError,
 )
-from providers.http import Caller, raise_for_common_status
+from providers.http import raise_for_common_status
 from providers.nusasms import NusaSmsSettings, error_detail
 from providers.nusasms_codes import NAME, map_dr_status, normalise_code, sms_error
+from providers.ratelimit import SlotPacer, paced_request
 from providers.sms_encoding import is_gsm7
 
 Row = dict[str, str]
+OUTPUT_JSON: Mapping[str, str] = {"output": "json"}
 GROUP_NO_REPORT = "NusaSMS gives no delivery report for a group campaign (see app.nusasms.com)"
-
-FORM_TYPE = "application/x-www-form-urlencoded"
 _CREDIT_KEYS = ("credits", "credit", "value", "balance", "sms_balance", "amount")
 _EXPIRY_KEYS = ("expiredDate", "expired_date", "expiry", "sms_expired_date", "expired")
 _DR_KEYS = ("dr_status", "status_dr", "dr", "delivery_status", "report", "message_status")
@@ -130,10 +127,10 @@ class NusaSmsSmsClient:
         http: httpx.AsyncClient,
         *,
         credentials: SmsCredentials,
-        limiter: AbstractAsyncContextManager[None],
+        limiter: SlotPacer,
         settings: NusaSmsSettings,
     ) -> None:
-        self._caller = Caller(http, provider=NAME)
+        self._http = http
         self._creds = credentials
         self._limiter = limiter
         self._settings = settings
@@ -203,8 +200,7 @@ class NusaSmsSmsClient:
             form["unicode"] = "true"
         if otp:
             form["otp"] = "Y"
-        # Encoded as httpx encodes ``params=``/``data=``: urlencode, UTF-8.
-        rows = await self._call("POST", f"{path}?output=json", urlencode(form).encode())
+        rows = await self._call("POST", path, params=OUTPUT_JSON, data=form)
         return _checked(rows[0])
 
     async def _command(self, params: Mapping[str, str]) -> Row:
@@ -214,29 +210,32 @@ class NusaSmsSmsClient:
             **params,
             "output": "json",
         }
-        rows = await self._call("GET", f"command?{urlencode(query)}")
+        rows = await self._call("GET", "command", params=query)
         return _checked(rows[0])
 
-    async def _call(self, method: str, path: str, form: bytes | None = None) -> list[Row]:
-        """One paced request with 429 retries; returns the answer's result rows.
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str],
+        data: Mapping[str, str] | None = None,
+    ) -> list[Row]:
+        """One paced request (429s retried); returns the answer's result rows.
 
-        ``path`` carries its query string; ``form`` is an urlencoded body.
+        ``params`` is the query string, ``data`` a form body.
         """
-        url = f"{self._base}/{path}"
-        content_type = None if form is None else FORM_TYPE
-        attempts = 0
-        while True:
-            async with self._limiter:
-                response = await self._caller.send(
-                    method, url, content=form or b"", content_type=content_type
-                )
-            try:
-                return _unwrap(response)
-            except RateLimited as exc:
-                attempts += 1
-                if attempts > self._settings.max_rate_limit_retries:
-                    raise
-                await asyncio.sleep(exc.retry_after)
+        response = await paced_request(
+            self._http,
+            method,
+            f"{self._base}/{path}",
+            pacer=self._limiter,
+            provider=NAME,
+            max_retries=self._settings.max_rate_limit_retries,
+            params=params,
+            data=data,
+        )
+        return _unwrap(response)
 
 
 def _unwrap(response: httpx.Response) -> list[Row]:

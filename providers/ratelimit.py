@@ -1,8 +1,13 @@
-"""Per-account request pacing shared by every chat that uses the same provider account.
+"""Per-account pacing and the 429 retry: :func:`paced_request`, the one helper adapters send with.
 
 NusaSMS allows one request per 50 ms per account; several chats may share one key and a bulk
-send fans out, so the pacer is keyed by the account, not by the chat or the adapter instance.
-Keys are hashed so credentials never sit in memory as dictionary keys.
+send fans out, so a pacer is kept per account (:class:`AccountLimiters`), not per chat or
+adapter instance. Keys are hashed so credentials never sit in memory as dictionary keys.
+
+:func:`paced_request` sends one request in its account's turn and, when the answer is 429,
+holds the whole account back for the answer's ``Retry-After`` (a 429 means the request was not
+processed, so sending it again cannot send twice) and sends it again, up to ``max_retries``
+times. Transport failures become ``ProviderUnavailable`` (:func:`providers.http.send_request`).
 
 What must hold is a gap of at least ``floor`` (the documented minimum) between the moments the
 *provider* sees two requests. This process only chooses when a request is let go, and between
@@ -24,25 +29,31 @@ evidence about request N-1 that the provider's clock cannot be behind:
   a late wake-up does not push later ones), and N is never written less than ``floor`` after
   N-1 was. A busy event loop delaying a write therefore cannot bring two requests closer; only
   the network's jitter can, and ``interval - floor`` is the margin for that. A 429 that still
-  happens is the adapter's to retry after its ``Retry-After``.
+  happens is retried.
 
-The HTTP client reports writes and answers through the hooks of :func:`pacing_trace_config`
-(aiohttp calls them right before the bytes go to the socket and as soon as the answer's headers
-are read). The write hook also holds the bytes until the request's earliest moment, so the
-pacer can let a request go ``WRITE_LEAD`` early: that absorbs the timer's millisecond
-granularity and the time spent building the request, instead of adding them to every gap.
-Without reports (another transport, e.g. ``httpx.MockTransport`` in tests) nothing is let go
-early, answers are taken when the request's ``async with`` block ends, and writes when the
-request was let go: the same guarantees, a little more slowly.
+Writes and answers are reported through httpx's public ``trace`` request extension
+(:meth:`Slot.trace`; httpcore awaits it around each step of a request):
+``*.send_request_headers.started`` comes right before the first bytes go to the socket, and the
+callback holds them there until the request's earliest moment; ``*.send_request_headers.complete``
+is the write and ``*.receive_response_headers.complete`` the answer. Because the bytes are held,
+a request can be let go ``WRITE_LEAD`` early: that absorbs the timer's millisecond granularity
+and the time httpx spends building the request, instead of adding them to every gap. Without
+reports (another transport, e.g. ``httpx.MockTransport`` in tests) nothing is let go early,
+answers are taken when the request's slot is left, and writes when the request was let go: the
+same guarantees, a little more slowly.
 
 An answer (or write report) that has not come ``patience`` after its request was let go is no
 longer waited for; the next request is then anchored on the moment the waiting stopped.
 Requests are let go in the order they asked (a FIFO lock).
 
-Measured (``python -m bench ratelimit``, 1,000 sends against a fake enforcing 50 ms, loaded
-2-core VM): 1.03 × the ideal and no 429, where a schedule 5 % wider than the floor, measured
-from when requests were let go, gave 1.06-1.07 × and 8-9 429s: on this machine a request can
-reach the provider 5-30 ms late while the next one is on time.
+Measured (``python -m bench ratelimit``, 1,000 sends against a fake enforcing 50 ms on
+127.0.0.1, 2-core VM shared with other jobs; ``bench/RESULTS.md`` §6): 1.028-1.035 × the ideal
+with zero 429s (mean gap 51.4-51.7 ms, smallest 50.6-50.9 ms), and 1.051 once while another
+test suite loaded both cores. The aiohttp transport this replaced gave 1.019 on the same
+machine: httpcore writes a request's headers and body separately, and the fake wakes for each,
+which adds ~0.5 ms to every round trip. Without the write hold (``WRITE_LEAD`` = 0) 400 sends
+gave 1.068-1.072, so the hold stays. Far mode alone cannot meet 1.05 by construction (its
+schedule is the interval, 1.05 × the floor): the benchmark passes in near mode only.
 """
 
 from __future__ import annotations
@@ -51,59 +62,62 @@ import asyncio
 import contextlib
 import hashlib
 from collections import deque
-from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
-from types import SimpleNamespace, TracebackType
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
-import aiohttp
+import httpx
 
-if TYPE_CHECKING:
-    from multidict import CIMultiDict
+from providers.http import retry_after_seconds, send_request
 
 ROUND_TRIPS_KEPT = 64  # ~3 s: a near provider answers fast at least once through a busy spell
 PATIENCE_FLOORS = 5  # an answer this late is a stall, not jitter
 WRITE_LEAD = 0.005  # covers timer granularity (1 ms), building the request, a busy loop
 
-
-@dataclass(slots=True, eq=False)
-class _Request:
-    """One paced request: its earliest write, when it was let go, written and answered."""
-
-    pacer: SlotPacer
-    not_before: float
-    left: float
-    written: float | None = None
-    answered: float | None = None
-    sent: asyncio.Event = field(default_factory=asyncio.Event)  # written, or over
-    over: asyncio.Event = field(default_factory=asyncio.Event)  # answered, or failed
-    token: Token[_Request | None] | None = None
+_NO_EXTENSIONS: Mapping[str, Any] = {}
 
 
-_CURRENT: ContextVar[_Request | None] = ContextVar("paced_request", default=None)
+class Slot:
+    """One paced request: its earliest write, when it was let go, written and answered.
 
-
-async def request_writing() -> None:
-    """Hold the current paced request's first bytes until its earliest moment; note the write.
-
-    For the HTTP client to await right before the request goes to the socket; outside a paced
-    request (or on a later chunk of its body) it returns at once.
+    Pass :attr:`extensions` to the request (``client.request(..., extensions=...)``) so that
+    httpcore reports the write and the answer to :meth:`trace`.
     """
-    request = _CURRENT.get()
-    if request is None or request.written is not None:
-        return
-    loop = asyncio.get_running_loop()
-    await _sleep_until(request.not_before)
-    request.written = loop.time()
-    request.pacer._writes_reported = True
-    request.sent.set()
 
+    __slots__ = ("answered", "left", "not_before", "over", "pacer", "sent", "written")
 
-def response_arrived() -> None:
-    """Note that the current paced request's answer has arrived (its headers were read)."""
-    request = _CURRENT.get()
-    if request is not None and request.answered is None:
-        request.pacer._answered(request, asyncio.get_running_loop().time(), answer=True)
+    def __init__(self, pacer: SlotPacer | None, *, not_before: float, left: float) -> None:
+        self.pacer = pacer
+        self.not_before = not_before
+        self.left = left
+        self.written: float | None = None
+        self.answered: float | None = None
+        self.sent = asyncio.Event()  # written, or over
+        self.over = asyncio.Event()  # answered, or failed
+
+    @property
+    def extensions(self) -> Mapping[str, Any]:
+        """The request extensions that report to this slot (none for an unpaced request)."""
+        return _NO_EXTENSIONS if self.pacer is None else {"trace": self.trace}
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """The ``trace`` callback: hold the first write until its moment; note write and answer.
+
+        httpcore names events ``<http11|http2>.<step>.<started|complete|failed>``; the
+        connection-level ones (``connection.*``) and later steps are ignored.
+        """
+        pacer = self.pacer
+        if pacer is None:
+            return
+        if event.endswith(".send_request_headers.started"):
+            if self.written is None:
+                await _sleep_until(self.not_before)
+        elif event.endswith(".send_request_headers.complete"):
+            if self.written is None:
+                self.written = asyncio.get_running_loop().time()
+                pacer.reports_writes = True
+                self.sent.set()
+        elif event.endswith(".receive_response_headers.complete") and self.answered is None:
+            pacer.answered(self, asyncio.get_running_loop().time(), answer=True)
 
 
 async def _sleep_until(deadline: float) -> None:
@@ -121,11 +135,11 @@ async def _sleep_until(deadline: float) -> None:
 
 
 class SlotPacer:
-    """An async context manager around one request: provider-side gaps of at least ``floor``.
+    """Hands out slots (:meth:`slot`) whose requests the provider sees ``floor`` apart.
 
     Args:
         interval: the schedule's spacing while the provider is far (see the module); 0 means
-            no pacing.
+            no pacing (only a 429's hold-off is kept).
         floor: the provider's documented minimum gap; defaults to ``interval``.
         patience: how long to wait for the previous request's answer or write report;
             defaults to ``PATIENCE_FLOORS`` × ``floor``.
@@ -138,11 +152,12 @@ class SlotPacer:
         self.interval = interval
         self.floor = interval if floor is None else min(floor, interval)
         self.patience = self.floor * PATIENCE_FLOORS if patience is None else patience
+        self.reports_writes = False  # set once the client reports a write (see Slot.trace)
         self._lock = asyncio.Lock()  # FIFO: requests are let go in the order they asked
-        self._last: _Request | None = None
+        self._last: Slot | None = None
         self._last_target = float("-inf")
+        self._resume_at = float("-inf")  # a 429's Retry-After holds the whole account
         self._round_trips: deque[float] = deque(maxlen=ROUND_TRIPS_KEPT)
-        self._writes_reported = False
 
     @property
     def near(self) -> bool:
@@ -152,16 +167,37 @@ class SlotPacer:
             return False
         return not self._round_trips or min(self._round_trips) <= headroom
 
-    @property
-    def reports_writes(self) -> bool:
-        """Whether the HTTP client reports writes (and holds them), so requests go early."""
-        return self._writes_reported
+    def hold_off(self, seconds: float) -> None:
+        """Let no request of this account go for ``seconds`` (the provider's ``Retry-After``)."""
+        resume = asyncio.get_running_loop().time() + seconds
+        self._resume_at = max(self._resume_at, resume)
 
-    async def __aenter__(self) -> None:
-        if self.interval <= 0:
-            return
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[Slot]:
+        """Wait for this account's turn; the request is sent inside the ``async with``.
+
+        Leaving the block counts as the answer unless the trace reported one already (a
+        failure counts too, but tells nothing about how far the provider is).
+        """
+        slot = await self._take()
+        try:
+            yield slot
+        except BaseException:
+            if slot.answered is None and slot.pacer is not None:
+                self.answered(slot, asyncio.get_running_loop().time(), answer=False)
+            raise
+        if slot.answered is None and slot.pacer is not None:
+            self.answered(slot, asyncio.get_running_loop().time(), answer=True)
+
+    async def _take(self) -> Slot:
         loop = asyncio.get_running_loop()
+        if self.interval <= 0:
+            if loop.time() < self._resume_at:
+                await asyncio.sleep(self._resume_at - loop.time())
+            return Slot(None, not_before=0.0, left=loop.time())
         async with self._lock:
+            if loop.time() < self._resume_at:
+                await asyncio.sleep(self._resume_at - loop.time())
             target = max(loop.time(), self._last_target + self.interval)
             last = self._last
             if last is None:
@@ -171,22 +207,22 @@ class SlotPacer:
                 target = not_before  # if the provider turns far, the schedule starts here
             else:
                 written = last.left
-                if self._writes_reported:
+                if self.reports_writes:
                     written = await self._waited(last, last.sent)
                 not_before = max(target, written + self.floor)
-            # Reported writes are held until ``not_before`` by the write hook, so the request
-            # can go a little early; unreported ones are written after they are let go, and a
-            # timer never fires early.
-            lead = WRITE_LEAD if self._writes_reported else 0.0
+            # Reported writes are held until ``not_before`` by the trace callback, so the
+            # request can go a little early; unreported ones are written after they are let
+            # go, and a timer never fires early.
+            lead = WRITE_LEAD if self.reports_writes else 0.0
             delay = not_before - lead - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             self._last_target = target
-            request = _Request(self, not_before=not_before, left=loop.time())
-            request.token = _CURRENT.set(request)
-            self._last = request
+            slot = Slot(self, not_before=not_before, left=loop.time())
+            self._last = slot
+            return slot
 
-    async def _waited(self, last: _Request, event: asyncio.Event) -> float:
+    async def _waited(self, last: Slot, event: asyncio.Event) -> float:
         """When the previous request was written or answered (per ``event``), or gave up on."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout_at(last.left + self.patience):
@@ -197,28 +233,55 @@ class SlotPacer:
             return last.answered
         return asyncio.get_running_loop().time()
 
-    def _answered(self, request: _Request, now: float, *, answer: bool) -> None:
-        request.answered = now
+    def answered(self, slot: Slot, now: float, *, answer: bool) -> None:
+        """Note that ``slot``'s request is over at ``now`` (with an answer, or failed)."""
+        slot.answered = now
         if answer:  # a round trip says how far away the provider is
-            start = request.written if request.written is not None else request.left
+            start = slot.written if slot.written is not None else slot.left
             self._round_trips.append(now - start)
-        request.sent.set()
-        request.over.set()
+        slot.sent.set()
+        slot.over.set()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        request = _CURRENT.get()
-        if request is None or request.pacer is not self:
-            return None
-        if request.token is not None:
-            _CURRENT.reset(request.token)
-        if request.answered is None:
-            self._answered(request, asyncio.get_running_loop().time(), answer=exc_type is None)
-        return None
+
+async def paced_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    pacer: SlotPacer,
+    provider: str,
+    max_retries: int,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send one request in its account's turn; a 429 holds the account and is sent again.
+
+    Args:
+        client: the shared client.
+        method: the HTTP method.
+        url: the full URL.
+        pacer: the account's pacer (from :class:`AccountLimiters`).
+        provider: display name for error messages.
+        max_retries: how many times a 429 is sent again before it is returned.
+        **kwargs: for ``client.request`` (``json``, ``data``, ``headers``, ``auth`` ...).
+
+    Returns:
+        The answer: never a 429 unless ``max_retries`` retries were refused too; the adapter
+        reads it (and maps a last 429 with :func:`providers.http.raise_for_common_status`).
+
+    Raises:
+        ProviderUnavailable: the transport failed (see :func:`providers.http.send_request`).
+
+    """
+    retries = 0
+    while True:
+        async with pacer.slot() as slot:
+            response = await send_request(
+                client, method, url, provider=provider, extensions=slot.extensions, **kwargs
+            )
+        if response.status_code != 429 or retries >= max_retries:
+            return response
+        retries += 1
+        pacer.hold_off(retry_after_seconds(response))
 
 
 class AccountLimiters:
@@ -242,43 +305,3 @@ class AccountLimiters:
             pacer = SlotPacer(interval, floor=floor)
             self._pacers[digest] = pacer
         return pacer
-
-
-def pacing_trace_config() -> aiohttp.TraceConfig:
-    """The aiohttp hooks reporting each paced request's write and answer to its pacer."""
-    config = aiohttp.TraceConfig()
-    config.on_request_headers_sent.append(_on_headers_sent)
-    config.on_request_chunk_sent.append(_on_chunk_sent)
-    config.on_request_end.append(_on_request_end)
-    return config
-
-
-def _has_body(headers: CIMultiDict[str]) -> bool:
-    length = headers.get("Content-Length")
-    return "Transfer-Encoding" in headers or (length is not None and length != "0")
-
-
-async def _on_headers_sent(
-    _session: aiohttp.ClientSession,
-    _ctx: SimpleNamespace,
-    params: aiohttp.TraceRequestHeadersSentParams,
-) -> None:
-    # With a body, aiohttp holds the headers back and writes them with its first chunk.
-    if not _has_body(params.headers):
-        await request_writing()
-
-
-async def _on_chunk_sent(
-    _session: aiohttp.ClientSession,
-    _ctx: SimpleNamespace,
-    _params: aiohttp.TraceRequestChunkSentParams,
-) -> None:
-    await request_writing()
-
-
-async def _on_request_end(
-    _session: aiohttp.ClientSession,
-    _ctx: SimpleNamespace,
-    _params: aiohttp.TraceRequestEndParams,
-) -> None:
-    response_arrived()

@@ -1,10 +1,11 @@
-"""The shared provider client over real sockets (127.0.0.1): httpx API on our aiohttp transport.
+"""The shared provider client over real sockets (127.0.0.1): a plain ``httpx.AsyncClient``.
 
-``make_http_client`` uses :class:`providers.transport.AiohttpTransport` unless a transport is
-injected; these tests check that it really talks HTTP (headers as spelled, gzip, proxies from
-the environment), and that ``send_request`` and ``Caller`` tell "nothing was sent" from "it may
-have been sent" for every way a real server can fail: refused, pool exhausted, dropped before
-or after the headers, too slow, or answering something that is not HTTP.
+``make_http_client`` uses httpx's own transport unless one is injected; these tests check what
+goes out (headers as spelled, an ``httpx.Auth`` header, the client's defaults), gzip answers,
+proxies from the environment (ignored when a transport is injected), the DEBUG event hook that
+logs no query string, and that ``send_request`` tells "nothing was sent" from "it may have been
+sent" for every way a real server can fail: refused, pool exhausted, dropped before or after
+the headers, too slow, or answering something that is not HTTP.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,8 +22,8 @@ import httpx
 import pytest
 
 from providers.errors import ProviderUnavailable
-from providers.http import Caller, ProviderClient, make_http_client, send_request
-from providers.transport import AiohttpTransport
+from providers.http import make_http_client, send_request
+from providers.nusasms import APIKeyAuth
 from tests.fakes.httpserver import serve
 
 Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -98,7 +100,7 @@ async def _post(client: httpx.AsyncClient, url: str) -> ProviderUnavailable:
     return caught.value
 
 
-async def test_default_client_speaks_http_over_the_aiohttp_transport() -> None:
+async def test_default_client_speaks_http_over_httpx_own_transport() -> None:
     async with serve(_echo) as base, make_http_client() as client:
         response = await send_request(
             client,
@@ -108,8 +110,6 @@ async def test_default_client_speaks_http_over_the_aiohttp_transport() -> None:
             json={"destination": "6281234567890"},
             headers={"APIKey": "k-1"},
         )
-    assert isinstance(client, ProviderClient)
-    assert isinstance(client.transport, AiohttpTransport)
     assert response.status_code == 201
     assert response.json() == {
         "method": "POST",
@@ -161,8 +161,15 @@ async def test_a_read_timeout_may_have_sent_it() -> None:
 async def test_headers_leave_as_spelled_with_the_client_defaults() -> None:
     ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
     async with raw_server(replying(ok)) as (base, heads), make_http_client() as client:
-        caller = Caller(client, provider="Fake", headers={"APIKey": "k-1", "Accept": "a/b"})
-        response = await caller.send("POST", f"{base}/x", content=b"{}", content_type="c/d")
+        response = await send_request(
+            client,
+            "POST",
+            f"{base}/x",
+            provider="Fake",
+            content=b"{}",
+            headers={"Accept": "a/b", "Content-Type": "c/d"},
+            auth=APIKeyAuth("k-1"),
+        )
     assert response.json() == {}
     lines = heads[0].split(b"\r\n")
     assert lines[0] == b"POST /x HTTP/1.1"
@@ -180,8 +187,20 @@ async def test_a_gzip_answer_is_decoded() -> None:
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     async with raw_server(replying(head.encode() + body)) as (base, _), make_http_client() as c:
-        response = await Caller(c, provider="Fake").send("GET", f"{base}/x")
+        response = await send_request(c, "GET", f"{base}/x", provider="Fake")
     assert response.json() == {"ok": True}
+
+
+async def test_answers_are_logged_at_debug_without_the_query(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    async with raw_server(replying(ok)) as (base, _), make_http_client() as client:
+        with caplog.at_level(logging.DEBUG, logger="providers.http"):
+            await send_request(client, "GET", f"{base}/api/command?password=s3cret", provider="F")
+    [record] = [r for r in caplog.records if r.name == "providers.http"]
+    assert record.getMessage() == "GET 127.0.0.1/api/command -> HTTP 200"
+    assert "s3cret" not in caplog.text
 
 
 async def test_a_connection_dropped_before_the_whole_body_may_have_sent_it() -> None:
@@ -216,30 +235,17 @@ async def test_no_pooled_connection_in_time_means_nothing_was_sent() -> None:
         await asyncio.sleep(0.5)
         return httpx.Response(200, json={})
 
-    transport = AiohttpTransport(max_connections=1)
-    timeout = httpx.Timeout(5.0, pool=0.05)
-    client = ProviderClient(transport=transport, timeout=timeout, user_agent="t")
-    async with serve(busy_for_a_while) as base, client:
-        caller = Caller(client, provider="Fake")
-        busy = asyncio.create_task(caller.send("GET", f"{base}/slow"))
+    quick_pool = httpx.Timeout(5.0, pool=0.05)
+    async with serve(busy_for_a_while) as base, make_http_client(max_connections=1) as client:
+        busy = asyncio.create_task(send_request(client, "GET", f"{base}/slow", provider="Fake"))
         await asyncio.wait_for(entered.wait(), 5)  # the only connection is taken
         with pytest.raises(ProviderUnavailable) as caught:
-            await caller.send("POST", f"{base}/send", content=b"{}")
+            await send_request(
+                client, "POST", f"{base}/send", provider="Fake", content=b"{}", timeout=quick_pool
+            )
         assert (await busy).status_code == 200
     assert caught.value.maybe_sent is False
     assert "could not be reached" in caught.value.message
-
-
-async def test_the_direct_path_translates_like_send_request() -> None:
-    port = _closed_port()
-    async with make_http_client(connect_timeout=2.0) as client:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await Caller(client, provider="Fake").send("GET", f"http://127.0.0.1:{port}/x")
-    assert caught.value.maybe_sent is False
-    async with serve(_hang_up) as base, make_http_client() as client:
-        with pytest.raises(ProviderUnavailable) as dropped:
-            await Caller(client, provider="Fake").send("POST", f"{base}/x", content=b"{}")
-    assert dropped.value.maybe_sent is True
 
 
 async def test_an_http_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -249,7 +255,7 @@ async def test_an_http_proxy_from_the_environment_is_used(monkeypatch: pytest.Mo
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
         async with make_http_client() as client:
-            await Caller(client, provider="Fake").send("GET", "http://provider.test/v1/x?a=1")
+            await send_request(client, "GET", "http://provider.test/v1/x?a=1", provider="Fake")
     assert heads[0].startswith(b"GET http://provider.test/v1/x?a=1 HTTP/1.1\r\n")
 
 
@@ -257,14 +263,25 @@ async def test_no_proxy_hosts_are_reached_directly(monkeypatch: pytest.MonkeyPat
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
     async with (
         raw_server(replying(ok)) as (proxy, via_proxy),
-        raw_server(replying(ok)) as (
-            base,
-            direct,
-        ),
+        raw_server(replying(ok)) as (base, direct),
     ):
         monkeypatch.setenv("HTTP_PROXY", proxy)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         async with make_http_client() as client:
-            await Caller(client, provider="Fake").send("GET", f"{base}/x")
+            await send_request(client, "GET", f"{base}/x", provider="Fake")
     assert via_proxy == []
     assert direct[0].startswith(b"GET /x HTTP/1.1")
+
+
+async def test_an_injected_transport_ignores_proxies_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{_closed_port()}")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"ok": True})
+
+    async with make_http_client(transport=httpx.MockTransport(handler)) as client:
+        response = await send_request(client, "GET", "http://fake.test/x", provider="Fake")
+    assert response.json() == {"ok": True}

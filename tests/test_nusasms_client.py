@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime
 
 import httpx
 import pytest
-from aiolimiter import AsyncLimiter
 
 from providers.base import DeliveryState, Media, OutgoingMessage
 from providers.errors import (
@@ -25,7 +24,7 @@ from providers.errors import (
     ValidationError,
 )
 from providers.nusasms import NusaSmsClient, NusaSmsSettings
-from providers.ratelimit import AccountLimiters
+from providers.ratelimit import AccountLimiters, SlotPacer
 from tests.fakes.nusasms import DEV_TESTING_API_KEY, FakeNusaSms
 
 BASE_URL = "http://nusasms.test/nusasms_api/1.0"
@@ -33,9 +32,9 @@ KEY = "test-api-key"
 GROUP_ID = "628123456789-1234567890"
 
 
-def unpaced() -> AsyncLimiter:
-    """A limiter that never makes a test wait."""
-    return AsyncLimiter(1000, 1)
+def unpaced() -> SlotPacer:
+    """A pacer that never makes a test wait."""
+    return SlotPacer(0)
 
 
 @asynccontextmanager
@@ -43,7 +42,7 @@ async def nusasms_client(
     fake: FakeNusaSms,
     *,
     api_key: str = KEY,
-    limiter: AsyncLimiter | None = None,
+    limiter: SlotPacer | None = None,
     max_retries: int = 3,
 ) -> AsyncIterator[NusaSmsClient]:
     """A client wired to ``fake``; the AsyncClient is closed on exit."""

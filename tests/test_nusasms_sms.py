@@ -9,7 +9,6 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-from aiolimiter import AsyncLimiter
 
 from providers.base import DeliveryState, OutgoingMessage
 from providers.errors import (
@@ -22,7 +21,7 @@ from providers.errors import (
 from providers.nusasms import NusaSmsSettings, pacing_interval
 from providers.nusasms_adapter import NusaSms, build_nusasms
 from providers.nusasms_sms import NusaSmsSmsClient, SmsCredentials, parse_results
-from providers.ratelimit import AccountLimiters
+from providers.ratelimit import AccountLimiters, SlotPacer
 from tests.fakes.nusasms import FakeNusaSms
 
 SMS_BASE = "http://nusasms.test/api"
@@ -40,9 +39,7 @@ async def sms_client(
     fake: FakeNusaSms, creds: SmsCredentials = CREDS
 ) -> AsyncIterator[NusaSmsSmsClient]:
     async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
-        yield NusaSmsSmsClient(
-            http, credentials=creds, limiter=AsyncLimiter(1000, 1), settings=SETTINGS
-        )
+        yield NusaSmsSmsClient(http, credentials=creds, limiter=SlotPacer(0), settings=SETTINGS)
 
 
 @asynccontextmanager

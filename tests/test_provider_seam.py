@@ -1,8 +1,9 @@
-"""The adapters' direct path (``Caller`` → ``ProviderClient.send_direct``) against httpx's own.
+"""The adapters on the shared client of ``make_http_client``: what goes out, and failures.
 
-Adapters build their requests themselves and hand them to the transport. These tests hold that
-path to what ``httpx.AsyncClient.request`` would have sent (method, URL, every header, body),
-and run the standard failure table through it, in memory and over a real socket.
+Every NusaSMS call is sent through the client the bot builds (over ``MockTransport`` here):
+each request carries the client's ``User-Agent`` and timeouts, the WhatsApp API's ``APIKey``
+(added by :class:`providers.nusasms.APIKeyAuth`) and the SMS login only in a body or a
+``command`` query, never both. The standard failure table runs in memory and over a real socket.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-from aiolimiter import AsyncLimiter
 
 from providers.base import Media, OutgoingMessage
 from providers.errors import ProviderError
-from providers.http import ProviderClient, make_http_client
-from providers.nusasms import NusaSmsClient, NusaSmsSettings
+from providers.http import USER_AGENT, make_http_client
+from providers.nusasms import APIKeyAuth, NusaSmsClient, NusaSmsSettings
 from providers.nusasms_sms import NusaSmsSmsClient, SmsCredentials
+from providers.ratelimit import SlotPacer
 from tests.fakes.httpserver import serve
 from tests.fakes.nusasms import FakeNusaSms
 from tests.test_nusasms_client import FAILURES
@@ -43,11 +45,9 @@ async def clients(
     http: httpx.AsyncClient, base: str = "http://nusasms.test"
 ) -> AsyncIterator[tuple[NusaSmsClient, NusaSmsSmsClient]]:
     async with http:
-        wa = NusaSmsClient(
-            http, api_key=KEY, limiter=AsyncLimiter(1000, 1), settings=settings(base)
-        )
+        wa = NusaSmsClient(http, api_key=KEY, limiter=SlotPacer(0), settings=settings(base))
         sms = NusaSmsSmsClient(
-            http, credentials=CREDS, limiter=AsyncLimiter(1000, 1), settings=settings(base)
+            http, credentials=CREDS, limiter=SlotPacer(0), settings=settings(base)
         )
         yield wa, sms
 
@@ -56,30 +56,9 @@ def new_fake(**kwargs: str) -> FakeNusaSms:
     return FakeNusaSms(api_key=KEY, sms_user=CREDS.user, sms_password=CREDS.password, **kwargs)
 
 
-def plain(fake: FakeNusaSms) -> httpx.AsyncClient:
-    """The client httpx's own path runs through: what the direct path must match."""
-    return httpx.AsyncClient(
-        transport=httpx.MockTransport(fake),
-        timeout=httpx.Timeout(20.0, connect=5.0),
-        headers={"User-Agent": "chatops-bridge/0.1"},
-    )
-
-
-def direct(fake: FakeNusaSms) -> ProviderClient:
+def shared(fake: FakeNusaSms) -> httpx.AsyncClient:
+    """The client the bot builds, over the fake."""
     return make_http_client(transport=httpx.MockTransport(fake))
-
-
-def seen(fake: FakeNusaSms) -> list[tuple[str, str, list[tuple[str, str]], bytes]]:
-    """Every request the fake got, its own random refs blanked out."""
-    refs = [*fake.messages, *fake.sms_messages]
-    result = []
-    for request in fake.requests:
-        url = str(request.url)
-        for ref in refs:
-            url = url.replace(ref, "REF")
-        headers = sorted((k.lower(), v) for k, v in request.headers.multi_items())
-        result.append((request.method, url, headers, request.content))
-    return result
 
 
 async def _send_then_status(wa: NusaSmsClient) -> object:
@@ -112,33 +91,45 @@ CALLS: list[tuple[str, Call]] = [
 
 
 @pytest.mark.parametrize(("name", "call"), CALLS, ids=[name for name, _ in CALLS])
-async def test_the_direct_path_sends_what_httpx_would(name: str, call: Call) -> None:
-    fakes = new_fake(), new_fake()
-    for http in (plain(fakes[0]), direct(fakes[1])):
-        async with clients(http) as (wa, sms):
-            await call(wa, sms)
-    by_httpx, by_us = (seen(fake) for fake in fakes)
-    assert by_us == by_httpx
-    assert by_us, name
-
-
-async def test_the_direct_path_carries_the_documented_headers() -> None:
+async def test_every_call_sends_the_documented_request(name: str, call: Call) -> None:
     fake = new_fake()
-    async with clients(direct(fake)) as (wa, _):
-        await wa.send(OutgoingMessage("wa", "6281234567890", "hi"))
-    [request] = fake.requests
-    assert request.headers["APIKey"] == KEY
-    assert request.headers["Accept"] == "application/json"
-    assert request.headers["Content-Type"] == "application/json"
-    assert request.headers["User-Agent"] == "chatops-bridge/0.1"
-    assert request.headers["Content-Length"] == str(len(request.content))
-    assert ("APIKey", KEY) in [(k.decode(), v.decode()) for k, v in request.headers.raw]
-    assert request.extensions["timeout"] == httpx.Timeout(20.0, connect=5.0).as_dict()
+    async with clients(shared(fake)) as (wa, sms):
+        await call(wa, sms)
+    assert fake.requests, name
+    for request in fake.requests:
+        raw = [(k.decode(), v.decode()) for k, v in request.headers.raw]
+        assert request.headers["User-Agent"] == USER_AGENT
+        assert request.extensions["timeout"] == httpx.Timeout(20.0, connect=5.0).as_dict()
+        if request.url.path.startswith("/nusasms_api/"):
+            assert ("APIKey", KEY) in raw  # spelled as documented
+            assert request.headers["Accept"] == "application/json"
+            if request.method == "POST":
+                assert request.headers["Content-Type"] == "application/json"
+                assert request.headers["Content-Length"] == str(len(request.content))
+            continue
+        assert "APIKey" not in request.headers
+        query = dict(request.url.params)
+        if request.method == "POST":  # sendsms: the login in the form body only
+            assert query == {"output": "json"}
+            assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+            form = dict(parse_qsl(request.content.decode()))
+            assert (form["user"], form["password"]) == (CREDS.user, CREDS.password)
+        else:  # command: GET with the login in the query, as documented
+            assert request.content == b""
+            assert (query["user"], query["password"], query["output"]) == (
+                CREDS.user,
+                CREDS.password,
+                "json",
+            )
+
+
+def test_the_api_key_auth_hides_the_key() -> None:
+    assert KEY not in repr(APIKeyAuth(KEY))
 
 
 async def test_a_status_url_is_quoted_and_a_media_body_is_base64() -> None:
     fake = new_fake()
-    async with clients(direct(fake)) as (wa, _):
+    async with clients(shared(fake)) as (wa, _):
         with pytest.raises(ProviderError):
             await wa.status("a/b?c")
         await wa.send(OutgoingMessage("wa", "6281234567890", "", Media("x.pdf", b"\x00\x01")))
@@ -147,7 +138,7 @@ async def test_a_status_url_is_quoted_and_a_media_body_is_base64() -> None:
 
 
 @pytest.mark.parametrize(("setup", "expected", "maybe_sent", "fragment"), FAILURES)
-async def test_send_failures_on_the_direct_path(
+async def test_send_failures_in_memory(
     setup: Callable[[FakeNusaSms], None],
     expected: type[ProviderError],
     maybe_sent: bool,
@@ -155,7 +146,7 @@ async def test_send_failures_on_the_direct_path(
 ) -> None:
     fake = new_fake(retry_after="0")
     setup(fake)
-    async with clients(direct(fake)) as (wa, _):
+    async with clients(shared(fake)) as (wa, _):
         with pytest.raises(expected) as caught:
             await wa.send(OutgoingMessage("wa", "6281234567890", "hi"))
     assert type(caught.value) is expected

@@ -2,8 +2,11 @@
 
 Each test runs on an event loop whose clock jumps to the next timer instead of waiting (and
 moves 1 µs per loop pass, so a busy-wait ends), so times are exact and nothing here depends on
-how loaded the machine is. A "request" is a task inside ``async with pacer:``; the provider
-stamps it ``forward`` seconds after it was written and answers ``back`` seconds later.
+how loaded the machine is. A "request" is a task inside ``async with pacer.slot()``; the provider
+stamps it ``forward`` seconds after it was written and answers ``back`` seconds later. With
+``hooks`` it reports its write and answer through the slot's trace callback, with the event names
+httpcore uses; :func:`providers.ratelimit.paced_request` is tested at the end, over a
+``MockTransport`` whose fake stamps requests on the same virtual clock.
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
+from providers.errors import ProviderUnavailable
 from providers.ratelimit import (
     PATIENCE_FLOORS,
     WRITE_LEAD,
     AccountLimiters,
+    Slot,
     SlotPacer,
-    request_writing,
-    response_arrived,
+    paced_request,
 )
 
 T = TypeVar("T")
@@ -97,21 +102,35 @@ async def request(
 ) -> None:
     """One request: build it, write it, the provider stamps it, its answer comes back.
 
-    With ``hooks`` it reports its write and answer as the aiohttp trace hooks would.
+    With ``hooks`` it reports its write and answer as httpcore's trace events would.
     """
-    async with pacer:
+    async with pacer.slot() as slot:
         one = Seen(name, left=now())
         seen.append(one)
         await asyncio.sleep(build)
         if hooks:
-            await request_writing()
+            await written(slot)
         one.written = now()
         await asyncio.sleep(forward)
         one.stamped = now()
         await asyncio.sleep(back)
         one.answered = now()
         if hooks:
-            response_arrived()
+            await answered(slot)
+
+
+async def written(slot: Slot) -> None:
+    """The events around writing the request's headers (the first one may hold them)."""
+    await slot.trace("http11.send_request_headers.started", {})
+    await slot.trace("http11.send_request_headers.complete", {})
+    await slot.trace("http11.send_request_body.started", {})
+    await slot.trace("http11.send_request_body.complete", {})
+
+
+async def answered(slot: Slot) -> None:
+    """The events of the answer's headers arriving."""
+    await slot.trace("http11.receive_response_headers.started", {})
+    await slot.trace("http11.receive_response_headers.complete", {})
 
 
 def gaps(values: list[float]) -> list[float]:
@@ -240,7 +259,7 @@ def test_a_late_wake_up_does_not_drift_the_far_schedule() -> None:
         starts: list[float] = []
 
         async def one() -> None:
-            async with pacer:
+            async with pacer.slot():
                 starts.append(now())
                 if len(starts) == 3:
                     # While the next request sleeps until its slot, the loop is stuck (e.g. GC)
@@ -277,14 +296,14 @@ def test_a_failed_request_anchors_the_next_on_its_failure() -> None:
         pacer = SlotPacer(INTERVAL, floor=FLOOR)
 
         async def unreachable() -> None:
-            async with pacer:
+            async with pacer.slot():
                 await asyncio.sleep(0.01)
                 raise OSError("no route")
 
         with pytest.raises(OSError, match="no route"):
             await unreachable()
         failed = now()
-        async with pacer:
+        async with pacer.slot():
             return failed, now()
 
     failed, started = run(main)
@@ -332,15 +351,18 @@ def test_without_headroom_the_provider_is_never_near() -> None:
     assert gaps(starts) == pytest.approx([FLOOR] * 3, abs=1e-5)
 
 
-def test_hooks_outside_a_paced_request_do_nothing() -> None:
-    async def main() -> None:
-        await request_writing()
-        response_arrived()
-        async with SlotPacer(0):  # unpaced: no request is tracked either
-            await request_writing()
-            response_arrived()
+def test_an_unpaced_slot_traces_nothing() -> None:
+    async def main() -> tuple[float, dict[str, object]]:
+        pacer = SlotPacer(0)
+        start = now()
+        async with pacer.slot() as slot:
+            await written(slot)
+            await answered(slot)
+        return now() - start, dict(slot.extensions)
 
-    run(main)
+    waited, extensions = run(main)
+    assert waited < 1e-3
+    assert extensions == {}  # no trace callback: httpcore does no work for it
 
 
 def test_limiters_share_one_pacer_per_account() -> None:
@@ -350,3 +372,121 @@ def test_limiters_share_one_pacer_per_account() -> None:
     assert limiters.get("nusasms", "key-b", interval=INTERVAL, floor=FLOOR) is not one
     assert limiters.get("nusasms-sms", "key-a", interval=INTERVAL, floor=FLOOR) is not one
     assert (one.interval, one.floor) == (INTERVAL, FLOOR)
+
+
+class Throttled:
+    """A provider on the virtual clock: 429 (``Retry-After``) to requests under the floor."""
+
+    def __init__(self, *, floor: float = FLOOR, retry_after: str = "1") -> None:
+        self.floor = floor
+        self.retry_after = retry_after
+        self.accepted: list[float] = []
+        self.refused: list[float] = []
+        self.traced: list[bool] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        stamp = now()
+        self.traced.append("trace" in request.extensions)
+        if self.accepted and stamp - self.accepted[-1] < self.floor:
+            self.refused.append(stamp)
+            return httpx.Response(429, headers={"Retry-After": self.retry_after})
+        self.accepted.append(stamp)
+        return httpx.Response(200, json={"n": len(self.accepted)})
+
+
+async def paced(
+    fake: Throttled | Callable[[httpx.Request], httpx.Response],
+    pacer: SlotPacer,
+    count: int,
+    *,
+    max_retries: int = 3,
+) -> list[httpx.Response]:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
+        return await asyncio.gather(
+            *(
+                paced_request(
+                    http,
+                    "POST",
+                    "http://provider.test/send",
+                    pacer=pacer,
+                    provider="Fake",
+                    max_retries=max_retries,
+                    json={"n": n},
+                )
+                for n in range(count)
+            )
+        )
+
+
+def test_paced_requests_reach_the_provider_a_floor_apart() -> None:
+    fake = Throttled()
+
+    async def main() -> list[httpx.Response]:
+        return await paced(fake, SlotPacer(INTERVAL, floor=FLOOR), 10)
+
+    answers = run(main)
+    assert [a.status_code for a in answers] == [200] * 10
+    assert fake.refused == []
+    assert min(gaps(fake.accepted)) >= FLOOR
+    assert all(fake.traced)  # the trace extension went with every request
+
+
+def test_an_unpaced_request_carries_no_trace_callback() -> None:
+    fake = Throttled(floor=0.0)
+    assert [a.status_code for a in run(lambda: paced(fake, SlotPacer(0), 3))] == [200] * 3
+    assert fake.traced == [False] * 3
+
+
+def test_a_429_holds_the_whole_account_for_its_retry_after() -> None:
+    """Unpaced requests all collide; the refused ones wait Retry-After, then go again."""
+    fake = Throttled(retry_after="2")
+
+    async def main() -> list[httpx.Response]:
+        return await paced(fake, SlotPacer(0), 2)
+
+    answers = run(main)
+    assert [a.status_code for a in answers] == [200, 200]
+    assert len(fake.refused) == 1
+    assert fake.accepted[1] - fake.refused[0] == pytest.approx(2.0, abs=1e-3)
+
+
+def test_a_429_after_the_last_retry_is_returned() -> None:
+    fake = Throttled(retry_after="0.5")
+
+    async def main() -> tuple[list[httpx.Response], float]:
+        pacer = SlotPacer(0)
+        answers = await paced(fake, pacer, 1)  # the account's first request: accepted
+        start = now()
+        answers += await paced(fake, pacer, 1, max_retries=2)  # too soon after it
+        return answers, now() - start
+
+    answers, waited = run(main)
+    # The 2nd request is refused once (0 s after the 1st), then waits 0.5 s: accepted.
+    assert [a.status_code for a in answers] == [200, 200]
+    assert waited == pytest.approx(0.5, abs=1e-3)
+
+    always = Throttled(floor=10.0, retry_after="0")
+
+    async def refused() -> list[httpx.Response]:
+        return await paced(always, SlotPacer(0), 2, max_retries=2)
+
+    statuses = sorted(a.status_code for a in run(refused))
+    assert statuses == [200, 429]
+    assert len(always.refused) == 3  # the first try and two retries
+
+
+def test_a_transport_failure_is_provider_unavailable_and_frees_the_turn() -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    async def main() -> tuple[ProviderUnavailable, float, float]:
+        pacer = SlotPacer(INTERVAL, floor=FLOOR)
+        with pytest.raises(ProviderUnavailable) as caught:
+            await paced(unreachable, pacer, 1)
+        failed = now()
+        async with pacer.slot():
+            return caught.value, failed, now()
+
+    error, failed, started = run(main)
+    assert error.maybe_sent is False
+    assert started == pytest.approx(failed + FLOOR, abs=1e-5)

@@ -1,17 +1,18 @@
-"""The pacer's hooks in the shared HTTP client, over real sockets on 127.0.0.1.
+"""The pacer's trace callback in the shared HTTP client, over real sockets on 127.0.0.1.
 
-``make_http_client`` installs aiohttp trace hooks that report each paced request's write (from
-its first body chunk, or its headers when it has no body) and answer to the request's pacer.
+:func:`providers.ratelimit.paced_request` passes each paced request a ``trace`` extension;
+httpcore reports the write of its headers and the arrival of the answer's headers through it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from providers.base import OutgoingMessage
 from providers.http import make_http_client
 from providers.nusasms import NusaSmsClient, NusaSmsSettings, pacing_interval
-from providers.ratelimit import AccountLimiters
+from providers.ratelimit import WRITE_LEAD, AccountLimiters, SlotPacer
 from tests.fakes.httpserver import serve
 from tests.fakes.nusasms import FakeNusaSms
 
@@ -41,8 +42,7 @@ async def test_writes_and_answers_reach_the_pacer_and_the_floor_holds() -> None:
         )
         await asyncio.gather(*(getting.verify() for _ in range(3)))
 
-    # POSTs are reported from the write of their body (another task than the request's),
-    # GETs from their headers; both pacers saw the local fake answer fast.
+    # POSTs and GETs alike report their writes; both pacers saw the local fake answer fast.
     for account in (KEY, "other-key"):
         pacer = limiters.get("nusasms", account, interval=pacing_interval(INTERVAL))
         assert pacer.reports_writes, account
@@ -51,7 +51,7 @@ async def test_writes_and_answers_reach_the_pacer_and_the_floor_holds() -> None:
     assert len(fake.sent) == 6
 
 
-async def test_an_unpaced_request_is_left_alone_by_the_hooks() -> None:
+async def test_an_unpaced_request_is_left_alone_by_the_trace() -> None:
     fake = FakeNusaSms()
     async with serve(fake) as base_url, make_http_client(timeout=5.0) as http:
         settings = NusaSmsSettings(base_url=f"{base_url}/nusasms_api/1.0", min_interval=0)
@@ -62,3 +62,26 @@ async def test_an_unpaced_request_is_left_alone_by_the_hooks() -> None:
 
     assert not pacer.reports_writes
     assert direct.status_code == 401  # no key: the request went out untouched
+
+
+async def test_a_request_let_go_early_is_held_until_its_moment() -> None:
+    """Once writes are reported, a slot opens ``WRITE_LEAD`` early and the trace holds it."""
+    fake = FakeNusaSms()
+    pacer = SlotPacer(pacing_interval(INTERVAL), floor=INTERVAL)
+    slots = []
+    async with serve(fake) as base_url, make_http_client(timeout=5.0) as http:
+        for _ in range(4):
+            async with pacer.slot() as slot:
+                await http.get(
+                    f"{base_url}/nusasms_api/1.0/auth/api_key", extensions=slot.extensions
+                )
+            slots.append(slot)
+    assert pacer.reports_writes
+    for slot in slots[2:]:
+        assert slot.written is not None
+        assert slot.left < slot.not_before - WRITE_LEAD / 2  # let go early
+        assert slot.written >= slot.not_before  # but written on time
+    for previous, current in itertools.pairwise(slots):
+        assert current.written is not None
+        assert previous.answered is not None
+        assert current.written >= previous.answered + INTERVAL  # near: a floor after the answer
