@@ -1,8 +1,11 @@
 """``python -m bench`` runs every benchmark; ``python -m bench NAME [options]`` runs one.
 
-Run together, each benchmark gets a fresh interpreter (so one's peak memory or warmed caches
-cannot flatter the next) and is stopped if it runs longer than ``PER_BENCHMARK_SECONDS``. The
-exit code is 0 when every target was met, 1 when one was missed, 2 or more on an error.
+Run together, each benchmark gets a fresh interpreter per database (so one's peak memory or
+warmed caches cannot flatter the next) and is stopped if it runs longer than
+``PER_BENCHMARK_SECONDS``. The exit code is 0 when every budget of the storage issue was met
+(``Report.budget``: /send overhead, 100 chats at 100/s, tracking, start-up; on both
+databases), 1 when one was missed, 2 or more on an error (a benchmark that breaks or finds
+wrong results). Fan-out and rate-limit figures (``Report.check``) never fail a run.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import traceback
 from bench import BENCHMARKS
 from bench.common import machine_lines
 
-PER_BENCHMARK_SECONDS = 600
+PER_BENCHMARK_SECONDS = 1_800  # both databases; start-up seeds 1,000,000 rows twice
 
 
 def run_all() -> int:

@@ -1,6 +1,7 @@
 """Fan-out: one send to 10,000 recipients through the real send path, beside plain clients.
 
-The send path is built as ``bot.app.start_resources`` builds it (Repository over a SQLite file,
+The send path is built as ``bot.app.start_resources`` builds it (Repository over a SQLite file
+or a fresh PostgreSQL database, ``--database``; both by default, each in its own process;
 CredentialCipher, ProviderEnvironment with the shared client from ``make_http_client``,
 ``Services.build``) and driven with ``Sender.send(SendRequest(...))`` against the fake NusaSMS
 server of :mod:`bench.servers` with no rate limit. In the same run, plain client loops post the
@@ -14,8 +15,9 @@ share the machine. There is no target against the aiohttp ceiling any more: prov
 through httpx's public API (its pool costs far more CPU than aiohttp's with many requests in
 flight), and one NusaSMS account is paced at 20 requests/s anyway (``bench ratelimit``).
 
-Afterwards the database is reopened from the file and every message must be ``accepted`` with
-its own ref_no.
+Afterwards the database is reopened and every message must be ``accepted`` with its own
+ref_no. The ratio to the aiohttp ceiling is a figure only: the storage issue dropped it as a
+target (it never fails the run).
 """
 
 from __future__ import annotations
@@ -33,7 +35,18 @@ from typing import Any
 import aiohttp
 import httpx
 
-from bench.common import Deadline, FakeServer, Rate, expect, header, measured, profiled
+from bench.common import (
+    BenchDatabase,
+    Deadline,
+    FakeServer,
+    Rate,
+    add_database_option,
+    expect,
+    header,
+    measured,
+    on_each_database,
+    profiled,
+)
 from bench.stack import API_KEY, CHAT, TEXT, SendStack, recipients, send_request
 from bot.config import Settings
 from bot.services.sending import recipients_for
@@ -137,13 +150,20 @@ async def provider_loop(base_url: str, count: int, concurrency: int) -> Rate:
 
 
 async def send_path(
-    server: FakeServer, workdir: Path, count: int, concurrency: int, profile: str | None = None
+    server: FakeServer,
+    workdir: Path,
+    url: str,
+    count: int,
+    concurrency: int,
+    profile: str | None = None,
 ) -> tuple[Rate, dict[str, str]]:
     """The real send path; returns its rate and its figures."""
     rates: list[Rate] = []
-    stack = SendStack(workdir, base_url=server.base_url, min_interval=0.0, concurrency=concurrency)
+    stack = SendStack(
+        workdir, url, base_url=server.base_url, min_interval=0.0, concurrency=concurrency
+    )
     async with stack:
-        sender, repo = stack.services.sender, stack.repo
+        sender, repo = stack.services.sender, stack.messages
         await sender.send(send_request("bench:warmup", recipients(WARMUP, 90_000_000)))
         repo.reset()
         await server.reset()
@@ -154,8 +174,8 @@ async def send_path(
         stats = await server.stats()
     figures = {
         "store_send (wall)": f"{repo.seconds['store_send']:.2f} s",
-        "record_outcomes (wall, overlaps the calls)": (
-            f"{repo.seconds['record_outcomes']:.2f} s in {repo.calls['record_outcomes']} commits"
+        "apply_changes (wall, overlaps the calls)": (
+            f"{repo.seconds['apply_changes']:.2f} s in {repo.calls['apply_changes']} commits"
         ),
         "server accepted": str(stats["accepted"]),
         "returned messages": str(len(outcome.messages)),
@@ -192,9 +212,13 @@ def pieces(count: int) -> dict[str, str]:
     }
 
 
-async def run(count: int, concurrency: int, references: bool, profile: str | None) -> int:
+async def run(
+    count: int, concurrency: int, references: bool, profile: str | None, database: str
+) -> int:
     """Measure everything and print the report."""
-    report = header("fanout", f"send to {count:,} recipients, {concurrency} calls in flight")
+    report = header(
+        "fanout", f"send to {count:,} recipients, {concurrency} calls in flight, {database}"
+    )
     async with FakeServer() as server:
         url = f"{server.base_url}/whatsapp/message"
         before = await aiohttp_loop(url, count, concurrency)
@@ -215,7 +239,11 @@ async def run(count: int, concurrency: int, references: bool, profile: str | Non
             f"provider client alone, NusaSMS WA send ({concurrency} in flight)", str(provider)
         )
         with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
-            sent, figures = await send_path(server, Path(tmp), count, concurrency, profile)
+            async with BenchDatabase(database, Path(tmp)) as db:
+                report.figure("database", db.describe())
+                sent, figures = await send_path(
+                    server, Path(tmp), db.url, count, concurrency, profile
+                )
         report.figure("send path, storage included", str(sent))
         report.figure(
             "  CPU beyond the provider client (storage, service)",
@@ -239,10 +267,12 @@ async def run(count: int, concurrency: int, references: bool, profile: str | Non
         f"{min(before.cpu_us, after.cpu_us) / provider.cpu_us:.2f}",
     )
     stored_ok = figures["stored accepted with a ref (reopened DB)"] == f"{count} / {count}"
-    report.target(
+    report.check(ratio >= 0.5, f"fan-out ≥ 0.5 × aiohttp ceiling, issue 6 (got {ratio:.2f})")
+    expect(
         stored_ok and figures["distinct refs stored"] == str(count),
-        "every message durably stored with its own ref",
+        f"every message durably stored with its own ref: {figures}",
     )
+    report.figure("every message durably stored with its own ref", "yes")
     return report.exit_code()
 
 
@@ -254,5 +284,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=default_concurrency)
     parser.add_argument("--no-references", action="store_true", help="skip the httpx loops")
     parser.add_argument("--profile", help="write a pyinstrument profile of the send (.html/.txt)")
+    add_database_option(parser)
     args = parser.parse_args(argv)
-    return asyncio.run(run(args.count, args.concurrency, not args.no_references, args.profile))
+    if args.database is None:
+        return on_each_database("fanout", argv, timeout=600)
+    return asyncio.run(
+        run(args.count, args.concurrency, not args.no_references, args.profile, args.database)
+    )

@@ -1,29 +1,37 @@
-"""Command overhead: ``/send`` processed by the real Application, per update.
+"""Command overhead: ``/send`` processed by the real Application, on SQLite and PostgreSQL.
 
-The bot is built as the tests build it (``tests.conftest.start_bot``): the real
-Application with the offline Telegram layer (``OfflineRequest`` + ``FakeTelegram``) and the
-fake NusaSMS behind ``httpx.MockTransport``, so every cost is the bot's own: parsing, role
-check, storage (a SQLite file), the provider adapter, the status card. Telegram's own pacing
-(``AIORateLimiter``) is off, as in the tests: it throttles Telegram, not the bot's work. The
-delivery tracker runs its background loops as in production (a posted card wakes it);
-``--no-tracker-loop`` leaves them off to show what they cost.
-SQL statements and aiosqlite thread round trips per update are counted during the sequential
-run (on both engines: the pool and the units of work, storage/units.py).
+The bot is built as the tests build it (``tests.conftest.start_bot``): the real Application
+with the offline Telegram layer (``OfflineRequest`` + ``FakeTelegram``, which answers at once)
+and the fake NusaSMS behind ``httpx.MockTransport`` (a zero-latency provider), so every cost
+is the bot's own: parsing, role check, storage, the provider adapter, the status card.
+Telegram's own pacing (``AIORateLimiter``) is off: it throttles Telegram, not the bot's work.
+The delivery tracker runs its background loops as in production (``--no-tracker-loop``
+leaves them off). The database is a SQLite file or a fresh PostgreSQL database
+(``--database``; both by default, each in a fresh process).
 
-Three runs, each update a one-recipient ``/send`` from a connected private chat:
+A ``/send``'s latency ends when its status card (the bot's answer) is handed to the request
+layer: :class:`StampedRequest` notes the time of the first ``sendMessage`` an update makes.
+Two runs, each update a one-recipient ``/send`` from a connected private chat:
 
-* sequential: one update at a time;
-* steady: updates arriving at a fixed rate (``--rate``, at most half the sequential
-  throughput so the queue stays bounded), several in flight, through PTB's concurrent update
-  processor (the app is built with ``concurrent_updates(True)``);
-* burst: a fixed number always in flight, for updates/s. Here an update's latency is mostly
-  waiting for the others (Little's law: in flight ÷ throughput), so it is shown, not judged.
+* sequential: one update at a time; p50/p99 and sends a second. Baseline in the same run:
+  ``/help`` through the same Application (a reply with no storage and no provider).
+  Budget: p99 ≤ 20 ms and ≥ 100 sends a second.
+* concurrent: ``--chats`` chats (100) send ``--per-chat`` ``/send``s each (20) at a combined
+  ``--rate`` (100 commands a second), open loop: each update is started at its planned
+  arrival whatever is still running, through PTB's concurrent update processor. Latency is
+  measured from the planned arrival (so a busy event loop that starts an update late counts
+  against the bot). Budget: p99 ≤ 50 ms and no error (an exception, an error handler call,
+  or a command without its card or provider send).
+
+SQL statements per ``/send`` are counted during the sequential run with SQLAlchemy's
+``before_cursor_execute`` event on the bot's one engine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import copy
 import tempfile
 import time
@@ -31,112 +39,151 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import httpx
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Update
+from telegram.request import RequestData
 
-from bench.common import Deadline, Report, expect, header, percentile, profiled
+from bench.common import (
+    BenchDatabase,
+    Deadline,
+    Report,
+    add_database_option,
+    expect,
+    header,
+    on_each_database,
+    percentile,
+    profiled,
+)
 from bot.app import build_application, freeze_long_lived_objects, start_resources
-from storage.units import Units, sync_engines
+from bot.context import BotContext
 from tests.conftest import NUSA_KEY, Bot, make_settings, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram, OfflineRequest, feed, private_message
 
 RUN_SECONDS = 120.0
+SEQUENTIAL_P99_MS = 20.0
+SEQUENTIAL_RATE = 100.0
+CONCURRENT_P99_MS = 50.0
+FIRST_CHAT = 10_000  # the concurrent run's chats (private chats of users 10,000…)
+
+# The time the current update's answer reached the request layer (one slot per update).
+_handed_off: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "handed_off", default=None
+)
 
 
-class DatabaseCalls:
-    """Counts SQL statements (SQLAlchemy hook) and aiosqlite thread round trips while active.
+class StampedRequest(OfflineRequest):
+    """The offline request layer, noting when an update's first ``sendMessage`` arrives."""
 
-    Every aiosqlite call is one hop to the connection's thread and back; on a busy 2-core
-    machine each costs 0.1–0.4 ms of latency, which is where a /send's time goes.
-    """
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: object = OfflineRequest.DEFAULT_NONE,
+        write_timeout: object = OfflineRequest.DEFAULT_NONE,
+        connect_timeout: object = OfflineRequest.DEFAULT_NONE,
+        pool_timeout: object = OfflineRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """Stamp the hand-off, then answer as :class:`OfflineRequest` does."""
+        slot = _handed_off.get()
+        if slot is not None and not slot and url.endswith("/sendMessage"):
+            slot.append(time.perf_counter())
+        return await super().do_request(
+            url,
+            method,
+            request_data,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
+        )
 
-    def __init__(self, engine: AsyncEngine, units: Units | None = None) -> None:
-        self.statements = 0
-        self.round_trips = 0
-        self._engines = sync_engines(engine, units)
-        self._original: Any = aiosqlite.core.Connection._execute
+
+class Statements:
+    """Counts SQL statements on the engine (SQLAlchemy's ``before_cursor_execute``)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.count = 0
+        self._engine = engine.sync_engine
 
     def _on_statement(self, *_args: object) -> None:
-        self.statements += 1
+        self.count += 1
 
-    def __enter__(self) -> DatabaseCalls:
-        original, counter = self._original, self
-
-        async def counted(conn: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-            counter.round_trips += 1
-            return await original(conn, fn, *args, **kwargs)
-
-        setattr(aiosqlite.core.Connection, "_execute", counted)  # noqa: B010 - a test probe
-        for engine in self._engines:
-            event.listen(engine, "before_cursor_execute", self._on_statement)
+    def __enter__(self) -> Statements:
+        event.listen(self._engine, "before_cursor_execute", self._on_statement)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        setattr(aiosqlite.core.Connection, "_execute", self._original)  # noqa: B010
-        for engine in self._engines:
-            event.remove(engine, "before_cursor_execute", self._on_statement)
+        event.remove(self._engine, "before_cursor_execute", self._on_statement)
 
 
-def updates(bot: Bot, count: int, start: int, *, command: str = "/send") -> list[Update]:
+def updates(
+    bot: Bot, count: int, start: int, *, command: str = "/send", users: int = 1
+) -> list[Update]:
     """``count`` ready updates (built before timing, as Telegram would deliver).
 
-    ``/send`` by default; ``/help`` for the baseline (a reply with no storage or provider).
+    ``/send`` by default; ``/help`` for the baseline. With ``users`` > 1 the updates come
+    from the private chats of users ``FIRST_CHAT…`` in turn.
     """
     result = []
     for i in range(start, start + count):
         text = f"/send nusasms:wa 62812{i:08d} Order {i} is ready for pickup"
-        raw = private_message(text if command == "/send" else command)
+        user = 1 if users == 1 else FIRST_CHAT + (i - start) % users
+        raw = private_message(text if command == "/send" else command, user_id=user)
         bot.tg.register_update(raw)
         result.append(Update.de_json(copy.deepcopy(raw), bot.app.bot))
     return result
 
 
-def processor(bot: Bot) -> Callable[[Update], Awaitable[None]]:
-    """Process one update the way a running Application does (PTB's update processor)."""
+def processor(bot: Bot) -> Callable[[Update], Awaitable[float]]:
+    """Process one update as a running Application does; returns when its answer left."""
     app = bot.app
 
-    async def process(update: Update) -> None:
+    async def process(update: Update) -> float:
+        slot: list[float] = []
+        _handed_off.set(slot)  # this task's context only
         await app.update_processor.process_update(update, app.process_update(update))
+        return slot[0] if slot else time.perf_counter()
 
     return process
 
 
 async def sequential(bot: Bot, batch: list[Update]) -> tuple[list[float], float]:
-    """One at a time; latencies (s) and updates/s."""
+    """One at a time; latencies to the hand-off (s) and updates a second."""
     process = processor(bot)
     deadline = Deadline(RUN_SECONDS)
     latencies = []
     start = time.perf_counter()
     for update in batch:
         begin = time.perf_counter()
-        await process(update)
-        latencies.append(time.perf_counter() - begin)
+        latencies.append(await process(update) - begin)
         deadline.check("sequential updates")
     return latencies, len(batch) / (time.perf_counter() - start)
 
 
-async def steady(
-    bot: Bot, batch: list[Update], rate: float, lateness: list[float] | None = None
-) -> tuple[list[float], float]:
-    """Arrivals every ``1/rate`` s whatever is still running; latency from hand-over to done.
+async def open_loop(
+    bot: Bot, batch: list[Update], rate: float
+) -> tuple[list[float], list[float], int, float]:
+    """Start update ``k`` at ``start + k / rate`` whatever is still running.
 
-    An update is handed over when its task starts, which asyncio's timers make up to a few
-    ms later than its planned arrival; that lateness is the harness's, not the bot's, and is
-    collected into ``lateness`` to be printed apart.
+    Returns the latencies from the planned arrival, the harness's lateness in starting them,
+    the exceptions raised, and the achieved arrival rate.
     """
     process = processor(bot)
     latencies: list[float] = []
+    lateness: list[float] = []
+    errors = 0
 
     async def one(update: Update, due: float) -> None:
-        begin = time.perf_counter()
-        if lateness is not None:
-            lateness.append(begin - due)
-        await process(update)
-        latencies.append(time.perf_counter() - begin)
+        nonlocal errors
+        lateness.append(time.perf_counter() - due)
+        try:
+            latencies.append(await process(update) - due)
+        except Exception:  # counted, not hidden
+            errors += 1
 
     start = time.perf_counter()
     tasks = []
@@ -146,43 +193,26 @@ async def steady(
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(update, due)))
+    arrivals = len(batch) / max(time.perf_counter() - start, 1e-9) if len(batch) > 1 else 0.0
     await asyncio.wait_for(asyncio.gather(*tasks), RUN_SECONDS)
-    return latencies, len(batch) / (time.perf_counter() - start)
+    return latencies, lateness, errors, arrivals
 
 
-async def burst(bot: Bot, batch: list[Update], in_flight: int) -> tuple[list[float], float]:
-    """``in_flight`` updates always being processed; latencies and updates/s."""
-    process = processor(bot)
-    queue = iter(batch)
-    latencies: list[float] = []
-
-    async def worker() -> None:
-        for update in queue:
-            begin = time.perf_counter()
-            await process(update)
-            latencies.append(time.perf_counter() - begin)
-
-    start = time.perf_counter()
-    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(in_flight))), RUN_SECONDS)
-    return latencies, len(batch) / (time.perf_counter() - start)
-
-
-def show(report: Report, name: str, latencies: list[float], rate: float) -> tuple[float, float]:
-    """Print p50/p99/max and the rate; return p50 and p99 in ms."""
+def show(report: Report, name: str, latencies: list[float], rate: float | None = None) -> float:
+    """Print p50/p99/max (and the rate); return p99 in ms."""
     p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
     worst = max(latencies) * 1000
-    report.figure(
-        f"{name}", f"p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {worst:.1f} ms  {rate:,.0f} updates/s"
-    )
-    return p50, p99
+    tail = f"  {rate:,.0f} updates/s" if rate is not None else ""
+    report.figure(name, f"p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {worst:.1f} ms{tail}")
+    return p99
 
 
-async def start(tmp: Path, nusa: FakeNusaSms, *, tracker_loop: bool) -> Bot:
-    """``tests.conftest.start_bot``, with the tracker's background loops on or off."""
+async def start(tmp: Path, url: str, nusa: FakeNusaSms, *, tracker_loop: bool) -> Bot:
+    """``tests.conftest.start_bot`` on ``url``, with the tracker's loops on or off."""
     tg = FakeTelegram()
     app = build_application(
-        make_settings(tmp),
-        request=OfflineRequest(tg),
+        make_settings(tmp, database_url=url),
+        request=StampedRequest(tg),
         provider_transport=httpx.MockTransport(nusa),
         rate_limit=False,
     )
@@ -192,73 +222,103 @@ async def start(tmp: Path, nusa: FakeNusaSms, *, tracker_loop: bool) -> Bot:
     return Bot(app, tg, nusa)
 
 
-async def run(
-    count: int, rate: float, in_flight: int, profile: str | None, tracker_loop: bool
-) -> int:
-    """Start the bot offline, connect NusaSMS, and time /send updates three ways."""
-    report = header("overhead", f"/send through the real Application, {count:,} updates a run")
+async def run(args: argparse.Namespace) -> int:
+    """Start the bot offline, connect NusaSMS, time /help, then /send two ways."""
+    count, chats, per_chat, rate = args.count, args.chats, args.per_chat, args.rate
+    report = header("overhead", f"/send through the real Application, {args.database}")
+    handler_errors: list[object] = []
+
+    async def count_error(_update: object, context: BotContext) -> None:
+        handler_errors.append(context.error)
+
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        nusa = FakeNusaSms()
-        nusa.credit.wa_balance = None  # unlimited: every /send must reach the provider
-        bot = await start(Path(tmp), nusa, tracker_loop=tracker_loop)
-        try:
-            await feed(bot.app, private_message(f"/connect nusasms api_key={NUSA_KEY}"))
-            await sequential(bot, updates(bot, 100, 0))  # warm caches and the database
-            batch = updates(bot, count, 1_000_000)
-            resources = bot.app.bot_data.resources
-            assert resources is not None
-            assert resources.engine is not None
-            baseline, baseline_rate = await sequential(
-                bot, updates(bot, count, 500_000, command="/help")
-            )
-            cpu = time.process_time()
-            with profiled(profile), DatabaseCalls(resources.engine, resources.units) as db:
-                results = {"sequential": await sequential(bot, batch)}
-            cpu = (time.process_time() - cpu) / count * 1000
-            # Arrivals faster than the bot can serve only measure a growing queue: stay at
-            # most at half the sequential throughput.
-            rate = min(rate, results["sequential"][1] / 2)
-            lateness: list[float] = []
-            results[f"steady {rate:.0f}/s, concurrent"] = await steady(
-                bot, updates(bot, count, 2_000_000), rate, lateness
-            )
-            results[f"burst, {in_flight} in flight"] = await burst(
-                bot, updates(bot, count, 3_000_000), in_flight
-            )
-            cards = len(bot.tg.calls_to("sendMessage"))
-            sent = len(bot.nusa.sent)
-        finally:
-            await stop_bot(bot)
-    expect(sent == 100 + 3 * count, f"{sent} provider sends")
+        async with BenchDatabase(args.database, Path(tmp)) as database:
+            report.figure("database", database.describe())
+            nusa = FakeNusaSms(api_key=NUSA_KEY)
+            nusa.credit.wa_balance = None  # unlimited: every /send must reach the provider
+            bot = await start(Path(tmp), database.url, nusa, tracker_loop=args.tracker_loop)
+            bot.app.add_error_handler(count_error)
+            try:
+                connect = f"/connect nusasms api_key={NUSA_KEY}"
+                await feed(bot.app, private_message(connect))
+                for user in range(FIRST_CHAT, FIRST_CHAT + chats):
+                    await feed(bot.app, private_message(connect, user_id=user))
+                await sequential(bot, updates(bot, 100, 0))  # warm caches and the database
+                batch = updates(bot, count, 1_000_000)
+                resources = bot.app.bot_data.resources
+                assert resources is not None
+                assert resources.engine is not None
+                baseline, baseline_rate = await sequential(
+                    bot, updates(bot, count, 500_000, command="/help")
+                )
+                cpu = time.process_time()
+                with profiled(args.profile), Statements(resources.engine) as statements:
+                    latencies, per_second = await sequential(bot, batch)
+                cpu = (time.process_time() - cpu) / count * 1000
+                sent_before = len(nusa.sent)
+                cards_before = len(bot.tg.calls_to("sendMessage"))
+                errors_before = len(handler_errors)
+                concurrent = updates(bot, chats * per_chat, 2_000_000, users=chats)
+                timed, lateness, raised, arrivals = await open_loop(bot, concurrent, rate)
+                sent = len(nusa.sent) - sent_before
+                cards = len(bot.tg.calls_to("sendMessage")) - cards_before
+                handled = len(handler_errors) - errors_before
+            finally:
+                await stop_bot(bot)
+    expect(len(nusa.sent) >= 100 + count, f"{len(nusa.sent)} provider sends")
+    expect(not handler_errors[:errors_before], f"errors in the sequential run: {handler_errors}")
     show(report, "baseline: /help, sequential (PTB + offline Telegram)", baseline, baseline_rate)
-    measured: dict[str, tuple[float, float]] = {}
-    for name, (latencies, per_second) in results.items():
-        measured[name] = show(report, name, latencies, per_second)
+    seq_p99 = show(report, "/send, sequential", latencies, per_second)
+    report.figure("  CPU per /send (sequential)", f"{cpu:.2f} ms")
+    report.figure("  SQL statements per /send", f"{statements.count / count:.1f}")
+    total = chats * per_chat
+    con_p99 = show(
+        report, f"/send, {chats} chats × {per_chat}, open loop {rate:.0f}/s", timed, None
+    )
+    report.figure("  arrivals achieved", f"{arrivals:,.1f} commands/s")
     late50, late99 = (percentile(lateness, q) * 1000 for q in (50, 99))
     report.figure(
-        "steady: hand-over later than planned (harness timers)",
+        "  update started later than planned (in the latency)",
         f"p50 {late50:.2f} ms  p99 {late99:.2f} ms",
     )
-    report.figure("CPU per update (sequential)", f"{cpu:.2f} ms")
-    report.figure("SQL statements per /send", f"{db.statements / count:.1f}")
-    report.figure("aiosqlite thread round trips per /send", f"{db.round_trips / count:.1f}")
-    report.figure("provider sends / status cards posted", f"{sent:,} / {cards:,}")
-    for name, (p50, p99) in measured.items():
-        if name.startswith("burst"):
-            continue
-        report.target(p50 <= 5 and p99 <= 20, f"{name}: p50 ≤ 5 ms, p99 ≤ 20 ms")
+    missing = max(total - sent, 0) + max(total - cards, 0)
+    errors = raised + handled + missing
+    report.figure(
+        "  errors: raised / error handler / missing send or card",
+        f"{raised} / {handled} / {missing}",
+    )
+    report.budget(
+        seq_p99 <= SEQUENTIAL_P99_MS,
+        f"sequential /send p99 ≤ {SEQUENTIAL_P99_MS:.0f} ms (got {seq_p99:.2f} ms, "
+        f"/help baseline {percentile(baseline, 99) * 1000:.2f} ms)",
+    )
+    report.budget(
+        per_second >= SEQUENTIAL_RATE,
+        f"≥ {SEQUENTIAL_RATE:.0f} sequential sends a second (got {per_second:,.0f}/s)",
+    )
+    report.budget(
+        con_p99 <= CONCURRENT_P99_MS and errors == 0,
+        f"{chats} chats × {per_chat} at {rate:.0f}/s: p99 ≤ {CONCURRENT_P99_MS:.0f} ms, "
+        f"no error (got {con_p99:.2f} ms, {errors} errors)",
+    )
     return report.exit_code()
 
 
 def main(argv: list[str]) -> int:
-    """``python -m bench overhead [--count N] [--rate R] [--in-flight K]``."""
+    """``python -m bench overhead [--count N] [--chats C] [--per-chat K] [--rate R]``."""
     parser = argparse.ArgumentParser(prog="python -m bench overhead", description=__doc__)
-    parser.add_argument("--count", type=int, default=1_000)
-    parser.add_argument("--rate", type=float, default=50.0, help="steady arrivals per second")
-    parser.add_argument("--in-flight", type=int, default=8)
+    parser.add_argument("--count", type=int, default=1_000, help="sequential /sends")
+    parser.add_argument("--chats", type=int, default=100)
+    parser.add_argument("--per-chat", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=100.0, help="combined commands a second")
     parser.add_argument("--profile", help="pyinstrument profile of the sequential run")
-    parser.add_argument("--no-tracker-loop", action="store_true", help="tracker loops off")
-    args = parser.parse_args(argv)
-    return asyncio.run(
-        run(args.count, args.rate, args.in_flight, args.profile, not args.no_tracker_loop)
+    parser.add_argument(
+        "--no-tracker-loop", dest="tracker_loop", action="store_false", help="tracker loops off"
     )
+    add_database_option(parser)
+    args = parser.parse_args(argv)
+    if args.database is None:
+        return on_each_database("overhead", argv, timeout=600)
+    expect(0 < args.rate <= 1_000 and args.chats * args.per_chat <= 100_000, "bounded load")
+    result: Any = asyncio.run(run(args))
+    return int(result)

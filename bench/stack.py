@@ -1,14 +1,16 @@
-"""The send path as ``bot.app.start_resources`` builds it, over a SQLite file, for benchmarks.
+"""The send path as ``bot.app.start_resources`` builds it, over either database, for benchmarks.
 
-:class:`SendStack` opens a migrated database, the shared HTTP client from
-``providers.http.make_http_client``, a ``ProviderEnvironment`` pointing NusaSMS at a fake
-server, and ``Services.build``; it connects NusaSMS for one chat by storing its encrypted key.
+:class:`SendStack` opens a migrated database (``storage.db.Database`` over the URL it is
+given: a SQLite file or a fresh PostgreSQL database, see ``bench.common.BenchDatabase``), the
+shared HTTP client from ``providers.http.make_http_client``, a ``ProviderEnvironment``
+pointing NusaSMS at a fake server, and ``Services.build``; it connects NusaSMS for one chat
+by storing its encrypted key.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -16,7 +18,6 @@ from typing import Any, ClassVar
 import httpx
 from cryptography.fernet import Fernet
 from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.services import Services
@@ -26,10 +27,10 @@ from providers.nusasms import NusaSmsSettings
 from providers.ratelimit import AccountLimiters
 from providers.registry import ProviderEnvironment, parse_route
 from storage.crypto import CredentialCipher, load_or_create_keys
-from storage.db import create_engine, migrate, session_factory
-from storage.models import Message
-from storage.repo import Repository, StateChange
-from storage.units import Units
+from storage.db import Database, create_engine, migrate
+from storage.messages import Applied, Messages, StateChange, StoredSend
+from storage.models import Batch, Message
+from storage.repo import Repository
 
 CHAT = 4242
 API_KEY = "bench-api-key"
@@ -54,13 +55,13 @@ def send_request(origin: str, to: list[str]) -> SendRequest:
     )
 
 
-class TimedRepository(Repository):
-    """The real repository, adding up the wall time spent in the send path's writes and reads."""
+class TimedMessages(Messages):
+    """The real message store, adding up the wall time spent in the send path's writes."""
 
-    WATCHED: ClassVar[tuple[str, ...]] = ("store_send", "record_outcomes", "apply_changes")
+    WATCHED: ClassVar[tuple[str, ...]] = ("store_send", "apply_changes")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
         self.seconds: dict[str, float] = dict.fromkeys(self.WATCHED, 0.0)
         self.calls: dict[str, int] = dict.fromkeys(self.WATCHED, 0)
 
@@ -72,18 +73,15 @@ class TimedRepository(Repository):
             self.seconds[name] += time.perf_counter() - start
             self.calls[name] += 1
 
-    async def store_send(self, *args: Any, **kwargs: Any) -> Any:
-        """Timed :meth:`Repository.store_send`."""
-        return await self._timed("store_send", super().store_send(*args, **kwargs))
+    async def store_send(self, batch: Batch, messages: Sequence[Message]) -> StoredSend:
+        """Timed :meth:`Messages.store_send`."""
+        stored: StoredSend = await self._timed("store_send", super().store_send(batch, messages))
+        return stored
 
-    async def record_outcomes(self, *args: Any, **kwargs: Any) -> Any:
-        """Timed :meth:`Repository.record_outcomes`."""
-        return await self._timed("record_outcomes", super().record_outcomes(*args, **kwargs))
-
-    async def apply_changes(self, changes: Iterable[StateChange]) -> list[Message]:
-        """Timed :meth:`Repository.apply_changes`."""
-        result: list[Message] = await self._timed("apply_changes", super().apply_changes(changes))
-        return result
+    async def apply_changes(self, changes: Iterable[StateChange]) -> Applied:
+        """Timed :meth:`Messages.apply_changes`."""
+        applied: Applied = await self._timed("apply_changes", super().apply_changes(changes))
+        return applied
 
     def reset(self) -> None:
         """Forget the warm-up's timings."""
@@ -92,25 +90,26 @@ class TimedRepository(Repository):
 
 
 class SendStack:
-    """Repository, cipher, provider environment and services over ``workdir/bench.db``."""
+    """Repository, cipher, provider environment and services over the database at ``url``."""
 
     def __init__(
-        self, workdir: Path, *, base_url: str, min_interval: float, concurrency: int
+        self, workdir: Path, url: str, *, base_url: str, min_interval: float, concurrency: int
     ) -> None:
-        self.url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+        self.url = url
         self.workdir = workdir
         self.base_url = base_url
         self.min_interval = min_interval
         self.concurrency = concurrency
-        self._engine: AsyncEngine | None = None
+        self._db: Database | None = None
         self._http: httpx.AsyncClient | None = None
-        self._units: Units | None = None
-        self.repo: TimedRepository
+        self.messages: TimedMessages
+        self.repo: Repository
         self.services: Services
 
     async def __aenter__(self) -> SendStack:
-        self._engine = create_engine(self.url)
-        await migrate(self._engine)
+        engine = create_engine(self.url)
+        await migrate(engine)
+        self._db = Database(engine)
         cipher = CredentialCipher(
             load_or_create_keys(Fernet.generate_key().decode(), self.workdir)
         )
@@ -120,9 +119,9 @@ class SendStack:
             limiters=AccountLimiters(),
             nusasms=NusaSmsSettings(base_url=self.base_url, min_interval=self.min_interval),
         )
-        sessions = session_factory(self._engine)
-        self._units = await Units.open(sessions, self.url)
-        self.repo = TimedRepository(sessions, self._units)
+        self.repo = Repository(self._db)
+        self.messages = TimedMessages(self._db)
+        self.repo.messages = self.messages
         self.services = Services.build(
             self.repo, cipher, env, send_concurrency=self.concurrency, first_poll=15.0
         )
@@ -140,16 +139,14 @@ class SendStack:
     ) -> None:
         if self._http is not None:
             await self._http.aclose()
-        if self._units is not None:
-            await self._units.close()
-        if self._engine is not None:
-            await self._engine.dispose()
+        if self._db is not None:
+            await self._db.dispose()
 
     async def verify_stored(self, batch_id: int) -> tuple[int, int]:
-        """Reopen the database file: messages accepted with a ref, and distinct refs."""
+        """Reopen the database: messages accepted with a ref, and distinct refs."""
         engine = create_engine(self.url)
         try:
-            async with session_factory(engine)() as s:
+            async with Database(engine).read() as s:
                 accepted = (
                     await s.exec(
                         select(func.count())

@@ -89,6 +89,9 @@ class Member(SQLModel, table=True):
 class Batch(SQLModel, table=True):
     """One /send (or fired schedule): its recipients share a status card in the chat."""
 
+    # Start-up looks only at recent sends' cards (TrackingRepository.stale_cards).
+    __table_args__ = (Index("ix_batch_created", "created_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
     route: str
@@ -113,6 +116,9 @@ class Message(SQLModel, table=True):
         Index("ix_message_chat_created", "chat_id", "id"),
         Index("ix_message_open", "state", "next_poll_at"),
         Index("ix_message_ref", "provider", "provider_ref"),
+        # Delivered messages still watched for their read receipt (TrackingRepository
+        # .poll_hints at start): recent ones only, found without reading every delivered row.
+        Index("ix_message_state_updated", "state", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -263,10 +263,18 @@ class TrackingRepository:
             return [Failure(message, event) for message, event in rows]
 
     async def stale_cards(self, created_since: datetime) -> list[StaleCard]:
-        """Recent batches whose card or failure notice is behind (a stop came first)."""
+        """Recent batches whose card or failure notice is behind (a stop came first).
+
+        Only the messages and history of batches created since ``created_since`` with a card
+        are read (``ix_batch_created``, then ``message.batch_id`` and
+        ``statusevent.message_id``): never the whole history.
+        """
         async with self.db.read() as s:
             late_failure = and_(
                 col(StatusEvent.state).in_(FAILURE_STATES), col(StatusEvent.source) != "send"
+            )
+            recent = select(Batch.id).where(
+                col(Batch.created_at) >= created_since, col(Batch.card_message_id).is_not(None)
             )
             newest = (
                 select(
@@ -275,6 +283,7 @@ class TrackingRepository:
                     func.max(case((late_failure, StatusEvent.id), else_=0)).label("last_failure"),
                 )
                 .join(StatusEvent, col(StatusEvent.message_id) == col(Message.id))
+                .where(col(Message.batch_id).in_(recent))
                 .group_by(col(Message.batch_id))
                 .subquery()
             )
