@@ -11,6 +11,7 @@ from bot.app import build_application, freeze_long_lived_objects
 from bot.config import Settings
 from bot.logs import setup_logging
 from bot.webhooks import run_webhook, webhook_secrets
+from storage.db import DatabaseUnavailable
 
 
 def load_settings() -> Settings:
@@ -40,11 +41,14 @@ def main() -> None:
     setup_logging(settings.log_level, secrets=secrets)
     app = build_application(settings)
     freeze_long_lived_objects()
-    if settings.webhook_url:
-        # One server for Telegram updates and provider callbacks (bot/webhooks.py).
-        run_webhook(app, settings)
-    else:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        if settings.webhook_url:
+            # One server for Telegram updates and provider callbacks (bot/webhooks.py).
+            run_webhook(app, settings)
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+    except DatabaseUnavailable as exc:
+        sys.exit(f"chatops-bridge: {exc}")
 
 
 if __name__ == "__main__":

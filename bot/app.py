@@ -29,7 +29,7 @@ from providers.nusasms import NusaSmsSettings
 from providers.ratelimit import AccountLimiters
 from providers.registry import ProviderEnvironment
 from storage.crypto import CredentialCipher, load_or_create_keys
-from storage.db import Database, create_engine, migrate
+from storage.db import Database, open_database
 from storage.repo import Repository
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,7 @@ async def start_resources(
     assert settings is not None
     resources = Resources()
     app.bot_data.resources = resources
-    resources.engine = create_engine(settings.database_url)
-    await migrate(resources.engine)
+    resources.engine = await open_database(settings.database_url)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     cipher = CredentialCipher(load_or_create_keys(secret, settings.data_dir))
     resources.http = make_http_client(

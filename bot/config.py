@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.db import sqlite_path
+from storage.db import async_url, sqlite_path
 
 
 class Settings(BaseSettings):
@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         if not value.get_secret_value().strip():
             raise ValueError("TELEGRAM_BOT_TOKEN is empty")
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        return async_url(value)
 
     @property
     def data_dir(self) -> Path:

@@ -16,9 +16,15 @@ from telegram.error import Forbidden, TelegramError
 from bot.context import BotContext
 from bot.services.errors import UserError
 from providers.errors import ProviderError, RateLimited
+from storage.db import is_unavailable
 
 log = logging.getLogger(__name__)
 
+DATABASE_DOWN = (
+    "⚠️ The bot's database did not answer, so this command did not finish. Try again in a "
+    "minute; if it was a send, /status shows what reached the provider once the database is "
+    "back (nothing is resent automatically)."
+)
 UNEXPECTED = (
     "Something went wrong on my side; it has been logged. Nothing was retried automatically: "
     "/status shows what was sent."
@@ -33,6 +39,8 @@ def describe(error: BaseException) -> str:
         return f"⏳ {escape(error.message)} Try again in {error.retry_after:.0f} s."
     if isinstance(error, ProviderError):
         return f"⚠️ {escape(error.message)}"
+    if is_unavailable(error):
+        return DATABASE_DOWN
     return UNEXPECTED
 
 
@@ -45,6 +53,8 @@ async def on_error(update: object, context: BotContext) -> None:
         log.info("refused: %s", error.message)
     elif isinstance(error, ProviderError):
         log.warning("provider error: %s", error.message)
+    elif is_unavailable(error):
+        log.error("database unavailable: %s", str(error).splitlines()[0])
     elif isinstance(error, Forbidden):
         log.info("chat unreachable: %s", error.message)
         return

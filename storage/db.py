@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -44,6 +45,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -56,6 +58,77 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
 )
+
+
+# What an operator may write → the async driver the bot runs it with (both are installed).
+DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be opened or migrated at start; the text is for the operator."""
+
+
+def async_url(url: str) -> str:
+    """``DATABASE_URL`` with the async driver filled in, or ``ValueError`` saying what works.
+
+    ``sqlite:///…`` and ``postgresql://…`` (also Heroku-style ``postgres://…``) are accepted
+    and run with aiosqlite and asyncpg; any other database or driver is refused at start.
+    """
+    try:
+        parsed = make_url(url.strip())
+    except Exception as exc:  # SQLAlchemy's ArgumentError, or a bad port number
+        raise ValueError(f"not a database URL ({exc})") from exc
+    driver = DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise ValueError(
+            f"{parsed.drivername!r} is not supported: use sqlite+aiosqlite:///path/to/file.db "
+            "or postgresql+asyncpg://user:password@host:5432/database"
+        )
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether an error means the database could not be reached or used just now (not a bug).
+
+    A server gone away, a dropped connection, a SQLite file locked past the busy timeout.
+    asyncpg raises the socket's own error when it cannot connect, unwrapped (provider and
+    Telegram calls translate theirs, so one of these reaching a handler is the database's).
+    """
+    if isinstance(error, OperationalError | InterfaceError | ConnectionError | socket.gaierror):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password masked, for logs and messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def open_database(url: str) -> AsyncEngine:
+    """The engine of ``url``, migrated; :class:`DatabaseUnavailable` when that fails.
+
+    A server that is down, a database that does not exist, refused credentials or an
+    unwritable SQLite folder all end here, with the reason and the URL (password masked).
+    """
+    try:
+        engine = create_engine(url)
+    except (OSError, SQLAlchemyError) as exc:
+        raise DatabaseUnavailable(f"cannot open the database at {safe_url(url)}: {exc}") from exc
+    try:
+        await migrate(engine)
+    except (OSError, SQLAlchemyError) as exc:
+        await engine.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise DatabaseUnavailable(
+            f"the database at {safe_url(url)} is not reachable or not usable: {reason}"
+        ) from exc
+    return engine
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -45,14 +45,33 @@ def database_url(tmp_path: Path, name: str = "bot") -> str:
 
 
 def drop_all() -> None:
-    """Drop every database this session created, and any left by a killed earlier run."""
+    """Drop this run's databases, and those of earlier runs whose process is gone.
+
+    A database's name carries the pid of the run that made it, so two runs at once (CI and a
+    developer's ``make test-pg``) never drop each other's.
+    """
     with _lock:
         _created.clear()
     if TEST_DATABASE_URL:
         for database in _admin_rows(
             "SELECT datname FROM pg_database WHERE datname LIKE :prefix", prefix=f"{PREFIX}%"
         ):
-            _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            if not _run_alive(database):
+                _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _run_alive(database: str) -> bool:
+    """Whether the test run that made ``database`` is another process still running."""
+    pid_text = database.removeprefix(PREFIX).partition("_")[0]
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _admin(statement: str) -> None:
