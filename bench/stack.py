@@ -140,7 +140,7 @@ class SendStack:
         if self._http is not None:
             await self._http.aclose()
         if self._db is not None:
-            await self._db.dispose()
+            await self._db.engine.dispose()
 
     async def verify_stored(self, batch_id: int) -> tuple[int, int]:
         """Reopen the database: messages accepted with a ref, and distinct refs."""

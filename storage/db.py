@@ -200,10 +200,6 @@ class Database:
         async with self._writing, self._writers() as session, session.begin():
             yield session
 
-    async def dispose(self) -> None:
-        """Close every pooled connection."""
-        await self.engine.dispose()
-
 
 async def migrate(engine: AsyncEngine) -> None:
     """Apply every Alembic migration (all heads: features add their own branches).

@@ -26,11 +26,6 @@ _created: list[str] = []
 _lock = threading.Lock()
 
 
-def on_postgres() -> bool:
-    """Whether this run's tests use PostgreSQL."""
-    return bool(TEST_DATABASE_URL)
-
-
 def database_url(tmp_path: Path, name: str = "bot") -> str:
     """The URL of the test's database ``name`` (created on first use)."""
     if not TEST_DATABASE_URL:
