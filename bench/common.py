@@ -102,13 +102,9 @@ class Report:
         print(f"  {label:<52} {value}", flush=True)
 
     def budget(self, ok: bool, text: str) -> None:
-        """Record and print whether a budget of the storage issue was met."""
+        """Record and print whether a budget was met (a missed one makes the exit code 1)."""
         self.verdicts.append((ok, text))
         print(f"  {'MET   ' if ok else 'MISSED'} {text}", flush=True)
-
-    def check(self, ok: bool, text: str) -> None:
-        """Print a figure against a target that is not a budget (never fails the run)."""
-        print(f"  {'ok    ' if ok else 'not ok'} {text} (figure only, not a budget)", flush=True)
 
     def exit_code(self) -> int:
         """0 when every budget was met, 1 otherwise."""

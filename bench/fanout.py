@@ -267,7 +267,6 @@ async def run(
         f"{min(before.cpu_us, after.cpu_us) / provider.cpu_us:.2f}",
     )
     stored_ok = figures["stored accepted with a ref (reopened DB)"] == f"{count} / {count}"
-    report.check(ratio >= 0.5, f"fan-out ≥ 0.5 × aiohttp ceiling, issue 6 (got {ratio:.2f})")
     expect(
         stored_ok and figures["distinct refs stored"] == str(count),
         f"every message durably stored with its own ref: {figures}",

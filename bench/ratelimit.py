@@ -93,8 +93,9 @@ async def run(
     report.figure("mean gap between accepted requests", f"{mean_gap:.2f} ms")
     report.figure("stored accepted with a ref", f"{accepted} / {count} ({refs} distinct refs)")
     report.figure("database", db.describe())
-    report.check(elapsed <= 1.05 * ideal, f"≤ 1.05 × ideal, issue 6 (got {elapsed / ideal:.3f})")
-    report.check(stats["rejected_429"] == 0, f"zero 429s, issue 6 (got {stats['rejected_429']})")
+    # The provider-layer issue keeps these as budgets of the one paced-request helper.
+    report.budget(elapsed <= 1.05 * ideal, f"≤ 1.05 × ideal (got {elapsed / ideal:.3f})")
+    report.budget(stats["rejected_429"] == 0, f"zero 429s (got {stats['rejected_429']})")
     expect(accepted == count and refs == count, f"{accepted} accepted, {refs} refs of {count}")
     return report.exit_code()
 
