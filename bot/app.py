@@ -189,6 +189,9 @@ async def close_resources(app: BotApplication) -> None:
     if resources is None:
         return
     await stop_background(app)  # again here: tests and errors may skip post_stop
+    services = app.bot_data.services
+    if services is not None:
+        await services.accounts.close()
     if resources.http is not None:
         await resources.http.aclose()
     if resources.engine is not None:

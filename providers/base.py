@@ -1,17 +1,18 @@
-"""The provider interface: typed requests and results, and the project-wide delivery state.
+"""The provider interface: typed requests and results, capabilities, the delivery state.
 
-Every adapter implements :class:`Provider`. Its fixed facts (channels, text limits, the
-credential fields it needs) live in a :class:`ProviderSpec` in :mod:`providers.registry`, not in
-literals scattered through the bot.
+Every adapter implements :class:`Provider` and declares what it can do as data, in its class's
+:class:`Capabilities` (as apprise does): the services ask, they never name a vendor. Its other
+fixed facts (channels, text limits, the credential fields it needs) live in a
+:class:`~providers.registry.ProviderSpec`, not in literals scattered through the bot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 
 class DeliveryState(StrEnum):
@@ -146,8 +147,41 @@ class CredentialField:
     secret: bool = True
 
 
+class BalanceKind(StrEnum):
+    """What ``/balance`` can show for a provider."""
+
+    CREDIT = "credit"  # balances / credits (``Provider.balances``)
+    TRANSACTIONS = "transactions"  # no balance endpoint: recent transactions and their cost
+    NONE = "none"  # nothing: /balance says so plainly
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an adapter can do, declared on its class; services branch on these, not on names.
+
+    ``recipients_per_request`` above 1 means :meth:`BulkProvider.send_many` takes that many
+    recipients in one request (the sender chunks by it); 1 means one request per recipient.
+    """
+
+    recipients_per_request: int = 1
+    schedule: bool = False  # hands a future send to the provider (survives the bot being down)
+    reschedule: bool = False  # moves such a send at the provider
+    cancel: bool = False  # cancels such a send at the provider
+    number_check: bool = False  # "is this number on WhatsApp?" (results by callback)
+    senders: bool = False  # lists sender identities a chat picks from (/senders)
+    address_book: bool = False  # contacts and groups at the provider (/contacts, /groups)
+    activity: bool = False  # the account's recent activity (/activity)
+    balance: BalanceKind = BalanceKind.CREDIT
+
+
 class Provider(Protocol):
-    """What every provider adapter offers the services."""
+    """What every provider adapter offers the services.
+
+    One instance per connected account (see :class:`providers.registry.AdapterPool`): it may
+    keep per-account state (tokens, sender ids) and is closed at shutdown.
+    """
+
+    capabilities: ClassVar[Capabilities]
 
     async def verify(self) -> AccountInfo:
         """Check the credentials against the provider; raise ``AuthError`` when refused."""
@@ -163,4 +197,23 @@ class Provider(Protocol):
 
     async def balances(self) -> list[Balance]:
         """The account's balances and credits."""
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of per-account state (the shared HTTP client is not this adapter's)."""
+        ...
+
+
+@runtime_checkable
+class BulkProvider(Provider, Protocol):
+    """An adapter whose API takes many recipients in one request."""
+
+    async def send_many(
+        self, message: OutgoingMessage, recipients: Sequence[str]
+    ) -> list[SendResult]:
+        """Send ``message`` to at most ``capabilities.recipients_per_request`` recipients.
+
+        One request; one result per recipient, in order (a provider message covering them all
+        gives each the same ``ref``). ``message.to`` is ignored.
+        """
         ...

@@ -10,13 +10,14 @@ bulk send using the same login.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import httpx
 
 from providers.base import (
     AccountInfo,
     Balance,
+    Capabilities,
     DeliveryState,
     OutgoingMessage,
     SendResult,
@@ -41,7 +42,10 @@ class PhoneChecker(Protocol):
 
 
 class NusaSms:
-    """Everything NusaSMS offers one chat: WhatsApp, SMS, balances, number checks."""
+    """Everything NusaSMS offers one account: WhatsApp, SMS, balances, number checks."""
+
+    # One recipient per request (WhatsApp and SMS plain); a group send names one group.
+    capabilities: ClassVar[Capabilities] = Capabilities(number_check=True)
 
     def __init__(
         self,
@@ -105,6 +109,9 @@ class NusaSms:
     async def phone_check(self, numbers: Sequence[str], *, callback_url: str | None) -> None:
         """Submit one batch (≤ 100) of numbers to the WhatsApp number check."""
         await self.wa.phone_check(numbers, callback_url=callback_url)
+
+    async def aclose(self) -> None:
+        """Nothing to let go: the clients share the application's HTTP client and pacers."""
 
     def _sms_client(self) -> NusaSmsSmsClient:
         if self.sms is None:

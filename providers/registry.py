@@ -7,6 +7,8 @@ supported is readable in one place.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,9 +16,9 @@ from typing import Any
 import httpx
 
 from providers import courier_states, nusasms_receipts
-from providers.base import CredentialField, Provider
+from providers.base import Capabilities, CredentialField, Provider
 from providers.nusasms import NusaSmsSettings
-from providers.nusasms_adapter import build_nusasms
+from providers.nusasms_adapter import NusaSms, build_nusasms
 from providers.ratelimit import AccountLimiters
 from providers.receipts import InvalidCallback, ReceiptReader, Receipts
 
@@ -80,6 +82,7 @@ class ProviderSpec:
     credentials: tuple[CredentialField, ...]
     build: Callable[[ProviderEnvironment, Mapping[str, str]], Provider]
     check_key: str
+    capabilities: Capabilities  # the adapter class's own declaration
 
     @property
     def default_channel(self) -> ChannelSpec:
@@ -146,9 +149,51 @@ NUSASMS = ProviderSpec(
     ),
     build=_build_nusasms,
     check_key="api_key",
+    capabilities=NusaSms.capabilities,
 )
 
 REGISTRY: dict[str, ProviderSpec] = {NUSASMS.name: NUSASMS}
+
+
+class AdapterPool:
+    """One adapter per connected account: built on first use, kept, closed at shutdown.
+
+    Keyed by the provider and a hash of the credentials (never the credentials themselves), so
+    chats sharing an account share its adapter, and new credentials get a new one.
+    """
+
+    MAX_ADAPTERS = 4096
+
+    def __init__(self, env: ProviderEnvironment) -> None:
+        self._env = env
+        self._adapters: dict[str, Provider] = {}
+
+    async def get(self, spec: ProviderSpec, credentials: Mapping[str, str]) -> Provider:
+        """The account's adapter, built the first time it is asked for."""
+        key = _account_key(spec, credentials)
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            if len(self._adapters) >= self.MAX_ADAPTERS:
+                await self._adapters.pop(next(iter(self._adapters))).aclose()
+            adapter = self._adapters[key] = spec.build(self._env, credentials)
+        return adapter
+
+    async def forget(self, spec: ProviderSpec, credentials: Mapping[str, str]) -> None:
+        """Close and drop an account's adapter (its credentials were refused or removed)."""
+        adapter = self._adapters.pop(_account_key(spec, credentials), None)
+        if adapter is not None:
+            await adapter.aclose()
+
+    async def close(self) -> None:
+        """Close every adapter (at shutdown)."""
+        adapters, self._adapters = list(self._adapters.values()), {}
+        for adapter in adapters:
+            await adapter.aclose()
+
+
+def _account_key(spec: ProviderSpec, credentials: Mapping[str, str]) -> str:
+    blob = json.dumps(sorted(credentials.items())).encode()
+    return f"{spec.name}:{hashlib.sha256(blob).hexdigest()}"
 
 
 def untracked_channels() -> frozenset[tuple[str, str]]:

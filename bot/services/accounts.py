@@ -10,7 +10,13 @@ from html import escape
 from bot.services.errors import BadInput, NotConnected
 from providers.base import AccountInfo, Balance, Provider
 from providers.errors import AuthError, ProviderError
-from providers.registry import REGISTRY, ChannelSpec, ProviderEnvironment, ProviderSpec
+from providers.registry import (
+    REGISTRY,
+    AdapterPool,
+    ChannelSpec,
+    ProviderEnvironment,
+    ProviderSpec,
+)
 from storage.crypto import CredentialCipher, UndecryptableSecret
 from storage.models import Credential
 from storage.repo import Repository
@@ -66,7 +72,7 @@ class Accounts:
     ) -> None:
         self._repo = repo
         self._cipher = cipher
-        self._env = env
+        self._adapters = AdapterPool(env)
         self._plain: dict[bytes, dict[str, str]] = {}
 
     async def connect(
@@ -84,10 +90,13 @@ class Accounts:
         missing = [f.key for f in spec.credentials if f.required and not merged.get(f.key)]
         if missing:
             raise BadInput(f"{spec.display} needs {', '.join(missing)}.")
-        adapter = spec.build(self._env, merged)
+        adapter = await self._adapters.get(spec, merged)
         try:
             info = await adapter.verify()
-        except AuthError as exc:
+        except ProviderError as exc:
+            await self._adapters.forget(spec, merged)
+            if not isinstance(exc, AuthError):
+                raise
             raise AuthError(
                 f"{spec.display} refused these credentials, so nothing was stored. "
                 f"({exc.message})",
@@ -111,8 +120,14 @@ class Accounts:
     async def disconnect(self, chat_id: int, provider: str, *, actor: int) -> ProviderSpec:
         """Forget a provider's credentials in this chat."""
         spec = provider_spec(provider)
+        try:
+            values = await self.stored_values(chat_id, spec)
+        except NotConnected:  # undecryptable: no adapter was built from it; the row still goes
+            values = {}
         if not await self._repo.delete_credential(chat_id, spec.name):
             raise NotConnected(f"{spec.display} is not connected in this chat.")
+        if values:  # built again on next use should another chat share the account
+            await self._adapters.forget(spec, values)
         chat = await self._repo.get_chat(chat_id)
         if chat is not None and (chat.default_route or "").split(":")[0] == spec.name:
             await self._repo.update_chat(chat_id, default_route=None)
@@ -172,7 +187,7 @@ class Accounts:
                 f"which this chat has not stored. An admin can add them with "
                 f"/connect {spec.name} {pairs} (keys already stored are kept)."
             )
-        return spec.build(self._env, values)
+        return await self._adapters.get(spec, values)
 
     async def balances(self, chat_id: int, provider: str | None) -> list[BalanceReport]:
         """Balances of one provider, or of every connected one (failures reported inline)."""
@@ -201,6 +216,10 @@ class Accounts:
                 chat_id, spec.name, ok=not reports[-1].error, detail=reports[-1].error
             )
         return reports
+
+    async def close(self) -> None:
+        """Close every account's adapter (at shutdown)."""
+        await self._adapters.close()
 
     async def rotate_keys(self) -> int:
         """Re-encrypt every stored credential under the newest key; returns the count."""

@@ -7,8 +7,11 @@ Guarantees:
 - a call that may have reached the provider but lost its answer becomes ``unknown``, never a
   blind resend; an error that proves nothing was sent becomes ``failed``.
 
-Fan-out is bounded by a semaphore and outcomes are written in batches by :class:`ChangeWriter`
-while later calls are still in flight, so a large send costs a few commits, not one per message.
+Recipients go one per request, or in chunks of the adapter's declared
+``recipients_per_request`` where its API takes a list (each recipient is still its own message
+row, tracked on its own). Fan-out is bounded by a fixed set of workers, and outcomes are
+written in batches by :class:`ChangeWriter` while later calls are still in flight, so a large
+send costs a few commits, not one per message.
 """
 
 from __future__ import annotations
@@ -16,14 +19,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.services.accounts import Accounts
 from bot.services.errors import BadInput
 from bot.services.phones import normalise
-from providers.base import DeliveryState, Media, OutgoingMessage, Provider, SendResult
-from providers.errors import AuthError, InsufficientCredit, ProviderError
+from providers.base import (
+    BulkProvider,
+    DeliveryState,
+    Media,
+    OutgoingMessage,
+    Provider,
+    SendResult,
+)
+from providers.errors import AuthError, InsufficientCredit, ProviderError, UnexpectedResponse
 from providers.registry import Route
 from storage.messages import Messages, StateChange
 from storage.models import Batch, Message, utcnow
@@ -219,34 +229,54 @@ class Sender:
     ) -> ChangeWriter:
         writer = ChangeWriter(self._repo.messages)
         stop: list[ProviderError] = []
-        options = request.options or {}
-        queue = iter(rows)  # shared: each worker takes the next row, each row is taken once
+        template = OutgoingMessage(
+            channel=route.channel.name,
+            to="",
+            text=text,
+            media=request.media,
+            options=request.options or {},
+        )
+        # One request per recipient, or per chunk where the API takes a list (capability).
+        size = adapter.capabilities.recipients_per_request
+        bulk = adapter if size > 1 and isinstance(adapter, BulkProvider) else None
+        step = size if bulk is not None else 1
+        # Shared: each worker takes the next chunk, each chunk is taken once.
+        queue = iter([rows[i : i + step] for i in range(0, len(rows), step)])
+
+        async def send(chunk: list[Message]) -> list[SendResult]:
+            if bulk is not None:
+                results = await bulk.send_many(template, [row.recipient for row in chunk])
+                if len(results) != len(chunk):  # an adapter bug: never guess who got what
+                    raise UnexpectedResponse(
+                        f"{route.provider.display} answered for {len(results)} of "
+                        f"{len(chunk)} recipients.",
+                        provider=route.provider.display,
+                    )
+                return results
+            return [await adapter.send(replace(template, to=chunk[0].recipient))]
 
         async def worker() -> None:
             # A fixed set of workers, not a task per recipient: 10,000 tasks waiting on a
             # semaphore cost ~30 µs a message in scheduling alone.
-            for row in queue:
-                assert row.id is not None
+            for chunk in queue:
+                ids = [row.id for row in chunk if row.id is not None]
                 if stop:
-                    writer.add(_failed(row.id, stop[0], skipped=True))
+                    for message_id in ids:
+                        writer.add(_failed(message_id, stop[0], skipped=True))
                     continue
-                outgoing = OutgoingMessage(
-                    channel=route.channel.name,
-                    to=row.recipient,
-                    text=text,
-                    media=request.media,
-                    options=options,
-                )
                 try:
-                    result = await adapter.send(outgoing)
+                    results = await send(chunk)
                 except ProviderError as exc:
                     if isinstance(exc, _FATAL):
                         stop.append(exc)
-                    writer.add(_failed(row.id, exc))
+                    for message_id in ids:
+                        writer.add(_failed(message_id, exc))
                 else:
-                    writer.add(self._accepted(row.id, result))
+                    for message_id, result in zip(ids, results, strict=True):
+                        writer.add(self._accepted(message_id, result))
 
-        await asyncio.gather(*(worker() for _ in range(min(self._concurrency, len(rows)))))
+        workers = min(self._concurrency, (len(rows) + step - 1) // step)
+        await asyncio.gather(*(worker() for _ in range(workers)))
         await writer.flush()
         return writer
 
