@@ -26,6 +26,8 @@ from bot.tracking.policy import Clock, system_clock
 from bot.tracking.tracker import Tracker, build_tracker
 from providers.http import make_http_client
 from providers.nusasms import NusaSmsSettings
+from providers.parrotica.adapter import ParroticaSettings
+from providers.parrotica.paths import resolve_paths
 from providers.ratelimit import AccountLimiters
 from providers.registry import ProviderEnvironment
 from storage.crypto import CredentialCipher, load_or_create_keys
@@ -129,6 +131,10 @@ async def start_resources(
             sms_base_url=settings.nusasms_sms_base_url,
             min_interval=settings.nusasms_min_interval,
             wa_sender=settings.nusasms_wa_sender,
+        ),
+        parrotica=ParroticaSettings(
+            base_url=settings.parrotica_base_url,
+            paths=resolve_paths(settings.parrotica_paths),
         ),
     )
     repo = Repository(Database(resources.engine))

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from providers.parrotica.paths import resolve_paths
 from storage.db import async_url, sqlite_path
 
 
@@ -28,6 +29,7 @@ class Settings(BaseSettings):
     nusasms_wa_sender: str | None = None
     nusasms_min_interval: float = Field(0.05, ge=0)
     parrotica_base_url: str = "https://api.parrotica.com"
+    parrotica_paths: str | None = None
     courier_base_url: str = "https://api.carium.com/courier"
     courier_identity_url: str = "https://api.carium.com/identity"
 
@@ -52,6 +54,12 @@ class Settings(BaseSettings):
     def _token_not_blank(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
             raise ValueError("TELEGRAM_BOT_TOKEN is empty")
+        return value
+
+    @field_validator("parrotica_paths")
+    @classmethod
+    def _parrotica_paths(cls, value: str | None) -> str | None:
+        resolve_paths(value)  # a bad table stops the bot at start, naming the key
         return value
 
     @field_validator("database_url")

@@ -19,6 +19,14 @@ from providers import courier_states, nusasms_receipts
 from providers.base import Capabilities, CredentialField, Provider
 from providers.nusasms import NusaSmsSettings
 from providers.nusasms_adapter import NusaSms, build_nusasms
+from providers.parrotica.adapter import (
+    RECIPIENT_KINDS as PARROTICA_RECIPIENTS,
+)
+from providers.parrotica.adapter import (
+    Parrotica,
+    ParroticaSettings,
+    build_parrotica,
+)
 from providers.ratelimit import AccountLimiters
 from providers.receipts import InvalidCallback, ReceiptReader, Receipts
 
@@ -50,6 +58,7 @@ class ProviderEnvironment:
     http: httpx.AsyncClient
     limiters: AccountLimiters
     nusasms: NusaSmsSettings = field(default_factory=NusaSmsSettings)
+    parrotica: ParroticaSettings = field(default_factory=ParroticaSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,8 @@ class ChannelSpec:
     # The provider reports per-message delivery on this channel; when it does not (a
     # campaign), there is nothing to poll and no reason to call the message expired.
     reports_delivery: bool = True
+    # Recipient kinds written ``<kind>:<id>`` besides numbers (Parrotica: contact, group).
+    recipient_kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +163,36 @@ NUSASMS = ProviderSpec(
     capabilities=NusaSms.capabilities,
 )
 
-REGISTRY: dict[str, ProviderSpec] = {NUSASMS.name: NUSASMS}
+
+def _build_parrotica(env: ProviderEnvironment, creds: Mapping[str, str]) -> Provider:
+    return build_parrotica(env.http, creds, settings=env.parrotica)
+
+
+PARROTICA = ProviderSpec(
+    name="parrotica",
+    display="Parrotica",
+    channels=(
+        ChannelSpec(
+            "sms",
+            "SMS to numbers, contact:<id> and group:<id> (address book)",
+            _SMS_MAX_TEXT,
+            sms=True,
+            recipient_kinds=PARROTICA_RECIPIENTS,
+        ),
+    ),
+    credentials=(
+        CredentialField("api_key", "the Parrotica API key (x-api-key)"),
+        CredentialField("user_id", "the account's User ID", secret=False),
+        CredentialField(
+            "sender_id", "the sender ID to send from (/senders)", required=False, secret=False
+        ),
+    ),
+    build=_build_parrotica,
+    check_key="api_key",
+    capabilities=Parrotica.capabilities,
+)
+
+REGISTRY: dict[str, ProviderSpec] = {NUSASMS.name: NUSASMS, PARROTICA.name: PARROTICA}
 
 
 class AdapterPool:
@@ -203,9 +243,14 @@ def untracked_channels() -> frozenset[tuple[str, str]]:
     )
 
 
+def all_route_specs() -> list[Route]:
+    """Every route the bot knows, in registry order."""
+    return [Route(p, c) for p in REGISTRY.values() for c in p.channels]
+
+
 def all_routes() -> list[str]:
     """Every route the bot knows, in registry order."""
-    return [f"{p.name}:{c.name}" for p in REGISTRY.values() for c in p.channels]
+    return [str(r) for r in all_route_specs()]
 
 
 def parse_route(text: str) -> Route:
@@ -230,8 +275,10 @@ def parse_route(text: str) -> Route:
     return Route(spec, channel)
 
 
-# Recipients that carry a prefix of their own (Parrotica address book ids).
-RECIPIENT_PREFIXES = frozenset({"contact", "group"})
+# Recipients that carry a prefix of their own (address book ids), from every channel.
+RECIPIENT_PREFIXES = frozenset(
+    kind for p in REGISTRY.values() for c in p.channels for kind in c.recipient_kinds
+)
 
 
 def looks_like_route(text: str) -> bool:

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from html import escape
 
 from bot.services.accounts import Accounts
 from bot.services.errors import BadInput
@@ -34,7 +35,7 @@ from providers.base import (
     SendResult,
 )
 from providers.errors import AuthError, InsufficientCredit, ProviderError, UnexpectedResponse
-from providers.registry import Route
+from providers.registry import RECIPIENT_PREFIXES, Route, all_route_specs
 from storage.messages import Messages, StateChange
 from storage.models import Batch, Message, utcnow
 from storage.repo import Repository
@@ -147,7 +148,11 @@ def recipients_for(route: Route, raw: Sequence[str], country: str | None) -> lis
     out: list[str] = []
     errors: list[str] = []
     for item in items:
+        kind, sep, value = item.partition(":")
         try:
+            if sep and kind.lower() in RECIPIENT_PREFIXES:
+                out.append(_kind_recipient(route, kind.lower(), value))
+                continue
             out.append(
                 normalise(item, country=country, allow_wa_group=route.channel.name == "wa").digits
             )
@@ -159,6 +164,22 @@ def recipients_for(route: Route, raw: Sequence[str], country: str | None) -> lis
         )
         raise BadInput(f"Nothing was sent:\n{shown}")
     return list(dict.fromkeys(out))
+
+
+def _kind_recipient(route: Route, kind: str, value: str) -> str:
+    """``kind:<id>`` as the provider takes it, or ``BadInput`` saying why it cannot be sent."""
+    shown = escape(f"{kind}:{value}")
+    if kind not in route.channel.recipient_kinds:
+        takes = [str(r) for r in all_route_specs() if kind in r.channel.recipient_kinds]
+        raise BadInput(
+            f"“{shown}”: {route} takes phone numbers, not {kind} ids ({', '.join(takes)} do)."
+        )
+    digits = value.strip()
+    if not digits.isdigit() or int(digits) == 0:
+        raise BadInput(
+            f"“{shown}” is not a {kind} id: write {kind}:&lt;number&gt;, e.g. {kind}:12."
+        )
+    return f"{kind}:{int(digits)}"
 
 
 class Sender:

@@ -1,0 +1,196 @@
+"""The Parrotica adapter: one object per connected account, behind :class:`Provider`.
+
+Parrotica takes up to :data:`~providers.parrotica.facts.MAX_RECIPIENTS_PER_REQUEST` recipients
+in one request (numbers, contact ids, group ids), so it is a
+:class:`~providers.base.BulkProvider`: every recipient of one request shares the Parrotica
+message id as its ``ref``, and its state. Recipients arrive from the bot as international
+digits (``628…``), ``contact:<id>`` or ``group:<id>``; numbers go out in E.164 (``+628…``).
+
+A send uses the chat's chosen sender ID (credential key ``sender_id``, set with ``/senders``),
+or the account's first approved one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+import httpx
+
+from providers.base import (
+    AccountInfo,
+    Balance,
+    BalanceKind,
+    Capabilities,
+    DeliveryState,
+    OutgoingMessage,
+    SendResult,
+    StatusReport,
+)
+from providers.errors import UnexpectedResponse, ValidationError
+from providers.parrotica.client import ParroticaClient
+from providers.parrotica.facts import MAX_RECIPIENTS_PER_REQUEST, NAME, parse_id
+from providers.parrotica.models import Activity, Contact, Group, Page, SenderId
+
+# /balance: Parrotica has no balance endpoint; this many recent transactions are shown.
+TRANSACTIONS_SHOWN = 10
+APPROVED = frozenset({"approved", "active", "verified", "enabled"})
+RECIPIENT_KINDS = ("contact", "group")
+SCHEDULED_AT = "scheduled_at"  # OutgoingMessage option: an ISO time, provider-side schedule
+
+
+@dataclass(frozen=True, slots=True)
+class ParroticaSettings:
+    """What every Parrotica adapter is built with besides credentials."""
+
+    base_url: str = "https://api.parrotica.com"
+    paths: Mapping[str, str] | None = None
+
+
+class Parrotica:
+    """Everything Parrotica offers one account."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        recipients_per_request=MAX_RECIPIENTS_PER_REQUEST,
+        schedule=True,
+        reschedule=True,
+        senders=True,
+        address_book=True,
+        activity=True,
+        balance=BalanceKind.TRANSACTIONS,
+    )
+
+    def __init__(self, client: ParroticaClient, *, sender_id: str = "") -> None:
+        self.client = client
+        self._chosen = sender_id.strip()
+        self._default_sender: str | None = None
+
+    async def verify(self) -> AccountInfo:
+        """Check the key and User ID with a cheap read (the sender IDs)."""
+        return await self.client.verify()
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Send to one recipient (``message.to``)."""
+        return (await self.send_many(message, [message.to]))[0]
+
+    async def send_many(
+        self, message: OutgoingMessage, recipients: Sequence[str]
+    ) -> list[SendResult]:
+        """One Parrotica message to these recipients; each gets its id as ``ref``."""
+        numbers: list[str] = []
+        contacts: list[int] = []
+        groups: list[int] = []
+        for recipient in recipients:
+            kind, sep, value = recipient.partition(":")
+            if sep and kind == "contact":
+                contacts.append(parse_id(value, what="contact id"))
+            elif sep and kind == "group":
+                groups.append(parse_id(value, what="group id"))
+            else:
+                numbers.append(recipient if recipient.startswith("+") else f"+{recipient}")
+        outcome = await self.client.send(
+            message.text,
+            sender_id=await self.sender_id(),
+            numbers=numbers,
+            contact_ids=contacts,
+            group_ids=groups,
+            scheduled_at=_scheduled_at(message.options),
+        )
+        return [outcome.to_send_result()] * len(recipients)
+
+    async def status(self, ref: str, *, channel: str) -> StatusReport:
+        """Where a message is; an unknown word is kept verbatim and moves nothing."""
+        message = await self.client.get_message(parse_id(ref, what="message id"))
+        report = message.status_report()
+        if report is not None:
+            return report
+        word = message.state or message.status
+        return StatusReport(
+            ref=ref,
+            state=DeliveryState.ACCEPTED,
+            provider_status=word,
+            detail=f"{NAME} says “{word}”, which this bot does not know",
+        )
+
+    async def balances(self) -> list[Balance]:
+        """Recent transactions (Parrotica has no balance endpoint), newest first."""
+        lines = []
+        for t in (await self.client.transactions())[:TRANSACTIONS_SHOWN]:
+            when = t.created_at.date().isoformat() + " " if t.created_at else ""
+            what = " ".join(x for x in (t.action, t.description, t.status) if x)
+            amount = t.amount if t.amount is not None else (t.value or 0.0)
+            lines.append(Balance(f"{when}{what}".strip() or f"#{t.id}", amount, t.unit or ""))
+        return lines
+
+    async def reschedule(self, ref: str, when: datetime) -> None:
+        """Move a message handed over with a future time to ``when``."""
+        await self.client.reschedule(parse_id(ref, what="message id"), when)
+
+    async def sender_ids(self) -> list[SenderId]:
+        """The account's sender IDs."""
+        return await self.client.sender_ids()
+
+    async def sender_id(self) -> str:
+        """The sender ID this account sends from: the chosen one, else the first approved."""
+        if self._chosen:
+            return self._chosen
+        if self._default_sender is None:
+            senders = await self.client.sender_ids()
+            usable = [s for s in senders if s.status.lower() in APPROVED] or senders
+            if not usable:
+                raise ValidationError(
+                    f"{NAME} has no sender ID for this account yet; create one at Parrotica, "
+                    "then pick it with /senders parrotica.",
+                    provider=NAME,
+                )
+            self._default_sender = usable[0].sender_id
+        return self._default_sender
+
+    async def contacts(self, page: int) -> Page[Contact]:
+        """One page of the address book."""
+        return await self.client.contacts(page=page)
+
+    async def add_contact(self, name: str, number: str) -> Contact | None:
+        """Add a contact (the number in E.164)."""
+        return await self.client.add_contact(name, number)
+
+    async def delete_contacts(self, ids: Sequence[int]) -> None:
+        """Delete contacts by id."""
+        await self.client.delete_contacts(ids)
+
+    async def groups(self) -> list[Group]:
+        """The address book's groups."""
+        return await self.client.groups()
+
+    async def activity(self) -> list[Activity]:
+        """The account's recent activity."""
+        return await self.client.activity()
+
+    async def aclose(self) -> None:
+        """Nothing to let go: the client shares the application's HTTP client."""
+
+
+def _scheduled_at(options: Mapping[str, str]) -> datetime | None:
+    raw = options.get(SCHEDULED_AT)
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError as exc:  # the bot writes this option itself: a bug, not user input
+        raise UnexpectedResponse(f"bad {SCHEDULED_AT} option {raw!r}", provider=NAME) from exc
+
+
+def build_parrotica(
+    http: httpx.AsyncClient, creds: Mapping[str, str], *, settings: ParroticaSettings
+) -> Parrotica:
+    """The adapter for stored credentials."""
+    client = ParroticaClient(
+        http,
+        api_key=creds.get("api_key", ""),
+        user_id=creds.get("user_id", ""),
+        base_url=settings.base_url,
+        paths=settings.paths,
+    )
+    return Parrotica(client, sender_id=creds.get("sender_id", ""))
