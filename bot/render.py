@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.render_nusasms import sms_card_lines
 from bot.services.accounts import BalanceReport
-from providers.base import DeliveryState
+from providers.base import BalanceKind, DeliveryState
 from storage.models import Batch, Credential, Message, StatusEvent
 
 ICONS: dict[str, str] = {
@@ -164,6 +164,12 @@ def balances(reports: Sequence[BalanceReport]) -> str:
     lines = []
     for report in reports:
         lines.append(f"<b>{escape(report.provider.display)}</b>")
+        kind = report.provider.capabilities.balance
+        if kind == BalanceKind.NONE:
+            lines.append("  has no balance endpoint: check the balance on its website")
+            continue
+        if kind == BalanceKind.TRANSACTIONS:
+            lines.append("  no balance endpoint; its recent transactions:")
         if report.error:
             lines.append(f"  ⚠️ {escape(report.error)}")
         for b in report.balances:
@@ -171,7 +177,11 @@ def balances(reports: Sequence[BalanceReport]) -> str:
             expiry = f" (expires {b.expires.isoformat()})" if b.expires else ""
             lines.append(f"  {escape(b.name)}: {amount} {escape(b.unit)}{expiry}")
         if not report.error and not report.balances:
-            lines.append("  no balances reported")
+            lines.append(
+                "  no transactions yet"
+                if kind == BalanceKind.TRANSACTIONS
+                else "  no balances reported"
+            )
     return "\n".join(lines)
 
 

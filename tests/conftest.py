@@ -24,6 +24,7 @@ from storage.db import Database, create_engine, migrate
 from storage.repo import Repository
 from tests.databases import database_url, drop_all
 from tests.fakes.nusasms import FakeNusaSms
+from tests.fakes.parrotica import FakeParrotica
 from tests.fakes.telegram import (
     FakeTelegram,
     OfflineRequest,
@@ -77,6 +78,7 @@ NUSASMS_SMS_BASE = "http://nusasms.test/api"
 USER = 1
 GROUP = -100123
 NUSA_KEY = "test-api-key"
+PARROTICA_BASE = "http://parrotica.test"
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -88,6 +90,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "nusasms_base_url": NUSASMS_BASE,
         "nusasms_sms_base_url": NUSASMS_SMS_BASE,
         "nusasms_min_interval": 0.0,
+        "parrotica_base_url": PARROTICA_BASE,
         "status_poll_seconds": 15.0,
     }
     values.update(overrides)
@@ -97,10 +100,17 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 class Bot:
     """The application under test with its fakes and shortcuts to drive it."""
 
-    def __init__(self, app: BotApplication, tg: FakeTelegram, nusa: FakeNusaSms) -> None:
+    def __init__(
+        self,
+        app: BotApplication,
+        tg: FakeTelegram,
+        nusa: FakeNusaSms,
+        parrotica: FakeParrotica | None = None,
+    ) -> None:
         self.app = app
         self.tg = tg
         self.nusa = nusa
+        self.parrotica = parrotica or FakeParrotica()
 
     @property
     def services(self) -> Services:
@@ -153,17 +163,35 @@ def nusa() -> FakeNusaSms:
     return FakeNusaSms(retry_after="0")
 
 
-async def start_bot(settings: Settings, tg: FakeTelegram, nusa: FakeNusaSms) -> Bot:
+def providers_transport(nusa: FakeNusaSms, parrotica: FakeParrotica) -> httpx.MockTransport:
+    """One transport for every provider fake, routed by host as the real network would."""
+    parrotica_host = httpx.URL(PARROTICA_BASE).host
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.host == parrotica_host:
+            return parrotica(request)
+        return nusa(request)
+
+    return httpx.MockTransport(route)
+
+
+async def start_bot(
+    settings: Settings,
+    tg: FakeTelegram,
+    nusa: FakeNusaSms,
+    parrotica: FakeParrotica | None = None,
+) -> Bot:
     """Build, initialise and start the bot's resources (what run_polling would do)."""
+    parrotica = parrotica or FakeParrotica()
     app = build_application(
         settings,
         request=OfflineRequest(tg),
-        provider_transport=httpx.MockTransport(nusa),
+        provider_transport=providers_transport(nusa, parrotica),
         rate_limit=False,
     )
     await app.initialize()
     await start_resources(app)
-    return Bot(app, tg, nusa)
+    return Bot(app, tg, nusa, parrotica)
 
 
 async def stop_bot(bot: Bot) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from html import escape
 
 from bot.services.errors import BadInput, NotConnected
-from providers.base import AccountInfo, Balance, Provider
+from providers.base import AccountInfo, Balance, BalanceKind, Provider
 from providers.errors import AuthError, ProviderError
 from providers.registry import (
     REGISTRY,
@@ -205,6 +205,9 @@ class Accounts:
                 )
         reports = []
         for spec in specs:
+            if spec.capabilities.balance == BalanceKind.NONE:  # nothing to ask
+                reports.append(BalanceReport(spec, []))
+                continue
             adapter = await self.adapter(chat_id, spec)
             try:
                 reports.append(BalanceReport(spec, await adapter.balances()))
