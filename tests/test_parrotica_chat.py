@@ -6,12 +6,15 @@ the same MockTransport as NusaSMS (routed by host).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from sqlmodel import col, select
 
 from storage.models import Message
 from tests.conftest import Bot
 from tests.fakes.parrotica import DEFAULT_KEY, DEFAULT_USER
+from tests.tracking_support import tracker_of
 
 CONNECT = f"/connect parrotica api_key={DEFAULT_KEY} user_id={DEFAULT_USER}"
 
@@ -169,3 +172,17 @@ async def test_balance_shows_recent_transactions(bot: Bot) -> None:
     reply = await bot.private("/balance parrotica")
     assert "Parrotica" in reply, reply
     assert "no balance endpoint" in reply, reply
+
+
+async def test_recipients_of_one_parrotica_message_are_polled_once(tbot: Bot) -> None:
+    reply = await tbot.private(CONNECT)
+    assert "connected" in reply, reply
+    numbers = ",".join(f"62812{i:08d}" for i in range(250))
+    await tbot.private(f"/send parrotica {numbers} Promo")
+    for sent in tbot.parrotica.messages.values():
+        tbot.parrotica.set_state(sent.id, "delivered")
+    tracker = tracker_of(tbot)
+    before = len(tbot.parrotica.requests_to("message", "GET"))
+    await tracker.tick(tracker.clock() + timedelta(minutes=5))
+    assert len(tbot.parrotica.requests_to("message", "GET")) - before == 3  # one per chunk
+    assert {m.state for m in await _messages(tbot)} == {"delivered"}

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,8 +21,9 @@ from bot.app import build_application, start_resources
 from bot.config import Settings
 from bot.tracking.tracker import Tracker
 from storage.models import Batch, Message, StatusEvent
-from tests.conftest import USER, Bot, make_settings, stop_bot
+from tests.conftest import USER, Bot, make_settings, providers_transport, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
+from tests.fakes.parrotica import FakeParrotica
 from tests.fakes.telegram import Call, FakeTelegram, OfflineRequest, callback_query, feed
 
 
@@ -42,18 +42,23 @@ class FakeClock:
 
 
 async def start_tracked_bot(
-    settings: Settings, tg: FakeTelegram, nusa: FakeNusaSms, clock: FakeClock
+    settings: Settings,
+    tg: FakeTelegram,
+    nusa: FakeNusaSms,
+    clock: FakeClock,
+    parrotica: FakeParrotica | None = None,
 ) -> Bot:
     """Like ``tests.conftest.start_bot``, with the tracker on ``clock`` and no loops."""
+    parrotica = parrotica or FakeParrotica()
     app = build_application(
         settings,
         request=OfflineRequest(tg),
-        provider_transport=httpx.MockTransport(nusa),
+        provider_transport=providers_transport(nusa, parrotica),
         rate_limit=False,
     )
     await app.initialize()
     await start_resources(app, clock=clock, background=False)
-    return Bot(app, tg, nusa)
+    return Bot(app, tg, nusa, parrotica)
 
 
 # Fixtures of every tracking test (registered through ``pytest_plugins`` in conftest.py).

@@ -184,7 +184,14 @@ class Poller:
                     log.exception("polling message %s failed unexpectedly", message.id)
                     return exc
 
-        results = await asyncio.gather(*(one(m) for m in messages))
+        # Recipients of one provider message share its ref (a bulk API): asked about once.
+        by_key: dict[tuple[int, str, str, str | None], Message] = {}
+        for message in messages:
+            by_key.setdefault(_poll_key(message), message)
+        answers = dict(
+            zip(by_key, await asyncio.gather(*(one(m) for m in by_key.values())), strict=True)
+        )
+        results = [answers[_poll_key(m)] for m in messages]
         changes: list[StateChange] = []
         plans: list[tuple[Message, datetime, int]] = []
         errors: list[str] = []
@@ -310,3 +317,8 @@ class Poller:
             except (UserError, ProviderError) as exc:
                 adapters[key] = exc
         return adapters
+
+
+def _poll_key(message: Message) -> tuple[int, str, str, str | None]:
+    """What one status call answers for: the chat's account, channel and provider ref."""
+    return (message.chat_id, message.provider, message.channel, message.provider_ref)
