@@ -204,6 +204,28 @@ class Provider(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SenderIdentity:
+    """One identity a chat can send from (a sender ID, a number)."""
+
+    value: str  # what the provider takes, stored as the chat's ``sender_id`` credential
+    status: str = ""  # the provider's word (approved, pending …)
+    usable: bool = True
+
+
+@runtime_checkable
+class SenderDirectory(Provider, Protocol):
+    """An adapter whose account has several sender identities (``capabilities.senders``)."""
+
+    async def senders(self) -> list[SenderIdentity]:
+        """The account's sender identities."""
+        ...
+
+    async def sender_id(self) -> str:
+        """The identity a send uses now (the chosen one, else the provider's default)."""
+        ...
+
+
 @runtime_checkable
 class BulkProvider(Provider, Protocol):
     """An adapter whose API takes many recipients in one request."""

@@ -8,7 +8,18 @@ from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.commands import Command, guarded
 from bot.context import BotApplication, BotContext
-from bot.handlers import balance, cards, check, connect, schedule, send, settings, start, status
+from bot.handlers import (
+    balance,
+    cards,
+    check,
+    connect,
+    schedule,
+    send,
+    senders,
+    settings,
+    start,
+    status,
+)
 from bot.handlers.common import message_of, reply
 
 DIALOGUE = 1  # after commands: plain text continues a guided /connect
@@ -23,6 +34,7 @@ COMMANDS: list[Command] = [
     *send.COMMANDS,
     *status.COMMANDS,
     *balance.COMMANDS,
+    *senders.COMMANDS,
     *settings.COMMANDS,
     *schedule.COMMANDS,
     *check.COMMANDS,
@@ -72,6 +84,7 @@ def register(app: BotApplication) -> None:
         app.add_handler(CommandHandler(command.name, guarded(command), filters=NEW))
     app.add_handler(MessageHandler(NEW & SLASH_TEXT, command_without_entity))
     app.add_handler(schedule.cancel_button_handler())
+    app.add_handler(senders.pick_handler())
     app.add_handler(
         MessageHandler(
             NEW & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & ~SLASH_TEXT,

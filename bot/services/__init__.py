@@ -14,6 +14,7 @@ from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
 from bot.services.links import ConnectLinks
 from bot.services.scheduling import Schedules
+from bot.services.senders import Senders
 from bot.services.sending import Sender
 from bot.services.status import StatusReader
 from providers.registry import ProviderEnvironment
@@ -38,6 +39,7 @@ class Services:
     schedules: Schedules
     checks: PhoneChecks
     links: ConnectLinks
+    senders: Senders
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -62,4 +64,5 @@ class Services:
             schedules=Schedules(ScheduleRepository(repo.db), repo, accounts),
             checks=PhoneChecks(PhoneCheckStore(repo.db), accounts, repo),
             links=ConnectLinks(repo),
+            senders=Senders(accounts),
         )

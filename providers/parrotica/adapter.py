@@ -26,13 +26,14 @@ from providers.base import (
     Capabilities,
     DeliveryState,
     OutgoingMessage,
+    SenderIdentity,
     SendResult,
     StatusReport,
 )
 from providers.errors import UnexpectedResponse, ValidationError
 from providers.parrotica.client import ParroticaClient
 from providers.parrotica.facts import MAX_RECIPIENTS_PER_REQUEST, NAME, parse_id
-from providers.parrotica.models import Activity, Contact, Group, Page, SenderId
+from providers.parrotica.models import Activity, Contact, Group, Page
 
 # /balance: Parrotica has no balance endpoint; this many recent transactions are shown.
 TRANSACTIONS_SHOWN = 10
@@ -128,9 +129,12 @@ class Parrotica:
         """Move a message handed over with a future time to ``when``."""
         await self.client.reschedule(parse_id(ref, what="message id"), when)
 
-    async def sender_ids(self) -> list[SenderId]:
-        """The account's sender IDs."""
-        return await self.client.sender_ids()
+    async def senders(self) -> list[SenderIdentity]:
+        """The account's sender IDs; only approved ones can send."""
+        return [
+            SenderIdentity(s.sender_id, s.status, s.status.lower() in APPROVED)
+            for s in await self.client.sender_ids()
+        ]
 
     async def sender_id(self) -> str:
         """The sender ID this account sends from: the chosen one, else the first approved."""

@@ -1,0 +1,95 @@
+"""/senders [<provider>]: sender identities with buttons to pick the one this chat sends from."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.ext import CallbackQueryHandler
+
+from bot.commands import Command, chat_of, current_role
+from bot.context import BotContext
+from bot.handlers.common import message_of
+from bot.parsing import command_body, take_token
+from bot.services.errors import NotAllowed
+from bot.services.senders import SenderChoice
+from storage.models import Role
+
+PICK_DATA = "snd:"
+PICK_PATTERN = r"^snd:[a-z0-9_]{1,32}:\d{1,3}$"
+MAX_BUTTONS = 30
+
+
+def sender_list(choice: SenderChoice) -> str:
+    """The identities, marking the current one (HTML)."""
+    lines = [f"<b>{escape(choice.provider.display)} senders</b>"]
+    if not choice.identities:
+        lines.append("None yet: create one with the provider first.")
+    for identity in choice.identities:
+        mark = "✅" if identity.value == choice.current else ("•" if identity.usable else "⏳")
+        status = f" ({escape(identity.status)})" if identity.status else ""
+        lines.append(f"{mark} <code>{escape(identity.value)}</code>{status}")
+    lines.append(f"This chat sends from <code>{escape(choice.current or 'none')}</code>.")
+    return "\n".join(lines)
+
+
+def sender_buttons(choice: SenderChoice) -> InlineKeyboardMarkup | None:
+    """One button per usable identity (admins pick; the press is checked)."""
+    buttons = [
+        [
+            InlineKeyboardButton(
+                identity.value, callback_data=f"{PICK_DATA}{choice.provider.name}:{i}"
+            )
+        ]
+        for i, identity in enumerate(choice.identities[:MAX_BUTTONS])
+        if identity.usable and identity.value != choice.current
+    ]
+    return InlineKeyboardMarkup(buttons) if buttons else None
+
+
+async def senders(update: Update, context: BotContext) -> None:
+    """List a provider's sender identities with buttons."""
+    chat = await chat_of(update, context)
+    provider, _ = take_token(command_body(message_of(update).text or ""))
+    choice = await context.services.senders.list(chat.id, provider or None)
+    await message_of(update).reply_html(
+        sender_list(choice), reply_markup=sender_buttons(choice), do_quote=False
+    )
+
+
+async def on_pick(update: Update, context: BotContext) -> None:
+    """A sender button: admins change the chat's sender."""
+    query = update.callback_query
+    if query is None or update.effective_chat is None or update.effective_user is None:
+        return
+    await query.answer()
+    chat = await chat_of(update, context)
+    role = await current_role(update, context, chat, Role.ADMIN)
+    if role.rank < Role.ADMIN.rank:
+        raise NotAllowed(
+            f"Changing the sender needs the admin role in this chat; you are {role.value}."
+        )
+    _, provider, index = (query.data or "").split(":")
+    choice = await context.services.senders.choose(
+        chat.id, provider, int(index), actor=update.effective_user.id
+    )
+    await query.edit_message_text(
+        sender_list(choice), parse_mode=ParseMode.HTML, reply_markup=sender_buttons(choice)
+    )
+
+
+def pick_handler() -> CallbackQueryHandler[BotContext, None]:
+    """The handler of the sender buttons."""
+    return CallbackQueryHandler(on_pick, pattern=PICK_PATTERN)
+
+
+COMMANDS = (
+    Command(
+        "senders",
+        "[<provider>]",
+        "sender identities, with buttons to pick this chat's",
+        Role.VIEWER,
+        senders,
+    ),
+)
