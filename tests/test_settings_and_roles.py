@@ -39,7 +39,8 @@ async def test_help_depends_on_role(bot: Bot) -> None:
     await bot.group("/role 7 viewer")
     viewer_help = (await bot.group("/help", user_id=7)).split("Your commands")[1]
     assert "/status" in viewer_help
-    assert "/send" not in viewer_help
+    assert "/send " not in viewer_help  # (/senders, which viewers may read, is not /send)
+    assert "/senders" in viewer_help
     assert "role: viewer" in viewer_help
     admin_help = (await bot.group("/help")).split("Your commands")[1]
     assert "/send" in admin_help
