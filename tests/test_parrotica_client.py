@@ -74,8 +74,15 @@ async def connect(
     base_url: str = BASE_URL,
 ) -> AsyncIterator[ParroticaClient]:
     async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
+        # One answer per call: the 429 mapping itself (retries: tests/test_provider_contract.py).
         yield ParroticaClient(
-            http, api_key=api_key, user_id=user_id, base_url=base_url, paths=paths, clock=clock
+            http,
+            api_key=api_key,
+            user_id=user_id,
+            base_url=base_url,
+            paths=paths,
+            clock=clock,
+            rate_limit_retries=0,
         )
 
 

@@ -30,7 +30,6 @@ from providers.errors import (
     UnexpectedResponse,
     ValidationError,
 )
-from providers.http import unavailable
 from providers.parrotica.answers import Answer, ApiKeyAuth, read_answer
 from providers.parrotica.facts import (
     MAX_RECIPIENTS_PER_REQUEST,
@@ -63,6 +62,7 @@ from providers.parrotica.models import (
     parse_transaction,
 )
 from providers.parrotica.paths import fill, resolve_paths
+from providers.ratelimit import SlotPacer, paced_request
 
 T = TypeVar("T")
 _NUMBER = re.compile(r"^\+?\d{6,15}$")
@@ -85,6 +85,9 @@ class ParroticaClient:
         match_window: how far a listed message's ``createdAt`` may lie from the send request
             for the message to count as the one just sent.
         clock: the current time (aware); tests inject their own.
+        pacer: the account's pacer (:mod:`providers.ratelimit`); unpaced by default, since
+            Parrotica documents no rate: only its 429s hold the account back.
+        rate_limit_retries: how often a 429 is sent again after its ``Retry-After``.
 
     Raises:
         AuthError: the API key or the User ID is empty.
@@ -107,6 +110,8 @@ class ParroticaClient:
         paths: Mapping[str, str] | None = None,
         match_window: timedelta = timedelta(minutes=2),
         clock: Callable[[], datetime] = _utcnow,
+        pacer: SlotPacer | None = None,
+        rate_limit_retries: int = 3,
     ) -> None:
         if not api_key.strip():
             raise AuthError(f"{NAME} needs an API key (api_key).", provider=NAME)
@@ -126,6 +131,8 @@ class ParroticaClient:
         self._window = match_window
         self._clock = clock
         self._claimed: deque[int] = deque(maxlen=_CLAIMED_KEPT)
+        self._pacer = pacer if pacer is not None else SlotPacer(0)
+        self._retries = rate_limit_retries  # 429s sent again after their Retry-After
 
     @property
     def user_id(self) -> str:
@@ -387,12 +394,18 @@ class ParroticaClient:
         sending: bool = False,
     ) -> Answer:
         url = self._base_url + fill(self._paths[key], user_id=self._user_id, item_id=item_id)
-        try:
-            response = await self._http.request(
-                method, url, params=params, json=body, auth=self._auth
-            )
-        except httpx.TransportError as exc:
-            raise unavailable(exc, provider=NAME) from exc
+        # The one paced-request helper: Parrotica documents no rate, so only its 429s pace us.
+        response = await paced_request(
+            self._http,
+            method,
+            url,
+            pacer=self._pacer,
+            provider=NAME,
+            max_retries=self._retries,
+            params=params,
+            json=body,
+            auth=self._auth,
+        )
         return read_answer(response, sending=sending, secret=self._secret)
 
 
