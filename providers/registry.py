@@ -17,7 +17,7 @@ import httpx
 
 from providers import courier_states, nusasms_receipts
 from providers.base import Capabilities, CredentialField, Provider
-from providers.nusasms import NusaSmsSettings
+from providers.nusasms import WA_MEDIA_LIMITS, NusaSmsSettings
 from providers.nusasms_adapter import NusaSms, build_nusasms
 from providers.ratelimit import AccountLimiters
 from providers.receipts import InvalidCallback, ReceiptReader, Receipts
@@ -60,6 +60,8 @@ class ChannelSpec:
     description: str
     max_text: int
     media: bool = False
+    # File extension → the largest file (bytes) the channel takes as media; empty: no media.
+    media_limits: Mapping[str, int] = field(default_factory=dict)
     phone_recipients: bool = True
     # Credential keys this channel needs beyond the provider's required ones.
     credentials: tuple[str, ...] = ()
@@ -122,7 +124,13 @@ NUSASMS = ProviderSpec(
     name="nusasms",
     display="NusaSMS",
     channels=(
-        ChannelSpec("wa", "WhatsApp message, or media when replying to a file", 4096, True),
+        ChannelSpec(
+            "wa",
+            "WhatsApp message, or media when replying to a file",
+            4096,
+            True,
+            media_limits=WA_MEDIA_LIMITS,
+        ),
         ChannelSpec(
             "sms",
             "SMS v3 plain",
@@ -200,6 +208,13 @@ def untracked_channels() -> frozenset[tuple[str, str]]:
     """(provider, channel) pairs without per-message delivery reports: never polled."""
     return frozenset(
         (p.name, c.name) for p in REGISTRY.values() for c in p.channels if not c.reports_delivery
+    )
+
+
+def media_route() -> Route | None:
+    """The first route in registry order that carries files (named when another cannot)."""
+    return next(
+        (Route(p, c) for p in REGISTRY.values() for c in p.channels if c.media_limits), None
     )
 
 

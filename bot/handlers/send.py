@@ -26,7 +26,7 @@ from bot.services.media import accept_media
 from bot.services.phones import normalise
 from bot.services.segments import preview, sms_segments
 from bot.services.sending import SendRequest, recipients_for, validate_text
-from providers.registry import looks_like_route
+from providers.registry import looks_like_route, media_route
 from storage.models import Chat, Role
 
 USAGE = "/send [&lt;route&gt;] [--otp] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt;"
@@ -115,10 +115,13 @@ async def send(update: Update, context: BotContext) -> None:
     else:
         route = await context.services.chats.default_route(chat)
     options = channel_options(route, args.flags)
-    attachment = attachment_of(message.reply_to_message)
+    # A file on a route without media is judged by the route that could carry it, which
+    # the refusal then names.
+    file_route = route if route.channel.media else (media_route() or route)
+    attachment = attachment_of(message.reply_to_message, file_route)
     if attachment is not None and not route.channel.media:
         raise BadInput(
-            f"{route} cannot carry files. Reply with /send nusasms:wa &lt;number&gt; to send "
+            f"{route} cannot carry files. Reply with /send {file_route} &lt;number&gt; to send "
             f"this {attachment.what} on WhatsApp."
         )
     if attachment is None and not args.text.strip():
