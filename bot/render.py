@@ -8,7 +8,7 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from bot.render_nusasms import sms_card_lines
+from bot.render_sms import sms_card_lines
 from bot.services.accounts import BalanceReport
 from providers.base import DeliveryState
 from storage.models import Batch, Credential, Message, StatusEvent

@@ -138,6 +138,15 @@ class AccountInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PhoneCheckResult:
+    """One checked number: digits only, whether it is on WhatsApp (None: unknown), raw answer."""
+
+    number: str
+    on_whatsapp: bool | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class CredentialField:
     """One ``k=v`` credential key a provider takes."""
 
@@ -201,6 +210,18 @@ class Provider(Protocol):
 
     async def aclose(self) -> None:
         """Let go of per-account state (the shared HTTP client is not this adapter's)."""
+        ...
+
+
+@runtime_checkable
+class PhoneChecker(Protocol):
+    """An adapter whose ``capabilities.number_check`` is on: results come later by callback.
+
+    Its batch size, number rules and callback reader are in :mod:`providers.number_checks`.
+    """
+
+    async def phone_check(self, numbers: Sequence[str], *, callback_url: str | None) -> None:
+        """Submit one batch of numbers."""
         ...
 
 
