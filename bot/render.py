@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.render_sms import sms_card_lines
 from bot.services.accounts import BalanceReport
 from providers.base import DeliveryState
+from providers.registry import provider_names
 from storage.models import Batch, Credential, Message, StatusEvent
 
 ICONS: dict[str, str] = {
@@ -180,7 +181,10 @@ def providers_overview(
 ) -> str:
     """Connected providers with their last check, and the chat's default route."""
     if not credentials:
-        lines = ["No provider is connected in this chat. Connect one with /connect nusasms."]
+        lines = [
+            "No provider is connected in this chat. Connect one with "
+            f"/connect &lt;provider&gt; ({provider_names()})."
+        ]
     else:
         lines = ["<b>Connected providers</b>"]
         for c in credentials:

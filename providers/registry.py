@@ -211,6 +211,17 @@ def untracked_channels() -> frozenset[tuple[str, str]]:
     )
 
 
+def example_route() -> Route:
+    """The first provider's default route: what usage examples in chat show."""
+    spec = next(iter(REGISTRY.values()))
+    return Route(spec, spec.default_channel)
+
+
+def provider_names() -> str:
+    """The registry's provider names as one comma-separated list, in registry order."""
+    return ", ".join(REGISTRY)
+
+
 def media_route() -> Route | None:
     """The first route in registry order that carries files (named when another cannot)."""
     return next(

@@ -1,8 +1,9 @@
 """/send [<route>] [--otp] <to>[,<to>...] <text>: send now and post a status card.
 
 As a reply to a photo or document, the file goes out as WhatsApp media with the text as its
-caption. ``--otp`` (after the route) sends an SMS on NusaSMS's OTP route. An address-book group
-whose name has spaces is quoted: ``/send nusasms:smsgroup "Sales Team" Hello``.
+caption. ``--otp`` (after the route) sends on the channel's OTP route, where the channel lists
+it among its options. An address-book group whose name has spaces is quoted:
+``/send <provider>:<group channel> "Sales Team" Hello``.
 """
 
 from __future__ import annotations
