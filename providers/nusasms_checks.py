@@ -27,8 +27,6 @@ from typing import Any
 
 from providers.base import PhoneCheckResult
 
-__all__ = ["PhoneCheckResult", "parse_phone_check_callback"]
-
 _LIST_KEYS = ("data", "results", "result", "phone_numbers", "numbers", "items")
 _NUMBER_KEYS = ("phone", "phone_number", "number", "msisdn", "destination", "wa_number", "nomor")
 _ANSWER_KEYS = (

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from bot.callbacks import ProviderCallback, callback_url
+from providers.base import PhoneCheckResult
 from providers.number_checks import NUMBER_CHECKS, number_check_providers
-from providers.nusasms_checks import PhoneCheckResult, parse_phone_check_callback
+from providers.nusasms_checks import parse_phone_check_callback
 from providers.registry import REGISTRY
 from tests.conftest import NUSA_KEY, USER, Bot, make_settings, start_bot, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
