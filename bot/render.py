@@ -8,9 +8,10 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from bot.render_nusasms import sms_card_lines
+from bot.render_sms import sms_card_lines
 from bot.services.accounts import BalanceReport
 from providers.base import BalanceKind, DeliveryState
+from providers.registry import provider_names
 from storage.models import Batch, Credential, Message, StatusEvent
 
 ICONS: dict[str, str] = {
@@ -190,7 +191,10 @@ def providers_overview(
 ) -> str:
     """Connected providers with their last check, and the chat's default route."""
     if not credentials:
-        lines = ["No provider is connected in this chat. Connect one with /connect nusasms."]
+        lines = [
+            "No provider is connected in this chat. Connect one with "
+            f"/connect &lt;provider&gt; ({provider_names()})."
+        ]
     else:
         lines = ["<b>Connected providers</b>"]
         for c in credentials:

@@ -17,7 +17,7 @@ object or list, or form fields, of at most 64 KiB; a validator registered in
 reason), before any handler runs.
 
 The access log is off and paths are never logged: they are secrets. ``python -m bot.webhooks``
-prints the URLs an operator gives to providers (e.g. to NusaSMS support for the push
+prints the URLs an operator gives to providers (e.g. to a provider's support for its push
 callback).
 """
 
@@ -42,7 +42,7 @@ from telegram.ext import ExtBot, TypeHandler
 from bot.callbacks import CALLBACK_PREFIX, ProviderCallback, callback_secret, callback_url
 from bot.config import Settings
 from bot.context import BotApplication, BotContext
-from providers.nusasms_checks import parse_phone_check_callback
+from providers.number_checks import callback_validators
 from providers.receipts import InvalidCallback
 from providers.registry import RECEIPT_READERS
 
@@ -57,18 +57,10 @@ CallbackValidator = Callable[[Any], object]
 """Checks a parsed callback body; raises ``ValueError`` (e.g. ``InvalidCallback``) if bad."""
 
 
-def _phone_check_results(body: Any) -> object:
-    """A NusaSMS phone-check callback must carry at least one number with its answer."""
-    results = parse_phone_check_callback(body)
-    if not results:
-        raise InvalidCallback("no phone number with a WhatsApp answer in the body")
-    return results
-
-
 # (provider, kind) → validator. Kinds without one get only the generic shape check.
 VALIDATORS: dict[tuple[str, str], CallbackValidator] = {
     **RECEIPT_READERS,
-    ("nusasms", "phone_check"): _phone_check_results,
+    **callback_validators(),  # phone checks: at least one number with its answer
 }
 
 

@@ -138,6 +138,15 @@ class AccountInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PhoneCheckResult:
+    """One checked number: digits only, whether it is on WhatsApp (None: unknown), raw answer."""
+
+    number: str
+    on_whatsapp: bool | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class CredentialField:
     """One ``k=v`` credential key a provider takes."""
 
@@ -223,6 +232,18 @@ class SenderDirectory(Provider, Protocol):
 
     async def sender_id(self) -> str:
         """The identity a send uses now (the chosen one, else the provider's default)."""
+        ...
+
+
+@runtime_checkable
+class PhoneChecker(Protocol):
+    """An adapter whose ``capabilities.number_check`` is on: results come later by callback.
+
+    Its batch size, number rules and callback reader are in :mod:`providers.number_checks`.
+    """
+
+    async def phone_check(self, numbers: Sequence[str], *, callback_url: str | None) -> None:
+        """Submit one batch of numbers."""
         ...
 
 

@@ -80,7 +80,9 @@ WA_MEDIA_LIMITS: Mapping[str, int] = {
     "webm": 1024 * KB,
 }
 PHONE_CHECK_MAX = 100
-PHONE_CHECK_NUMBER = re.compile(r"^\d{8,14}$")
+PHONE_CHECK_MIN_DIGITS = 8
+PHONE_CHECK_MAX_DIGITS = 14
+PHONE_CHECK_NUMBER = re.compile(rf"^\d{{{PHONE_CHECK_MIN_DIGITS},{PHONE_CHECK_MAX_DIGITS}}}$")
 # The documented 50 ms is the floor between two requests as NusaSMS sees them. A provider that
 # answers within this headroom (2.5 ms at 50 ms) is paced from its answers and needs no margin;
 # a further one is paced this much wider than the floor, which covers the network's jitter

@@ -10,7 +10,7 @@ bulk send using the same login.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar
 
 import httpx
 
@@ -30,15 +30,6 @@ from providers.ratelimit import AccountLimiters
 
 SMS_CHANNELS = frozenset({"sms", "smsgroup"})
 GROUP_STATUS = "campaign"
-
-
-@runtime_checkable
-class PhoneChecker(Protocol):
-    """A provider that can check whether numbers are on WhatsApp (results come by callback)."""
-
-    async def phone_check(self, numbers: Sequence[str], *, callback_url: str | None) -> None:
-        """Submit one batch of numbers."""
-        ...
 
 
 class NusaSms:

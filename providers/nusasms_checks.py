@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
+
+from providers.base import PhoneCheckResult
 
 _LIST_KEYS = ("data", "results", "result", "phone_numbers", "numbers", "items")
 _NUMBER_KEYS = ("phone", "phone_number", "number", "msisdn", "destination", "wa_number", "nomor")
@@ -82,15 +83,6 @@ _NO = frozenset(
 )
 _DIGITS = re.compile(r"^\+?[\d\s().\-]{6,20}$")
 _MAX_DEPTH = 4
-
-
-@dataclass(frozen=True, slots=True)
-class PhoneCheckResult:
-    """One checked number: digits only, whether it is on WhatsApp (None: unknown), raw answer."""
-
-    number: str
-    on_whatsapp: bool | None
-    status: str
 
 
 def parse_phone_check_callback(body: Any) -> list[PhoneCheckResult]:

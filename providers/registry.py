@@ -17,7 +17,7 @@ import httpx
 
 from providers import courier_states, nusasms_receipts
 from providers.base import Capabilities, CredentialField, Provider
-from providers.nusasms import NusaSmsSettings
+from providers.nusasms import WA_MEDIA_LIMITS, NusaSmsSettings
 from providers.nusasms_adapter import NusaSms, build_nusasms
 from providers.parrotica.adapter import (
     RECIPIENT_KINDS as PARROTICA_RECIPIENTS,
@@ -69,6 +69,8 @@ class ChannelSpec:
     description: str
     max_text: int
     media: bool = False
+    # File extension → the largest file (bytes) the channel takes as media; empty: no media.
+    media_limits: Mapping[str, int] = field(default_factory=dict)
     phone_recipients: bool = True
     # Credential keys this channel needs beyond the provider's required ones.
     credentials: tuple[str, ...] = ()
@@ -133,7 +135,13 @@ NUSASMS = ProviderSpec(
     name="nusasms",
     display="NusaSMS",
     channels=(
-        ChannelSpec("wa", "WhatsApp message, or media when replying to a file", 4096, True),
+        ChannelSpec(
+            "wa",
+            "WhatsApp message, or media when replying to a file",
+            4096,
+            True,
+            media_limits=WA_MEDIA_LIMITS,
+        ),
         ChannelSpec(
             "sms",
             "SMS v3 plain",
@@ -246,6 +254,24 @@ def untracked_channels() -> frozenset[tuple[str, str]]:
 def all_route_specs() -> list[Route]:
     """Every route the bot knows, in registry order."""
     return [Route(p, c) for p in REGISTRY.values() for c in p.channels]
+
+
+def example_route() -> Route:
+    """The first provider's default route: what usage examples in chat show."""
+    spec = next(iter(REGISTRY.values()))
+    return Route(spec, spec.default_channel)
+
+
+def provider_names() -> str:
+    """The registry's provider names as one comma-separated list, in registry order."""
+    return ", ".join(REGISTRY)
+
+
+def media_route() -> Route | None:
+    """The first route in registry order that carries files (named when another cannot)."""
+    return next(
+        (Route(p, c) for p in REGISTRY.values() for c in p.channels if c.media_limits), None
+    )
 
 
 def all_routes() -> list[str]:

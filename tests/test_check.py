@@ -11,7 +11,10 @@ import httpx
 import pytest
 
 from bot.callbacks import ProviderCallback, callback_url
-from providers.nusasms_checks import PhoneCheckResult, parse_phone_check_callback
+from providers.base import PhoneCheckResult
+from providers.number_checks import NUMBER_CHECKS, number_check_providers
+from providers.nusasms_checks import parse_phone_check_callback
+from providers.registry import REGISTRY
 from tests.conftest import NUSA_KEY, USER, Bot, make_settings, start_bot, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram
@@ -241,3 +244,17 @@ def test_the_fake_enforces_the_documented_100_number_limit() -> None:
             json={"phone_numbers": ["6281234567890"] * 101},
         )
     assert answer.status_code == 422  # so a batch of 101 would be refused
+
+
+def test_number_checks_are_found_by_capability() -> None:
+    offering = {n for n, spec in REGISTRY.items() if spec.capabilities.number_check}
+    assert offering == set(NUMBER_CHECKS)  # a declared capability has its rules, and back
+    [(spec, rules)] = number_check_providers()
+    assert (spec.name, rules.batch_size, rules.min_digits, rules.max_digits) == (
+        "nusasms",
+        100,
+        8,
+        14,
+    )
+    assert rules.accepts("62812345678")
+    assert not rules.accepts("6281234")

@@ -13,7 +13,14 @@ from bot.parsing import command_body, parse_pairs, take_recipients, take_token
 from bot.services.errors import BadInput
 from bot.services.phones import normalise, valid_country
 from providers.base import DeliveryState as S
-from providers.registry import UnknownRoute, looks_like_route, parse_route
+from providers.registry import (
+    REGISTRY,
+    UnknownRoute,
+    example_route,
+    looks_like_route,
+    media_route,
+    parse_route,
+)
 from storage.crypto import (
     CredentialCipher,
     SecretKeyError,
@@ -111,6 +118,14 @@ def test_routes() -> None:
     assert looks_like_route("twilio:sms")
     assert not looks_like_route("contact:12")
     assert not looks_like_route("+6281234567890")
+
+
+def test_media_limits_are_on_the_channels_that_carry_media() -> None:
+    for spec in REGISTRY.values():
+        for channel in spec.channels:
+            assert bool(channel.media_limits) == channel.media, f"{spec.name}:{channel.name}"
+    assert str(media_route()) == "nusasms:wa"
+    assert str(example_route()) == "nusasms:wa"
 
 
 @pytest.mark.parametrize(

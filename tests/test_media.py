@@ -13,6 +13,7 @@ import pytest
 
 from bot.services.errors import BadInput
 from bot.services.media import accept_media, allowed_summary, plan_media, size_text
+from providers.registry import parse_route
 from tests.conftest import USER, Bot
 from tests.fakes.telegram import document_message, feed, photo_message, private_message
 from tests.nusasms_support import connect_sms, stored_messages
@@ -23,16 +24,25 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 60
 PDF = b"%PDF-1.7\n" + b"x" * 60
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 60
 WEBM = b"\x1a\x45\xdf\xa3" + b"\x00" * 60
+WA = parse_route("nusasms:wa").channel.media_limits
 
 
 # -- the rules, unit by unit -------------------------------------------------------------------
 
 
 def test_allowed_types_and_sizes_are_the_documented_ones() -> None:
-    assert allowed_summary() == "jpg, jpeg, png, pdf up to 512 KB; mp4, webm up to 1 MB"
-    assert plan_media(file_name="a.JPG", mime_type=None, size=512 * KB).limit == 512 * KB
-    assert plan_media(file_name="a.webm", mime_type=None, size=1024 * KB).extension == "webm"
-    assert plan_media(file_name=None, mime_type="video/mp4", size=None).file_name == "file.mp4"
+    assert allowed_summary(WA) == "jpg, jpeg, png, pdf up to 512 KB; mp4, webm up to 1 MB"
+    assert (
+        plan_media(file_name="a.JPG", mime_type=None, size=512 * KB, limits=WA).limit == 512 * KB
+    )
+    assert (
+        plan_media(file_name="a.webm", mime_type=None, size=1024 * KB, limits=WA).extension
+        == "webm"
+    )
+    assert (
+        plan_media(file_name=None, mime_type="video/mp4", size=None, limits=WA).file_name
+        == "file.mp4"
+    )
     assert size_text(700 * KB) == "700 KB"
     assert size_text(1536 * KB) == "1.5 MB"
 
@@ -52,7 +62,7 @@ def test_allowed_types_and_sizes_are_the_documented_ones() -> None:
 )
 def test_refusals_name_the_rule(name: str | None, mime: str, size: int, reason: str) -> None:
     with pytest.raises(BadInput) as caught:
-        plan_media(file_name=name, mime_type=mime, size=size)
+        plan_media(file_name=name, mime_type=mime, size=size, limits=WA)
     assert reason in caught.value.message
     assert "Nothing was sent" in caught.value.message
 
@@ -62,12 +72,12 @@ def test_refusals_name_the_rule(name: str | None, mime: str, size: int, reason: 
     [("a.jpg", JPEG), ("a.jpeg", JPEG), ("a.png", PNG), ("a.pdf", PDF), ("a.mp4", MP4)],
 )
 def test_matching_content_is_accepted(name: str, content: bytes) -> None:
-    media = accept_media(plan_media(file_name=name, mime_type=None, size=None), content)
+    media = accept_media(plan_media(file_name=name, mime_type=None, size=None, limits=WA), content)
     assert (media.file_name, media.content) == (name, content)
 
 
 def test_content_is_checked_after_download() -> None:
-    plan = plan_media(file_name="a.png", mime_type=None, size=None)
+    plan = plan_media(file_name="a.png", mime_type=None, size=None, limits=WA)
     with pytest.raises(BadInput, match="at most 512 KB"):
         accept_media(plan, PNG + b"\x00" * 512 * KB)
     with pytest.raises(BadInput, match="not a PNG file"):
@@ -196,6 +206,7 @@ async def test_media_on_an_sms_route_is_refused(bot: Bot) -> None:
     photo = photo_message(file_id="PHOTO", file_size=len(JPEG))
     replies = await reply_with(bot, photo, "/send nusasms:sms 6281234567890 Hi")
     assert any("nusasms:sms cannot carry files" in r for r in replies), replies
+    assert any("Reply with /send nusasms:wa" in r for r in replies), replies
     assert bot.tg.calls_to("getFile") == []
     assert bot.nusa.sms_sent == []
 

@@ -1,9 +1,10 @@
 """The file a /send replies to: which Telegram object to take, and downloading it.
 
-Photos come in several sizes (all JPEG): the largest one NusaSMS accepts is taken, so a photo
-whose original is over 512 KB still goes out in the best size that fits, and the card says so.
-Documents and videos are taken as they are. What the file is allowed to be is decided by
-:mod:`bot.services.media`, before the download when Telegram reported the size.
+Photos come in several sizes (all JPEG): the largest one the provider accepts is taken, so a
+photo whose original is over the route's JPEG limit still goes out in the best size that fits,
+and the card says so. Documents and videos are taken as they are. What the file is allowed to
+be is the route's channel's ``media_limits``, judged by :mod:`bot.services.media` before the
+download when Telegram reported the size.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from telegram.error import TelegramError
 
 from bot.services.errors import BadInput
 from bot.services.media import MediaPlan, allowed_summary, plan_media, size_text
-from providers.nusasms import WA_MEDIA_LIMITS
+from providers.registry import Route
 
-PHOTO_LIMIT = WA_MEDIA_LIMITS["jpg"]
 _UNSENDABLE = {
     "voice": "a voice message",
     "audio": "an audio file",
@@ -38,44 +38,55 @@ class Attachment:
     note: str = ""
 
 
-def pick_photo(sizes: Sequence[PhotoSize]) -> tuple[PhotoSize, str]:
-    """The largest size within NusaSMS's limit (else the largest), and a note when smaller."""
+def pick_photo(sizes: Sequence[PhotoSize], route: Route) -> tuple[PhotoSize, str]:
+    """The largest size within the route's JPEG limit (else the largest), and a note if smaller."""
+    limit = route.channel.media_limits.get("jpg", 0)
     ordered = sorted(sizes, key=lambda p: (p.width * p.height, p.file_size or 0))
     largest = ordered[-1]
-    fitting = [p for p in ordered if p.file_size is None or p.file_size <= PHOTO_LIMIT]
+    fitting = [p for p in ordered if p.file_size is None or p.file_size <= limit]
     if not fitting or fitting[-1] is largest:
         return largest, ""
     chosen = fitting[-1]
     note = (
         f"📷 Sent the {chosen.width}×{chosen.height} version of the photo: the original "
         f"{largest.width}×{largest.height} is {size_text(largest.file_size or 0)}, over "
-        f"NusaSMS's {size_text(PHOTO_LIMIT)}."
+        f"{route.provider.display}'s {size_text(limit)}."
     )
     return chosen, note
 
 
-def attachment_of(message: Message | None) -> Attachment | None:
+def attachment_of(message: Message | None, route: Route) -> Attachment | None:
     """The sendable file of a replied-to message; None when it holds no file at all.
 
+    Args:
+        message: the replied-to message, if any.
+        route: whose channel's ``media_limits`` (and provider name) judge the file.
+
     Raises:
-        BadInput: when it holds a file NusaSMS cannot take (type or known size).
+        BadInput: when it holds a file the route's provider cannot take (type or known size).
 
     """
     if message is None:
         return None
+    limits = route.channel.media_limits
     if message.photo:
-        photo, note = pick_photo(message.photo)
+        photo, note = pick_photo(message.photo, route)
         plan = plan_media(
             file_name=f"photo_{photo.file_unique_id}.jpg",
             mime_type="image/jpeg",
             size=photo.file_size,
+            limits=limits,
             what="photo",
         )
         return Attachment(photo.file_id, plan, "photo", note)
     if message.document is not None:
         doc = message.document
         plan = plan_media(
-            file_name=doc.file_name, mime_type=doc.mime_type, size=doc.file_size, what="document"
+            file_name=doc.file_name,
+            mime_type=doc.mime_type,
+            size=doc.file_size,
+            limits=limits,
+            what="document",
         )
         return Attachment(doc.file_id, plan, "document")
     if message.video is not None:
@@ -84,6 +95,7 @@ def attachment_of(message: Message | None) -> Attachment | None:
             file_name=video.file_name,
             mime_type=video.mime_type,
             size=video.file_size,
+            limits=limits,
             what="video",
         )
         return Attachment(video.file_id, plan, "video")
@@ -91,7 +103,7 @@ def attachment_of(message: Message | None) -> Attachment | None:
         if getattr(message, attr, None) is not None:
             raise BadInput(
                 f"That message is {label}, which cannot go out as WhatsApp media. Reply to a "
-                f"photo or document instead ({allowed_summary()}). Nothing was sent."
+                f"photo or document instead ({allowed_summary(limits)}). Nothing was sent."
             )
     return None
 

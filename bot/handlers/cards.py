@@ -2,9 +2,9 @@
 
 Refresh polls the open messages of the card's send right away (at most once every few
 seconds per card) and answers with what changed; the card itself is edited by the tracker,
-within its pacing. Details posts every recipient's state under the card. A NusaSMS or courier
-status callback (a :class:`ProviderCallback` of kind ``status``) is read into receipts and
-applied like a poll.
+within its pacing. Details posts every recipient's state under the card. A provider's status
+callback (a :class:`ProviderCallback` of kind ``status``, read by its line in
+:data:`providers.registry.RECEIPT_READERS`) is read into receipts and applied like a poll.
 """
 
 from __future__ import annotations

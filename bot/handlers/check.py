@@ -1,9 +1,9 @@
-"""/check <number>[,<number>...]: is a number on WhatsApp (NusaSMS), and the callback results.
+"""/check <number>[,<number>...]: is a number on WhatsApp, and the callback results.
 
-NusaSMS answers a check later, on the bot's callback URL (webhook mode only). The webhook
-server puts each callback on the update queue as a
-``ProviderCallback(provider="nusasms", kind="phone_check")``; :func:`callback_handler` turns
-it into a message in every chat whose open check asked for those numbers.
+A provider offering the check (see :mod:`providers.number_checks`) answers later, on the bot's
+callback URL (webhook mode only). The webhook server puts each callback on the update queue as
+a ``ProviderCallback(provider=<name>, kind="phone_check")``; :func:`callback_handler` turns it
+into a message in every chat whose open check asked for those numbers.
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ from bot.context import BotContext
 from bot.handlers.common import message_of, reply
 from bot.handlers.send import number_complete
 from bot.parsing import command_body, take_recipients
-from bot.render_nusasms import check_answer, check_submitted
+from bot.render_checks import check_answer, check_submitted
 from bot.services.errors import BadInput
+from providers.number_checks import KIND, NUMBER_CHECKS
 from storage.models import Role
 
 log = logging.getLogger(__name__)
 
-PROVIDER = "nusasms"
-KIND = "phone_check"
 USAGE = "/check &lt;number&gt;[,&lt;number&gt;…]"
 
 
@@ -53,9 +52,11 @@ async def check(update: Update, context: BotContext) -> None:
     if not numbers:
         raise BadInput(f"Usage: {USAGE}")
     settings = context.settings
-    url = callback_url(
-        settings.webhook_url, settings.telegram_bot_token.get_secret_value(), PROVIDER, KIND
-    )
+    token = settings.telegram_bot_token.get_secret_value()
+
+    def url(provider: str) -> str | None:
+        return callback_url(settings.webhook_url, token, provider, KIND)
+
     user = update.effective_user
     assert user is not None
     submission = await context.services.checks.submit(
@@ -65,20 +66,20 @@ async def check(update: Update, context: BotContext) -> None:
 
 
 class PhoneCheckCallbacks(TypeHandler[ProviderCallback, BotContext, None]):
-    """Takes only NusaSMS phone-check callbacks, so other callback kinds reach their handlers."""
+    """Takes only phone-check callbacks, so other callback kinds reach their handlers."""
 
     def check_update(self, update: object) -> bool:
-        """Whether this is a NusaSMS phone-check callback."""
+        """Whether this is a phone-check callback of a provider that offers the check."""
         return (
             isinstance(update, ProviderCallback)
-            and update.provider == PROVIDER
+            and update.provider in NUMBER_CHECKS
             and update.kind == KIND
         )
 
 
 async def on_phone_check(update: ProviderCallback, context: BotContext) -> None:
     """Store the results and tell each chat that asked."""
-    for answer in await context.services.checks.receive(update.body):
+    for answer in await context.services.checks.receive(update.provider, update.body):
         try:
             await context.bot.send_message(
                 answer.chat_id, check_answer(answer), parse_mode=ParseMode.HTML
@@ -96,7 +97,7 @@ COMMANDS = (
     Command(
         "check",
         "<number>[,<number>…]",
-        "is a number on WhatsApp? (NusaSMS number check)",
+        "is a number on WhatsApp? (the provider's number check)",
         Role.OPERATOR,
         check,
     ),

@@ -26,7 +26,7 @@ from bot.services.accounts import provider_spec
 from bot.services.errors import BadInput, NotAllowed
 from bot.services.links import LIFETIME as LINK_LIFETIME
 from providers.base import CredentialField
-from providers.registry import REGISTRY
+from providers.registry import REGISTRY, example_route
 from storage.models import Role, utcnow
 
 log = logging.getLogger(__name__)
@@ -252,7 +252,8 @@ async def disconnect(update: Update, context: BotContext) -> None:
     """/disconnect <provider>."""
     provider, _ = take_token(command_body(message_of(update).text or ""))
     if not provider:
-        raise BadInput("Usage: /disconnect &lt;provider&gt;, e.g. /disconnect nusasms.")
+        example = example_route().provider.name
+        raise BadInput(f"Usage: /disconnect &lt;provider&gt;, e.g. /disconnect {example}.")
     chat = await chat_of(update, context)
     user = update.effective_user
     assert user is not None
@@ -271,7 +272,7 @@ async def use(update: Update, context: BotContext) -> None:
     """/use <route>."""
     text, _ = take_token(command_body(message_of(update).text or ""))
     if not text:
-        raise BadInput("Usage: /use &lt;route&gt;, e.g. /use nusasms:wa.")
+        raise BadInput(f"Usage: /use &lt;route&gt;, e.g. /use {example_route()}.")
     chat = await chat_of(update, context)
     user = update.effective_user
     assert user is not None

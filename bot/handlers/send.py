@@ -1,8 +1,9 @@
 """/send [<route>] [--otp] <to>[,<to>...] <text>: send now and post a status card.
 
 As a reply to a photo or document, the file goes out as WhatsApp media with the text as its
-caption. ``--otp`` (after the route) sends an SMS on NusaSMS's OTP route. An address-book group
-whose name has spaces is quoted: ``/send nusasms:smsgroup "Sales Team" Hello``.
+caption. ``--otp`` (after the route) sends on the channel's OTP route, where the channel lists
+it among its options. An address-book group whose name has spaces is quoted:
+``/send <provider>:<group channel> "Sales Team" Hello``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bot.services.media import accept_media
 from bot.services.phones import normalise
 from bot.services.segments import preview, sms_segments
 from bot.services.sending import SendRequest, recipients_for, validate_text
-from providers.registry import looks_like_route
+from providers.registry import looks_like_route, media_route
 from storage.models import Chat, Role
 
 USAGE = "/send [&lt;route&gt;] [--otp] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt;"
@@ -115,10 +116,13 @@ async def send(update: Update, context: BotContext) -> None:
     else:
         route = await context.services.chats.default_route(chat)
     options = channel_options(route, args.flags)
-    attachment = attachment_of(message.reply_to_message)
+    # A file on a route without media is judged by the route that could carry it, which
+    # the refusal then names.
+    file_route = route if route.channel.media else (media_route() or route)
+    attachment = attachment_of(message.reply_to_message, file_route)
     if attachment is not None and not route.channel.media:
         raise BadInput(
-            f"{route} cannot carry files. Reply with /send nusasms:wa &lt;number&gt; to send "
+            f"{route} cannot carry files. Reply with /send {file_route} &lt;number&gt; to send "
             f"this {attachment.what} on WhatsApp."
         )
     if attachment is None and not args.text.strip():

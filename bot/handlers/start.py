@@ -11,18 +11,24 @@ from telegram.constants import ChatType
 from bot.commands import Command, chat_of, current_role, visible_to
 from bot.context import BotContext
 from bot.handlers.common import reply
+from providers.registry import REGISTRY
 from storage.models import Role
 
-INTRO = (
-    "<b>chatops-bridge</b> sends SMS and WhatsApp messages through NusaSMS from this chat "
-    "and shows what happened to them.\n"
-    "Connect a provider with /connect, then /send a message and follow it with /status."
-)
+
+def intro() -> str:
+    """What the bot does, naming the registry's providers (``A``, ``A or B``, ``A, B or C``)."""
+    names = [escape(p.display) for p in REGISTRY.values()]
+    through = names[-1] if len(names) < 2 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return (
+        f"<b>chatops-bridge</b> sends SMS and WhatsApp messages through {through} from this "
+        "chat and shows what happened to them.\n"
+        "Connect a provider with /connect, then /send a message and follow it with /status."
+    )
 
 
 def help_text(commands: Sequence[Command], role: Role, *, private: bool) -> str:
     """The /help reply: intro and the commands this role may run in this chat."""
-    lines = [INTRO, "", f"<b>Your commands</b> (role: {role.value}):"]
+    lines = [intro(), "", f"<b>Your commands</b> (role: {role.value}):"]
     lines.extend(escape(c.help_line) for c in visible_to(list(commands), role, private=private))
     return "\n".join(lines)
 

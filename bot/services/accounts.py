@@ -16,6 +16,7 @@ from providers.registry import (
     ChannelSpec,
     ProviderEnvironment,
     ProviderSpec,
+    provider_names,
 )
 from storage.crypto import CredentialCipher, UndecryptableSecret
 from storage.models import Credential
@@ -201,7 +202,8 @@ class Accounts:
             ]
             if not specs:
                 raise NotConnected(
-                    "No provider is connected in this chat. Connect one with /connect nusasms."
+                    "No provider is connected in this chat. Connect one with "
+                    f"/connect &lt;provider&gt; ({provider_names()})."
                 )
         reports = []
         for spec in specs:

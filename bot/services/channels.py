@@ -1,7 +1,7 @@
 """Checks a channel needs before a send: its extra credentials and its ``--flag`` options.
 
 Both come from the registry's :class:`providers.registry.ChannelSpec`, so a channel that needs
-a second login (NusaSMS SMS: ``sms_user`` / ``sms_password``) or takes ``--otp`` says so in one
+a second login (an SMS channel's ``sms_user`` / ``sms_password``) or takes ``--otp`` says so in one
 place, and a send that cannot work is refused before any message is stored.
 """
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.services.errors import BadInput, NotAllowed
 from bot.services.phones import valid_country
-from providers.registry import Route, UnknownRoute, parse_route
+from providers.registry import Route, UnknownRoute, example_route, parse_route
 from storage.models import Chat, Member, Role
 from storage.repo import Repository
 
@@ -64,9 +64,10 @@ class Chats:
     async def default_route(self, chat: Chat) -> Route:
         """The chat's default route, or ``BadInput`` saying how to set one."""
         if not chat.default_route:
+            example = example_route()
             raise BadInput(
-                "This chat has no default route. Name one (/send nusasms:wa …) "
-                "or set it with /use nusasms:wa."
+                f"This chat has no default route. Name one (/send {example} …) "
+                f"or set it with /use {example}."
             )
         return route_from(chat.default_route)
 

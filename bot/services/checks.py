@@ -1,40 +1,40 @@
-"""/check: WhatsApp number checks through NusaSMS, and routing their callback results.
+"""/check: WhatsApp number checks through a provider that offers them, and their results.
 
-NusaSMS takes at most 100 numbers of 8–14 digits per ``wa_phone_check`` request, so longer
-lists are split into batches. Each batch is stored as a :class:`storage.models.PhoneCheck`
-before it is submitted (a fast callback must find it) and removed if the submission fails.
-Results arrive later on the bot's callback URL with no reference to the request, so they are
-matched by number to the open checks that asked (every chat that asked gets its answer).
+The provider is found by capability (:func:`providers.number_checks.number_check_providers`);
+its rules (numbers per request, digits per number) come from there too, and longer lists are
+split into batches. Each batch is stored as a :class:`storage.models.PhoneCheck` before it is
+submitted (a fast callback must find it) and removed if the submission fails. Results arrive
+later on the bot's callback URL with no reference to the request, so they are matched by
+number to the open checks that asked (every chat that asked gets its answer).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.services.accounts import Accounts
 from bot.services.errors import BadInput, NotAllowed
 from bot.services.phones import normalise
+from providers.base import PhoneChecker, PhoneCheckResult
 from providers.errors import ProviderError
-from providers.nusasms import PHONE_CHECK_MAX, PHONE_CHECK_NUMBER
-from providers.nusasms_adapter import PhoneChecker
-from providers.nusasms_checks import PhoneCheckResult, parse_phone_check_callback
-from providers.registry import REGISTRY
+from providers.number_checks import NumberCheck, number_check_providers, read_results
+from providers.registry import ProviderSpec
 from storage.phone_checks import PhoneCheckStore
 from storage.repo import Repository
 
 log = logging.getLogger(__name__)
 
 MAX_NUMBERS = 1000
-PROVIDER = "nusasms"
 
 
 @dataclass(frozen=True, slots=True)
 class CheckSubmission:
-    """What /check handed to NusaSMS; ``failure`` says why the rest was not submitted."""
+    """What /check handed to ``provider``; ``failure`` says why the rest was not submitted."""
 
+    provider: str  # the provider's display name
     numbers: list[str]
     submitted: list[str]
     requests: int
@@ -59,8 +59,18 @@ class _Normalised:
     errors: list[str] = field(default_factory=list)
 
 
-def check_numbers(raw: Sequence[str], country: str | None) -> list[str]:
-    """Normalised, de-duplicated digits ready for NusaSMS, or ``BadInput`` listing bad ones."""
+def check_numbers(
+    raw: Sequence[str], country: str | None, *, spec: ProviderSpec, rules: NumberCheck
+) -> list[str]:
+    """Normalised, de-duplicated digits ready for the provider, or ``BadInput`` listing bad ones.
+
+    Args:
+        raw: the numbers as typed.
+        country: the chat's country, for numbers without a country code.
+        spec: the provider that will check them (named in refusals).
+        rules: its digit range.
+
+    """
     items = [r.strip() for r in raw if r.strip()]
     if not items:
         raise BadInput("Usage: /check &lt;number&gt;[,&lt;number&gt;…]")
@@ -73,8 +83,11 @@ def check_numbers(raw: Sequence[str], country: str | None) -> list[str]:
         except BadInput as exc:
             found.errors.append(exc.message)
             continue
-        if not PHONE_CHECK_NUMBER.match(digits):
-            found.errors.append(f"“{item}” has {len(digits)} digits; NusaSMS checks 8 to 14.")
+        if not rules.accepts(digits):
+            found.errors.append(
+                f"“{item}” has {len(digits)} digits; {spec.display} checks "
+                f"{rules.min_digits} to {rules.max_digits}."
+            )
             continue
         found.numbers.append(digits)
     if found.errors:
@@ -98,45 +111,71 @@ class PhoneChecks:
         raw: Sequence[str],
         *,
         country: str | None,
-        callback_url: str | None,
+        callback_url: Callable[[str], str | None],
         actor: int,
     ) -> CheckSubmission:
-        """Check numbers in batches of 100; results come later to ``callback_url``.
+        """Check numbers in the provider's batches; results come later to its callback URL.
+
+        Args:
+            chat_id: the asking chat.
+            raw: the numbers as typed.
+            country: the chat's country, for numbers without a country code.
+            callback_url: provider name → where it posts results (None outside webhook mode).
+            actor: the asking user.
 
         Raises:
-            BadInput: for bad numbers; NotConnected: without NusaSMS;
+            BadInput: for bad numbers; NotConnected: without a provider that checks numbers;
+            NotAllowed: when no provider offers the check;
             ProviderError: when the very first batch is refused (nothing was submitted).
 
         """
-        numbers = check_numbers(raw, country)
-        adapter = await self._accounts.adapter(chat_id, REGISTRY[PROVIDER])
+        spec, rules = await self._provider(chat_id)
+        numbers = check_numbers(raw, country, spec=spec, rules=rules)
+        adapter = await self._accounts.adapter(chat_id, spec)
         if not isinstance(adapter, PhoneChecker):
             raise NotAllowed("This provider cannot check WhatsApp numbers.")
+        url = callback_url(spec.name)
         submitted: list[str] = []
         requests = 0
-        for start in range(0, len(numbers), PHONE_CHECK_MAX):
-            batch = numbers[start : start + PHONE_CHECK_MAX]
+        for start in range(0, len(numbers), rules.batch_size):
+            batch = numbers[start : start + rules.batch_size]
             check = await self._store.add(chat_id, batch, actor=actor)
             assert check.id is not None
             try:
-                await adapter.phone_check(batch, callback_url=callback_url)
+                await adapter.phone_check(batch, callback_url=url)
             except ProviderError as exc:
                 await self._store.remove(check.id)
                 if not submitted:
                     raise
                 return CheckSubmission(
-                    numbers, submitted, requests, bool(callback_url), failure=exc.message
+                    spec.display, numbers, submitted, requests, bool(url), failure=exc.message
                 )
             submitted.extend(batch)
             requests += 1
         await self._repo.audit(
             chat_id, actor, "check", f"{len(submitted)} number(s) in {requests} request(s)"
         )
-        return CheckSubmission(numbers, submitted, requests, bool(callback_url))
+        return CheckSubmission(spec.display, numbers, submitted, requests, bool(url))
 
-    async def receive(self, body: Any) -> list[CheckAnswer]:
-        """Store the results of one callback; what each asking chat should be told."""
-        results = parse_phone_check_callback(body)
+    async def _provider(self, chat_id: int) -> tuple[ProviderSpec, NumberCheck]:
+        """The first provider offering the check that this chat has connected, else the first.
+
+        Raises:
+            NotAllowed: when no provider offers number checks.
+
+        """
+        offered = number_check_providers()
+        if not offered:
+            raise NotAllowed("No provider this bot knows can check WhatsApp numbers.")
+        if len(offered) > 1:
+            for spec, rules in offered:
+                if await self._accounts.is_connected(chat_id, spec.name):
+                    return spec, rules
+        return offered[0]
+
+    async def receive(self, provider: str, body: Any) -> list[CheckAnswer]:
+        """Store the results of one provider's callback; what each asking chat should be told."""
+        results = read_results(provider, body)
         if not results:
             log.warning("a phone-check callback carried no result this bot can read")
             return []

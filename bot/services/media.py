@@ -1,19 +1,22 @@
 """Which files may go out as WhatsApp media, checked before any download or provider call.
 
-NusaSMS takes jpg, jpeg, png and pdf up to 512 KB and mp4 and webm up to 1 MB
-(:data:`providers.nusasms.WA_MEDIA_LIMITS`). A file is judged twice: by what Telegram says
-about it (name, MIME type, size) before it is downloaded, and by its bytes afterwards (the
-size Telegram reported may be missing, and a renamed file must not pass as a picture).
+What a channel takes (file types and their largest sizes) is data on the route's channel
+(:attr:`providers.registry.ChannelSpec.media_limits`), filled from the provider's own table. A
+file is judged twice: by what Telegram says about it (name, MIME type, size) before it is
+downloaded, and by its bytes afterwards (the size Telegram reported may be missing, and a
+renamed file must not pass as a picture).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 
 from bot.services.errors import BadInput
 from providers.base import Media
-from providers.nusasms import KB, WA_MEDIA_LIMITS
+
+KB = 1024
 
 MIME_TO_EXTENSION = {
     "image/jpeg": "jpg",
@@ -33,10 +36,10 @@ EXTENSION_TO_MIME = {
 }
 
 
-def allowed_summary() -> str:
-    """``jpg, jpeg, png, pdf up to 512 KB; mp4, webm up to 1 MB``."""
+def allowed_summary(limits: Mapping[str, int]) -> str:
+    """What ``limits`` allows, as ``jpg, jpeg, png, pdf up to 512 KB; mp4, webm up to 1 MB``."""
     by_limit: dict[int, list[str]] = {}
-    for ext, limit in WA_MEDIA_LIMITS.items():
+    for ext, limit in limits.items():
         by_limit.setdefault(limit, []).append(ext)
     return "; ".join(f"{', '.join(exts)} up to {size_text(lim)}" for lim, exts in by_limit.items())
 
@@ -67,9 +70,21 @@ def extension_of(file_name: str | None, mime_type: str | None) -> str:
 
 
 def plan_media(
-    *, file_name: str | None, mime_type: str | None, size: int | None, what: str = "file"
+    *,
+    file_name: str | None,
+    mime_type: str | None,
+    size: int | None,
+    limits: Mapping[str, int],
+    what: str = "file",
 ) -> MediaPlan:
     """Judge a file by its description before downloading it.
+
+    Args:
+        file_name: the file's name as sent, if any.
+        mime_type: its MIME type as Telegram reports it, if any.
+        size: its size as Telegram reports it, if known.
+        limits: extension → largest size the route's channel takes (``media_limits``).
+        what: how the chat calls the file when it has no name (``photo``, ``document``).
 
     Raises:
         BadInput: saying which type or size rule it breaks and what is allowed.
@@ -78,12 +93,13 @@ def plan_media(
     ext = extension_of(file_name, mime_type)
     # BadInput messages are HTML; a file name is typed by whoever sent the file.
     label = f"“{escape(file_name)}”" if file_name else f"This {what}"
-    if ext not in WA_MEDIA_LIMITS:
+    if ext not in limits:
         kind = f"a .{escape(ext)} file" if ext else f"of type {escape(mime_type or 'unknown')}"
         raise BadInput(
-            f"{label} is {kind}; WhatsApp media can be {allowed_summary()}. Nothing was sent."
+            f"{label} is {kind}; WhatsApp media can be {allowed_summary(limits)}. "
+            "Nothing was sent."
         )
-    limit = WA_MEDIA_LIMITS[ext]
+    limit = limits[ext]
     if size is not None and size > limit:
         raise BadInput(
             f"{label} is {size_text(size)}; WhatsApp media of type {ext} may be at most "

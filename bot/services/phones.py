@@ -20,13 +20,13 @@ _ALLOWED = re.compile(r"^\+?[\d\s().\-]+$")
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    """A normalised recipient: E.164 (with +) and the digits providers such as NusaSMS want."""
+    """A normalised recipient: E.164 (with +) and the bare digits some providers want."""
 
     e164: str
 
     @property
     def digits(self) -> str:
-        """The number without ``+`` (NusaSMS format)."""
+        """The number without ``+`` (the format of providers that take bare digits)."""
         return self.e164.lstrip("+")
 
 

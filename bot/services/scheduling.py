@@ -4,10 +4,10 @@ Everything a send needs is checked when the schedule is made (route, recipients,
 a connected provider), so a typo is answered at once rather than at 09:00 tomorrow; the
 recipients are stored normalised. Firing is :mod:`bot.services.schedule_runner`'s job.
 
-Provider-side scheduling: a provider that keeps scheduled messages itself (Parrotica's
-``scheduledAt``) would store its message id in ``Schedule.provider_ref``. The local scheduler
-never fires such rows (:meth:`storage.schedules.ScheduleRepository.due` skips them); no adapter
-does this yet, so every schedule is fired here.
+Provider-side scheduling: a provider that keeps scheduled messages itself (its adapter declares
+``Capabilities.schedule``) would store its message id in ``Schedule.provider_ref``. The local
+scheduler never fires such rows (:meth:`storage.schedules.ScheduleRepository.due` skips them);
+no adapter does this yet, so every schedule is fired here.
 """
 
 from __future__ import annotations
