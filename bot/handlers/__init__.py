@@ -8,7 +8,18 @@ from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.commands import Command, guarded
 from bot.context import BotApplication, BotContext
-from bot.handlers import balance, cards, check, connect, schedule, send, settings, start, status
+from bot.handlers import (
+    address_book,
+    balance,
+    cards,
+    check,
+    connect,
+    schedule,
+    send,
+    settings,
+    start,
+    status,
+)
 from bot.handlers.common import message_of, reply
 
 DIALOGUE = 1  # after commands: plain text continues a guided /connect
@@ -26,6 +37,7 @@ COMMANDS: list[Command] = [
     *settings.COMMANDS,
     *schedule.COMMANDS,
     *check.COMMANDS,
+    *address_book.COMMANDS,
 ]
 
 KNOWN = frozenset(c.name for c in COMMANDS)

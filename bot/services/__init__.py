@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.services.accounts import Accounts
+from bot.services.address_book import AddressBooks
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
 from bot.services.links import ConnectLinks
@@ -38,6 +39,7 @@ class Services:
     schedules: Schedules
     checks: PhoneChecks
     links: ConnectLinks
+    address_books: AddressBooks
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -62,4 +64,5 @@ class Services:
             schedules=Schedules(ScheduleRepository(repo.db), repo, accounts),
             checks=PhoneChecks(PhoneCheckStore(repo.db), accounts, repo),
             links=ConnectLinks(repo),
+            address_books=AddressBooks(repo, accounts),
         )
