@@ -116,7 +116,7 @@ def _offer(feature: Feature) -> str:
 
 
 def split_provider(body: str) -> tuple[str | None, str]:
-    """A leading provider name (``parrotica 2``) and the rest of the arguments."""
+    """A leading provider name (``<provider> 2``) and the rest of the arguments."""
     head, _, rest = body.strip().partition(" ")
     if head.lower() in REGISTRY:
         return head.lower(), rest.strip()
