@@ -260,3 +260,70 @@ class BulkProvider(Provider, Protocol):
         gives each the same ``ref``). ``message.to`` is ignored.
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """An address-book contact at the provider (``number`` as the provider keeps it)."""
+
+    id: int
+    name: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactGroup:
+    """A contact group at the provider; ``size`` when the provider says it."""
+
+    id: int
+    name: str
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactsPage:
+    """One page of an address book; ``total`` when the provider says it."""
+
+    items: tuple[Contact, ...]
+    page: int
+    has_more: bool
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEntry:
+    """One entry of an account's activity log, as the provider words it."""
+
+    at: datetime | None
+    action: str
+    description: str
+
+
+@runtime_checkable
+class AddressBook(Provider, Protocol):
+    """An adapter with contacts and groups at the provider (``capabilities.address_book``)."""
+
+    async def contacts(self, page: int) -> ContactsPage:
+        """One page of contacts (pages start at 1)."""
+        ...
+
+    async def add_contact(self, name: str, number: str) -> Contact | None:
+        """Add a contact (``number`` in E.164); the new contact when the provider returns it."""
+        ...
+
+    async def delete_contacts(self, ids: Sequence[int]) -> None:
+        """Delete contacts by id; an unknown id is the provider's error."""
+        ...
+
+    async def groups(self) -> list[ContactGroup]:
+        """The contact groups."""
+        ...
+
+
+@runtime_checkable
+class ActivityLog(Provider, Protocol):
+    """An adapter that reports the account's recent activity (``capabilities.activity``)."""
+
+    async def activity(self) -> list[ActivityEntry]:
+        """Recent activity, in the provider's order."""
+        ...

@@ -9,6 +9,7 @@ from telegram.ext import CommandHandler, MessageHandler, filters
 from bot.commands import Command, guarded
 from bot.context import BotApplication, BotContext
 from bot.handlers import (
+    address_book,
     balance,
     cards,
     check,
@@ -38,6 +39,7 @@ COMMANDS: list[Command] = [
     *settings.COMMANDS,
     *schedule.COMMANDS,
     *check.COMMANDS,
+    *address_book.COMMANDS,
 ]
 
 KNOWN = frozenset(c.name for c in COMMANDS)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.services.accounts import Accounts
+from bot.services.address_book import AddressBooks
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
 from bot.services.links import ConnectLinks
@@ -40,6 +41,7 @@ class Services:
     checks: PhoneChecks
     links: ConnectLinks
     senders: Senders
+    address_books: AddressBooks
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -65,4 +67,5 @@ class Services:
             checks=PhoneChecks(PhoneCheckStore(repo.db), accounts, repo),
             links=ConnectLinks(repo),
             senders=Senders(accounts),
+            address_books=AddressBooks(repo, accounts),
         )

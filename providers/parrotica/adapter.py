@@ -21,9 +21,13 @@ import httpx
 
 from providers.base import (
     AccountInfo,
+    ActivityEntry,
     Balance,
     BalanceKind,
     Capabilities,
+    Contact,
+    ContactGroup,
+    ContactsPage,
     DeliveryState,
     OutgoingMessage,
     SenderIdentity,
@@ -33,7 +37,7 @@ from providers.base import (
 from providers.errors import UnexpectedResponse, ValidationError
 from providers.parrotica.client import ParroticaClient
 from providers.parrotica.facts import MAX_RECIPIENTS_PER_REQUEST, NAME, parse_id
-from providers.parrotica.models import Activity, Contact, Group, Page
+from providers.parrotica.models import Contact as ParroticaContact
 
 # /balance: Parrotica has no balance endpoint; this many recent transactions are shown.
 TRANSACTIONS_SHOWN = 10
@@ -152,28 +156,42 @@ class Parrotica:
             self._default_sender = usable[0].sender_id
         return self._default_sender
 
-    async def contacts(self, page: int) -> Page[Contact]:
+    async def contacts(self, page: int) -> ContactsPage:
         """One page of the address book."""
-        return await self.client.contacts(page=page)
+        found = await self.client.contacts(page=page)
+        return ContactsPage(
+            items=tuple(_contact(c) for c in found.items),
+            page=found.page,
+            has_more=found.has_more,
+            total=found.total,
+        )
 
     async def add_contact(self, name: str, number: str) -> Contact | None:
-        """Add a contact (the number in E.164)."""
-        return await self.client.add_contact(name, number)
+        """Add a contact (the number in E.164); the new one when Parrotica returns it."""
+        added = await self.client.add_contact(name, number)
+        return None if added is None else _contact(added)
 
     async def delete_contacts(self, ids: Sequence[int]) -> None:
-        """Delete contacts by id."""
+        """Delete contacts by id (one request)."""
         await self.client.delete_contacts(ids)
 
-    async def groups(self) -> list[Group]:
+    async def groups(self) -> list[ContactGroup]:
         """The address book's groups."""
-        return await self.client.groups()
+        return [ContactGroup(g.id, g.name, g.contact_count) for g in await self.client.groups()]
 
-    async def activity(self) -> list[Activity]:
+    async def activity(self) -> list[ActivityEntry]:
         """The account's recent activity."""
-        return await self.client.activity()
+        return [
+            ActivityEntry(at=a.created_at, action=a.action, description=a.description)
+            for a in await self.client.activity()
+        ]
 
     async def aclose(self) -> None:
         """Nothing to let go: the client shares the application's HTTP client."""
+
+
+def _contact(contact: ParroticaContact) -> Contact:
+    return Contact(id=contact.id, name=contact.full_name, number=contact.number)
 
 
 def _scheduled_at(options: Mapping[str, str]) -> datetime | None:
