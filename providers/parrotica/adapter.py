@@ -20,6 +20,7 @@ from typing import ClassVar
 import httpx
 
 from providers.base import (
+    SCHEDULED_AT,
     AccountInfo,
     Balance,
     BalanceKind,
@@ -38,7 +39,6 @@ from providers.parrotica.models import Activity, Contact, Group, Page, SenderId
 TRANSACTIONS_SHOWN = 10
 APPROVED = frozenset({"approved", "active", "verified", "enabled"})
 RECIPIENT_KINDS = ("contact", "group")
-SCHEDULED_AT = "scheduled_at"  # OutgoingMessage option: an ISO time, provider-side schedule
 
 
 @dataclass(frozen=True, slots=True)
