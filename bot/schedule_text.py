@@ -61,8 +61,8 @@ def handed_over_note(row: Schedule) -> str:
         return confirmation(row)
     return (
         f"⚠️ Scheduled send #{row.id} could not be handed to {escape(holder(row))}: "
-        f"{escape(row.note)}. Nothing is scheduled; /reschedule {row.id} &lt;when&gt; tries "
-        "again, sent by the bot at that time."
+        f"{escape(row.note)}. The bot does not schedule it either (the card below shows each "
+        f"recipient); /reschedule {row.id} &lt;when&gt; makes the bot send it at that time."
     )
 
 

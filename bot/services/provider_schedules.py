@@ -68,10 +68,11 @@ def cannot_cancel(row: Schedule) -> str:
 
 
 def _failure_note(outcome: SendOutcome) -> str:
-    details = [m.detail for m in outcome.messages if m.detail]
-    maybe = any(m.state == DeliveryState.UNKNOWN for m in outcome.messages)
-    head = "the provider may or may not have it" if maybe else "the provider did not take it"
-    return f"{head}: {details[0]}" if details else head
+    details = [m.detail.rstrip(". ") for m in outcome.messages if m.detail]
+    if any(m.state == DeliveryState.UNKNOWN for m in outcome.messages):
+        head = "the answer was lost; it may or may not be scheduled there"
+        return f"{head} ({details[0]})" if details else head
+    return details[0] if details else "nothing was accepted"
 
 
 class ProviderSchedules:
