@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
+from bot.services.provider_schedules import holder
 from bot.services.scheduling import recipients_of
 from bot.services.when import Recurrence, describe_time
 from storage.models import Schedule, ScheduleState
@@ -41,10 +42,28 @@ def confirmation(row: Schedule, *, verb: str = "Scheduled", kept_rule: bool = Fa
         after = ", then as before" if kept_rule else ""
         repeat = _repeat(row)
         lines.append(f"🔁 {repeat[:1].upper()}{repeat[1:]}{after}")
-    lines.append(
-        f"Cancel: /cancel {row.id} · new time: /reschedule {row.id} &lt;when&gt; · /scheduled"
-    )
+    if row.provider_ref:
+        lines.append(
+            f"📮 Held by {escape(holder(row))}: it goes out at that time even while the bot "
+            "is down."
+        )
+        lines.append(f"New time: /reschedule {row.id} &lt;when&gt; · /scheduled")
+    else:
+        lines.append(
+            f"Cancel: /cancel {row.id} · new time: /reschedule {row.id} &lt;when&gt; · /scheduled"
+        )
     return "\n".join(lines)
+
+
+def handed_over_note(row: Schedule) -> str:
+    """The line(s) above the card of a /schedule handed to its provider."""
+    if row.provider_ref:
+        return confirmation(row)
+    return (
+        f"⚠️ Scheduled send #{row.id} could not be handed to {escape(holder(row))}: "
+        f"{escape(row.note)}. The bot does not schedule it either (the card below shows each "
+        f"recipient); /reschedule {row.id} &lt;when&gt; makes the bot send it at that time."
+    )
 
 
 def schedule_list(rows: Sequence[Schedule]) -> str:
@@ -57,6 +76,8 @@ def schedule_list(rows: Sequence[Schedule]) -> str:
     lines = ["<b>Scheduled sends</b>"]
     for row in rows[:LIST_LIMIT]:
         sending = " · <i>sending now</i>" if row.state == ScheduleState.CLAIMED else ""
+        if row.provider_ref:
+            sending = f" · <i>at {escape(holder(row))}</i>"
         lines.append(f"<b>#{row.id}</b> {describe_time(row.next_run_at, row.timezone)}{sending}")
         repeat = f"\n    🔁 {_repeat(row)}" if row.recurrence else ""
         lines.append(

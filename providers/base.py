@@ -87,6 +87,11 @@ class Media:
     mime_type: str | None = None
 
 
+# OutgoingMessage option of a provider with ``Capabilities.schedule``: an ISO time (UTC) at which
+# the provider sends the message itself.
+SCHEDULED_AT = "scheduled_at"
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     """One message to one recipient (or one provider-side group) on one channel."""
@@ -326,4 +331,13 @@ class ActivityLog(Provider, Protocol):
 
     async def activity(self) -> list[ActivityEntry]:
         """Recent activity, in the provider's order."""
+        ...
+
+
+@runtime_checkable
+class ReschedulingProvider(Provider, Protocol):
+    """An adapter with ``capabilities.reschedule``: it moves a message it holds for later."""
+
+    async def reschedule(self, ref: str, when: datetime) -> None:
+        """Move the message ``ref`` (handed over with ``SCHEDULED_AT``) to ``when``."""
         ...

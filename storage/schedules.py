@@ -1,7 +1,9 @@
 """Queries of scheduled sends. Every state change is one conditional ``UPDATE``.
 
 A schedule moves ``pending → claimed → done | failed`` (one-off) or back to ``pending`` with a
-later ``next_run_at`` (recurring); ``cancelled`` and ``missed`` end it too. Each move names the
+later ``next_run_at`` (recurring); ``cancelled`` and ``missed`` end it too. A one-off handed to
+its provider for later keeps the provider's message ids in ``provider_ref``: it is never
+claimed here and moves ``pending → done`` once its time has passed. Each move names the
 state it expects in its ``WHERE`` clause and reports whether a row matched, so two workers, or
 a ``/cancel`` and a firing, can never both win: whoever's ``UPDATE`` lands first owns the row,
 the other sees ``rowcount == 0``.
@@ -242,3 +244,56 @@ class ScheduleRepository:
                 )
             )
             return result.rowcount == 1
+
+    async def hand_over(self, schedule_id: int, refs: str) -> bool:
+        """Record that the provider holds this pending schedule (its message ids)."""
+        async with self.db.write() as s:
+            result = await s.exec(
+                update(Schedule)
+                .where(
+                    col(Schedule.id) == schedule_id,
+                    col(Schedule.state) == ScheduleState.PENDING.value,
+                    col(Schedule.provider_ref).is_(None),
+                )
+                .values(provider_ref=refs)
+            )
+            return result.rowcount == 1
+
+    async def end_unclaimed(
+        self, schedule_id: int, *, state: ScheduleState, note: str, now: datetime
+    ) -> bool:
+        """End a pending schedule that ran without a claim (a hand-over that went wrong)."""
+        async with self.db.write() as s:
+            result = await s.exec(
+                update(Schedule)
+                .where(
+                    col(Schedule.id) == schedule_id,
+                    col(Schedule.state) == ScheduleState.PENDING.value,
+                    col(Schedule.provider_ref).is_(None),
+                )
+                .values(
+                    state=state.value,
+                    note=note[:500],
+                    runs=col(Schedule.runs) + 1,
+                    last_run_at=now,
+                )
+            )
+            return result.rowcount == 1
+
+    async def close_handed_over(self, now: datetime) -> int:
+        """Mark schedules held by their provider whose time has passed ``done``; how many."""
+        async with self.db.write() as s:
+            result = await s.exec(
+                update(Schedule)
+                .where(
+                    col(Schedule.state) == ScheduleState.PENDING.value,
+                    col(Schedule.provider_ref).is_not(None),
+                    col(Schedule.next_run_at) <= now,
+                )
+                .values(
+                    state=ScheduleState.DONE.value,
+                    runs=col(Schedule.runs) + 1,
+                    last_run_at=col(Schedule.next_run_at),
+                )
+            )
+            return int(result.rowcount)

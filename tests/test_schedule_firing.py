@@ -145,10 +145,18 @@ async def test_schedules_held_by_a_provider_are_not_fired_here(sbot: Bot) -> Non
     await sbot.private(f"/schedule in 1h {NUMBER} Hi")
     async with sbot.services.repo.db.write() as s:
         await s.exec(update(Schedule).values(provider_ref="provider-42"))
+    assert await sbot.services.schedules.store.next_due_at() is None
+    assert await runner_of(sbot).run_due(T0 + timedelta(minutes=59)) == 0
+    assert (await schedule(sbot, 1)).state == ScheduleState.PENDING
     assert await runner_of(sbot).run_due(T0 + timedelta(hours=1)) == 0
     assert sbot.nusa.sent == []
-    assert (await schedule(sbot, 1)).state == ScheduleState.PENDING
-    assert await sbot.services.schedules.store.next_due_at() is None
+    # Its time has passed: the provider sent it, so the row is closed, never fired here.
+    row = await schedule(sbot, 1)
+    assert (row.state, row.runs, row.last_run_at) == (
+        ScheduleState.DONE,
+        1,
+        T0 + timedelta(hours=1),
+    )
 
 
 async def test_the_sender_of_a_scheduled_send_is_its_author(sbot: Bot) -> None:

@@ -15,6 +15,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
+from bot.cards import post_card
 from bot.commands import Command, chat_of, current_role
 from bot.context import BotContext
 from bot.handlers import connect
@@ -22,7 +23,7 @@ from bot.handlers.common import message_of, parse_id, reply, sender_name
 from bot.handlers.send import USAGE as SEND_USAGE
 from bot.handlers.send import parse_send
 from bot.parsing import command_body, take_token
-from bot.schedule_text import LIST_LIMIT, confirmation, schedule_list
+from bot.schedule_text import LIST_LIMIT, confirmation, handed_over_note, schedule_list
 from bot.services.chats import route_from
 from bot.services.errors import BadInput, NotAllowed
 from bot.services.scheduling import Cancelled, ScheduleDraft
@@ -72,7 +73,7 @@ async def schedule(update: Update, context: BotContext) -> None:
         raise BadInput(f"The message text is empty. Usage: {USAGE}")
     user = update.effective_user
     assert user is not None
-    row = await services.schedules.create(
+    created = await services.schedules.create(
         ScheduleDraft(
             chat=chat,
             actor_id=user.id,
@@ -83,7 +84,12 @@ async def schedule(update: Update, context: BotContext) -> None:
             text=text,
         )
     )
-    await reply(update, confirmation(row))
+    handed = created.handed_over
+    if handed is None:
+        await reply(update, confirmation(created.schedule))
+        return
+    # Sent to the provider already: its card is tracked like any send's.
+    await post_card(context.bot, services, handed.outcome, note=handed_over_note(handed.schedule))
 
 
 def keyboard(ids: Sequence[int]) -> InlineKeyboardMarkup | None:
@@ -104,7 +110,7 @@ async def scheduled(update: Update, context: BotContext) -> None:
     rows = await context.services.schedules.open_for_chat(chat.id)
     await message_of(update).reply_html(
         schedule_list(rows),
-        reply_markup=keyboard([r.id for r in rows if r.id is not None]),
+        reply_markup=keyboard([r.id for r in rows if r.id is not None and not r.provider_ref]),
         do_quote=False,
     )
 
@@ -181,7 +187,7 @@ async def on_cancel_button(update: Update, context: BotContext) -> None:
         await query.edit_message_text(
             schedule_list(rows),
             parse_mode=ParseMode.HTML,
-            reply_markup=keyboard([r.id for r in rows if r.id is not None]),
+            reply_markup=keyboard([r.id for r in rows if r.id is not None and not r.provider_ref]),
         )
     except TelegramError as exc:
         log.info("could not refresh the schedule list: %s", exc.message)

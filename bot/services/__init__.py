@@ -57,13 +57,14 @@ class Services:
     ) -> Services:
         """Wire the use-cases together."""
         accounts = Accounts(repo, cipher, env)
+        sender = Sender(repo, accounts, concurrency=send_concurrency, first_poll=first_poll)
         return cls(
             repo=repo,
             accounts=accounts,
             chats=Chats(repo),
-            sender=Sender(repo, accounts, concurrency=send_concurrency, first_poll=first_poll),
+            sender=sender,
             status=StatusReader(repo, accounts),
-            schedules=Schedules(ScheduleRepository(repo.db), repo, accounts),
+            schedules=Schedules(ScheduleRepository(repo.db), repo, accounts, sender),
             checks=PhoneChecks(PhoneCheckStore(repo.db), accounts, repo),
             links=ConnectLinks(repo),
             senders=Senders(accounts),

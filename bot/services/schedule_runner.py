@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from bot.services.chats import route_from
 from bot.services.errors import UserError
-from bot.services.scheduling import recipients_of
+from bot.services.scheduling import origin_of, recipients_of
 from bot.services.sending import Sender, SendOutcome, SendRequest
 from bot.services.when import Recurrence, duration_label
 from providers.errors import ProviderError
@@ -67,11 +67,6 @@ class Notifier(Protocol):
 def worker_name() -> str:
     """A name for this process's claims: host, pid and a random part."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def origin_of(row: Schedule) -> str:
-    """The unique origin of the send a schedule's next run makes."""
-    return f"schedule:{row.id}:{row.runs + 1}"
 
 
 def plain(html_text: str) -> str:
@@ -132,7 +127,12 @@ class ScheduleRunner:
         return taken
 
     async def run_due(self, now: datetime) -> int:
-        """Fire every schedule due at ``now`` that this worker manages to claim."""
+        """Fire every schedule due at ``now`` that this worker manages to claim.
+
+        Schedules their provider holds are not fired: those whose time has passed are
+        marked done.
+        """
+        await self.store.close_handed_over(now)
         handled = 0
         for row in await self.store.due(now, DUE_BATCH):
             assert row.id is not None

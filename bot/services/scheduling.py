@@ -4,10 +4,9 @@ Everything a send needs is checked when the schedule is made (route, recipients,
 a connected provider), so a typo is answered at once rather than at 09:00 tomorrow; the
 recipients are stored normalised. Firing is :mod:`bot.services.schedule_runner`'s job.
 
-Provider-side scheduling: a provider that keeps scheduled messages itself (its adapter declares
-``Capabilities.schedule``) would store its message id in ``Schedule.provider_ref``. The local
-scheduler never fires such rows (:meth:`storage.schedules.ScheduleRepository.due` skips them);
-no adapter does this yet, so every schedule is fired here.
+A one-off on a route whose provider keeps scheduled messages itself (``capabilities.schedule``)
+is handed to that provider at once (:mod:`bot.services.provider_schedules`); the local
+scheduler never fires it. Recurring schedules are always fired here.
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ from html import escape
 
 from bot.services.accounts import Accounts
 from bot.services.errors import BadInput
-from bot.services.sending import recipients_for, validate_text
+from bot.services.provider_schedules import HandOver, ProviderSchedules, cannot_cancel
+from bot.services.sending import Sender, recipients_for, validate_text
 from bot.services.when import When, describe_time, read_when
 from providers.registry import Route
 from storage.models import Chat, Schedule, ScheduleState, utcnow
@@ -54,6 +54,19 @@ class Cancelled:
     after_current_run: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A new schedule; ``handed_over`` when its provider holds it (with the send's outcome)."""
+
+    schedule: Schedule
+    handed_over: HandOver | None = None
+
+
+def origin_of(row: Schedule) -> str:
+    """The unique origin of the send a schedule's next run makes."""
+    return f"schedule:{row.id}:{row.runs + 1}"
+
+
 def recipients_of(row: Schedule) -> list[str]:
     """A schedule's stored recipients."""
     value = json.loads(row.recipients)
@@ -85,12 +98,14 @@ class Schedules:
         store: ScheduleRepository,
         repo: Repository,
         accounts: Accounts,
+        sender: Sender,
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self._repo = repo
         self._accounts = accounts
+        self._provider = ProviderSchedules(store, accounts, sender)
         self.clock = clock
         # Set by the running scheduler: a new or moved schedule may be due sooner.
         self.on_change: Callable[[], None] | None = None
@@ -99,12 +114,16 @@ class Schedules:
         """``<when>`` off the front of ``body`` in the chat's zone, and the rest."""
         return read_when(body, zone=chat.timezone, now=self.clock())
 
-    async def create(self, draft: ScheduleDraft) -> Schedule:
-        """Check the send as /send would, then store it to fire later."""
+    async def create(self, draft: ScheduleDraft) -> Created:
+        """Check the send as /send would, then store it to fire later.
+
+        A one-off whose provider keeps scheduled messages is handed to it right away, after
+        the row is stored (see :mod:`bot.services.provider_schedules` for why in that order).
+        """
         route = draft.route
         text = validate_text(route, draft.text, None)
         recipients = recipients_for(route, draft.recipients, draft.chat.country)
-        await self._accounts.adapter(draft.chat.id, route.provider)  # NotConnected now
+        adapter = await self._accounts.adapter(draft.chat.id, route.provider)  # NotConnected
         row = await self.store.add(
             Schedule(
                 chat_id=draft.chat.id,
@@ -121,11 +140,21 @@ class Schedules:
         await self._repo.audit(
             draft.chat.id, draft.actor_id, "schedule", f"#{row.id} at {row.next_run_at}"
         )
+        if adapter.capabilities.schedule and row.recurrence is None:
+            handed = await self._provider.hand_over(
+                row, draft.chat, recipients, origin=origin_of(row), now=self.clock()
+            )
+            return Created(handed.schedule, handed)
         self._changed()
-        return row
+        return Created(row)
 
     async def open_for_chat(self, chat_id: int) -> list[Schedule]:
-        """The chat's schedules that have not fired for good, soonest first."""
+        """The chat's schedules that have not fired for good, soonest first.
+
+        Those a provider held whose time has passed are closed first (even with no scheduler
+        running in this process).
+        """
+        await self.store.close_handed_over(self.clock())
         return await self.store.for_chat(chat_id, OPEN_STATES)
 
     async def owned(self, chat_id: int, schedule_id: int) -> Schedule:
@@ -145,6 +174,9 @@ class Schedules:
         row = await self.owned(chat_id, schedule_id)
         for _ in range(_RETRIES):
             state = ScheduleState(row.state)
+            if state == ScheduleState.PENDING and row.provider_ref:
+                # No adapter cancels a message it holds (capabilities.cancel) yet: say so.
+                raise BadInput(cannot_cancel(row))
             if state == ScheduleState.PENDING:
                 if await self.store.cancel(schedule_id, chat_id, note=f"cancelled by {name}"):
                     await self._repo.audit(chat_id, actor, "unschedule", f"#{schedule_id}")
@@ -182,6 +214,14 @@ class Schedules:
             state = ScheduleState(row.state)
             if state not in RESCHEDULABLE:
                 raise BadInput(why_closed(row))
+            if state == ScheduleState.PENDING and row.provider_ref:
+                if await self._provider.move(chat, row, when, now=self.clock()):
+                    await self._repo.audit(
+                        chat.id, actor, "reschedule", f"#{schedule_id} at {when.at} (provider)"
+                    )
+                    return await self.owned(chat.id, schedule_id), False
+                row = await self.owned(chat.id, schedule_id)
+                continue
             kept = when.recurrence is None and row.recurrence is not None
             rule = when.recurrence.rule if when.recurrence else row.recurrence
             if await self.store.reschedule(

@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import escape
 
 from bot.services.accounts import Accounts
@@ -63,6 +63,8 @@ class SendRequest:
     media: Media | None = None
     options: dict[str, str] | None = None
     schedule_id: int | None = None
+    # Handed to the provider for later (``SCHEDULED_AT``): polls start this long after then.
+    poll_from: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,14 +296,17 @@ class Sender:
                         writer.add(_failed(message_id, exc))
                 else:
                     for message_id, result in zip(ids, results, strict=True):
-                        writer.add(self._accepted(message_id, result))
+                        writer.add(self._accepted(message_id, result, request.poll_from))
 
         workers = min(self._concurrency, (len(rows) + step - 1) // step)
         await asyncio.gather(*(worker() for _ in range(workers)))
         await writer.flush()
         return writer
 
-    def _accepted(self, message_id: int, result: SendResult) -> StateChange:
+    def _accepted(
+        self, message_id: int, result: SendResult, poll_from: datetime | None
+    ) -> StateChange:
+        start = max(utcnow(), poll_from) if poll_from is not None else utcnow()
         return StateChange(
             message_id=message_id,
             state=result.state,
@@ -309,7 +314,7 @@ class Sender:
             provider_ref=result.ref,
             provider_status=result.provider_status,
             detail=result.detail,
-            next_poll_at=None if result.state.is_final else utcnow() + self._first_poll,
+            next_poll_at=None if result.state.is_final else start + self._first_poll,
         )
 
 

@@ -20,6 +20,7 @@ from typing import ClassVar
 import httpx
 
 from providers.base import (
+    SCHEDULED_AT,
     AccountInfo,
     ActivityEntry,
     Balance,
@@ -43,7 +44,6 @@ from providers.parrotica.models import Contact as ParroticaContact
 TRANSACTIONS_SHOWN = 10
 APPROVED = frozenset({"approved", "active", "verified", "enabled"})
 RECIPIENT_KINDS = ("contact", "group")
-SCHEDULED_AT = "scheduled_at"  # OutgoingMessage option: an ISO time, provider-side schedule
 
 
 @dataclass(frozen=True, slots=True)
