@@ -138,6 +138,9 @@ class Message(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
     next_poll_at: datetime | None = None
     poll_attempts: int = 0
+    # Handed to a provider for later (provider-side schedule): it goes out then, and its
+    # "no final status within STATUS_EXPIRE_HOURS" counts from then, not from creation.
+    send_at: datetime | None = None
 
 
 class StatusEvent(SQLModel, table=True):

@@ -143,13 +143,16 @@ class TrackingRepository:
             return [PollHint(*row) for row in rows if row[0] is not None]
 
     async def stale_open(self, cutoff: datetime, *, limit: int) -> list[int]:
-        """Ids of messages still open although created before ``cutoff`` (to expire)."""
+        """Ids of messages still open although sent before ``cutoff`` (to expire).
+
+        A message handed to a provider for later counts from when it goes out (``send_at``).
+        """
         async with self.db.read() as s:
             rows = await s.exec(
                 select(Message.id)
                 .where(
                     col(Message.state).in_(OPEN_STATES),
-                    col(Message.created_at) < cutoff,
+                    func.coalesce(col(Message.send_at), col(Message.created_at)) < cutoff,
                     self._tracked,
                 )
                 .order_by(col(Message.id))

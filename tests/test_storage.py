@@ -171,3 +171,34 @@ _counter = iter(range(1000, 10_000))
 
 def _rand() -> int:
     return next(_counter)
+
+
+async def test_expiry_counts_from_when_a_handed_over_message_goes_out(repo: Repository) -> None:
+    from storage.tracking_repo import TrackingRepository
+
+    await repo.ensure_chat(1, kind="private", title="alice")
+    now = utcnow()
+    later = now + timedelta(days=3)
+    rows = [
+        Message(
+            batch_id=0,
+            chat_id=1,
+            provider="parrotica",
+            channel="sms",
+            recipient=f"62812345678{i}",
+            text="hi",
+            idempotency_key=f"tg:1:77:{i}",
+            send_at=send_at,
+        )
+        for i, send_at in enumerate([None, later])
+    ]
+    await repo.messages.store_send(
+        Batch(chat_id=1, route="parrotica:sms", text="hi", origin="tg:1:77", created_by=1), rows
+    )
+    now_sent, handed_over = (m.id for m in rows)
+    store = TrackingRepository(repo.messages)
+    assert await store.stale_open(now + timedelta(hours=1), limit=10) == [now_sent]
+    assert await store.stale_open(later + timedelta(hours=1), limit=10) == [
+        now_sent,
+        handed_over,
+    ]

@@ -104,7 +104,7 @@ class ProviderSchedules:
                 country=chat.country,
                 options={SCHEDULED_AT: row.next_run_at.astimezone(UTC).isoformat()},
                 schedule_id=row.id,
-                poll_from=row.next_run_at,
+                send_at=row.next_run_at,
             )
         )
         refs = list(dict.fromkeys(m.provider_ref for m in outcome.messages if m.provider_ref))

@@ -63,8 +63,9 @@ class SendRequest:
     media: Media | None = None
     options: dict[str, str] | None = None
     schedule_id: int | None = None
-    # Handed to the provider for later (``SCHEDULED_AT``): polls start this long after then.
-    poll_from: datetime | None = None
+    # Handed to the provider for later (``SCHEDULED_AT``): it goes out then; polls and
+    # expiry count from then.
+    send_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +229,7 @@ class Sender:
                 text=text,
                 media_name=media_name,
                 idempotency_key=f"{request.origin}:{index}",
+                send_at=request.send_at,
             )
             for index, to in enumerate(recipients)
         ]
@@ -296,7 +298,7 @@ class Sender:
                         writer.add(_failed(message_id, exc))
                 else:
                     for message_id, result in zip(ids, results, strict=True):
-                        writer.add(self._accepted(message_id, result, request.poll_from))
+                        writer.add(self._accepted(message_id, result, request.send_at))
 
         workers = min(self._concurrency, (len(rows) + step - 1) // step)
         await asyncio.gather(*(worker() for _ in range(workers)))
@@ -304,9 +306,9 @@ class Sender:
         return writer
 
     def _accepted(
-        self, message_id: int, result: SendResult, poll_from: datetime | None
+        self, message_id: int, result: SendResult, send_at: datetime | None
     ) -> StateChange:
-        start = max(utcnow(), poll_from) if poll_from is not None else utcnow()
+        start = max(utcnow(), send_at) if send_at is not None else utcnow()
         return StateChange(
             message_id=message_id,
             state=result.state,
