@@ -1,0 +1,69 @@
+"""End to end: ``python -m bot`` against a Parrotica fake served over HTTP on 127.0.0.1.
+
+As a new user would: connect, send to numbers and an address-book group, pick a sender, read
+the address book and activity, ask the status, see the balance, and hand a schedule over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e_support import fake_servers, process_env, text_of
+from tests.fakes.httpserver import serve
+from tests.fakes.parrotica import DEFAULT_KEY, DEFAULT_USER, FakeParrotica
+from tests.fakes.telegram import private_message
+
+pytestmark = pytest.mark.e2e
+TOKEN = "4242:E2E-parrotica-token"
+
+
+async def test_the_real_process_does_parrotica_end_to_end(tmp_path: Path) -> None:
+    parrotica = FakeParrotica()
+    log_path = tmp_path / "bot.log"
+    async with fake_servers(TOKEN) as (server, _nusa, nusasms_base), serve(parrotica) as base:
+        env = process_env(tmp_path, server, nusasms_base, PARROTICA_BASE_URL=base)
+        with log_path.open("wb") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", cwd=tmp_path, env=env, stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                await server.wait_for("setMyCommands", timeout=30)
+
+                async def say(text: str, expect: str) -> str:
+                    since = server.state.mark()
+                    server.push_update(private_message(text))
+                    call = await server.wait_for(
+                        "sendMessage", lambda c: expect in text_of(c), timeout=15, since=since
+                    )
+                    return text_of(call)
+
+                await say(f"/connect parrotica api_key={DEFAULT_KEY} user_id={DEFAULT_USER}",
+                          "connected")  # fmt: skip
+                card = await say("/send parrotica 6281234567890,group:4004 Hello", "Send 1")
+                assert "accepted 2" in card, card
+                (sent,) = parrotica.messages.values()
+                assert sent.numbers == ["+6281234567890"]
+                assert sent.group_ids == [4004]
+                assert "ABC123" in await say("/senders", "senders")
+                assert "Ada Lovelace" in await say("/contacts", "Ada")
+                assert "Customers" in await say("/groups", "Customers")
+                parrotica.set_state(sent.id, "delivered")
+                assert "delivered" in await say("/status 1", "delivered")
+                assert "recent transactions" in await say("/balance", "Parrotica")
+                handed = await say("/schedule in 2h parrotica 6281234567891 Later", "Parrotica")
+                assert "Parrotica" in handed
+                later = max(parrotica.messages.values(), key=lambda m: m.id)
+                assert later.scheduled_at is not None
+            finally:
+                process.send_signal(signal.SIGINT)
+                code = await asyncio.wait_for(process.wait(), timeout=20)
+    output = log_path.read_text()
+    assert code == 0, output
+    assert DEFAULT_KEY not in output, "the Parrotica key leaked into the log"
