@@ -25,11 +25,7 @@ from bot.services import Services
 from bot.tracking.policy import Clock, system_clock
 from bot.tracking.tracker import Tracker, build_tracker
 from providers.http import make_http_client
-from providers.nusasms import NusaSmsSettings
-from providers.parrotica.adapter import ParroticaSettings
-from providers.parrotica.paths import resolve_paths
-from providers.ratelimit import AccountLimiters
-from providers.registry import ProviderEnvironment
+from providers.registry import provider_environment
 from storage.crypto import CredentialCipher, load_or_create_keys
 from storage.db import Database, open_database
 from storage.repo import Repository
@@ -123,20 +119,7 @@ async def start_resources(
         max_connections=max(settings.send_concurrency * 2, 20),
         transport=app.bot_data.provider_transport,
     )
-    env = ProviderEnvironment(
-        http=resources.http,
-        limiters=AccountLimiters(),
-        nusasms=NusaSmsSettings(
-            base_url=settings.nusasms_base_url,
-            sms_base_url=settings.nusasms_sms_base_url,
-            min_interval=settings.nusasms_min_interval,
-            wa_sender=settings.nusasms_wa_sender,
-        ),
-        parrotica=ParroticaSettings(
-            base_url=settings.parrotica_base_url,
-            paths=resolve_paths(settings.parrotica_paths),
-        ),
-    )
+    env = provider_environment(resources.http, settings.model_dump())
     repo = Repository(Database(resources.engine))
     services = Services.build(
         repo,

@@ -27,6 +27,7 @@ from providers.parrotica.adapter import (
     ParroticaSettings,
     build_parrotica,
 )
+from providers.parrotica.paths import resolve_paths
 from providers.ratelimit import AccountLimiters
 from providers.receipts import InvalidCallback, ReceiptReader, Receipts
 
@@ -59,6 +60,32 @@ class ProviderEnvironment:
     limiters: AccountLimiters
     nusasms: NusaSmsSettings = field(default_factory=NusaSmsSettings)
     parrotica: ParroticaSettings = field(default_factory=ParroticaSettings)
+
+
+def provider_environment(
+    http: httpx.AsyncClient, settings: Mapping[str, Any]
+) -> ProviderEnvironment:
+    """Every vendor's settings, read from the bot's settings by their COMMANDS.md names.
+
+    ``settings`` is the bot's configuration as a mapping (``Settings.model_dump()``); keys a
+    vendor does not find keep that vendor's defaults.
+    """
+    nusasms = NusaSmsSettings()
+    parrotica = ParroticaSettings()
+    return ProviderEnvironment(
+        http=http,
+        limiters=AccountLimiters(),
+        nusasms=NusaSmsSettings(
+            base_url=settings.get("nusasms_base_url", nusasms.base_url),
+            sms_base_url=settings.get("nusasms_sms_base_url", nusasms.sms_base_url),
+            min_interval=settings.get("nusasms_min_interval", nusasms.min_interval),
+            wa_sender=settings.get("nusasms_wa_sender", nusasms.wa_sender),
+        ),
+        parrotica=ParroticaSettings(
+            base_url=settings.get("parrotica_base_url", parrotica.base_url),
+            paths=resolve_paths(settings.get("parrotica_paths")),
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
