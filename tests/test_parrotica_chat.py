@@ -172,6 +172,7 @@ async def test_balance_shows_recent_transactions(bot: Bot) -> None:
     reply = await bot.private("/balance parrotica")
     assert "Parrotica" in reply, reply
     assert "no balance endpoint" in reply, reply
+    assert "total of these" in reply, reply  # the cost summary of the transactions shown
 
 
 async def test_recipients_of_one_parrotica_message_are_polled_once(tbot: Bot) -> None:

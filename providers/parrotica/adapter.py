@@ -120,14 +120,17 @@ class Parrotica:
         )
 
     async def balances(self) -> list[Balance]:
-        """Recent transactions (Parrotica has no balance endpoint), newest first."""
+        """Recent transactions (Parrotica has no balance endpoint), then their cost per unit."""
         lines = []
+        totals: dict[str, float] = {}
         for t in (await self.client.transactions())[:TRANSACTIONS_SHOWN]:
             when = t.created_at.date().isoformat() + " " if t.created_at else ""
             what = " ".join(x for x in (t.action, t.description, t.status) if x)
             amount = t.amount if t.amount is not None else (t.value or 0.0)
             lines.append(Balance(f"{when}{what}".strip() or f"#{t.id}", amount, t.unit or ""))
-        return lines
+            totals[t.unit or ""] = totals.get(t.unit or "", 0.0) + amount
+        summary = [Balance(f"total of these {len(lines)}", v, unit) for unit, v in totals.items()]
+        return lines + summary
 
     async def reschedule(self, ref: str, when: datetime) -> None:
         """Move a message handed over with a future time to ``when``."""
