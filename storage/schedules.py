@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, update
+from sqlalchemy import ColumnElement, Update, and_, case, func, update
 from sqlmodel import col, select
 
 from storage.db import Database
@@ -46,6 +46,12 @@ class ScheduleRepository:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def _moved(self, statement: Update) -> bool:
+        """Run one conditional UPDATE; whether it matched its one row (whose move it was)."""
+        async with self.db.write() as s:
+            result = await s.exec(statement)
+            return result.rowcount == 1
 
     async def add(self, row: Schedule) -> Schedule:
         """Store a new schedule; returns it with its id."""
@@ -131,27 +137,23 @@ class ScheduleRepository:
     async def take_over(self, row: Schedule, *, worker: str, now: datetime) -> bool:
         """Move a claim from the worker that holds it to ``worker``; whether it worked."""
         assert row.id is not None
-        async with self.db.write() as s:
-            result = await s.exec(
-                update(Schedule)
-                .where(
-                    col(Schedule.id) == row.id,
-                    col(Schedule.state) == ScheduleState.CLAIMED.value,
-                    col(Schedule.claimed_by) == row.claimed_by,
-                )
-                .values(claimed_by=worker, claimed_at=now)
+        return await self._moved(
+            update(Schedule)
+            .where(
+                col(Schedule.id) == row.id,
+                col(Schedule.state) == ScheduleState.CLAIMED.value,
+                col(Schedule.claimed_by) == row.claimed_by,
             )
-            return result.rowcount == 1
+            .values(claimed_by=worker, claimed_at=now)
+        )
 
     async def release(self, schedule_id: int, *, worker: str) -> bool:
         """Give a claim back: the schedule is pending again, untouched otherwise."""
-        async with self.db.write() as s:
-            result = await s.exec(
-                update(Schedule)
-                .where(_claimed_by(schedule_id, worker))
-                .values(state=ScheduleState.PENDING.value, claimed_by=None, claimed_at=None)
-            )
-            return result.rowcount == 1
+        return await self._moved(
+            update(Schedule)
+            .where(_claimed_by(schedule_id, worker))
+            .values(state=ScheduleState.PENDING.value, claimed_by=None, claimed_at=None)
+        )
 
     async def finish(
         self, schedule_id: int, *, worker: str, now: datetime, outcome: Finish
@@ -188,32 +190,28 @@ class ScheduleRepository:
 
     async def cancel(self, schedule_id: int, chat_id: int, *, note: str) -> bool:
         """Cancel a pending schedule of this chat; False when it is not pending any more."""
-        async with self.db.write() as s:
-            result = await s.exec(
-                update(Schedule)
-                .where(
-                    col(Schedule.id) == schedule_id,
-                    col(Schedule.chat_id) == chat_id,
-                    col(Schedule.state) == ScheduleState.PENDING.value,
-                )
-                .values(state=ScheduleState.CANCELLED.value, note=note[:500])
+        return await self._moved(
+            update(Schedule)
+            .where(
+                col(Schedule.id) == schedule_id,
+                col(Schedule.chat_id) == chat_id,
+                col(Schedule.state) == ScheduleState.PENDING.value,
             )
-            return result.rowcount == 1
+            .values(state=ScheduleState.CANCELLED.value, note=note[:500])
+        )
 
     async def request_cancel(self, schedule_id: int, chat_id: int) -> bool:
         """Ask a recurring schedule whose run is being sent to stop after that run."""
-        async with self.db.write() as s:
-            result = await s.exec(
-                update(Schedule)
-                .where(
-                    col(Schedule.id) == schedule_id,
-                    col(Schedule.chat_id) == chat_id,
-                    col(Schedule.state) == ScheduleState.CLAIMED.value,
-                    col(Schedule.recurrence).is_not(None),
-                )
-                .values(cancel_requested=True)
+        return await self._moved(
+            update(Schedule)
+            .where(
+                col(Schedule.id) == schedule_id,
+                col(Schedule.chat_id) == chat_id,
+                col(Schedule.state) == ScheduleState.CLAIMED.value,
+                col(Schedule.recurrence).is_not(None),
             )
-            return result.rowcount == 1
+            .values(cancel_requested=True)
+        )
 
     async def reschedule(
         self,
@@ -226,59 +224,53 @@ class ScheduleRepository:
         timezone: str,
     ) -> bool:
         """Set a new time (and rule) on a schedule in one of ``states``; pending again."""
-        async with self.db.write() as s:
-            result = await s.exec(
-                update(Schedule)
-                .where(
-                    col(Schedule.id) == schedule_id,
-                    col(Schedule.chat_id) == chat_id,
-                    col(Schedule.state).in_([state.value for state in states]),
-                )
-                .values(
-                    state=ScheduleState.PENDING.value,
-                    next_run_at=next_run_at,
-                    recurrence=recurrence,
-                    timezone=timezone,
-                    note="",
-                    cancel_requested=False,
-                )
+        return await self._moved(
+            update(Schedule)
+            .where(
+                col(Schedule.id) == schedule_id,
+                col(Schedule.chat_id) == chat_id,
+                col(Schedule.state).in_([state.value for state in states]),
             )
-            return result.rowcount == 1
+            .values(
+                state=ScheduleState.PENDING.value,
+                next_run_at=next_run_at,
+                recurrence=recurrence,
+                timezone=timezone,
+                note="",
+                cancel_requested=False,
+            )
+        )
 
     async def hand_over(self, schedule_id: int, refs: str) -> bool:
         """Record that the provider holds this pending schedule (its message ids)."""
-        async with self.db.write() as s:
-            result = await s.exec(
-                update(Schedule)
-                .where(
-                    col(Schedule.id) == schedule_id,
-                    col(Schedule.state) == ScheduleState.PENDING.value,
-                    col(Schedule.provider_ref).is_(None),
-                )
-                .values(provider_ref=refs)
+        return await self._moved(
+            update(Schedule)
+            .where(
+                col(Schedule.id) == schedule_id,
+                col(Schedule.state) == ScheduleState.PENDING.value,
+                col(Schedule.provider_ref).is_(None),
             )
-            return result.rowcount == 1
+            .values(provider_ref=refs)
+        )
 
     async def end_unclaimed(
         self, schedule_id: int, *, state: ScheduleState, note: str, now: datetime
     ) -> bool:
         """End a pending schedule that ran without a claim (a hand-over that went wrong)."""
-        async with self.db.write() as s:
-            result = await s.exec(
-                update(Schedule)
-                .where(
-                    col(Schedule.id) == schedule_id,
-                    col(Schedule.state) == ScheduleState.PENDING.value,
-                    col(Schedule.provider_ref).is_(None),
-                )
-                .values(
-                    state=state.value,
-                    note=note[:500],
-                    runs=col(Schedule.runs) + 1,
-                    last_run_at=now,
-                )
+        return await self._moved(
+            update(Schedule)
+            .where(
+                col(Schedule.id) == schedule_id,
+                col(Schedule.state) == ScheduleState.PENDING.value,
+                col(Schedule.provider_ref).is_(None),
             )
-            return result.rowcount == 1
+            .values(
+                state=state.value,
+                note=note[:500],
+                runs=col(Schedule.runs) + 1,
+                last_run_at=now,
+            )
+        )
 
     async def close_handed_over(self, now: datetime) -> int:
         """Mark schedules held by their provider whose time has passed ``done``; how many."""
