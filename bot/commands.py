@@ -78,6 +78,23 @@ async def current_role(update: Update, context: BotContext, chat: Chat, needed: 
     return await services.chats.role_of(chat, user.id, is_chat_admin=admin)
 
 
+async def require_role(
+    update: Update, context: BotContext, chat: Chat, needed: Role, what: str
+) -> None:
+    """Refuse ``what`` (e.g. "/contacts add") unless the sender has at least ``needed``.
+
+    Raises:
+        NotAllowed: naming the role it needs and the sender's own.
+
+    """
+    role = await current_role(update, context, chat, needed)
+    if role.rank < needed.rank:
+        raise NotAllowed(
+            f"{what} needs the {needed.value} role in this chat; you are {role.value}. "
+            "A chat admin can change it with /role."
+        )
+
+
 async def chat_of(update: Update, context: BotContext) -> Chat:
     """The stored chat of this update, registered on first contact (read once per update)."""
     tg_chat = update.effective_chat
@@ -102,12 +119,7 @@ def guarded(command: Command) -> Callback:
         if command.private_only and update.effective_chat.type != TgChat.PRIVATE:
             raise NotAllowed(f"/{command.name} works in a private chat with me only.")
         chat = await chat_of(update, context)
-        role = await current_role(update, context, chat, command.role)
-        if role.rank < command.role.rank:
-            raise NotAllowed(
-                f"/{command.name} needs the {command.role.value} role in this chat; "
-                f"you are {role.value}. A chat admin can change it with /role."
-            )
+        await require_role(update, context, chat, command.role, f"/{command.name}")
         await command.callback(update, context)
 
     run.__name__ = f"cmd_{command.name}"

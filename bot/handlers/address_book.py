@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.commands import Command, chat_of, current_role
+from bot.commands import Command, chat_of, require_role
 from bot.context import BotContext
 from bot.handlers.common import message_of, reply
 from bot.parsing import command_body, take_token
@@ -20,20 +20,10 @@ from bot.render_address_book import (
     group_list,
 )
 from bot.services.address_book import split_provider
-from bot.services.errors import NotAllowed
-from storage.models import Chat, Role
+from storage.models import Role
 
 ADD = frozenset({"add"})
 DELETE = frozenset({"del", "delete"})
-
-
-async def _require_admin(update: Update, context: BotContext, chat: Chat, what: str) -> None:
-    role = await current_role(update, context, chat, Role.ADMIN)
-    if role.rank < Role.ADMIN.rank:
-        raise NotAllowed(
-            f"{what} needs the admin role in this chat; you are {role.value}. "
-            "A chat admin can change it with /role."
-        )
 
 
 def _actor(update: Update) -> int:
@@ -49,13 +39,13 @@ async def contacts(update: Update, context: BotContext) -> None:
     action, rest = take_token(body)
     book = context.services.address_books
     if action.lower() in ADD:
-        await _require_admin(update, context, chat, "/contacts add")
+        await require_role(update, context, chat, Role.ADMIN, "/contacts add")
         added = await book.add_contact(
             chat.id, rest, country=chat.country, actor=_actor(update), provider=provider
         )
         await reply(update, contact_added(added))
     elif action.lower() in DELETE:
-        await _require_admin(update, context, chat, "/contacts del")
+        await require_role(update, context, chat, Role.ADMIN, "/contacts del")
         deleted = await book.delete_contacts(
             chat.id, rest, actor=_actor(update), provider=provider
         )

@@ -16,7 +16,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.cards import post_card
-from bot.commands import Command, chat_of, current_role
+from bot.commands import Command, chat_of, require_role
 from bot.context import BotContext
 from bot.handlers import connect
 from bot.handlers.common import message_of, parse_id, reply, sender_name
@@ -25,10 +25,10 @@ from bot.handlers.send import parse_send
 from bot.parsing import command_body, take_token
 from bot.schedule_text import LIST_LIMIT, confirmation, handed_over_note, schedule_list
 from bot.services.chats import route_from
-from bot.services.errors import BadInput, NotAllowed
+from bot.services.errors import BadInput
 from bot.services.scheduling import Cancelled, ScheduleDraft
 from bot.services.when import EXAMPLES, Recurrence
-from storage.models import Chat, Role
+from storage.models import Role
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,6 @@ USAGE = "/schedule &lt;when&gt; [&lt;route&gt;] &lt;to&gt;[,&lt;to&gt;…] &lt;t
 CANCEL_DATA = "sched:cancel:"
 CANCEL_PATTERN = r"^sched:cancel:\d+$"
 BUTTONS_PER_ROW = 3
-
-
-async def _require_operator(update: Update, context: BotContext, chat: Chat, what: str) -> None:
-    role = await current_role(update, context, chat, Role.OPERATOR)
-    if role.rank < Role.OPERATOR.rank:
-        raise NotAllowed(
-            f"{what} needs the operator role in this chat; you are {role.value}. "
-            "A chat admin can change it with /role."
-        )
 
 
 async def schedule(update: Update, context: BotContext) -> None:
@@ -144,7 +135,7 @@ async def cancel(update: Update, context: BotContext) -> None:
             )
         return
     chat = await chat_of(update, context)
-    await _require_operator(update, context, chat, "Cancelling a scheduled send")
+    await require_role(update, context, chat, Role.OPERATOR, "Cancelling a scheduled send")
     schedule_id = parse_id(token, what="scheduled send")
     user = update.effective_user
     assert user is not None
@@ -177,7 +168,7 @@ async def on_cancel_button(update: Update, context: BotContext) -> None:
         return
     await query.answer()  # stop the button's spinner; the outcome is posted in the chat
     chat = await chat_of(update, context)
-    await _require_operator(update, context, chat, "Cancelling a scheduled send")
+    await require_role(update, context, chat, Role.OPERATOR, "Cancelling a scheduled send")
     schedule_id = int((query.data or "").rsplit(":", 1)[-1])
     result = await context.services.schedules.cancel(
         chat.id, schedule_id, actor=update.effective_user.id, name=sender_name(update)

@@ -8,11 +8,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
-from bot.commands import Command, chat_of, current_role
+from bot.commands import Command, chat_of, require_role
 from bot.context import BotContext
 from bot.handlers.common import message_of
 from bot.parsing import command_body, take_token
-from bot.services.errors import NotAllowed
 from bot.services.senders import SenderChoice
 from storage.models import Role
 
@@ -65,11 +64,7 @@ async def on_pick(update: Update, context: BotContext) -> None:
         return
     await query.answer()
     chat = await chat_of(update, context)
-    role = await current_role(update, context, chat, Role.ADMIN)
-    if role.rank < Role.ADMIN.rank:
-        raise NotAllowed(
-            f"Changing the sender needs the admin role in this chat; you are {role.value}."
-        )
+    await require_role(update, context, chat, Role.ADMIN, "Changing the sender")
     _, provider, index = (query.data or "").split(":")
     choice = await context.services.senders.choose(
         chat.id, provider, int(index), actor=update.effective_user.id
