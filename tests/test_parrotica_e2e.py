@@ -54,13 +54,24 @@ async def test_the_real_process_does_parrotica_end_to_end(tmp_path: Path) -> Non
                 assert "ABC123" in await say("/senders", "senders")
                 assert "Ada Lovelace" in await say("/contacts", "Ada")
                 assert "Customers" in await say("/groups", "Customers")
+                added = await say('/contacts add "Budi Santoso" +6281299990000', "Budi")
+                assert "Budi Santoso" in added, added
+                assert any(c.number == "+6281299990000" for c in parrotica.contacts.values())
+                await say("/activity", "activity")
                 parrotica.set_state(sent.id, "delivered")
                 assert "delivered" in await say("/status 1", "delivered")
                 assert "recent transactions" in await say("/balance", "Parrotica")
                 handed = await say("/schedule in 2h parrotica 6281234567891 Later", "Parrotica")
                 assert "Parrotica" in handed
                 later = max(parrotica.messages.values(), key=lambda m: m.id)
+                first_time = later.scheduled_at
+                assert first_time is not None
+                assert "cannot cancel" in await say("/cancel 1", "cancel")
+                since = server.state.mark()
+                server.push_update(private_message("/reschedule 1 in 3h"))
+                await server.wait_for("sendMessage", lambda c: True, timeout=15, since=since)
                 assert later.scheduled_at is not None
+                assert later.scheduled_at > first_time  # moved at Parrotica
             finally:
                 process.send_signal(signal.SIGINT)
                 code = await asyncio.wait_for(process.wait(), timeout=20)
