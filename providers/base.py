@@ -90,6 +90,9 @@ class Media:
 # OutgoingMessage option of a provider with ``Capabilities.schedule``: an ISO time (UTC) at which
 # the provider sends the message itself.
 SCHEDULED_AT = "scheduled_at"
+# OutgoingMessage option on a channel whose ``ChannelSpec.subject`` is on (e-mail): the subject
+# line; ``text`` is then the body.
+SUBJECT = "subject"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +178,12 @@ class Capabilities:
 
     ``recipients_per_request`` above 1 means :meth:`BulkProvider.send_many` takes that many
     recipients in one request (the sender chunks by it); 1 means one request per recipient.
+    ``recipients_per_channel`` overrides it for channels whose API differs (a bulk endpoint
+    beside a one-recipient one); :meth:`per_request` reads the two.
     """
 
     recipients_per_request: int = 1
+    recipients_per_channel: Mapping[str, int] = field(default_factory=dict)
     schedule: bool = False  # hands a future send to the provider (survives the bot being down)
     reschedule: bool = False  # moves such a send at the provider
     cancel: bool = False  # cancels such a send at the provider
@@ -186,6 +192,11 @@ class Capabilities:
     address_book: bool = False  # contacts and groups at the provider (/contacts, /groups)
     activity: bool = False  # the account's recent activity (/activity)
     balance: BalanceKind = BalanceKind.CREDIT
+    multicast: bool = False  # template broadcasts to an audience (/multicast)
+
+    def per_request(self, channel: str) -> int:
+        """How many recipients one request takes on ``channel``."""
+        return self.recipients_per_channel.get(channel, self.recipients_per_request)
 
 
 class Provider(Protocol):
@@ -220,9 +231,14 @@ class Provider(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SenderIdentity:
-    """One identity a chat can send from (a sender ID, a number)."""
+    """One identity a chat can send from (a sender ID, a number).
 
-    value: str  # what the provider takes, stored as the chat's ``sender_id`` credential
+    ``stores`` is what picking it saves among the chat's credentials for this provider (for
+    example ``{"sender_id": "ACME"}``), so the choice travels with the account's credentials.
+    """
+
+    value: str  # what the chat sees and what :meth:`SenderDirectory.sender_id` returns
+    stores: Mapping[str, str]
     status: str = ""  # the provider's word (approved, pending …)
     usable: bool = True
 
@@ -236,7 +252,11 @@ class SenderDirectory(Provider, Protocol):
         ...
 
     async def sender_id(self) -> str:
-        """The identity a send uses now (the chosen one, else the provider's default)."""
+        """The identity a send uses now (the chosen one, else the provider's default).
+
+        Empty when none is chosen and the provider has no single default (the chat must pick
+        one with /senders before sending).
+        """
         ...
 
 
@@ -340,4 +360,31 @@ class ReschedulingProvider(Provider, Protocol):
 
     async def reschedule(self, ref: str, when: datetime) -> None:
         """Move the message ``ref`` (handed over with ``SCHEDULED_AT``) to ``when``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MulticastRequest:
+    """A template broadcast to an audience the provider resolves (``capabilities.multicast``).
+
+    ``audience`` is the provider's filter type (e.g. ``all-participants``) and ``audience_value``
+    its optional argument; ``data`` fills the template's placeholders.
+    """
+
+    template_id: str
+    audience: str
+    audience_value: str | None = None
+    data: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Multicaster(Provider, Protocol):
+    """An adapter with ``capabilities.multicast``: one request reaches a whole audience.
+
+    The result's ``ref`` is polled with :meth:`Provider.status` on the channel named by the
+    registry's ``ChannelSpec.command == "multicast"``.
+    """
+
+    async def multicast(self, request: MulticastRequest) -> SendResult:
+        """Start one multicast."""
         ...

@@ -27,6 +27,7 @@ from providers.parrotica.adapter import (
     ParroticaSettings,
     build_parrotica,
 )
+from providers.parrotica.adapter import read_recipient as parrotica_recipient
 from providers.parrotica.paths import resolve_paths
 from providers.ratelimit import AccountLimiters
 from providers.receipts import InvalidCallback, ReceiptReader, Receipts
@@ -110,6 +111,17 @@ class ChannelSpec:
     reports_delivery: bool = True
     # Recipient kinds written ``<kind>:<id>`` besides numbers (Parrotica: contact, group).
     recipient_kinds: tuple[str, ...] = ()
+    # Reads one typed recipient that is not a plain phone number: returns it as the adapter
+    # takes it, None for "a phone number, read it as one", or raises ``ValueError`` whose
+    # text tells the user what is wrong. Without it, a ``phone_recipients`` channel reads
+    # numbers and any other channel takes the text as typed (a provider group name).
+    read_recipient: Callable[[str], str | None] | None = None
+    # What the recipients are, for usage lines and errors ("numbers", "e-mail addresses").
+    recipient_noun: str = "phone numbers"
+    # The text is ``<subject> | <body>``: the subject goes out as the ``SUBJECT`` option.
+    subject: bool = False
+    # Reached only through this command (``multicast``), never as a /send or /use route.
+    command: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +198,7 @@ NUSASMS = ProviderSpec(
             options=("otp",),
             sms=True,
             reports_delivery=False,
+            recipient_noun="group names",
         ),
     ),
     credentials=(
@@ -213,6 +226,7 @@ PARROTICA = ProviderSpec(
             _SMS_MAX_TEXT,
             sms=True,
             recipient_kinds=PARROTICA_RECIPIENTS,
+            read_recipient=parrotica_recipient,
         ),
     ),
     credentials=(
@@ -279,8 +293,13 @@ def untracked_channels() -> frozenset[tuple[str, str]]:
 
 
 def all_route_specs() -> list[Route]:
-    """Every route the bot knows, in registry order."""
-    return [Route(p, c) for p in REGISTRY.values() for c in p.channels]
+    """Every /send route the bot knows, in registry order (command-only channels left out)."""
+    return [Route(p, c) for p in REGISTRY.values() for c in p.channels if not c.command]
+
+
+def command_route(command: str) -> list[Route]:
+    """The channels reached only through ``/command`` (e.g. multicast), in registry order."""
+    return [Route(p, c) for p in REGISTRY.values() for c in p.channels if c.command == command]
 
 
 def example_route() -> Route:
@@ -322,9 +341,10 @@ def parse_route(text: str) -> Route:
     if not channel_name:
         return Route(spec, spec.default_channel)
     channel = spec.channel(channel_name)
-    if channel is None:
-        names = ", ".join(f"{spec.name}:{c.name}" for c in spec.channels)
-        raise UnknownRoute(f"{spec.display} has no channel “{channel_name}”. Try {names}.")
+    if channel is None or channel.command:
+        names = ", ".join(f"{spec.name}:{c.name}" for c in spec.channels if not c.command)
+        hint = f" ({spec.name}:{channel.name} is sent with /{channel.command})" if channel else ""
+        raise UnknownRoute(f"{spec.display} has no channel “{channel_name}”{hint}. Try {names}.")
     return Route(spec, channel)
 
 

@@ -1,7 +1,8 @@
 """/senders: the sender identities of a provider account, and which one this chat sends from.
 
 Only providers whose adapter declares ``capabilities.senders`` have them; the choice is stored
-as the chat's ``sender_id`` credential value, so it travels with the account's credentials.
+as credentials the identity names (``SenderIdentity.stores``), so it travels with the account's
+credentials.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from bot.services.accounts import Accounts, provider_spec
 from bot.services.errors import BadInput, NotConnected
 from providers.base import SenderDirectory, SenderIdentity
 from providers.registry import REGISTRY, ProviderSpec
-
-SENDER_KEY = "sender_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +64,7 @@ class Senders:
                 f"({picked.status or 'not usable'}); pick an approved one."
             )
         spec = choice.provider
-        await self._accounts.connect(chat_id, spec.name, {SENDER_KEY: picked.value}, actor=actor)
+        await self._accounts.connect(chat_id, spec.name, picked.stores, actor=actor)
         return SenderChoice(spec, choice.identities, picked.value)
 
     async def _provider(self, chat_id: int, name: str | None) -> ProviderSpec:

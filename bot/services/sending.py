@@ -140,25 +140,22 @@ def validate_text(route: Route, text: str, media: Media | None) -> str:
 
 
 def recipients_for(route: Route, raw: Sequence[str], country: str | None) -> list[str]:
-    """Normalised, de-duplicated recipients in the provider's format, or ``BadInput``."""
+    """Normalised, de-duplicated recipients in the provider's format, or ``BadInput``.
+
+    The channel's own reader (``ChannelSpec.read_recipient``) goes first: address-book ids,
+    provider ids, e-mail addresses. What it leaves is a phone number on a phone channel, and
+    taken as typed (a provider group name) on any other.
+    """
     items = [r.strip() for r in raw if r.strip()]
     if not items:
         raise BadInput("No recipient given.")
     if len(items) > MAX_RECIPIENTS:
         raise BadInput(f"At most {MAX_RECIPIENTS} recipients per send ({len(items)} given).")
-    if not route.channel.phone_recipients:
-        return list(dict.fromkeys(items))
     out: list[str] = []
     errors: list[str] = []
     for item in items:
-        kind, sep, value = item.partition(":")
         try:
-            if sep and kind.lower() in RECIPIENT_PREFIXES:
-                out.append(_kind_recipient(route, kind.lower(), value))
-                continue
-            out.append(
-                normalise(item, country=country, allow_wa_group=route.channel.name == "wa").digits
-            )
+            out.append(_read_recipient(route, item, country))
         except BadInput as exc:
             errors.append(exc.message)
     if errors:
@@ -169,20 +166,26 @@ def recipients_for(route: Route, raw: Sequence[str], country: str | None) -> lis
     return list(dict.fromkeys(out))
 
 
-def _kind_recipient(route: Route, kind: str, value: str) -> str:
-    """``kind:<id>`` as the provider takes it, or ``BadInput`` saying why it cannot be sent."""
-    shown = escape(f"{kind}:{value}")
-    if kind not in route.channel.recipient_kinds:
+def _read_recipient(route: Route, item: str, country: str | None) -> str:
+    channel = route.channel
+    kind, sep, _ = item.partition(":")
+    kind = kind.lower()
+    if sep and kind in RECIPIENT_PREFIXES and kind not in channel.recipient_kinds:
         takes = [str(r) for r in all_route_specs() if kind in r.channel.recipient_kinds]
         raise BadInput(
-            f"“{shown}”: {route} takes phone numbers, not {kind} ids ({', '.join(takes)} do)."
+            f"“{escape(item)}”: {route} takes {channel.recipient_noun}, not {kind} ids "
+            f"({', '.join(takes)} do)."
         )
-    digits = value.strip()
-    if not digits.isdigit() or int(digits) == 0:
-        raise BadInput(
-            f"“{shown}” is not a {kind} id: write {kind}:&lt;number&gt;, e.g. {kind}:12."
-        )
-    return f"{kind}:{int(digits)}"
+    if channel.read_recipient is not None:
+        try:
+            value = channel.read_recipient(item)
+        except ValueError as exc:
+            raise BadInput(escape(str(exc))) from exc
+        if value is not None:
+            return value
+    if not channel.phone_recipients:
+        return item
+    return normalise(item, country=country, allow_wa_group=channel.name == "wa").digits
 
 
 class Sender:
@@ -262,7 +265,7 @@ class Sender:
             options=request.options or {},
         )
         # One request per recipient, or per chunk where the API takes a list (capability).
-        size = adapter.capabilities.recipients_per_request
+        size = adapter.capabilities.per_request(route.channel.name)
         bulk = adapter if size > 1 and isinstance(adapter, BulkProvider) else None
         step = size if bulk is not None else 1
         # Shared: each worker takes the next chunk, each chunk is taken once.

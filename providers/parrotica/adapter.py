@@ -42,8 +42,28 @@ from providers.parrotica.models import Contact as ParroticaContact
 
 # /balance: Parrotica has no balance endpoint; this many recent transactions are shown.
 TRANSACTIONS_SHOWN = 10
+SENDER_KEY = "sender_id"  # the credential key /senders stores the choice under
 APPROVED = frozenset({"approved", "active", "verified", "enabled"})
 RECIPIENT_KINDS = ("contact", "group")
+
+
+def read_recipient(raw: str) -> str | None:
+    """``contact:<id>`` / ``group:<id>`` as the adapter takes them; None for a phone number.
+
+    Raises:
+        ValueError: an address-book recipient whose id is not a positive whole number.
+
+    """
+    kind, sep, value = raw.strip().partition(":")
+    kind = kind.lower()
+    if not sep or kind not in RECIPIENT_KINDS:
+        return None
+    try:
+        return f"{kind}:{parse_id(value, what=f'{kind} id')}"
+    except ValidationError as exc:
+        raise ValueError(
+            f"“{kind}:{value}” is not a {kind} id: write {kind}:<number>, e.g. {kind}:12."
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +159,9 @@ class Parrotica:
     async def senders(self) -> list[SenderIdentity]:
         """The account's sender IDs; only approved ones can send."""
         return [
-            SenderIdentity(s.sender_id, s.status, s.status.lower() in APPROVED)
+            SenderIdentity(
+                s.sender_id, {SENDER_KEY: s.sender_id}, s.status, s.status.lower() in APPROVED
+            )
             for s in await self.client.sender_ids()
         ]
 

@@ -106,7 +106,8 @@ def parse_id(text: str, *, what: str = "id") -> int:
 
     """
     cleaned = text.strip()
-    if not cleaned.isdigit() or int(cleaned) == 0:
+    # isascii: str.isdigit() also accepts "²" and other scripts' digits, which int() refuses.
+    if not (cleaned.isascii() and cleaned.isdigit()) or int(cleaned) == 0 or len(cleaned) > 18:
         raise ValidationError(
             f"{text!r} is not a {NAME} {what} (a positive whole number).", provider=NAME
         )
