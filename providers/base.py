@@ -93,6 +93,9 @@ SCHEDULED_AT = "scheduled_at"
 # OutgoingMessage option on a channel whose ``ChannelSpec.subject`` is on (e-mail): the subject
 # line; ``text`` is then the body.
 SUBJECT = "subject"
+# OutgoingMessage option in webhook mode: the URL where the provider may post this message's
+# status changes (read by the ``("<provider>", "status")`` receipt reader of the registry).
+STATUS_CALLBACK = "status_callback_url"
 
 
 @dataclass(frozen=True, slots=True)
