@@ -17,6 +17,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
 from bot import handlers
+from bot.callbacks import callback_url
 from bot.config import Settings
 from bot.context import BotApplication, BotContext, BotData
 from bot.errors import on_error
@@ -25,11 +26,12 @@ from bot.services import Services
 from bot.tracking.policy import Clock, system_clock
 from bot.tracking.tracker import Tracker, build_tracker
 from providers.http import make_http_client
-from providers.registry import provider_environment
+from providers.registry import RECEIPT_READERS, provider_environment
 from storage.crypto import CredentialCipher, load_or_create_keys
 from storage.db import Database, open_database
 from storage.repo import Repository
 
+STATUS_KIND = "status"  # the callback kind of delivery receipts (see bot/webhooks.py)
 log = logging.getLogger(__name__)
 
 
@@ -121,12 +123,21 @@ async def start_resources(
     )
     env = provider_environment(resources.http, settings.model_dump())
     repo = Repository(Database(resources.engine))
+    webhook_url, token = settings.webhook_url, app.bot.token
+
+    def status_callback(provider: str) -> str | None:
+        # Only where a reader of that provider's status posts exists (RECEIPT_READERS).
+        if (provider, STATUS_KIND) not in RECEIPT_READERS:
+            return None
+        return callback_url(webhook_url, token, provider, STATUS_KIND)
+
     services = Services.build(
         repo,
         cipher,
         env,
         send_concurrency=settings.send_concurrency,
         first_poll=settings.status_poll_seconds,
+        status_callback=status_callback,
     )
     app.bot_data.services = services
     rotated = await services.accounts.rotate_keys()

@@ -193,6 +193,33 @@ class ConnectToken(SQLModel, table=True):
     used_at: datetime | None = None
 
 
+class ConfirmationState(StrEnum):
+    """Where an action waiting for its button press is."""
+
+    WAITING = "waiting"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+class Confirmation(SQLModel, table=True):
+    """An action shown with Send / Cancel buttons that runs only when its requester presses Send.
+
+    ``payload`` is the action's arguments as JSON (never a secret); a press moves ``state`` out
+    of ``waiting`` with one conditional UPDATE, so two presses run it once.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    requested_by: int = Field(sa_type=BigInteger)
+    kind: str
+    payload: str
+    state: str = ConfirmationState.WAITING.value
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    decided_by: int | None = Field(default=None, sa_type=BigInteger)
+    decided_at: datetime | None = None
+
+
 class AuditEntry(SQLModel, table=True):
     """Who did what in which chat; never holds a secret."""
 

@@ -14,6 +14,7 @@ from bot.handlers import (
     cards,
     check,
     connect,
+    multicast,
     schedule,
     send,
     senders,
@@ -40,6 +41,7 @@ COMMANDS: list[Command] = [
     *schedule.COMMANDS,
     *check.COMMANDS,
     *address_book.COMMANDS,
+    *multicast.COMMANDS,
 ]
 
 KNOWN = frozenset(c.name for c in COMMANDS)
@@ -87,6 +89,7 @@ def register(app: BotApplication) -> None:
     app.add_handler(MessageHandler(NEW & SLASH_TEXT, command_without_entity))
     app.add_handler(schedule.cancel_button_handler())
     app.add_handler(senders.pick_handler())
+    app.add_handler(multicast.press_handler())
     app.add_handler(
         MessageHandler(
             NEW & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & ~SLASH_TEXT,

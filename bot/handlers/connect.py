@@ -20,6 +20,7 @@ from telegram.error import TelegramError
 from bot.commands import Command, chat_of, is_telegram_admin
 from bot.context import BotContext
 from bot.handlers.common import message_of, reply, sender_name
+from bot.handlers.senders import offer_choice
 from bot.parsing import command_body, parse_pairs, take_token
 from bot.render import providers_overview
 from bot.services.accounts import provider_spec
@@ -127,6 +128,7 @@ async def connect(update: Update, context: BotContext) -> None:
         f"✅ {escape(spec.display)} connected (account {escape(info.account)}). "
         "Your message with the credentials was deleted.",
     )
+    await offer_choice(context.bot, context.services, chat.id, spec)
 
 
 async def scrub_group_secret(update: Update, context: BotContext) -> None:
@@ -232,6 +234,7 @@ async def on_private_text(update: Update, context: BotContext) -> None:
     await reply(
         update, f"✅ {escape(spec.display)} connected{where} (account {escape(info.account)})."
     )
+    await offer_choice(context.bot, context.services, pending.chat_id, spec)
     if update.effective_chat is not None and pending.chat_id != update.effective_chat.id:
         try:
             await context.bot.send_message(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
@@ -12,9 +13,14 @@ from bot.commands import Command, chat_of, require_role
 from bot.context import BotContext
 from bot.handlers.common import message_of
 from bot.parsing import command_body, take_token
+from bot.services import Services
+from bot.services.errors import UserError
 from bot.services.senders import SenderChoice
+from providers.errors import ProviderError
+from providers.registry import ProviderSpec
 from storage.models import Role
 
+log = logging.getLogger(__name__)
 PICK_DATA = "snd:"
 PICK_PATTERN = r"^snd:[a-z0-9_]{1,32}:\d{1,3}$"
 MAX_BUTTONS = 30
@@ -71,6 +77,30 @@ async def on_pick(update: Update, context: BotContext) -> None:
     )
     await query.edit_message_text(
         sender_list(choice), parse_mode=ParseMode.HTML, reply_markup=sender_buttons(choice)
+    )
+
+
+async def offer_choice(bot: Bot, services: Services, chat_id: int, spec: ProviderSpec) -> None:
+    """After /connect: when the account has several identities and none is chosen, ask.
+
+    The buttons go to the chat the credentials are for (a group connected from a private
+    chat picks in the group). A provider that cannot list them now is left for /senders.
+    """
+    if not spec.capabilities.senders:
+        return
+    try:
+        choice = await services.senders.list(chat_id, spec.name)
+    except (ProviderError, UserError) as exc:
+        log.info("no sender choice offered after connecting %s: %s", spec.name, exc)
+        return
+    if choice.current or not choice.identities:
+        return
+    await bot.send_message(
+        chat_id,
+        "Pick what this chat sends from (an admin can change it later with "
+        f"/senders {escape(spec.name)}):\n" + sender_list(choice),
+        parse_mode=ParseMode.HTML,
+        reply_markup=sender_buttons(choice),
     )
 
 

@@ -6,6 +6,7 @@ environment; it is built in ``post_init`` and closed in ``post_shutdown``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,11 +15,13 @@ from bot.services.address_book import AddressBooks
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
 from bot.services.links import ConnectLinks
+from bot.services.multicasts import Multicasts
 from bot.services.scheduling import Schedules
 from bot.services.senders import Senders
 from bot.services.sending import Sender
 from bot.services.status import StatusReader
 from providers.registry import ProviderEnvironment
+from storage.confirmations import Confirmations
 from storage.crypto import CredentialCipher
 from storage.phone_checks import PhoneCheckStore
 from storage.repo import Repository
@@ -42,6 +45,7 @@ class Services:
     links: ConnectLinks
     senders: Senders
     address_books: AddressBooks
+    multicasts: Multicasts
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -54,10 +58,20 @@ class Services:
         *,
         send_concurrency: int,
         first_poll: float,
+        status_callback: Callable[[str], str | None] = lambda provider: None,
     ) -> Services:
-        """Wire the use-cases together."""
+        """Wire the use-cases together.
+
+        ``status_callback`` gives a provider's status callback URL (None outside webhook mode).
+        """
         accounts = Accounts(repo, cipher, env)
-        sender = Sender(repo, accounts, concurrency=send_concurrency, first_poll=first_poll)
+        sender = Sender(
+            repo,
+            accounts,
+            concurrency=send_concurrency,
+            first_poll=first_poll,
+            status_callback=status_callback,
+        )
         return cls(
             repo=repo,
             accounts=accounts,
@@ -69,4 +83,5 @@ class Services:
             links=ConnectLinks(repo),
             senders=Senders(accounts),
             address_books=AddressBooks(repo, accounts),
+            multicasts=Multicasts(accounts, sender, Confirmations(repo.db), repo.messages),
         )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from html import escape
@@ -27,14 +27,24 @@ from bot.services.accounts import Accounts
 from bot.services.errors import BadInput
 from bot.services.phones import normalise
 from providers.base import (
+    STATUS_CALLBACK,
+    SUBJECT,
     BulkProvider,
     DeliveryState,
     Media,
+    Multicaster,
+    MulticastRequest,
     OutgoingMessage,
     Provider,
     SendResult,
 )
-from providers.errors import AuthError, InsufficientCredit, ProviderError, UnexpectedResponse
+from providers.errors import (
+    AuthError,
+    InsufficientCredit,
+    ProviderError,
+    UnexpectedResponse,
+    ValidationError,
+)
 from providers.registry import RECIPIENT_PREFIXES, Route, all_route_specs
 from storage.messages import Messages, StateChange
 from storage.models import Batch, Message, utcnow
@@ -66,6 +76,9 @@ class SendRequest:
     # Handed to the provider for later (``SCHEDULED_AT``): it goes out then; polls and
     # expiry count from then.
     send_at: datetime | None = None
+    # A template broadcast (a ``command="multicast"`` channel): one request to the adapter's
+    # ``multicast``; its one recipient row stands for the audience.
+    multicast: MulticastRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +139,33 @@ class ChangeWriter:
             self.last_event_id = max(self.last_event_id, applied.last_event_id)
 
 
+SUBJECT_SEPARATOR = "|"
+
+
+def split_subject(text: str) -> tuple[str, str]:
+    """``<subject> | <body>`` (a channel with ``subject``) into its subject and body.
+
+    Raises:
+        BadInput: without the separator, or with an empty subject or body.
+
+    """
+    subject, sep, body = text.partition(SUBJECT_SEPARATOR)
+    if not sep or not subject.strip() or not body.strip():
+        raise BadInput(
+            "Write the subject, then “|”, then the body: … &lt;subject&gt; | &lt;body&gt;."
+        )
+    if "\n" in subject.strip():
+        raise BadInput("The subject is one line: put “|” at the end of the subject line.")
+    return subject.strip(), body.strip()
+
+
 def validate_text(route: Route, text: str, media: Media | None) -> str:
     """The text to send, or a ``BadInput`` saying why it cannot be sent."""
     body = text.strip()
     if not body and media is None:
         raise BadInput("The message text is empty.")
+    if route.channel.subject:
+        split_subject(body)
     limit = route.channel.max_text
     if len(body) > limit:
         raise BadInput(
@@ -198,11 +233,14 @@ class Sender:
         *,
         concurrency: int,
         first_poll: float,
+        status_callback: Callable[[str], str | None] = lambda provider: None,
     ) -> None:
         self._repo = repo
         self._accounts = accounts
         self._concurrency = concurrency
         self._first_poll = timedelta(seconds=first_poll)
+        # Provider name → where it may post status changes (None outside webhook mode).
+        self._status_callback = status_callback
 
     async def send(self, request: SendRequest) -> SendOutcome:
         """Validate, store, send and record one batch."""
@@ -257,12 +295,18 @@ class Sender:
     ) -> ChangeWriter:
         writer = ChangeWriter(self._repo.messages)
         stop: list[ProviderError] = []
+        options = dict(request.options or {})
+        if route.channel.subject:
+            options[SUBJECT], text = split_subject(text)
+        callback = self._status_callback(route.provider.name)
+        if callback:
+            options[STATUS_CALLBACK] = callback
         template = OutgoingMessage(
             channel=route.channel.name,
             to="",
             text=text,
             media=request.media,
-            options=request.options or {},
+            options=options,
         )
         # One request per recipient, or per chunk where the API takes a list (capability).
         size = adapter.capabilities.per_request(route.channel.name)
@@ -272,6 +316,13 @@ class Sender:
         queue = iter([rows[i : i + step] for i in range(0, len(rows), step)])
 
         async def send(chunk: list[Message]) -> list[SendResult]:
+            if request.multicast is not None:
+                if not isinstance(adapter, Multicaster):  # declared but not built: a bug
+                    raise ValidationError(
+                        f"{route.provider.display} cannot multicast in this version.",
+                        provider=route.provider.display,
+                    )
+                return [await adapter.multicast(request.multicast)]
             if bulk is not None:
                 results = await bulk.send_many(template, [row.recipient for row in chunk])
                 if len(results) != len(chunk):  # an adapter bug: never guess who got what

@@ -1,0 +1,133 @@
+"""/multicast <template-id> [audience=<filter-type>[:<value>]] [key=value …]: confirmed first.
+
+The command only shows what would happen, with Send / Cancel buttons; the press sends it
+(:mod:`bot.services.multicasts`). The requester or a chat admin may press.
+"""
+
+from __future__ import annotations
+
+import shlex
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.ext import CallbackQueryHandler
+
+from bot.cards import post_card
+from bot.commands import Command, chat_of, require_role
+from bot.context import BotContext
+from bot.handlers.common import message_of, sender_name
+from bot.parsing import command_body, take_token
+from bot.services.errors import BadInput
+from bot.services.multicasts import CONFIRM_TTL, MulticastPlan, describe, read_multicast
+from storage.models import Role
+
+USAGE = (
+    "/multicast &lt;template-id&gt; [audience=&lt;filter-type&gt;[:&lt;value&gt;]] [key=value …]"
+)
+DATA = "mc:"
+PATTERN = r"^mc:\d{1,18}:[yn]$"
+
+
+def plan_text(plan: MulticastPlan) -> str:
+    """What the Send button will do (HTML)."""
+    audience, _ = describe(plan.request)
+    lines = [
+        f"<b>Multicast via {escape(str(plan.route))}</b>",
+        f"Template: <code>{escape(plan.request.template_id)}</code>",
+        f"Audience: <code>{escape(audience)}</code> (everyone the provider counts in it)",
+    ]
+    for key, value in plan.request.data.items():
+        lines.append(f"• {escape(key)} = {escape(value)}")
+    minutes = int(CONFIRM_TTL.total_seconds() // 60)
+    lines.append(f"Nothing is sent until you press Send (valid for {minutes} minutes).")
+    return "\n".join(lines)
+
+
+def template_pairs(text: str) -> dict[str, str]:
+    """``key=value`` pairs, names kept as typed; a value with spaces is quoted (``k="a b"``).
+
+    Raises:
+        BadInput: a token without ``=``, or an unclosed quote.
+
+    """
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise BadInput(f"A quote is not closed. Usage: {USAGE}") from exc
+    pairs: dict[str, str] = {}
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if not sep or not key:
+            raise BadInput(f"“{escape(token)}” is not key=value. Usage: {USAGE}")
+        pairs[key] = value
+    return pairs
+
+
+async def multicast(update: Update, context: BotContext) -> None:
+    """Show the multicast with Send / Cancel buttons."""
+    message = message_of(update)
+    chat = await chat_of(update, context)
+    template, rest = take_token(command_body(message.text or ""))
+    if not template:
+        raise BadInput(f"Usage: {USAGE}")
+    pairs = template_pairs(rest)
+    audience = pairs.pop("audience", None)
+    request = read_multicast(template, audience, pairs)
+    user = update.effective_user
+    assert user is not None
+    plan = await context.services.multicasts.plan(chat.id, user.id, request)
+    buttons = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("Send", callback_data=f"{DATA}{plan.confirmation_id}:y"),
+                InlineKeyboardButton("Cancel", callback_data=f"{DATA}{plan.confirmation_id}:n"),
+            ]
+        ]
+    )
+    await message.reply_html(plan_text(plan), reply_markup=buttons, do_quote=False)
+
+
+async def on_press(update: Update, context: BotContext) -> None:
+    """Send or Cancel: the requester or an admin; a second press never sends again."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None or update.effective_chat is None:
+        return
+    await query.answer()
+    chat = await chat_of(update, context)
+    _, raw_id, choice = (query.data or "").split(":")
+    services = context.services
+    row = await services.multicasts.waiting(chat.id, int(raw_id))
+    if row.requested_by != user.id:
+        await require_role(update, context, chat, Role.ADMIN, "Deciding another user's multicast")
+    if choice == "n":
+        cancelled = await services.multicasts.cancel(chat.id, row.id or 0, actor=user.id)
+        text = "Multicast cancelled; nothing was sent." if cancelled else "Already decided."
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML)
+        return
+    await require_role(update, context, chat, Role.OPERATOR, "Sending a multicast")
+    outcome = await services.multicasts.confirm(
+        chat.id, row.id or 0, actor=user.id, actor_name=sender_name(update)
+    )
+    if outcome is None:
+        await query.edit_message_text("This multicast was already sent; see its status card.")
+        return
+    await query.edit_message_text(f"Multicast sent by {escape(sender_name(update))}.")
+    await post_card(context.bot, services, outcome)
+
+
+def press_handler() -> CallbackQueryHandler[BotContext, None]:
+    """The handler of the Send / Cancel buttons."""
+    return CallbackQueryHandler(on_press, pattern=PATTERN)
+
+
+COMMANDS = (
+    Command(
+        "multicast",
+        "<template-id> [audience=<filter-type>[:<value>]] [key=value …]",
+        "a template broadcast to an audience (courier), confirmed with a button first",
+        Role.OPERATOR,
+        multicast,
+    ),
+)

@@ -1,0 +1,69 @@
+"""Actions that wait for a button press: stored, then decided once.
+
+A confirmation is written when the chat is asked ("Send this multicast?") and decided by one
+conditional ``UPDATE … WHERE state = 'waiting'``: a double press, or two presses racing on two
+connections, moves it once, and only the press that moved it runs the action.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import col
+
+from storage.db import Database
+from storage.models import Confirmation, ConfirmationState, utcnow
+
+
+class Confirmations:
+    """The store of actions waiting for their requester's press."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def ask(
+        self, chat_id: int, requested_by: int, kind: str, payload: str, *, ttl: timedelta
+    ) -> Confirmation:
+        """Store an action waiting for a press for ``ttl``; returns it with its id."""
+        now = utcnow()
+        row = Confirmation(
+            chat_id=chat_id,
+            requested_by=requested_by,
+            kind=kind,
+            payload=payload,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+        async with self.db.write() as s:
+            s.add(row)
+            await s.flush()
+            return row
+
+    async def get(self, confirmation_id: int) -> Confirmation | None:
+        """One confirmation by id."""
+        async with self.db.read() as s:
+            return await s.get(Confirmation, confirmation_id)
+
+    async def decide(
+        self, confirmation_id: int, *, confirm: bool, by: int, now: datetime | None = None
+    ) -> bool:
+        """Move a waiting, unexpired confirmation to confirmed or cancelled; whether this did.
+
+        Cancelling works after expiry too (it only tidies the card); confirming does not.
+        """
+        moment = now or utcnow()
+        conditions = [
+            col(Confirmation.id) == confirmation_id,
+            col(Confirmation.state) == ConfirmationState.WAITING.value,
+        ]
+        if confirm:
+            conditions.append(col(Confirmation.expires_at) > moment)
+        state = ConfirmationState.CONFIRMED if confirm else ConfirmationState.CANCELLED
+        async with self.db.write() as s:
+            result = await s.exec(
+                update(Confirmation)
+                .where(*conditions)
+                .values(state=state.value, decided_by=by, decided_at=moment)
+            )
+            return result.rowcount == 1
