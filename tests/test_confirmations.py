@@ -38,7 +38,8 @@ async def other(tmp_path: Path, engine: AsyncEngine) -> AsyncIterator[Confirmati
 
 async def test_a_press_decides_once(store: Confirmations) -> None:
     row = await store.ask(7, 100, "multicast", "{}", ttl=TTL)
-    assert row.id is not None and row.state == ConfirmationState.WAITING
+    assert row.id is not None
+    assert row.state == ConfirmationState.WAITING
     assert await store.decide(row.id, confirm=True, by=100) is True
     assert await store.decide(row.id, confirm=True, by=100) is False
     assert await store.decide(row.id, confirm=False, by=100) is False
@@ -55,7 +56,8 @@ async def test_an_expired_confirmation_cannot_be_confirmed_but_can_be_cancelled(
     later = utcnow() + TTL + timedelta(seconds=1)
     assert await store.decide(row.id, confirm=True, by=100, now=later) is False
     stored = await store.get(row.id)
-    assert stored is not None and stored.state == ConfirmationState.WAITING
+    assert stored is not None
+    assert stored.state == ConfirmationState.WAITING
     assert await store.decide(row.id, confirm=False, by=100, now=later) is True
 
 
