@@ -39,12 +39,18 @@ def local_time(at: datetime, zone: str) -> str:
     return at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def message_line(message: Message) -> str:
-    """``#12 ✅ delivered → 6281…`` with the provider's reason when it failed."""
+def message_line(message: Message, batch_route: str = "") -> str:
+    """``#12 ✅ delivered → 6281…`` with the provider's reason when it failed.
+
+    A message that failed over to another route than its send's names it.
+    """
     line = (
         f"<code>#{message.id}</code> {icon(message.state)} {escape(message.state)} → "
         f"<code>{escape(message.recipient)}</code>"
     )
+    route = f"{message.provider}:{message.channel}"
+    if batch_route and route != batch_route:
+        line += f" via <code>{escape(route)}</code>"
     if message.detail and DeliveryState(message.state) in (
         DeliveryState.FAILED,
         DeliveryState.ABORTED,
@@ -74,7 +80,7 @@ def card_text(
     lines = [head, *sms_card_lines(batch, shown[:CARD_LINES], total)]
     if total > 1:
         lines.append(" · ".join(f"{icon(s)} {escape(s)} {n}" for s, n in sorted(counts.items())))
-    lines.extend(message_line(m) for m in shown[:CARD_LINES])
+    lines.extend(message_line(m, batch.route) for m in shown[:CARD_LINES])
     if total > min(len(shown), CARD_LINES):
         lines.append(f"…and {total - min(len(shown), CARD_LINES)} more (Details, /history).")
     return "\n".join(lines)

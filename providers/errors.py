@@ -16,6 +16,11 @@ vendor's JSON::
 
 ``maybe_sent`` matters for sends: a request that may have reached the provider must never be
 repeated blindly, so the message is marked ``unknown`` instead of ``failed``.
+
+``not_sent`` is the stronger opposite: the provider certainly did not act on the message
+(credentials, a refused request or recipient, no credit, a 429 past its retries, a connection
+that was never made). Only such a failure lets a send move on to the next route of a failover
+chain; a timeout, a 5xx or a lost answer never does.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class ProviderError(Exception):
     """A provider call failed; ``message`` is written for the person in the chat."""
 
     maybe_sent: bool = False
+    not_sent: bool = False
 
     def __init__(self, message: str, *, provider: str = "", code: str | None = None) -> None:
         super().__init__(message)
@@ -39,21 +45,31 @@ class ProviderError(Exception):
 class AuthError(ProviderError):
     """The provider refused the credentials."""
 
+    not_sent = True
+
 
 class ValidationError(ProviderError):
     """The provider refused the request as malformed or out of range."""
+
+    not_sent = True
 
 
 class MessageRejected(ProviderError):
     """The provider refused this message or recipient (spam filter, daily limit, route)."""
 
+    not_sent = True
+
 
 class InsufficientCredit(ProviderError):
     """The account has no credit left, or its balance expired."""
 
+    not_sent = True
+
 
 class RateLimited(ProviderError):
     """The provider asked to slow down; try again after ``retry_after`` seconds."""
+
+    not_sent = True
 
     def __init__(
         self,
@@ -76,10 +92,12 @@ class ProviderUnavailable(ProviderError):
         *,
         provider: str = "",
         maybe_sent: bool = False,
+        not_sent: bool = False,
         code: str | None = None,
     ) -> None:
         super().__init__(message, provider=provider, code=code)
         self.maybe_sent = maybe_sent
+        self.not_sent = not_sent and not maybe_sent
 
 
 class UnexpectedResponse(ProviderError):

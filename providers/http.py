@@ -115,7 +115,9 @@ def unavailable(exc: httpx.TransportError, *, provider: str) -> ProviderUnavaila
     """
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return ProviderUnavailable(
-            f"{provider} could not be reached ({type(exc).__name__}).", provider=provider
+            f"{provider} could not be reached ({type(exc).__name__}).",
+            provider=provider,
+            not_sent=True,
         )
     if isinstance(exc, httpx.TimeoutException):
         return ProviderUnavailable(

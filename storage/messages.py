@@ -42,6 +42,17 @@ class StateChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Reroute:
+    """A queued message moving to the next route of its chain (failover), and why."""
+
+    message_id: int
+    provider: str
+    channel: str
+    recipient: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSend:
     """A send as stored: the batch, whether it is new, and its newest history row's id."""
 
@@ -109,6 +120,37 @@ class Messages:
             if found is None:  # another constraint: a real error
                 raise
             return StoredSend(found, False, 0)
+
+    async def reroute(self, moves: Sequence[Reroute]) -> list[int]:
+        """Move still-``queued`` messages to another route, each with a history row saying why.
+
+        Only a message no provider acted on may move (failover happens before transmission),
+        so a message that is no longer ``queued`` is left alone; returns the ids moved.
+        """
+        by_id = {m.message_id: m for m in moves}
+        if not by_id:
+            return []
+        now = utcnow()
+        async with self.db.write() as s:
+            rows = await s.exec(
+                select(Message)
+                .where(
+                    col(Message.id).in_(list(by_id)),
+                    col(Message.state) == DeliveryState.QUEUED.value,
+                )
+                .order_by(col(Message.id))
+                .with_for_update()
+            )
+            moved: list[int] = []
+            for message in rows:
+                assert message.id is not None
+                move = by_id[message.id]
+                message.provider, message.channel = move.provider, move.channel
+                message.recipient, message.updated_at = move.recipient, now
+                s.add(message)
+                s.add(_event(message.id, message.state, "failover", now, detail=move.detail))
+                moved.append(message.id)
+            return moved
 
     async def apply_changes(self, changes: Iterable[StateChange]) -> Applied:
         """Apply state changes forward-only, in one transaction.

@@ -272,21 +272,30 @@ async def providers(update: Update, context: BotContext) -> None:
 
 
 async def use(update: Update, context: BotContext) -> None:
-    """/use <route>."""
-    text, _ = take_token(command_body(message_of(update).text or ""))
+    """/use <route>[,<route>...]: the default route, or an ordered failover chain."""
+    text = "".join(command_body(message_of(update).text or "").split())
     if not text:
-        raise BadInput(f"Usage: /use &lt;route&gt;, e.g. /use {example_route()}.")
+        raise BadInput(f"Usage: /use &lt;route&gt;[,&lt;route&gt;…], e.g. /use {example_route()}.")
     chat = await chat_of(update, context)
     user = update.effective_user
     assert user is not None
-    route = await context.services.chats.use_route(chat.id, text, actor=user.id)
-    note = ""
-    if not await context.services.accounts.is_connected(chat.id, route.provider.name):
-        note = (
-            f"\n{escape(route.provider.display)} is not connected yet: "
-            f"/connect {route.provider.name}."
+    routes = await context.services.chats.use_route(chat.id, text, actor=user.id)
+    providers = {r.provider.name: r.provider for r in routes}
+    notes = [
+        f"{escape(p.display)} is not connected yet: /connect {p.name}."
+        for p in providers.values()
+        if not await context.services.accounts.is_connected(chat.id, p.name)
+    ]
+    shown = " → ".join(f"<code>{escape(str(r))}</code>" for r in routes)
+    if len(routes) == 1:
+        head = f"Default route is now {shown}."
+    else:
+        head = (
+            f"Sends now try {shown} in this order: the next route is used only when a route "
+            "certainly did not send (refused credentials or input, no credit, rate limit, "
+            "no connection), never after a timeout or a lost answer."
         )
-    await reply(update, f"Default route is now <code>{escape(str(route))}</code>.{note}")
+    await reply(update, "\n".join([head, *notes]))
 
 
 COMMANDS = (

@@ -59,7 +59,7 @@ async def schedule(update: Update, context: BotContext) -> None:
         route_text, recipients, text = parse_send(chat, rest)
     except BadInput as exc:
         raise BadInput(exc.message.replace(SEND_USAGE, USAGE)) from None
-    route = route_from(route_text) if route_text else await services.chats.default_route(chat)
+    chain = [route_from(route_text)] if route_text else await services.chats.default_chain(chat)
     if not text.strip():
         raise BadInput(f"The message text is empty. Usage: {USAGE}")
     user = update.effective_user
@@ -70,7 +70,8 @@ async def schedule(update: Update, context: BotContext) -> None:
             actor_id=user.id,
             actor_name=sender_name(update),
             when=when,
-            route=route,
+            route=chain[0],
+            fallbacks=tuple(chain[1:]),
             recipients=recipients,
             text=text,
         )

@@ -27,7 +27,7 @@ from bot.services.media import accept_media
 from bot.services.phones import normalise
 from bot.services.segments import preview, sms_segments
 from bot.services.sending import SendRequest, recipients_for, validate_text
-from providers.registry import looks_like_route, media_route
+from providers.registry import Route, looks_like_route, media_route
 from storage.models import Chat, Role
 
 USAGE = "/send [&lt;route&gt;] [--otp] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt;"
@@ -111,10 +111,12 @@ async def send(update: Update, context: BotContext) -> None:
     message = message_of(update)
     chat = await chat_of(update, context)
     args = parse_send_args(chat, command_body(message.text or ""))
+    fallbacks: tuple[Route, ...] = ()
     if args.route_text:
         route = route_from(args.route_text)
-    else:
-        route = await context.services.chats.default_route(chat)
+    else:  # the chat's default, with its failover routes
+        route, *rest = await context.services.chats.default_chain(chat)
+        fallbacks = tuple(rest)
     options = channel_options(route, args.flags)
     # A file on a route without media is judged by the route that could carry it, which
     # the refusal then names.
@@ -160,6 +162,7 @@ async def send(update: Update, context: BotContext) -> None:
             country=chat.country,
             media=media,
             options=options or None,
+            fallbacks=fallbacks,
         )
     )
     notes = []

@@ -130,8 +130,11 @@ class Accounts:
         if values:  # built again on next use should another chat share the account
             await self._adapters.forget(spec, values)
         chat = await self._repo.get_chat(chat_id)
-        if chat is not None and (chat.default_route or "").split(":")[0] == spec.name:
-            await self._repo.update_chat(chat_id, default_route=None)
+        if chat is not None and chat.default_route:
+            # Its routes leave the chain; the others keep their order.
+            kept = [r for r in chat.default_route.split(",") if r.split(":")[0] != spec.name]
+            if len(kept) != len(chat.default_route.split(",")):
+                await self._repo.update_chat(chat_id, default_route=",".join(kept) or None)
         await self._repo.audit(chat_id, actor, "disconnect", spec.name)
         return spec
 

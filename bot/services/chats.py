@@ -22,6 +22,33 @@ def route_from(text: str) -> Route:
         raise BadInput(escape(str(exc))) from exc
 
 
+MAX_CHAIN = 5  # routes in one failover chain
+
+
+def route_chain(text: str) -> list[Route]:
+    """``route[,route...]``: an ordered failover chain (the first route is the default).
+
+    Raises:
+        BadInput: an unknown route, a route named twice, or more than :data:`MAX_CHAIN`.
+
+    """
+    parts = [p.strip() for p in text.split(",")]
+    if not all(parts):
+        raise BadInput("A route list is written route,route with nothing between the commas.")
+    routes = [route_from(p) for p in parts]
+    names = [str(r) for r in routes]
+    if len(set(names)) != len(names):
+        raise BadInput("A route is named twice in the list.")
+    if len(routes) > MAX_CHAIN:
+        raise BadInput(f"A failover chain has at most {MAX_CHAIN} routes.")
+    return routes
+
+
+def chain_text(routes: list[Route]) -> str:
+    """The stored form of a chain."""
+    return ",".join(str(r) for r in routes)
+
+
 def valid_timezone(name: str) -> str:
     """An IANA time zone name, or ``BadInput`` with an example."""
     candidate = name.strip()
@@ -62,21 +89,30 @@ class Chats:
         return await self._repo.ensure_chat(chat_id, kind=kind, title=title)
 
     async def default_route(self, chat: Chat) -> Route:
-        """The chat's default route, or ``BadInput`` saying how to set one."""
+        """The chat's default route (the first of its chain), or ``BadInput`` saying how."""
+        return (await self.default_chain(chat))[0]
+
+    async def default_chain(self, chat: Chat) -> list[Route]:
+        """The chat's default route and its failover routes, in order.
+
+        Raises:
+            BadInput: the chat has none, saying how to set one.
+
+        """
         if not chat.default_route:
             example = example_route()
             raise BadInput(
                 f"This chat has no default route. Name one (/send {example} …) "
                 f"or set it with /use {example}."
             )
-        return route_from(chat.default_route)
+        return route_chain(chat.default_route)
 
-    async def use_route(self, chat_id: int, text: str, *, actor: int) -> Route:
-        """Set the chat's default route."""
-        route = route_from(text)
-        await self._repo.update_chat(chat_id, default_route=str(route))
-        await self._repo.audit(chat_id, actor, "use", str(route))
-        return route
+    async def use_route(self, chat_id: int, text: str, *, actor: int) -> list[Route]:
+        """Set the chat's default route, or an ordered failover chain of routes."""
+        routes = route_chain(text)
+        await self._repo.update_chat(chat_id, default_route=chain_text(routes))
+        await self._repo.audit(chat_id, actor, "use", chain_text(routes))
+        return routes
 
     async def set_timezone(self, chat_id: int, name: str, *, actor: int) -> str:
         """Set the chat's time zone for schedules and display."""

@@ -31,7 +31,7 @@ from html import unescape
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.services.chats import route_from
+from bot.services.chats import route_chain
 from bot.services.errors import UserError
 from bot.services.scheduling import origin_of, recipients_of
 from bot.services.sending import Sender, SendOutcome, SendRequest
@@ -217,12 +217,14 @@ class ScheduleRunner:
 
     async def _send(self, row: Schedule) -> SendOutcome:
         chat = await self._repo.get_chat(row.chat_id)
+        route, *fallbacks = route_chain(row.route)
         return await self._sender.send(
             SendRequest(
                 chat_id=row.chat_id,
                 actor_id=row.created_by,
                 actor_name=row.created_by_name,
-                route=route_from(row.route),
+                route=route,
+                fallbacks=tuple(fallbacks),
                 recipients=recipients_of(row),
                 text=row.text,
                 origin=origin_of(row),

@@ -18,6 +18,7 @@ from datetime import datetime
 from html import escape
 
 from bot.services.accounts import Accounts
+from bot.services.chats import chain_text
 from bot.services.errors import BadInput
 from bot.services.provider_schedules import HandOver, ProviderSchedules, cannot_cancel
 from bot.services.sending import Sender, recipients_for, validate_text
@@ -44,6 +45,7 @@ class ScheduleDraft:
     route: Route
     recipients: Sequence[str]
     text: str
+    fallbacks: tuple[Route, ...] = ()  # the rest of the chat's failover chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +126,13 @@ class Schedules:
         text = validate_text(route, draft.text, None)
         recipients = recipients_for(route, draft.recipients, draft.chat.country)
         adapter = await self._accounts.adapter(draft.chat.id, route.provider)  # NotConnected
+        handing_over = adapter.capabilities.schedule and draft.when.recurrence is None
+        # A schedule the bot fires keeps the chain; one the provider holds is that route's.
+        chain = [route] if handing_over else [route, *draft.fallbacks]
         row = await self.store.add(
             Schedule(
                 chat_id=draft.chat.id,
-                route=str(route),
+                route=chain_text(chain),
                 recipients=json.dumps(recipients),
                 text=text,
                 next_run_at=draft.when.at,
@@ -140,7 +145,7 @@ class Schedules:
         await self._repo.audit(
             draft.chat.id, draft.actor_id, "schedule", f"#{row.id} at {row.next_run_at}"
         )
-        if adapter.capabilities.schedule and row.recurrence is None:
+        if handing_over:
             handed = await self._provider.hand_over(
                 row, draft.chat, recipients, origin=origin_of(row), now=self.clock()
             )

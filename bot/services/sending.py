@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from bot.services.accounts import Accounts
-from bot.services.errors import BadInput
+from bot.services.errors import BadInput, UserError
 from bot.services.phones import normalise
 from providers.base import (
     STATUS_CALLBACK,
@@ -46,7 +46,7 @@ from providers.errors import (
     ValidationError,
 )
 from providers.registry import RECIPIENT_PREFIXES, Route, all_route_specs
-from storage.messages import Messages, StateChange
+from storage.messages import Messages, Reroute, StateChange
 from storage.models import Batch, Message, utcnow
 from storage.repo import Repository
 
@@ -76,6 +76,9 @@ class SendRequest:
     # Handed to the provider for later (``SCHEDULED_AT``): it goes out then; polls and
     # expiry count from then.
     send_at: datetime | None = None
+    # The rest of an ordered failover chain (``/use a,b``): tried in turn, only for messages
+    # the route before certainly did not send.
+    fallbacks: tuple[Route, ...] = ()
     # A template broadcast (a ``command="multicast"`` channel): one request to the adapter's
     # ``multicast``; its one recipient row stands for the audience.
     multicast: MulticastRequest | None = None
@@ -281,7 +284,22 @@ class Sender:
         if not stored.new:
             log.info("send %s replayed; not sending again", request.origin)
             return SendOutcome(batch, await messages.of_batch(batch.id), replayed=True)
-        writer = await self._fan_out(adapter, route, rows, text, request)
+        writer = ChangeWriter(messages)
+        pending, current, now_adapter = rows, route, adapter
+        # The chain's next route takes only what the current one certainly did not send.
+        for following in (*request.fallbacks, None):
+            refused = await self._fan_out(
+                now_adapter, current, pending, text, request, writer, can_fail_over=bool(following)
+            )
+            if not refused or following is None:
+                break
+            pending, next_adapter = await self._fail_over(
+                refused, current, following, request, writer
+            )
+            if not pending or next_adapter is None:
+                break
+            current, now_adapter = following, next_adapter
+        await writer.flush()
         sent = [writer.stored.get(row.id or 0, row) for row in rows]
         return SendOutcome(batch, sent, False, max(stored.last_event_id, writer.last_event_id))
 
@@ -292,10 +310,20 @@ class Sender:
         rows: list[Message],
         text: str,
         request: SendRequest,
-    ) -> ChangeWriter:
-        writer = ChangeWriter(self._repo.messages)
+        writer: ChangeWriter,
+        *,
+        can_fail_over: bool,
+    ) -> list[tuple[Message, ProviderError]]:
+        """Send ``rows`` on ``route``; outcomes go to ``writer``.
+
+        Returns the rows the provider certainly did not send (``not_sent``) when the chain has
+        another route (``can_fail_over``); without one they are written as failed.
+        """
         stop: list[ProviderError] = []
+        refused: list[tuple[Message, ProviderError]] = []
         options = dict(request.options or {})
+        if route != request.route:  # failover: flags the channel lacks (an SMS --otp) stay
+            options = {k: v for k, v in options.items() if k in route.channel.options}
         if route.channel.subject:
             options[SUBJECT], text = split_subject(text)
         callback = self._status_callback(route.provider.name)
@@ -334,30 +362,93 @@ class Sender:
                 return results
             return [await adapter.send(replace(template, to=chunk[0].recipient))]
 
+        def refuse(chunk: list[Message], exc: ProviderError, *, skipped: bool = False) -> None:
+            if can_fail_over and exc.not_sent:
+                refused.extend((row, exc) for row in chunk)
+                return
+            for row in chunk:
+                if row.id is not None:
+                    writer.add(_failed(row.id, exc, skipped=skipped))
+
         async def worker() -> None:
             # A fixed set of workers, not a task per recipient: 10,000 tasks waiting on a
             # semaphore cost ~30 µs a message in scheduling alone.
             for chunk in queue:
-                ids = [row.id for row in chunk if row.id is not None]
                 if stop:
-                    for message_id in ids:
-                        writer.add(_failed(message_id, stop[0], skipped=True))
+                    refuse(chunk, stop[0], skipped=True)
                     continue
                 try:
                     results = await send(chunk)
                 except ProviderError as exc:
                     if isinstance(exc, _FATAL):
                         stop.append(exc)
-                    for message_id in ids:
-                        writer.add(_failed(message_id, exc))
+                    refuse(chunk, exc)
                 else:
+                    ids = [row.id for row in chunk if row.id is not None]
                     for message_id, result in zip(ids, results, strict=True):
                         writer.add(self._accepted(message_id, result, request.send_at))
 
         workers = min(self._concurrency, (len(rows) + step - 1) // step)
         await asyncio.gather(*(worker() for _ in range(workers)))
-        await writer.flush()
-        return writer
+        return refused
+
+    async def _fail_over(
+        self,
+        refused: list[tuple[Message, ProviderError]],
+        source: Route,
+        target: Route,
+        request: SendRequest,
+        writer: ChangeWriter,
+    ) -> tuple[list[Message], Provider | None]:
+        """Move what ``source`` refused to ``target``; what cannot move is written as failed."""
+
+        def fail(row: Message, exc: ProviderError, why: str) -> None:
+            if row.id is not None:
+                writer.add(_failed(row.id, exc, note=f" {target} could not take it: {why}"))
+
+        try:
+            if bool(request.media) and not target.channel.media:
+                raise BadInput("it carries no files.")
+            if target.channel.subject != source.channel.subject:
+                raise BadInput("it takes another kind of message.")
+            validate_text(target, request.text, request.media)
+            adapter = await self._accounts.adapter(
+                request.chat_id, target.provider, channel=target.channel
+            )
+        except UserError as exc:
+            for row, error in refused:
+                fail(row, error, exc.message)
+            return [], None
+        moves: dict[int, tuple[Message, Reroute]] = {}
+        for row, error in refused:
+            try:
+                recipient = _read_recipient(target, row.recipient, request.country)
+            except BadInput as exc:
+                fail(row, error, exc.message)
+                continue
+            assert row.id is not None
+            moves[row.id] = (
+                row,
+                Reroute(
+                    row.id,
+                    target.provider.name,
+                    target.channel.name,
+                    recipient,
+                    f"{source} did not send it ({error.message}); trying {target}.",
+                ),
+            )
+        moved = set(await self._repo.messages.reroute([move for _, move in moves.values()]))
+        rows: list[Message] = []
+        for message_id, (row, move) in moves.items():
+            if message_id in moved:
+                row.provider, row.channel, row.recipient = (
+                    move.provider,
+                    move.channel,
+                    move.recipient,
+                )
+                rows.append(row)
+        log.info("failover: %d message(s) from %s to %s", len(rows), source, target)
+        return rows, adapter
 
     def _accepted(
         self, message_id: int, result: SendResult, send_at: datetime | None
@@ -374,7 +465,9 @@ class Sender:
         )
 
 
-def _failed(message_id: int, exc: ProviderError, *, skipped: bool = False) -> StateChange:
+def _failed(
+    message_id: int, exc: ProviderError, *, skipped: bool = False, note: str = ""
+) -> StateChange:
     if exc.maybe_sent:
         return StateChange(
             message_id=message_id,
@@ -383,7 +476,7 @@ def _failed(message_id: int, exc: ProviderError, *, skipped: bool = False) -> St
             detail=f"{exc.message} It may or may not have been sent; "
             "check with the provider before sending again.",
         )
-    detail = f"not attempted: {exc.message}" if skipped else exc.message
+    detail = (f"not attempted: {exc.message}" if skipped else exc.message) + note
     return StateChange(
         message_id=message_id, state=DeliveryState.FAILED, source="send", detail=detail
     )
