@@ -196,6 +196,7 @@ class Capabilities:
     activity: bool = False  # the account's recent activity (/activity)
     balance: BalanceKind = BalanceKind.CREDIT
     multicast: bool = False  # template broadcasts to an audience (/multicast)
+    find_lost: bool = False  # finds a send whose answer was lost (``SendFinder``)
 
     def per_request(self, channel: str) -> int:
         """How many recipients one request takes on ``channel``."""
@@ -390,4 +391,48 @@ class Multicaster(Provider, Protocol):
 
     async def multicast(self, request: MulticastRequest) -> SendResult:
         """Start one multicast."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LostSend:
+    """A send whose answer was lost (``unknown``): what the bot can look it up by.
+
+    ``recipients`` are as the adapter took them; ``stored_at`` is when the bot stored the
+    message, just before its request, so the provider's copy is not older.
+    """
+
+    channel: str
+    recipients: tuple[str, ...]
+    text: str
+    stored_at: datetime
+
+
+class Lookup(StrEnum):
+    """What a provider's records say about a lost send."""
+
+    FOUND = "found"  # exactly one provider message matches: ``report`` is its state
+    ABSENT = "absent"  # the provider has no such message: it was not sent
+    AMBIGUOUS = "ambiguous"  # several could be it: nothing can be concluded
+
+
+@dataclass(frozen=True, slots=True)
+class LostSendAnswer:
+    """The answer of :meth:`SendFinder.find_sent`."""
+
+    lookup: Lookup
+    report: StatusReport | None = None
+    detail: str = ""
+
+
+@runtime_checkable
+class SendFinder(Provider, Protocol):
+    """An adapter with ``capabilities.find_lost``: it can look up a send whose answer was lost.
+
+    Used only to settle ``unknown`` messages (never to resend): found → its state, absent →
+    failed, ambiguous → left as it is, saying so.
+    """
+
+    async def find_sent(self, lost: LostSend) -> LostSendAnswer:
+        """Look for the provider's message matching ``lost``."""
         ...

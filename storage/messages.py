@@ -25,6 +25,7 @@ from storage.db import Database
 from storage.models import AuditEntry, Batch, Message, StatusEvent, utcnow
 
 INTERRUPTED = "the bot stopped while sending; check before resending"
+RECONCILE = "reconcile"  # the history source of looking up a send whose answer was lost
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,53 @@ class Messages:
                 s.add(_event(message.id, message.state, "failover", now, detail=move.detail))
                 moved.append(message.id)
             return moved
+
+    async def lost_sends(self, before: datetime, limit: int) -> list[Message]:
+        """Lost sends to look up: ``unknown``, no provider ref, unchanged since ``before``.
+
+        Only messages never looked up (no ``reconcile`` history row), oldest first.
+        """
+        looked_up = (
+            select(StatusEvent.id)
+            .where(
+                col(StatusEvent.message_id) == col(Message.id),
+                col(StatusEvent.source) == RECONCILE,
+            )
+            .exists()
+        )
+        async with self.db.read() as s:
+            rows = await s.exec(
+                select(Message)
+                .where(
+                    col(Message.state) == DeliveryState.UNKNOWN.value,
+                    col(Message.provider_ref).is_(None),
+                    col(Message.updated_at) <= before,
+                    ~looked_up,
+                )
+                .order_by(col(Message.id))
+                .limit(limit)
+            )
+            return list(rows)
+
+    async def note(self, message_ids: Sequence[int], detail: str, *, source: str) -> list[Message]:
+        """Replace these messages' detail, state unchanged, with one history row each."""
+        if not message_ids:
+            return []
+        now = utcnow()
+        async with self.db.write() as s:
+            rows = list(
+                await s.exec(
+                    select(Message)
+                    .where(col(Message.id).in_(list(message_ids)))
+                    .order_by(col(Message.id))
+                    .with_for_update()
+                )
+            )
+            for message in rows:
+                message.detail, message.updated_at = detail, now
+                s.add(message)
+                s.add(_event(message.id, message.state, source, now, detail=detail))
+            return rows
 
     async def apply_changes(self, changes: Iterable[StateChange]) -> Applied:
         """Apply state changes forward-only, in one transaction.

@@ -147,7 +147,7 @@ async def test_a_rate_limited_poll_backs_off_by_retry_after_in_memory(
     async def adapters(messages: Sequence[Message]) -> dict[tuple[int, str], object]:
         return {(m.chat_id, m.provider): Limited() for m in messages}
 
-    monkeypatch.setattr(poller, "_adapters", adapters)
+    monkeypatch.setattr(poller, "adapters", adapters)
     clock.advance(16)
     with statements(tbot) as sql:
         await tracker_of(tbot).tick()

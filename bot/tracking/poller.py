@@ -167,7 +167,7 @@ class Poller:
         """Ask the providers about these messages now and schedule their next polls."""
         if not messages:
             return PollOutcome()
-        adapters = await self._adapters(messages)
+        adapters = await self.adapters(messages)
         gate = asyncio.Semaphore(self.policy.concurrency)
 
         async def one(message: Message) -> StatusReport | Exception:
@@ -299,7 +299,7 @@ class Poller:
         unknown = sorted({r.ref for r in reports if r.ref not in by_ref})
         return ReceiptOutcome(matched=matched, moved=moved, unknown_refs=unknown)
 
-    async def _adapters(
+    async def adapters(
         self, messages: Sequence[Message]
     ) -> dict[tuple[int, str], Provider | Exception]:
         """One adapter per (chat, provider) of a page (credentials decrypted once)."""

@@ -32,6 +32,7 @@ from bot.services import Services
 from bot.tracking.limiter import ChatPacer, PacerLimits
 from bot.tracking.policy import Clock, PollPolicy, system_clock
 from bot.tracking.poller import Poller, ReceiptOutcome
+from bot.tracking.reconcile import reconcile
 from bot.tracking.scheduler import CardScheduler, JobKind
 from bot.tracking.updater import CardUpdater
 from providers.base import StatusReport
@@ -238,6 +239,7 @@ class Tracker:
             if expire:
                 self._expire_at = now + EXPIRE_EVERY
                 await self.poller.expire(now, moved)
+                await reconcile(self.poller, self.store.messages, now, moved)
 
     async def _retry_orphans(self, now: datetime) -> None:
         for key, (_reports, first) in list(self._orphans.items()):

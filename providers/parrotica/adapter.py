@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 import httpx
@@ -30,6 +30,9 @@ from providers.base import (
     ContactGroup,
     ContactsPage,
     DeliveryState,
+    Lookup,
+    LostSend,
+    LostSendAnswer,
     OutgoingMessage,
     SenderIdentity,
     SendResult,
@@ -42,6 +45,10 @@ from providers.parrotica.models import Contact as ParroticaContact
 
 # /balance: Parrotica has no balance endpoint; this many recent transactions are shown.
 TRANSACTIONS_SHOWN = 10
+# A lost send is looked for among messages created from LOST_SKEW before it was stored (clocks
+# differ) to LOST_WINDOW after (the request may have waited, and been retried on a 429).
+LOST_SKEW = timedelta(minutes=2)
+LOST_WINDOW = timedelta(minutes=10)
 SENDER_KEY = "sender_id"  # the credential key /senders stores the choice under
 APPROVED = frozenset({"approved", "active", "verified", "enabled"})
 RECIPIENT_KINDS = ("contact", "group")
@@ -85,6 +92,7 @@ class Parrotica:
         address_book=True,
         activity=True,
         balance=BalanceKind.TRANSACTIONS,
+        find_lost=True,
     )
 
     def __init__(self, client: ParroticaClient, *, sender_id: str = "") -> None:
@@ -151,6 +159,38 @@ class Parrotica:
             totals[t.unit or ""] = totals.get(t.unit or "", 0.0) + amount
         summary = [Balance(f"total of these {len(lines)}", v, unit) for unit, v in totals.items()]
         return lines + summary
+
+    async def find_sent(self, lost: LostSend) -> LostSendAnswer:
+        """Look for a lost send in the message list: same text and sender, sent in its window.
+
+        Parrotica's list does not show recipients, so a lost send of more recipients than one
+        request takes (several messages with the same text) cannot be told apart.
+        """
+        if len(lost.recipients) > MAX_RECIPIENTS_PER_REQUEST:
+            return LostSendAnswer(Lookup.AMBIGUOUS, detail="it was sent in several requests")
+        sender = await self.sender_id()
+        low, high = lost.stored_at - LOST_SKEW, lost.stored_at + LOST_WINDOW
+        listed, complete = await self.client.messages_between(low, high)
+        matches = [
+            m for m in listed if m.content.strip() == lost.text.strip() and m.sender_id == sender
+        ]
+        if len(matches) > 1:
+            return LostSendAnswer(
+                Lookup.AMBIGUOUS, detail=f"{len(matches)} messages with this text were sent"
+            )
+        if not matches:
+            if not complete:
+                return LostSendAnswer(
+                    Lookup.AMBIGUOUS, detail="its message list is too long to search"
+                )
+            return LostSendAnswer(Lookup.ABSENT)
+        (message,) = matches
+        report = message.status_report() or StatusReport(
+            ref=str(message.id),
+            state=DeliveryState.ACCEPTED,
+            provider_status=message.state or message.status,
+        )
+        return LostSendAnswer(Lookup.FOUND, report)
 
     async def reschedule(self, ref: str, when: datetime) -> None:
         """Move a message handed over with a future time to ``when``."""

@@ -19,6 +19,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any, ClassVar, TypeVar
 
 import httpx
@@ -217,6 +218,23 @@ class ParroticaClient:
         """A page of the account's messages."""
         return await self._page("messages", parse_message, page, limit, what="messages")
 
+    async def messages_between(self, low: datetime, high: datetime) -> tuple[list[Message], bool]:
+        """Listed messages created from ``low`` to ``high``, and whether that is all of them.
+
+        At most ``LOOKUP_PAGES`` pages are read; the answer is complete when the list ended,
+        or when a page listed newest first reached a message older than ``low`` (the order is
+        not documented, so it is checked, never assumed).
+        """
+        found: list[Message] = []
+        for page in range(1, self.LOOKUP_PAGES + 1):
+            listing = await self.list_messages(page, self.LOOKUP_PAGE_SIZE)
+            times = [m.created_at for m in listing.items if m.created_at is not None]
+            found.extend(m for m in listing.items if _within(m.created_at, low, high))
+            newest_first = all(a >= b for a, b in pairwise(times))
+            if not listing.has_more or (newest_first and times and times[-1] < low):
+                return found, True
+        return found, False
+
     async def reschedule(self, message_id: int, when: datetime) -> Ack:
         """Move a scheduled message to ``when`` (body ``{messageId, scheduleDate}``).
 
@@ -332,25 +350,18 @@ class ParroticaClient:
     ) -> SendOutcome:
         """Look for the message just sent in the message list (its id was not returned)."""
         low, high = started - self._window, finished + self._window
-        matches: dict[int, Message] = {}
         try:
-            for page in range(1, self.LOOKUP_PAGES + 1):
-                listing = await self.list_messages(page, self.LOOKUP_PAGE_SIZE)
-                for message in listing.items:
-                    created = message.created_at
-                    if (
-                        message.content.strip() == content.strip()
-                        and message.sender_id == sender_id
-                        and created is not None
-                        and low <= created <= high
-                        and message.id not in self._claimed
-                    ):
-                        matches[message.id] = message
-                if not listing.has_more:
-                    break
+            listed, _ = await self.messages_between(low, high)
         except ProviderError as exc:
             detail = f"{NAME} accepted the message; its id could not be looked up: {exc.message}"
             return SendOutcome(None, IdSource.NONE, scheduled_at, detail)
+        matches = {
+            m.id: m
+            for m in listed
+            if m.content.strip() == content.strip()
+            and m.sender_id == sender_id
+            and m.id not in self._claimed
+        }
         if len(matches) == 1:
             (message_id,) = matches
             self._claimed.append(message_id)
@@ -407,6 +418,10 @@ class ParroticaClient:
             auth=self._auth,
         )
         return read_answer(response, sending=sending, secret=self._secret)
+
+
+def _within(moment: datetime | None, low: datetime, high: datetime) -> bool:
+    return moment is not None and low <= moment <= high
 
 
 def _id_in(data: object) -> int | None:

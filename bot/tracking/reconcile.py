@@ -1,0 +1,121 @@
+"""Settling ``unknown`` messages: ask the provider about a send whose answer was lost.
+
+A request that may have reached the provider but whose answer was lost (a timeout, a dropped
+connection, a kill mid-send) leaves its messages ``unknown``: never resent blindly. Once their
+provider's records have had time to catch up (:data:`RECONCILE_AFTER`), each such send is
+looked up once where the adapter can (``capabilities.find_lost``):
+
+- found → the provider's state and ref (then polled like any message);
+- absent → ``failed``: it was not sent, so sending it again is safe and the chat is told so;
+- ambiguous → left ``unknown``, saying why.
+
+Where the provider cannot be asked, the message says so once, plainly. Every outcome is one
+history row with the source ``reconcile``, which is also what marks a message as looked up.
+Nothing is ever sent from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from bot.tracking.poller import OnMoved, Poller
+from providers.base import DeliveryState, Lookup, LostSend, SendFinder
+from providers.errors import ProviderError
+from providers.registry import REGISTRY
+from storage.messages import RECONCILE, Messages, StateChange
+from storage.models import Message
+
+log = logging.getLogger(__name__)
+
+RECONCILE_AFTER = timedelta(minutes=2)  # the provider's lists may lag its answers
+PAGE = 100
+
+
+def _display(provider: str) -> str:
+    spec = REGISTRY.get(provider)
+    return spec.display if spec else provider
+
+
+async def reconcile(poller: Poller, messages: Messages, now: datetime, on_moved: OnMoved) -> int:
+    """Look up the ``unknown`` sends due for it; returns how many messages were settled."""
+    lost = await messages.lost_sends(now - RECONCILE_AFTER, PAGE)
+    if not lost:
+        return 0
+    # One lookup per send of one batch on one route: its recipients shared one text.
+    groups: dict[tuple[int, str, str], list[Message]] = {}
+    for message in lost:
+        groups.setdefault((message.batch_id, message.provider, message.channel), []).append(
+            message
+        )
+    adapters = await poller.adapters(lost)
+    changes: list[StateChange] = []
+    notes: list[tuple[list[int], str]] = []
+    for (_batch, provider, channel), group in groups.items():
+        ids = [m.id for m in group if m.id is not None]
+        name = _display(provider)
+        adapter = adapters[(group[0].chat_id, provider)]
+        if isinstance(adapter, Exception):
+            continue  # not connected (any more): tried again on a later sweep
+        if not (adapter.capabilities.find_lost and isinstance(adapter, SendFinder)):
+            notes.append(
+                (
+                    ids,
+                    f"Its answer was lost and {name} cannot be asked whether it sent it: "
+                    f"check with {name} before sending it again.",
+                )
+            )
+            continue
+        lookup = LostSend(
+            channel=channel,
+            recipients=tuple(m.recipient for m in group),
+            text=group[0].text,
+            stored_at=min(m.created_at for m in group),
+        )
+        try:
+            answer = await adapter.find_sent(lookup)
+        except ProviderError as exc:  # asked again on the next sweep
+            log.info("could not look up %d lost %s message(s): %s", len(ids), name, exc)
+            continue
+        if answer.lookup == Lookup.FOUND and answer.report is not None:
+            report = answer.report
+            changes.extend(
+                StateChange(
+                    message_id=i,
+                    state=report.state,
+                    source=RECONCILE,
+                    provider_ref=report.ref,
+                    provider_status=report.provider_status,
+                    detail=f"Its answer was lost; {name} has it, so it was not sent again.",
+                    next_poll_at=now + poller.policy.delay(0),
+                    poll_attempts=0,
+                )
+                for i in ids
+            )
+        elif answer.lookup == Lookup.ABSENT:
+            changes.extend(
+                StateChange(
+                    message_id=i,
+                    state=DeliveryState.FAILED,
+                    source=RECONCILE,
+                    detail=f"Its answer was lost and {name} has no such message: it was not "
+                    "sent. Send it again if it is still needed.",
+                )
+                for i in ids
+            )
+        else:
+            notes.append(
+                (
+                    ids,
+                    f"Its answer was lost and {name} cannot tell which of its messages it is"
+                    f"{': ' + answer.detail if answer.detail else ''}; it was not sent again.",
+                )
+            )
+    moved = (await messages.apply_changes(changes)).moved
+    noted: list[Message] = []
+    for ids, detail in notes:
+        noted.extend(await messages.note(ids, detail, source=RECONCILE))
+    poller.track(moved, now)
+    if moved or noted:
+        on_moved([*moved, *noted])
+    return len(moved)
