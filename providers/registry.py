@@ -15,8 +15,16 @@ from typing import Any
 
 import httpx
 
-from providers import courier_states, nusasms_receipts
+from providers import nusasms_receipts
 from providers.base import Capabilities, CredentialField, Provider
+from providers.courier import states as courier_states
+from providers.courier.adapter import Courier, CourierSettings, build_courier
+from providers.courier.facts import MAX_CHANNEL_TEXT
+from providers.courier.facts import MAX_TEXT as COURIER_MAX_TEXT
+from providers.courier.recipients import (
+    RECIPIENT_KINDS as COURIER_RECIPIENTS,
+)
+from providers.courier.recipients import read_bulk_recipient, read_email_recipient
 from providers.nusasms import WA_MEDIA_LIMITS, NusaSmsSettings
 from providers.nusasms_adapter import NusaSms, build_nusasms
 from providers.parrotica.adapter import (
@@ -61,6 +69,7 @@ class ProviderEnvironment:
     limiters: AccountLimiters
     nusasms: NusaSmsSettings = field(default_factory=NusaSmsSettings)
     parrotica: ParroticaSettings = field(default_factory=ParroticaSettings)
+    courier: CourierSettings = field(default_factory=CourierSettings)
 
 
 def provider_environment(
@@ -73,6 +82,7 @@ def provider_environment(
     """
     nusasms = NusaSmsSettings()
     parrotica = ParroticaSettings()
+    courier = CourierSettings()
     return ProviderEnvironment(
         http=http,
         limiters=AccountLimiters(),
@@ -85,6 +95,11 @@ def provider_environment(
         parrotica=ParroticaSettings(
             base_url=settings.get("parrotica_base_url", parrotica.base_url),
             paths=resolve_paths(settings.get("parrotica_paths")),
+        ),
+        courier=CourierSettings(
+            base_url=settings.get("courier_base_url", courier.base_url),
+            identity_url=settings.get("courier_identity_url", courier.identity_url),
+            min_interval=settings.get("courier_min_interval", courier.min_interval),
         ),
     )
 
@@ -241,7 +256,79 @@ PARROTICA = ProviderSpec(
     capabilities=Parrotica.capabilities,
 )
 
-REGISTRY: dict[str, ProviderSpec] = {NUSASMS.name: NUSASMS, PARROTICA.name: PARROTICA}
+
+def _build_courier(env: ProviderEnvironment, creds: Mapping[str, str]) -> Provider:
+    return build_courier(env.http, creds, settings=env.courier, limiters=env.limiters)
+
+
+COURIER = ProviderSpec(
+    name="courier",
+    display="courier",
+    channels=(
+        ChannelSpec(
+            "sms", "SMS (courier texts) from the account's number", COURIER_MAX_TEXT, sms=True
+        ),
+        ChannelSpec(
+            "bulk",
+            "one message to individual:<id> and group:<id> channels (a bare id: individual)",
+            MAX_CHANNEL_TEXT,
+            phone_recipients=False,
+            # Its GET says only "posted": no per-recipient delivery to poll for.
+            reports_delivery=False,
+            recipient_kinds=COURIER_RECIPIENTS,
+            read_recipient=read_bulk_recipient,
+            recipient_noun="individual or group ids",
+        ),
+        ChannelSpec(
+            "email",
+            "e-mail: <address> <subject> | <body>",
+            MAX_CHANNEL_TEXT,
+            phone_recipients=False,
+            # courier has no GET for one e-mail: nothing to poll.
+            reports_delivery=False,
+            read_recipient=read_email_recipient,
+            recipient_noun="e-mail addresses",
+            subject=True,
+        ),
+        ChannelSpec(
+            "multicast",
+            "template broadcast to an audience (/multicast)",
+            MAX_CHANNEL_TEXT,
+            phone_recipients=False,
+            # A broadcast's status is the job's; it reports no recipient's delivery.
+            reports_delivery=False,
+            command="multicast",
+        ),
+    ),
+    credentials=(
+        CredentialField("username", "the courier (Carium) user name", secret=False),
+        CredentialField("password", "the courier user's password"),
+        CredentialField(
+            "organization_id", "the organization id (a UUID) to send for", secret=False
+        ),
+        CredentialField(
+            "account_id",
+            "the text account id (found for you when left out)",
+            required=False,
+            secret=False,
+        ),
+        CredentialField(
+            "number_id",
+            "the number id to text from (/senders courier)",
+            required=False,
+            secret=False,
+        ),
+    ),
+    build=_build_courier,
+    check_key="password",
+    capabilities=Courier.capabilities,
+)
+
+REGISTRY: dict[str, ProviderSpec] = {
+    NUSASMS.name: NUSASMS,
+    PARROTICA.name: PARROTICA,
+    COURIER.name: COURIER,
+}
 
 
 class AdapterPool:

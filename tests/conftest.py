@@ -23,6 +23,7 @@ from bot.services import Services
 from storage.db import Database, create_engine, migrate
 from storage.repo import Repository
 from tests.databases import database_url, drop_all
+from tests.fakes.courier import FakeCourier
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.parrotica import FakeParrotica
 from tests.fakes.telegram import (
@@ -79,6 +80,8 @@ USER = 1
 GROUP = -100123
 NUSA_KEY = "test-api-key"
 PARROTICA_BASE = "http://parrotica.test"
+COURIER_BASE = "http://courier.test"
+COURIER_IDENTITY = "http://identity.test"
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -91,6 +94,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "nusasms_sms_base_url": NUSASMS_SMS_BASE,
         "nusasms_min_interval": 0.0,
         "parrotica_base_url": PARROTICA_BASE,
+        "courier_base_url": COURIER_BASE,
+        "courier_identity_url": COURIER_IDENTITY,
         "status_poll_seconds": 15.0,
     }
     values.update(overrides)
@@ -106,11 +111,13 @@ class Bot:
         tg: FakeTelegram,
         nusa: FakeNusaSms,
         parrotica: FakeParrotica | None = None,
+        courier: FakeCourier | None = None,
     ) -> None:
         self.app = app
         self.tg = tg
         self.nusa = nusa
         self.parrotica = parrotica or FakeParrotica()
+        self.courier = courier or FakeCourier()
 
     @property
     def services(self) -> Services:
@@ -163,13 +170,22 @@ def nusa() -> FakeNusaSms:
     return FakeNusaSms(retry_after="0")
 
 
-def providers_transport(nusa: FakeNusaSms, parrotica: FakeParrotica) -> httpx.MockTransport:
-    """One transport for every provider fake, routed by host as the real network would."""
+def providers_transport(
+    nusa: FakeNusaSms, parrotica: FakeParrotica, courier: FakeCourier | None = None
+) -> httpx.MockTransport:
+    """One transport for every provider fake, routed by host as the real network would.
+
+    courier and its identity service are two hosts served by one fake.
+    """
     parrotica_host = httpx.URL(PARROTICA_BASE).host
+    courier_hosts = {httpx.URL(COURIER_BASE).host, httpx.URL(COURIER_IDENTITY).host}
+    courier_fake = courier if courier is not None else FakeCourier()
 
     def route(request: httpx.Request) -> httpx.Response:
         if request.url.host == parrotica_host:
             return parrotica(request)
+        if request.url.host in courier_hosts:
+            return courier_fake(request)
         return nusa(request)
 
     return httpx.MockTransport(route)
@@ -180,18 +196,20 @@ async def start_bot(
     tg: FakeTelegram,
     nusa: FakeNusaSms,
     parrotica: FakeParrotica | None = None,
+    courier: FakeCourier | None = None,
 ) -> Bot:
     """Build, initialise and start the bot's resources (what run_polling would do)."""
     parrotica = parrotica or FakeParrotica()
+    courier = courier or FakeCourier()
     app = build_application(
         settings,
         request=OfflineRequest(tg),
-        provider_transport=providers_transport(nusa, parrotica),
+        provider_transport=providers_transport(nusa, parrotica, courier),
         rate_limit=False,
     )
     await app.initialize()
     await start_resources(app)
-    return Bot(app, tg, nusa, parrotica)
+    return Bot(app, tg, nusa, parrotica, courier)
 
 
 async def stop_bot(bot: Bot) -> None:

@@ -98,7 +98,7 @@ async def test_provider_down_during_connect_stores_nothing(bot: Bot) -> None:
 
 async def test_disconnect_providers_and_use(bot: Bot) -> None:
     assert "No provider is connected" in await bot.private("/providers")
-    assert "/connect <provider> (nusasms, parrotica)" in await bot.private("/providers")
+    assert "/connect <provider> (nusasms, parrotica, courier)" in await bot.private("/providers")
     assert "e.g. /use nusasms:wa." in await bot.private("/use")
     assert "e.g. /disconnect nusasms." in await bot.private("/disconnect")
     await bot.connect()

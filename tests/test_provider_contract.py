@@ -6,7 +6,10 @@ runs the same checks: a send, a send to many (one request per recipient, or per 
 declared ``recipients_per_request``), refused credentials, refused input, a 429 with
 ``Retry-After``, a 5xx, a timeout before and after the provider took the request, a body that
 is not JSON, and a status word the bot does not know (kept verbatim, no state change).
-courier joins this table in its own issue.
+
+courier logs in first (its identity service is served by the same fake): an unaimed planned
+failure meets the login, so refused credentials, 429s, timeouts before the request and a body
+that is not JSON are tested at the login there, and the 5xx is aimed at the send itself.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import httpx
 import pytest
 
 from providers.base import BulkProvider, DeliveryState, OutgoingMessage, Provider, SendResult
+from providers.courier.adapter import CourierSettings
 from providers.errors import (
     AuthError,
     ProviderUnavailable,
@@ -30,6 +34,7 @@ from providers.nusasms import NusaSmsSettings
 from providers.parrotica.adapter import ParroticaSettings
 from providers.ratelimit import AccountLimiters
 from providers.registry import REGISTRY, ProviderEnvironment
+from tests.fakes.courier import ACCOUNT_A, NUMBER_A1, ORG, PASSWORD, USERNAME, FakeCourier
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.parrotica import DEFAULT_KEY, DEFAULT_USER, FakeParrotica
 
@@ -88,6 +93,25 @@ CASES = [
         lambda fake: fake.fail_next(400, {"status": "error", "code": 400, "message": "bad"}),
         lambda fake, ref: fake.set_state(int(ref), "teleported"),
     ),
+    Case(
+        "courier:sms",
+        FakeCourier,
+        {
+            "username": USERNAME,
+            "password": PASSWORD,
+            "organization_id": ORG,
+            "account_id": ACCOUNT_A,
+            "number_id": NUMBER_A1,
+        },
+        lambda fake: len(fake.texts),
+        "/v1/texts/",
+        lambda fake: fake.fail_next(
+            422,
+            {"errors": [{"status": 422, "code": "invalid", "detail": "not E.164"}]},
+            path_contains="/v1/texts/",
+        ),
+        lambda fake, ref: fake.set_text_status(ref, "teleported"),
+    ),
 ]
 
 
@@ -119,7 +143,7 @@ class Rig:
         """Send as the bot's sender does: per request size the adapter declares."""
         route = self.case.route.split(":")[1]
         template = OutgoingMessage(channel=route, to="", text=text)
-        size = self.adapter.capabilities.recipients_per_request
+        size = self.adapter.capabilities.per_request(route)
         if size > 1:
             assert isinstance(self.adapter, BulkProvider)
             results: list[SendResult] = []
@@ -151,6 +175,9 @@ async def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
                 base_url=f"{NUSA}/nusasms_api/1.0", sms_base_url=f"{NUSA}/api", min_interval=0
             ),
             parrotica=ParroticaSettings(base_url="http://parrotica.test"),
+            courier=CourierSettings(
+                base_url="http://courier.test/courier", identity_url="http://identity.test"
+            ),
         )
         spec = REGISTRY[case.route.split(":")[0]]
         yield Rig(case, fake, transport, spec.build(env, case.credentials))
@@ -171,7 +198,7 @@ async def test_send_to_many_takes_one_request_per_declared_chunk(rig: Rig) -> No
     results = await rig.send(numbers(250))
     assert len(results) == 250
     assert all(r.state == DeliveryState.ACCEPTED and r.ref for r in results)
-    size = rig.adapter.capabilities.recipients_per_request
+    size = rig.adapter.capabilities.per_request(rig.case.route.split(":")[1])
     assert rig.send_requests() == -(-250 // size)
     assert rig.case.sent(rig.fake) == 250  # each recipient once
 
@@ -213,7 +240,7 @@ async def test_429s_past_the_retries_are_rate_limited_with_retry_after(rig: Rig)
 
 
 async def test_a_5xx_is_unavailable_and_may_have_been_sent(rig: Rig) -> None:
-    rig.fake.fail_next(500, {"message": "boom"})
+    rig.fake.fail_next(500, {"message": "boom"}, path_contains=rig.case.send_path)
     with pytest.raises(ProviderUnavailable) as failed:
         await rig.send(numbers(1))
     assert failed.value.maybe_sent

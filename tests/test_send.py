@@ -89,7 +89,7 @@ async def test_send_without_default_route(bot: Bot) -> None:
     reply = await bot.private("/send 6281234567890 Hi")
     assert "no default route" in reply
     assert "(/send nusasms:wa …) or set it with /use nusasms:wa." in reply
-    assert "through NusaSMS or Parrotica from this chat" in await bot.private("/help")
+    assert "through NusaSMS, Parrotica or courier from this chat" in await bot.private("/help")
 
 
 def _read_timeout(r: httpx.Request) -> Exception:

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from providers import courier_states, nusasms_receipts
+from providers import nusasms_receipts
 from providers.base import DeliveryState
+from providers.courier import states as courier_states
 from providers.nusasms import WA_STATE_WORDS, WA_STATES, map_wa_status
 from providers.nusasms_codes import DR_STATES, map_dr_status
 from providers.receipts import InvalidCallback

@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.tracking.tracker import Tracker
 from storage.models import Batch, Message, StatusEvent
 from tests.conftest import USER, Bot, make_settings, providers_transport, stop_bot
+from tests.fakes.courier import FakeCourier
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.parrotica import FakeParrotica
 from tests.fakes.telegram import Call, FakeTelegram, OfflineRequest, callback_query, feed
@@ -47,18 +48,20 @@ async def start_tracked_bot(
     nusa: FakeNusaSms,
     clock: FakeClock,
     parrotica: FakeParrotica | None = None,
+    courier: FakeCourier | None = None,
 ) -> Bot:
     """Like ``tests.conftest.start_bot``, with the tracker on ``clock`` and no loops."""
     parrotica = parrotica or FakeParrotica()
+    courier = courier or FakeCourier()
     app = build_application(
         settings,
         request=OfflineRequest(tg),
-        provider_transport=providers_transport(nusa, parrotica),
+        provider_transport=providers_transport(nusa, parrotica, courier),
         rate_limit=False,
     )
     await app.initialize()
     await start_resources(app, clock=clock, background=False)
-    return Bot(app, tg, nusa, parrotica)
+    return Bot(app, tg, nusa, parrotica, courier)
 
 
 # Fixtures of every tracking test (registered through ``pytest_plugins`` in conftest.py).
