@@ -414,6 +414,7 @@ class Lookup(StrEnum):
     FOUND = "found"  # exactly one provider message matches: ``report`` is its state
     ABSENT = "absent"  # the provider has no such message: it was not sent
     AMBIGUOUS = "ambiguous"  # several could be it: nothing can be concluded
+    CANNOT_ASK = "cannot_ask"  # the provider has no look-up for this channel
 
 
 @dataclass(frozen=True, slots=True)

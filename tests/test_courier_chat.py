@@ -7,15 +7,27 @@ the same MockTransport as the other providers (routed by host). The courier-spec
 
 from __future__ import annotations
 
-from tests.conftest import Bot
+from tests.conftest import USER, Bot
 from tests.fakes.courier import ACCOUNT_A, NUMBER_A1, ORG, PASSWORD, PHONE_A1, USERNAME
 
 CONNECT = f"/connect courier username={USERNAME} password={PASSWORD} organization_id={ORG}"
 
 
 async def test_connect_logs_in_and_checks_the_organization(bot: Bot) -> None:
-    reply = await bot.private(CONNECT)
-    assert "connected" in reply, reply
+    mark = bot.tg.mark()
+    await bot.private(CONNECT)
+    connected, pick = bot.replies_since(mark, USER)
+    assert "connected" in connected, connected
+    # Two numbers can text and none is chosen: the chat is asked, with buttons.
+    assert "Pick what this chat sends from" in pick, pick
+    assert "+15550100003" in pick  # listed, but it cannot text: no button
+    (markup,) = [
+        c.params["reply_markup"]
+        for c in bot.tg.calls_to("sendMessage")
+        if "Pick what" in c.params.get("text", "")
+    ]
+    labels = [b["text"] for row in markup["inline_keyboard"] for b in row]
+    assert labels == ["+15550100001", "+15550100002"]
     assert bot.courier.logins == 1
     assert bot.courier.requests_to(f"/v1/organizations/{ORG}/", "GET")
 

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from bot.tracking.reconcile import RECONCILE_AFTER
 from storage.models import Message, StatusEvent
 from tests.conftest import Bot
+from tests.fakes.courier import ACCOUNT_A, NUMBER_A1, ORG, PASSWORD, USERNAME
 from tests.fakes.parrotica import DEFAULT_KEY, DEFAULT_USER
 from tests.tracking_support import FakeClock, tracker_of
 
@@ -115,3 +116,52 @@ async def test_a_failed_lookup_is_tried_again_later(tbot: Bot, clock: FakeClock)
     assert (await _messages(tbot))[0].state == "unknown"
     await tracker_of(tbot).tick(_later() + timedelta(minutes=1))
     assert (await _messages(tbot))[0].state == "accepted"
+
+
+async def _lost_courier_text(bot: Bot, *, acted: bool) -> None:
+    connect = (
+        f"/connect courier username={USERNAME} password={PASSWORD} organization_id={ORG} "
+        f"account_id={ACCOUNT_A} number_id={NUMBER_A1}"
+    )
+    assert "connected" in await bot.private(connect)
+    bot.courier.raise_next(_timeout, after=acted, path_contains="/v1/texts/", method="POST")
+    reply = await bot.private(f"/send courier:sms {NUMBER},6281234567891 Visit at 9")
+    assert "unknown" in reply, reply
+
+
+async def test_a_lost_courier_text_is_found_by_its_target(tbot: Bot, clock: FakeClock) -> None:
+    await _lost_courier_text(tbot, acted=True)
+    (text,) = [t for t in tbot.courier.texts.values() if t.attributes["target"] == f"+{NUMBER}"]
+    await tracker_of(tbot).tick(_later())
+    lost, other = await _messages(tbot)
+    assert (lost.state, lost.provider_ref) == ("accepted", text.id)
+    assert other.state == "accepted"  # its own request was answered all along
+    assert len(tbot.courier.requests_to("/v1/texts/", "POST")) == 2  # never resent
+    (listing,) = [
+        r for r in tbot.courier.requests_to("/v1/texts/", "GET") if r.url.path.endswith("texts/")
+    ]
+    assert listing.url.params["filter[target]"] == f"+{NUMBER}"
+
+
+async def test_a_lost_courier_text_it_never_got_fails(tbot: Bot, clock: FakeClock) -> None:
+    await _lost_courier_text(tbot, acted=False)
+    await tracker_of(tbot).tick(_later())
+    lost = next(m for m in await _messages(tbot) if m.recipient == NUMBER)
+    assert lost.state == "failed"
+    assert "courier has no such message" in lost.detail
+
+
+async def test_a_lost_courier_email_cannot_be_looked_up_and_says_so(
+    tbot: Bot, clock: FakeClock
+) -> None:
+    connect = (
+        f"/connect courier username={USERNAME} password={PASSWORD} organization_id={ORG} "
+        f"account_id={ACCOUNT_A} number_id={NUMBER_A1}"
+    )
+    assert "connected" in await tbot.private(connect)
+    tbot.courier.raise_next(_timeout, after=True, path_contains="/send/", method="POST")
+    await tbot.private("/send courier:email ana@example.com Hi | Body")
+    await tracker_of(tbot).tick(_later())
+    (message,) = await _messages(tbot)
+    assert message.state == "unknown"
+    assert "courier cannot be asked whether it sent it" in message.detail

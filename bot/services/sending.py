@@ -206,6 +206,8 @@ def recipients_for(route: Route, raw: Sequence[str], country: str | None) -> lis
 
 def _read_recipient(route: Route, item: str, country: str | None) -> str:
     channel = route.channel
+    if channel.command:  # a multicast's one "recipient" names its audience, as typed
+        return item
     kind, sep, _ = item.partition(":")
     kind = kind.lower()
     if sep and kind in RECIPIENT_PREFIXES and kind not in channel.recipient_kinds:

@@ -42,16 +42,25 @@ async def reconcile(poller: Poller, messages: Messages, now: datetime, on_moved:
     lost = await messages.lost_sends(now - RECONCILE_AFTER, PAGE)
     if not lost:
         return 0
-    # One lookup per send of one batch on one route: its recipients shared one text.
-    groups: dict[tuple[int, str, str], list[Message]] = {}
-    for message in lost:
-        groups.setdefault((message.batch_id, message.provider, message.channel), []).append(
-            message
-        )
     adapters = await poller.adapters(lost)
+    # One lookup per provider request: a batch's recipients on a route that takes many in one
+    # request shared it (and its text); elsewhere each message was its own request.
+    groups: dict[tuple[int, str, str, int], list[Message]] = {}
+    for message in lost:
+        adapter = adapters[(message.chat_id, message.provider)]
+        shared = not isinstance(adapter, Exception) and (
+            adapter.capabilities.per_request(message.channel) > 1
+        )
+        key = (
+            message.batch_id,
+            message.provider,
+            message.channel,
+            0 if shared else message.id or 0,
+        )
+        groups.setdefault(key, []).append(message)
     changes: list[StateChange] = []
     notes: list[tuple[list[int], str]] = []
-    for (_batch, provider, channel), group in groups.items():
+    for (_batch, provider, channel, _one), group in groups.items():
         ids = [m.id for m in group if m.id is not None]
         name = _display(provider)
         adapter = adapters[(group[0].chat_id, provider)]
@@ -91,6 +100,14 @@ async def reconcile(poller: Poller, messages: Messages, now: datetime, on_moved:
                     poll_attempts=0,
                 )
                 for i in ids
+            )
+        elif answer.lookup == Lookup.CANNOT_ASK:
+            notes.append(
+                (
+                    ids,
+                    f"Its answer was lost and {name} cannot be asked whether it sent it "
+                    f"({answer.detail}): check with {name} before sending it again.",
+                )
             )
         elif answer.lookup == Lookup.ABSENT:
             changes.extend(

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 import httpx
@@ -36,6 +37,9 @@ from providers.base import (
     BalanceKind,
     Capabilities,
     DeliveryState,
+    Lookup,
+    LostSend,
+    LostSendAnswer,
     MulticastRequest,
     OutgoingMessage,
     SenderIdentity,
@@ -65,6 +69,10 @@ from providers.ratelimit import AccountLimiters, SlotPacer
 ACCOUNT_KEY = "account_id"  # credential keys /senders stores the chosen number under
 NUMBER_KEY = "number_id"
 SMS, BULK, EMAIL, MULTICAST = "sms", "bulk", "email", "multicast"
+# A lost text is looked for among texts to its target created from LOST_SKEW before the bot
+# stored it (clocks differ); at most LOST_LOOKUP_MAX of them are read.
+LOST_SKEW = timedelta(minutes=2)
+LOST_LOOKUP_MAX = 500
 EMAILS_REMEMBERED = 1000  # e-mail statuses kept for /status (there is no GET to ask)
 PICK_NUMBER = f"pick the number to send from with /senders {NAME}"
 NO_EMAIL_LOOKUP = (
@@ -95,6 +103,7 @@ class Courier:
         senders=True,
         multicast=True,
         balance=BalanceKind.NONE,
+        find_lost=True,
     )
 
     def __init__(
@@ -265,6 +274,36 @@ class Courier:
         )
         return _result(started.id, started.reading)
 
+    async def find_sent(self, lost: LostSend) -> LostSendAnswer:
+        """Look a lost text up in the account's texts to its target (same text, sent since).
+
+        Only texts can be listed by target; bulk messages, multicasts and e-mails cannot be
+        told apart from others, so those answer ``CANNOT_ASK``.
+        """
+        if lost.channel != SMS or len(lost.recipients) != 1:
+            return LostSendAnswer(
+                Lookup.CANNOT_ASK, detail=f"{NAME} can look up single texts only"
+            )
+        account, _number = await self._sending_ids()
+        (target,) = lost.recipients
+        texts = await self.client.list_texts(account, target=target, max_items=LOST_LOOKUP_MAX)
+        since = lost.stored_at - LOST_SKEW
+        matches = [
+            t
+            for t in texts
+            if t.message.strip() == lost.text.strip() and _not_before(t.created_at, since)
+        ]
+        if len(matches) > 1:
+            return LostSendAnswer(
+                Lookup.AMBIGUOUS, detail=f"{len(matches)} texts with this message went there"
+            )
+        if not matches:
+            if len(texts) >= LOST_LOOKUP_MAX:
+                return LostSendAnswer(Lookup.AMBIGUOUS, detail="too many texts to search")
+            return LostSendAnswer(Lookup.ABSENT)
+        (text,) = matches
+        return LostSendAnswer(Lookup.FOUND, _report(text.id, text.reading, text.error))
+
     # -- status ----------------------------------------------------------------------------
 
     async def status(self, ref: str, *, channel: str) -> StatusReport:
@@ -368,6 +407,20 @@ class Courier:
 
 def _shown(number: TextNumber) -> str:
     return number.phone_number or number.id
+
+
+def _not_before(stamp: str, since: datetime) -> bool:
+    """Whether courier's ``created-at`` is at or after ``since``.
+
+    An unreadable date counts as after: a text that may match is never ruled out by it.
+    """
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment >= since
 
 
 def _result(ref: str, reading: Reading, error: str = "") -> SendResult:

@@ -116,6 +116,7 @@ class Text:
     target: str
     sender: str
     created_at: str
+    message: str = ""
 
     @classmethod
     def read(cls, r: Resource) -> Text:
@@ -128,6 +129,7 @@ class Text:
             text_of(a, "target"),
             text_of(a, "from"),
             text_of(a, "created-at"),
+            text_of(a, "message"),
         )
 
     @property
