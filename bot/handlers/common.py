@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from html import escape
-
 from telegram import Message, Update
-
-from bot.services.errors import BadInput
 
 
 def message_of(update: Update) -> Message:
@@ -22,14 +18,6 @@ def sender_name(update: Update) -> str:
     if user is None:
         return ""
     return f"@{user.username}" if user.username else user.full_name
-
-
-def parse_id(text: str, *, what: str = "message") -> int:
-    """A numeric id typed as ``12`` or ``#12``."""
-    cleaned = text.strip().lstrip("#")
-    if not cleaned.isdigit():
-        raise BadInput(f"“{escape(text)}” is not a {what} id; ids are numbers like 12 or #12.")
-    return int(cleaned)
 
 
 async def reply(update: Update, text: str) -> Message:

@@ -16,7 +16,7 @@ from bot.services.senders import SenderChoice
 from storage.models import Role
 
 PICK_DATA = "snd:"
-PICK_PATTERN = r"^snd:[a-z0-9_]{1,32}:\d{1,3}$"
+PICK_PATTERN = r"^snd:[a-z0-9_]{1,32}:[0-9]{1,3}\Z"  # \Z: "$" would let a newline follow
 MAX_BUTTONS = 30
 
 

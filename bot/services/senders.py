@@ -7,6 +7,7 @@ as the chat's ``sender_id`` credential value, so it travels with the account's c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 
 from bot.services.accounts import Accounts, provider_spec
 from bot.services.errors import BadInput, NotConnected
@@ -61,8 +62,8 @@ class Senders:
         picked = choice.identities[index]
         if not picked.usable:
             raise BadInput(
-                f"{choice.provider.display} has not approved “{picked.value}” yet "
-                f"({picked.status or 'not usable'}); pick an approved one."
+                f"{choice.provider.display} has not approved “{escape(picked.value)}” yet "
+                f"({escape(picked.status or 'not usable')}); pick an approved one."
             )
         spec = choice.provider
         await self._accounts.connect(chat_id, spec.name, {SENDER_KEY: picked.value}, actor=actor)

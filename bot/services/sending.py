@@ -21,10 +21,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from html import escape
 
 from bot.services.accounts import Accounts
-from bot.services.errors import BadInput
+from bot.services.errors import BadInput, echo
+from bot.services.integers import read_id
 from bot.services.phones import normalise
 from providers.base import (
     BulkProvider,
@@ -171,18 +171,18 @@ def recipients_for(route: Route, raw: Sequence[str], country: str | None) -> lis
 
 def _kind_recipient(route: Route, kind: str, value: str) -> str:
     """``kind:<id>`` as the provider takes it, or ``BadInput`` saying why it cannot be sent."""
-    shown = escape(f"{kind}:{value}")
+    shown = echo(f"{kind}:{value}")
     if kind not in route.channel.recipient_kinds:
         takes = [str(r) for r in all_route_specs() if kind in r.channel.recipient_kinds]
         raise BadInput(
             f"“{shown}”: {route} takes phone numbers, not {kind} ids ({', '.join(takes)} do)."
         )
-    digits = value.strip()
-    if not digits.isdigit() or int(digits) == 0:
+    number = read_id(value.strip())
+    if number is None:
         raise BadInput(
             f"“{shown}” is not a {kind} id: write {kind}:&lt;number&gt;, e.g. {kind}:12."
         )
-    return f"{kind}:{int(digits)}"
+    return f"{kind}:{number}"
 
 
 class Sender:
