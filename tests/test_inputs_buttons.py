@@ -10,6 +10,7 @@ import pytest
 
 from bot.services.integers import MAX_ID
 from tests.conftest import USER, Bot
+from tests.fakes.parrotica import DEFAULT_KEY, DEFAULT_USER
 from tests.fakes.telegram import callback_query, feed
 
 UNEXPECTED = "Something went wrong"
@@ -54,4 +55,18 @@ async def test_every_button_press_is_answered_once(
     assert len(answers) == 1, [c.method for c in bot.tg.calls[mark:]]
     if answer is not None:
         assert answer in str(answers[0].params.get("text", "")), answers[0].params
+    assert all(UNEXPECTED not in r for r in bot.replies_since(mark, USER))
+
+
+async def test_pressing_a_sender_button_twice_is_no_error(bot: Bot) -> None:
+    # The second press leaves the list as it is: Telegram answers "message is not modified".
+    await bot.private(f"/connect parrotica api_key={DEFAULT_KEY} user_id={DEFAULT_USER}")
+    await bot.private("/senders parrotica")
+    listing = bot.tg.calls_to("sendMessage")[-1].result["message_id"]
+    mark = bot.tg.mark()
+    for _ in range(2):
+        await feed(
+            bot.app, callback_query("snd:parrotica:0", message_chat_id=USER, message_id=listing)
+        )
+    assert len(bot.tg.calls_to("answerCallbackQuery")) == 2
     assert all(UNEXPECTED not in r for r in bot.replies_since(mark, USER))

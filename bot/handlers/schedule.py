@@ -6,20 +6,18 @@ id it cancels a scheduled send, which needs the operator role like the other sch
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.cards import post_card
 from bot.commands import Command, chat_of, require_role
 from bot.context import BotContext
 from bot.handlers import connect
-from bot.handlers.common import message_of, reply, sender_name
+from bot.handlers.common import edit_pressed, message_of, reply, sender_name
 from bot.handlers.send import USAGE as SEND_USAGE
 from bot.handlers.send import parse_send
 from bot.parsing import command_body, take_token
@@ -30,8 +28,6 @@ from bot.services.integers import parse_id, read_id
 from bot.services.scheduling import Cancelled, ScheduleDraft
 from bot.services.when import EXAMPLES, Recurrence
 from storage.models import Role
-
-log = logging.getLogger(__name__)
 
 USAGE = "/schedule &lt;when&gt; [&lt;route&gt;] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt;"
 CANCEL_DATA = "sched:cancel:"
@@ -182,14 +178,8 @@ async def on_cancel_button(update: Update, context: BotContext) -> None:
         chat.id, schedule_id, actor=update.effective_user.id, name=sender_name(update)
     )
     rows = await context.services.schedules.open_for_chat(chat.id)
-    try:
-        await query.edit_message_text(
-            schedule_list(rows),
-            parse_mode=ParseMode.HTML,
-            reply_markup=keyboard([r.id for r in rows if r.id is not None and not r.provider_ref]),
-        )
-    except TelegramError as exc:
-        log.info("could not refresh the schedule list: %s", exc.message)
+    open_ids = [r.id for r in rows if r.id is not None and not r.provider_ref]
+    await edit_pressed(query, schedule_list(rows), keyboard(open_ids))
     await context.bot.send_message(
         chat.id, cancelled_text(result, by=sender_name(update)), parse_mode=ParseMode.HTML
     )

@@ -5,12 +5,11 @@ from __future__ import annotations
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
 from bot.commands import Command, chat_of, require_role
 from bot.context import BotContext
-from bot.handlers.common import message_of
+from bot.handlers.common import edit_pressed, message_of
 from bot.parsing import command_body, take_token
 from bot.services.senders import SenderChoice
 from storage.models import Role
@@ -69,9 +68,7 @@ async def on_pick(update: Update, context: BotContext) -> None:
     choice = await context.services.senders.choose(
         chat.id, provider, int(index), actor=update.effective_user.id
     )
-    await query.edit_message_text(
-        sender_list(choice), parse_mode=ParseMode.HTML, reply_markup=sender_buttons(choice)
-    )
+    await edit_pressed(query, sender_list(choice), sender_buttons(choice))
 
 
 def pick_handler() -> CallbackQueryHandler[BotContext, None]:
