@@ -12,6 +12,7 @@ import pytest
 from bot.services.errors import ECHO_LIMIT, echo
 from tests.conftest import GROUP, Bot
 from tests.fakes.telegram import utf16_len
+from tests.telegram_html import html_problems
 
 UNEXPECTED = "Something went wrong"
 HTML = "<b>&amp;"
@@ -70,3 +71,45 @@ async def test_echoed_user_text_is_escaped_once_and_clipped(
 )
 def test_echo_escapes_and_clips(text: str, expected: str) -> None:
     assert echo(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain",
+        "<b>bold</b> and <i>it</i>",
+        "a &lt; b &amp;&amp; c &gt; d &quot;q&quot; &#128512; &#x1F600;",
+        '<a href="tg://user?id=1">Alice</a>',
+        '<span class="tg-spoiler">x</span> <tg-spoiler>y</tg-spoiler>',
+        '<pre><code class="language-python">x = 1</code></pre>',
+        "<blockquote expandable>quoted</blockquote>",
+        "x" * 4096,
+    ],
+)
+def test_the_strict_checker_accepts_telegram_html(text: str) -> None:
+    assert html_problems(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<p>paragraph</p>",
+        "<b>unclosed",
+        "stray</b>",
+        "<b><i>crossed</b></i>",
+        "a < b",
+        "a > b",
+        "a & b",
+        "&nbsp;",
+        "&amp",
+        "<span>no class</span>",
+        "<a>no href</a>",
+        "line<br/>",
+        "<b onclick='x'>x</b>",
+        "<!-- comment -->",
+        "x" * 4097,
+        "<b>" + "x" * 4097 + "</b>",
+    ],
+)
+def test_the_strict_checker_refuses_what_telegram_refuses(text: str) -> None:
+    assert html_problems(text) != []
