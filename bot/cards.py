@@ -16,6 +16,7 @@ from telegram.error import Forbidden, TelegramError
 
 from bot.render import CARD_LINES, card_text, status_card
 from bot.services import Services
+from bot.services.integers import read_id
 from bot.services.sending import SendOutcome
 from bot.tracking.policy import READ_CHANNELS
 from providers.base import DeliveryState
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 REFRESH = "refresh"
 DETAILS = "details"
 CARD_PATTERN = r"^card:"
-_CARD_DATA = re.compile(r"^card:([a-z]+):(\d{1,18})$")
+_CARD_DATA = re.compile(r"card:([a-z]+):([0-9]+)")
 
 
 def card_data(action: str, batch_id: int) -> str:
@@ -37,8 +38,11 @@ def card_data(action: str, batch_id: int) -> str:
 
 def parse_card_data(data: str) -> tuple[str, int] | None:
     """``(action, batch id)`` of a card button, or None when the data is not one."""
-    match = _CARD_DATA.match(data)
-    return (match.group(1), int(match.group(2))) if match else None
+    match = _CARD_DATA.fullmatch(data)
+    if match is None:
+        return None
+    batch_id = read_id(match.group(2))
+    return None if batch_id is None else (match.group(1), batch_id)
 
 
 def card_keyboard(view: CardView) -> InlineKeyboardMarkup | None:

@@ -34,7 +34,6 @@ class Command:
     role: Role
     callback: Callback
     private_only: bool = False
-    before: Callback | None = None
 
     @property
     def help_line(self) -> str:
@@ -114,8 +113,6 @@ def guarded(command: Command) -> Callback:
     async def run(update: Update, context: BotContext) -> None:
         if update.effective_chat is None or update.effective_user is None:
             return
-        if command.before is not None:
-            await command.before(update, context)
         if command.private_only and update.effective_chat.type != TgChat.PRIVATE:
             raise NotAllowed(f"/{command.name} works in a private chat with me only.")
         chat = await chat_of(update, context)

@@ -1,7 +1,9 @@
 """Splitting command text into arguments without losing the message's own layout.
 
 ``context.args`` splits on every space and drops newlines; a message body must keep them, so
-commands take their leading arguments here and keep the rest as typed.
+commands take their leading arguments here and keep the rest as typed. Invisible characters
+that come with pasted text (zero-width spaces, byte-order marks, bidi marks) are dropped here,
+once, so a route or a number with a zero-width space inside reads as the one the user sees.
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ import re
 from collections.abc import Callable
 
 _TOKEN = re.compile(r"\S+")
+# Zero-width space, word joiner, byte-order mark, and the bidi marks, embeddings, overrides and
+# isolates: never part of what the user meant to type.
+_INVISIBLE = re.compile(r"[\u200b\u2060\ufeff\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+# Zero-width (non-)joiners join emoji sequences and some scripts' letters, so they stay between
+# two non-ASCII characters (the message text) and go anywhere else (routes, numbers, ids).
+_STRAY_JOINER = re.compile(r"(?<![^\x00-\x7f])[\u200c\u200d]|[\u200c\u200d](?![^\x00-\x7f])")
 _PHONE_PIECE = re.compile(r"^[+\d()\-.,]+$")
 MAX_PIECES_PER_NUMBER = 6
 
 
 def command_body(text: str) -> str:
-    """The text after ``/command`` (or ``/command@bot``), leading spaces removed."""
-    match = re.match(r"^/\S+", text)
-    return text[match.end() :].lstrip() if match else text.strip()
+    """The text after ``/command`` (or ``/command@bot``), leading spaces and invisibles removed."""
+    visible = _STRAY_JOINER.sub("", _INVISIBLE.sub("", text))
+    match = re.match(r"^/\S+", visible)
+    return visible[match.end() :].lstrip() if match else visible.strip()
 
 
 def take_token(body: str) -> tuple[str, str]:
@@ -73,11 +82,14 @@ def take_recipients(body: str, is_complete: Callable[[str], bool]) -> tuple[list
 
 
 def parse_pairs(body: str) -> dict[str, str]:
-    """``k=v k2=v2`` into a dict; raises ``ValueError`` naming a token without ``=``."""
+    """``k=v k2=v2`` into a dict; raises ``ValueError`` for a token without ``=``.
+
+    The error does not name the token: it may be a secret typed without its key.
+    """
     values: dict[str, str] = {}
     for token in body.split():
         key, sep, value = token.partition("=")
         if not sep or not key:
-            raise ValueError(token)
+            raise ValueError("a value is not key=value")
         values[key.strip().lower()] = value
     return values

@@ -412,6 +412,11 @@ def all_routes() -> list[str]:
     return [str(r) for r in all_route_specs()]
 
 
+def _typed(name: str, limit: int = 32) -> str:
+    """A mistyped name as a refusal repeats it: clipped, so a long paste keeps it short."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
 def parse_route(text: str) -> Route:
     """Resolve ``provider`` or ``provider:channel`` (case-insensitive).
 
@@ -423,7 +428,7 @@ def parse_route(text: str) -> Route:
     spec = REGISTRY.get(provider_name)
     if spec is None:
         raise UnknownRoute(
-            f"Unknown provider “{provider_name}”. Known routes: {', '.join(all_routes())}."
+            f"Unknown provider “{_typed(provider_name)}”. Known routes: {', '.join(all_routes())}."
         )
     if not channel_name:
         return Route(spec, spec.default_channel)
@@ -431,7 +436,9 @@ def parse_route(text: str) -> Route:
     if channel is None or channel.command:
         names = ", ".join(f"{spec.name}:{c.name}" for c in spec.channels if not c.command)
         hint = f" ({spec.name}:{channel.name} is sent with /{channel.command})" if channel else ""
-        raise UnknownRoute(f"{spec.display} has no channel “{channel_name}”{hint}. Try {names}.")
+        raise UnknownRoute(
+            f"{spec.display} has no channel “{_typed(channel_name)}”{hint}. Try {names}."
+        )
     return Route(spec, channel)
 
 

@@ -28,11 +28,11 @@ def utc(*args: int) -> datetime:
         ("2027-12-01 9am 628 hi", utc(2027, 12, 1, 8), "Europe/Berlin", None, "628 hi"),
         ("2027-12-01T09:00+07:00 628", utc(2027, 12, 1, 2), "Europe/Berlin", None, "628"),
         ("2027-12-01T09:00Z 628", utc(2027, 12, 1, 9), "Europe/Berlin", None, "628"),
-        ("in 2h 628 hi", utc(2027, 3, 26, 12, 15), "Europe/Berlin", None, "628 hi"),
-        ("in 30m 628", utc(2027, 3, 26, 10, 45), "Europe/Berlin", None, "628"),
-        ("in 1d 628", utc(2027, 3, 27, 10, 15), "Europe/Berlin", None, "628"),
-        ("in 1h30m 628", utc(2027, 3, 26, 11, 45), "Europe/Berlin", None, "628"),
-        ("in 2 hours 15 minutes 628", utc(2027, 3, 26, 12, 30), "Europe/Berlin", None, "628"),
+        ("in 2h 628 hi", utc(2027, 3, 26, 12, 15, 30), "Europe/Berlin", None, "628 hi"),
+        ("in 30m 628", utc(2027, 3, 26, 10, 45, 30), "Europe/Berlin", None, "628"),
+        ("in 1d 628", utc(2027, 3, 27, 10, 15, 30), "Europe/Berlin", None, "628"),
+        ("in 1h30m 628", utc(2027, 3, 26, 11, 45, 30), "Europe/Berlin", None, "628"),
+        ("in 2 hours 15 minutes 628", utc(2027, 3, 26, 12, 30, 30), "Europe/Berlin", None, "628"),
         ("tomorrow 09:00 628 hi", utc(2027, 3, 27, 8), "Europe/Berlin", None, "628 hi"),
         ("today 17:00 628", utc(2027, 3, 26, 16), "Europe/Berlin", None, "628"),
         ("today 5:30pm 628", utc(2027, 3, 26, 16, 30), "Europe/Berlin", None, "628"),
@@ -125,6 +125,27 @@ def test_bad_when_gets_a_specific_reply(body: str, expected: str) -> None:
     with pytest.raises(BadInput) as caught:
         read_when(body, zone="Europe/Berlin", now=NOW)
     assert expected in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "now",
+    [NOW, NOW.replace(second=0, microsecond=1), NOW.replace(second=59, microsecond=999_999)],
+    ids=["half-past", "just-after-the-minute", "just-before-the-next"],
+)
+@pytest.mark.parametrize(
+    ("span", "delta"),
+    [
+        ("1m", timedelta(minutes=1)),
+        ("2h", timedelta(hours=2)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("1 day", timedelta(days=1)),
+    ],
+)
+def test_relative_times_are_now_plus_the_span_exactly(
+    now: datetime, span: str, delta: timedelta
+) -> None:
+    when, _ = read_when(f"in {span} 628", zone="Asia/Jakarta", now=now)
+    assert when.at == now + delta
 
 
 def test_a_broken_stored_zone_says_how_to_fix_it() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import BotCommand, Update
 from telegram.constants import ChatType
-from telegram.ext import CommandHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.commands import Command, guarded
 from bot.context import BotApplication, BotContext
@@ -23,7 +23,9 @@ from bot.handlers import (
     status,
 )
 from bot.handlers.common import message_of, reply
+from bot.services.errors import echo
 
+SCRUB = -1  # first: a group message carrying credentials is deleted before anything else
 DIALOGUE = 1  # after commands: plain text continues a guided /connect
 FALLBACK = 2  # last: unknown commands get an answer
 # Provider callbacks of one kind each; a group of their own, so no other handler shadows them.
@@ -58,11 +60,12 @@ async def unknown_command(update: Update, context: BotContext) -> None:
         return
     if not addressee and message.chat.type != ChatType.PRIVATE:
         return
-    await reply(update, f"Unknown command {name}. /help lists the commands you can use.")
+    await reply(update, f"Unknown command {echo(name)}. /help lists the commands you can use.")
 
 
 # Only new messages run commands: an edited /send must not send again.
 NEW = filters.UpdateType.MESSAGE
+EDITED = filters.UpdateType.EDITED_MESSAGE
 # "/cmd ..." text without a bot_command entity (some clients and emulators send none).
 SLASH_TEXT = filters.TEXT & filters.Regex(r"^/[A-Za-z0-9_]+(@\w+)?(\s|$)") & ~filters.COMMAND
 
@@ -82,8 +85,26 @@ async def command_without_entity(update: Update, context: BotContext) -> None:
     await guarded(command)(update, context)
 
 
+async def stale_button(update: Update, context: BotContext) -> None:
+    """Answer a button no handler took (an old version's, a stale id, made-up data).
+
+    Unanswered, the Telegram client would show the button's spinner until it times out.
+    """
+    query = update.callback_query
+    assert query is not None
+    await query.answer("This button is no longer valid. Run the command again for fresh ones.")
+
+
 def register(app: BotApplication) -> None:
     """Add every handler to the application."""
+    # New and edited messages alike: a secret can be edited into a message sent earlier.
+    app.add_handler(
+        MessageHandler(
+            (NEW | EDITED) & filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION),
+            connect.scrub_group_secret,
+        ),
+        group=SCRUB,
+    )
     for command in COMMANDS:
         app.add_handler(CommandHandler(command.name, guarded(command), filters=NEW))
     app.add_handler(MessageHandler(NEW & SLASH_TEXT, command_without_entity))
@@ -100,6 +121,8 @@ def register(app: BotApplication) -> None:
     app.add_handler(MessageHandler(NEW & filters.COMMAND, unknown_command), group=FALLBACK)
     app.add_handler(check.callback_handler(), group=PHONE_CHECKS)
     cards.register(app)  # card buttons; status callbacks in a group of their own
+    # Last in group 0, so it only sees presses that no button handler above took.
+    app.add_handler(CallbackQueryHandler(stale_button))
 
 
 def bot_commands(private: bool) -> list[BotCommand]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from html import escape
+import logging
 
-from telegram import Message, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
 
-from bot.services.errors import BadInput
+log = logging.getLogger(__name__)
 
 
 def message_of(update: Update) -> Message:
@@ -24,14 +26,21 @@ def sender_name(update: Update) -> str:
     return f"@{user.username}" if user.username else user.full_name
 
 
-def parse_id(text: str, *, what: str = "message") -> int:
-    """A numeric id typed as ``12`` or ``#12``."""
-    cleaned = text.strip().lstrip("#")
-    if not cleaned.isdigit():
-        raise BadInput(f"“{escape(text)}” is not a {what} id; ids are numbers like 12 or #12.")
-    return int(cleaned)
-
-
 async def reply(update: Update, text: str) -> Message:
     """Answer in the same chat, as HTML."""
     return await message_of(update).reply_html(text, do_quote=False)
+
+
+async def edit_pressed(
+    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None
+) -> None:
+    """Show ``text`` in the message whose button was pressed, if Telegram lets it.
+
+    A second press of the same button leaves nothing to change ("message is not modified")
+    and the message may be gone or too old to edit; the press itself was handled, so either
+    is only logged.
+    """
+    try:
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    except TelegramError as exc:
+        log.info("left a pressed button's message as it was: %s", exc.message)

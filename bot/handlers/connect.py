@@ -2,12 +2,14 @@
 
 Credentials are only ever typed in a private chat. ``/connect`` in a group answers with a
 deep-link button; a group admin opens it and enters the credentials for the group in private.
-Any message that carries a secret is deleted as soon as it is read.
+Any message that carries a secret is deleted as soon as it is read, and no part of a value is
+ever repeated in a reply or a log line.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
@@ -35,6 +37,10 @@ log = logging.getLogger(__name__)
 PENDING_KEY = "pending_connect"
 DIALOGUE_TIMEOUT = timedelta(minutes=10)
 SKIP_WORDS = {"-", "skip"}
+_CONNECT = re.compile(r"/connect(@\w+)?(\s|$)", re.IGNORECASE)
+# Credential keys whose values are secret (``api_key``, passwords), from the registry.
+_SECRET_KEYS = sorted({f.key for spec in REGISTRY.values() for f in spec.credentials if f.secret})
+_SECRET_PAIR = re.compile(rf"(?<!\w)({'|'.join(map(re.escape, _SECRET_KEYS))})\s*=", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -108,6 +114,8 @@ async def connect(update: Update, context: BotContext) -> None:
     if chat.kind != ChatType.PRIVATE:
         await _connect_in_group(update, context, provider)
         return
+    if rest.strip():
+        await delete_quietly(message)  # first: whatever follows the provider may be a secret
     if not provider:
         raise BadInput(_usage())
     spec = provider_spec(provider)
@@ -115,11 +123,13 @@ async def connect(update: Update, context: BotContext) -> None:
         pending = _begin(context, chat_id=chat.id, title="", provider=spec.name)
         await reply(update, _prompt(pending))
         return
-    await delete_quietly(message)
     try:
         values = parse_pairs(rest)
-    except ValueError as exc:
-        raise BadInput(f"“{escape(str(exc)[:20])}…” is not k=v. {_usage()}") from None
+    except ValueError:
+        # Never repeated, not even in part: a value typed without "k=" is most likely the key.
+        raise BadInput(
+            "One value is not k=v, so nothing was stored (your message was deleted). " + _usage()
+        ) from None
     user = update.effective_user
     assert user is not None
     info = await context.services.accounts.connect(chat.id, spec.name, values, actor=user.id)
@@ -131,11 +141,25 @@ async def connect(update: Update, context: BotContext) -> None:
     await offer_choice(context.bot, context.services, chat.id, spec)
 
 
+def carries_credentials(text: str) -> bool:
+    """Whether a message looks like it holds credentials.
+
+    That is a /connect with anything after the provider (``k=v`` or a bare key), or a secret
+    key's ``key=value`` anywhere in the text (``api_key=…``, also as ``API_KEY = …``).
+    """
+    if _CONNECT.match(text) and take_token(command_body(text))[1].strip():
+        return True
+    return _SECRET_PAIR.search(text) is not None
+
+
 async def scrub_group_secret(update: Update, context: BotContext) -> None:
-    """Before any other check: a /connect with values typed into a group is deleted at once."""
+    """Before any other handler: a group message carrying credentials is deleted at once.
+
+    Runs on edited messages too, so a secret edited into an earlier message goes as well.
+    Nothing in such a message is stored or repeated.
+    """
     message = message_of(update)
-    chat = update.effective_chat
-    if chat is None or chat.type == ChatType.PRIVATE or "=" not in (message.text or ""):
+    if not carries_credentials(message.text or message.caption or ""):
         return
     deleted = await delete_quietly(message)
     await reply(
@@ -305,7 +329,6 @@ COMMANDS = (
         "connect a provider (credentials in private)",
         Role.ADMIN,
         connect,
-        before=scrub_group_secret,
     ),
     Command("disconnect", "<provider>", "remove a provider's credentials", Role.ADMIN, disconnect),
     Command("providers", "", "connected providers and the default route", Role.VIEWER, providers),

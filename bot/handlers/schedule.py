@@ -6,35 +6,31 @@ id it cancels a scheduled send, which needs the operator role like the other sch
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.cards import post_card
 from bot.commands import Command, chat_of, require_role
 from bot.context import BotContext
 from bot.handlers import connect
-from bot.handlers.common import message_of, parse_id, reply, sender_name
+from bot.handlers.common import edit_pressed, message_of, reply, sender_name
 from bot.handlers.send import USAGE as SEND_USAGE
 from bot.handlers.send import parse_send
 from bot.parsing import command_body, take_token
 from bot.schedule_text import LIST_LIMIT, confirmation, handed_over_note, schedule_list
 from bot.services.chats import route_from
 from bot.services.errors import BadInput
+from bot.services.integers import parse_id, read_id
 from bot.services.scheduling import Cancelled, ScheduleDraft
 from bot.services.when import EXAMPLES, Recurrence
 from storage.models import Role
 
-log = logging.getLogger(__name__)
-
 USAGE = "/schedule &lt;when&gt; [&lt;route&gt;] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt;"
 CANCEL_DATA = "sched:cancel:"
-CANCEL_PATTERN = r"^sched:cancel:\d+$"
 BUTTONS_PER_ROW = 3
 
 
@@ -162,6 +158,13 @@ async def reschedule(update: Update, context: BotContext) -> None:
     await reply(update, confirmation(row, verb="Rescheduled", kept_rule=kept))
 
 
+def cancel_target(data: object) -> int | None:
+    """The schedule id in a "Cancel #id" button's data; None when the data is not one."""
+    if not isinstance(data, str) or not data.startswith(CANCEL_DATA):
+        return None
+    return read_id(data.removeprefix(CANCEL_DATA))
+
+
 async def on_cancel_button(update: Update, context: BotContext) -> None:
     """A "Cancel #id" button under /scheduled."""
     query = update.callback_query
@@ -170,27 +173,24 @@ async def on_cancel_button(update: Update, context: BotContext) -> None:
     await query.answer()  # stop the button's spinner; the outcome is posted in the chat
     chat = await chat_of(update, context)
     await require_role(update, context, chat, Role.OPERATOR, "Cancelling a scheduled send")
-    schedule_id = int((query.data or "").rsplit(":", 1)[-1])
+    schedule_id = cancel_target(query.data)
+    assert schedule_id is not None  # the handler's pattern
     result = await context.services.schedules.cancel(
         chat.id, schedule_id, actor=update.effective_user.id, name=sender_name(update)
     )
     rows = await context.services.schedules.open_for_chat(chat.id)
-    try:
-        await query.edit_message_text(
-            schedule_list(rows),
-            parse_mode=ParseMode.HTML,
-            reply_markup=keyboard([r.id for r in rows if r.id is not None and not r.provider_ref]),
-        )
-    except TelegramError as exc:
-        log.info("could not refresh the schedule list: %s", exc.message)
+    open_ids = [r.id for r in rows if r.id is not None and not r.provider_ref]
+    await edit_pressed(query, schedule_list(rows), keyboard(open_ids))
     await context.bot.send_message(
         chat.id, cancelled_text(result, by=sender_name(update)), parse_mode=ParseMode.HTML
     )
 
 
 def cancel_button_handler() -> CallbackQueryHandler[BotContext, None]:
-    """The handler of the list's Cancel buttons."""
-    return CallbackQueryHandler(on_cancel_button, pattern=CANCEL_PATTERN)
+    """The handler of the list's Cancel buttons (other data goes to the stale-button answer)."""
+    return CallbackQueryHandler(
+        on_cancel_button, pattern=lambda data: cancel_target(data) is not None
+    )
 
 
 COMMANDS = (

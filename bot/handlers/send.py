@@ -22,7 +22,7 @@ from bot.handlers.common import message_of, reply, sender_name
 from bot.parsing import command_body, take_recipients, take_token
 from bot.services.channels import channel_options, require_channel_credentials
 from bot.services.chats import route_from
-from bot.services.errors import BadInput
+from bot.services.errors import BadInput, echo
 from bot.services.media import accept_media
 from bot.services.phones import normalise
 from bot.services.segments import preview, sms_segments
@@ -98,7 +98,7 @@ def parse_send(chat: Chat, body: str) -> tuple[str, list[str], str]:
     """
     args = parse_send_args(chat, body)
     if args.flags:
-        raise BadInput(f"Options such as {escape(args.flags[0])} work with /send only.")
+        raise BadInput(f"Options such as {echo(args.flags[0])} work with /send only.")
     return args.route_text, args.recipients, args.text
 
 

@@ -11,7 +11,7 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.commands import Command, chat_of, require_role
 from bot.context import BotContext
-from bot.handlers.common import message_of
+from bot.handlers.common import edit_pressed, message_of
 from bot.parsing import command_body, take_token
 from bot.services import Services
 from bot.services.errors import UserError
@@ -22,7 +22,7 @@ from storage.models import Role
 
 log = logging.getLogger(__name__)
 PICK_DATA = "snd:"
-PICK_PATTERN = r"^snd:[a-z0-9_]{1,32}:\d{1,3}$"
+PICK_PATTERN = r"^snd:[a-z0-9_]{1,32}:[0-9]{1,3}\Z"  # \Z: "$" would let a newline follow
 MAX_BUTTONS = 30
 
 
@@ -75,9 +75,7 @@ async def on_pick(update: Update, context: BotContext) -> None:
     choice = await context.services.senders.choose(
         chat.id, provider, int(index), actor=update.effective_user.id
     )
-    await query.edit_message_text(
-        sender_list(choice), parse_mode=ParseMode.HTML, reply_markup=sender_buttons(choice)
-    )
+    await edit_pressed(query, sender_list(choice), sender_buttons(choice))
 
 
 async def offer_choice(bot: Bot, services: Services, chat_id: int, spec: ProviderSpec) -> None:

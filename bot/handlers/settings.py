@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from telegram import Update
+from telegram.constants import ChatType
 
 from bot.commands import Command, chat_of
 from bot.context import BotContext
 from bot.handlers.common import message_of, reply
 from bot.parsing import command_body, take_token
-from bot.services.errors import BadInput
+from bot.services.chats import ROLES_ARE_FOR_GROUPS
+from bot.services.errors import BadInput, NotAllowed, echo
+from bot.services.integers import parse_id
 from storage.models import Role
 
+_USERNAME = re.compile(r"@|[A-Za-z]")
 ROLE_USAGE = (
     "Usage: /role &lt;@user|user id&gt; &lt;admin|operator|viewer&gt;, or reply to a "
     "member's message with /role &lt;role&gt;."
@@ -54,6 +59,8 @@ async def role(update: Update, context: BotContext) -> None:
     """/role <user> <role>, or as a reply: /role <role>; alone: list the roles."""
     message = message_of(update)
     chat = await chat_of(update, context)
+    if chat.kind == ChatType.PRIVATE:
+        raise NotAllowed(ROLES_ARE_FOR_GROUPS)
     first, rest = take_token(command_body(message.text or ""))
     second, _ = take_token(rest)
     services = context.services
@@ -78,13 +85,13 @@ async def role(update: Update, context: BotContext) -> None:
         if not second:
             raise BadInput(ROLE_USAGE)
         role_name, username = second, first.lstrip("@")
-        if first.lstrip("-").isdigit():
-            user_id, username = int(first), ""
+        if not _USERNAME.match(first):  # usernames start with a letter: anything else is an id
+            user_id, username = parse_id(first, what="user"), ""
         else:
             found = await services.chats.find_member(chat.id, first)
             if found is None:
                 raise BadInput(
-                    f"I do not know {escape(first)} yet (Telegram does not tell bots who a "
+                    f"I do not know {echo(first)} yet (Telegram does not tell bots who a "
                     "username is). Reply to one of their messages with /role &lt;role&gt;, "
                     "or use their numeric id."
                 )

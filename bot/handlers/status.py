@@ -9,10 +9,11 @@ from telegram import Update
 
 from bot.commands import Command, chat_of
 from bot.context import BotContext
-from bot.handlers.common import message_of, parse_id, reply
+from bot.handlers.common import message_of, reply
 from bot.parsing import command_body, take_token
 from bot.render import message_list, status_details
 from bot.services.errors import BadInput
+from bot.services.integers import parse_id, read_whole
 from storage.models import Role
 
 LATEST = 10
@@ -42,11 +43,9 @@ async def history(update: Update, context: BotContext) -> None:
     """/history [<n>]: the chat's recent messages."""
     chat = await chat_of(update, context)
     arg, _ = take_token(command_body(message_of(update).text or ""))
-    count = HISTORY_DEFAULT
-    if arg:
-        if not arg.isdigit() or not 1 <= int(arg) <= HISTORY_MAX:
-            raise BadInput(f"/history takes a number from 1 to {HISTORY_MAX}.")
-        count = int(arg)
+    count = read_whole(arg) if arg else HISTORY_DEFAULT
+    if count is None or not 1 <= count <= HISTORY_MAX:
+        raise BadInput(f"/history takes a number from 1 to {HISTORY_MAX}.")
     messages = await context.services.status.latest(chat.id, count)
     await reply(update, message_list(messages, chat.timezone))
 

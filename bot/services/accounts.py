@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from html import escape
 
-from bot.services.errors import BadInput, NotConnected
+from bot.services.errors import BadInput, NotConnected, echo
 from providers.base import AccountInfo, Balance, BalanceKind, Provider
 from providers.errors import AuthError, ProviderError
 from providers.registry import (
@@ -45,24 +44,22 @@ def provider_spec(name: str) -> ProviderSpec:
     """
     spec = REGISTRY.get(name.strip().lower())
     if spec is None:
-        raise BadInput(
-            f"Unknown provider “{escape(name)}”. Known providers: {', '.join(REGISTRY)}."
-        )
+        raise BadInput(f"Unknown provider “{echo(name)}”. Known providers: {', '.join(REGISTRY)}.")
     return spec
 
 
 def check_fields(spec: ProviderSpec, values: Mapping[str, str]) -> None:
     """Refuse unknown keys and empty values before anything is sent anywhere."""
     known = {f.key for f in spec.credentials}
-    unknown = sorted(set(values) - known)
-    if unknown:
+    if set(values) - known:
+        # Not named: a key typed without "=" (a base64 key ending in "==") is the secret.
         raise BadInput(
-            f"{spec.display} does not take {escape(', '.join(unknown))}. "
+            f"{spec.display} does not take one of these keys. "
             f"Its keys are: {', '.join(f.key for f in spec.credentials)}."
         )
     empty = sorted(k for k, v in values.items() if not v.strip())
     if empty:
-        raise BadInput(f"These keys have no value: {escape(', '.join(empty))}.")
+        raise BadInput(f"These keys have no value: {', '.join(empty)}.")
 
 
 class Accounts:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from html import escape
 
 from bot.services.accounts import Accounts, provider_spec
-from bot.services.errors import BadInput, NotConnected
+from bot.services.errors import BadInput, NotConnected, echo
+from bot.services.integers import read_id, read_whole
 from bot.services.phones import normalise
 from providers.base import (
     ActivityEntry,
@@ -35,7 +35,6 @@ MAX_PAGE = 100_000
 MAX_NAME = 100
 ADD_USAGE = "Usage: /contacts add &lt;name&gt; &lt;number&gt; (a name with spaces may be quoted)"
 DEL_USAGE = "Usage: /contacts del &lt;id&gt;[,&lt;id&gt;…]"
-_DIGITS = re.compile(r"^[0-9]+$")
 _QUOTED = re.compile(r"""^(["'“‘])(?P<name>.*?)["'”’](?:\s+(?P<rest>.*))?$""", re.DOTALL)
 _SEPARATORS = re.compile(r"[,\s]+")
 
@@ -133,12 +132,13 @@ def parse_page(text: str) -> int:
     raw = text.strip()
     if not raw:
         return 1
-    if not _DIGITS.match(raw) or not 1 <= int(raw) <= MAX_PAGE:
+    page = read_whole(raw)
+    if page is None or not 1 <= page <= MAX_PAGE:
         raise BadInput(
-            f"“{escape(raw)}” is not a page number: pages are whole numbers from 1, "
+            f"“{echo(raw)}” is not a page number: pages are whole numbers from 1, "
             "e.g. /contacts 2."
         )
-    return int(raw)
+    return page
 
 
 def parse_new_contact(text: str) -> tuple[str, str]:
@@ -163,9 +163,9 @@ def parse_new_contact(text: str) -> tuple[str, str]:
             name, number = body, ""
     name = " ".join(name.split())
     if not number:
-        raise BadInput(f"“{escape(name)}” needs a number. {ADD_USAGE}")
+        raise BadInput(f"“{echo(name)}” needs a number. {ADD_USAGE}")
     if not name:
-        raise BadInput(f"The number {escape(number)} needs a name. {ADD_USAGE}")
+        raise BadInput(f"The number {echo(number)} needs a name. {ADD_USAGE}")
     if len(name) > MAX_NAME:
         raise BadInput(f"A contact name has at most {MAX_NAME} characters ({len(name)} given).")
     return name, number
@@ -184,13 +184,13 @@ def parse_ids(text: str) -> tuple[int, ...]:
         raise BadInput(f"Name the contacts to delete. {DEL_USAGE}")
     ids: list[int] = []
     for token in tokens:
-        cleaned = token.removeprefix("#")
-        if not _DIGITS.match(cleaned) or int(cleaned) == 0:
+        contact_id = read_id(token)
+        if contact_id is None:
             raise BadInput(
-                f"“{escape(token)}” is not a contact id: ids are positive whole numbers, as "
+                f"“{echo(token)}” is not a contact id: ids are positive whole numbers, as "
                 f"/contacts lists them. Nothing was deleted. {DEL_USAGE}"
             )
-        ids.append(int(cleaned))
+        ids.append(contact_id)
     distinct = tuple(dict.fromkeys(ids))
     if len(distinct) > MAX_DELETE:
         raise BadInput(

@@ -8,10 +8,9 @@ place, and a send that cannot work is refused before any message is stored.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
 from bot.services.accounts import Accounts
-from bot.services.errors import BadInput
+from bot.services.errors import BadInput, echo
 from providers.registry import REGISTRY, Route
 
 FLAG_VALUES = {"otp": "Y"}
@@ -24,7 +23,7 @@ def channel_options(route: Route, flags: Sequence[str]) -> dict[str, str]:
         name = flag.removeprefix("--").lower()
         if name not in FLAG_VALUES:
             known = ", ".join(f"--{n}" for n in FLAG_VALUES)
-            raise BadInput(f"Unknown option {escape(flag)}. Options: {known} (SMS routes only).")
+            raise BadInput(f"Unknown option {echo(flag)}. Options: {known} (SMS routes only).")
         if name not in route.channel.options:
             raise BadInput(f"--{name} does not apply to {route}; it works on {routes_with(name)}.")
         options[name] = FLAG_VALUES[name]

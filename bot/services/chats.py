@@ -5,13 +5,14 @@ from __future__ import annotations
 from html import escape
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from bot.services.errors import BadInput, NotAllowed
+from bot.services.errors import BadInput, NotAllowed, echo
 from bot.services.phones import valid_country
 from providers.registry import Route, UnknownRoute, example_route, parse_route
 from storage.models import Chat, Member, Role
 from storage.repo import Repository
 
 PRIVATE = "private"
+ROLES_ARE_FOR_GROUPS = "Roles are for group chats; in a private chat you can do it all."
 
 
 def route_from(text: str) -> Route:
@@ -56,12 +57,12 @@ def valid_timezone(name: str) -> str:
         return "UTC"
     if candidate not in available_timezones():
         raise BadInput(
-            f"“{escape(name)}” is not a time zone. Use an Area/City name like Asia/Jakarta."
+            f"“{echo(name)}” is not a time zone. Use an Area/City name like Asia/Jakarta."
         )
     try:
         ZoneInfo(candidate)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise BadInput(f"“{escape(name)}” is not a time zone.") from exc
+        raise BadInput(f"“{echo(name)}” is not a time zone.") from exc
     return candidate
 
 
@@ -146,12 +147,12 @@ class Chats:
     ) -> Role:
         """Give a member a role (group chats only)."""
         if chat.kind == PRIVATE:
-            raise NotAllowed("Roles are for group chats; in a private chat you can do it all.")
+            raise NotAllowed(ROLES_ARE_FOR_GROUPS)
         try:
             role = Role(role_name.strip().lower())
         except ValueError as exc:
             raise BadInput(
-                f"“{escape(role_name)}” is not a role. Use admin, operator or viewer."
+                f"“{echo(role_name)}” is not a role. Use admin, operator or viewer."
             ) from exc
         await self._repo.set_role(chat.id, user_id, role=role, username=username, actor=actor)
         await self._repo.audit(chat.id, actor, "role", f"{user_id}={role.value}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.services.accounts import Accounts
-from bot.services.errors import BadInput, NotAllowed
+from bot.services.errors import BadInput, NotAllowed, echo
 from bot.services.phones import normalise
 from providers.base import PhoneChecker, PhoneCheckResult
 from providers.errors import ProviderError
@@ -85,7 +85,7 @@ def check_numbers(
             continue
         if not rules.accepts(digits):
             found.errors.append(
-                f"“{item}” has {len(digits)} digits; {spec.display} checks "
+                f"“{echo(item)}” has {len(digits)} digits; {spec.display} checks "
                 f"{rules.min_digits} to {rules.max_digits}."
             )
             continue

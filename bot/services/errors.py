@@ -3,13 +3,25 @@
 ::
 
     UserError                 ``message`` is shown in the chat as it is: HTML, so anything
-                              the user typed must be escaped where it is interpolated
+                              the user typed goes in through :func:`echo` (escaped once)
     ├── BadInput              the command's arguments are wrong; ``usage`` may follow
     ├── NotConnected          the chat has no credentials for that provider
     └── NotAllowed            the user's role (or the chat type) does not allow this
 """
 
 from __future__ import annotations
+
+from html import escape
+
+# Characters of user input an error shows: enough to recognise it, and a reply that echoes a
+# few inputs stays far below Telegram's 4,096 characters whatever was pasted.
+ECHO_LIMIT = 64
+
+
+def echo(text: str, *, limit: int = ECHO_LIMIT) -> str:
+    """User input for an HTML reply: clipped to ``limit`` characters, then escaped once."""
+    clipped = text if len(text) <= limit else text[: limit - 1] + "…"
+    return escape(clipped)
 
 
 class UserError(Exception):

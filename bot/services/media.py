@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from html import escape
 
-from bot.services.errors import BadInput
+from bot.services.errors import BadInput, echo
 from providers.base import Media
 
 KB = 1024
@@ -92,9 +91,9 @@ def plan_media(
     """
     ext = extension_of(file_name, mime_type)
     # BadInput messages are HTML; a file name is typed by whoever sent the file.
-    label = f"“{escape(file_name)}”" if file_name else f"This {what}"
+    label = f"“{echo(file_name)}”" if file_name else f"This {what}"
     if ext not in limits:
-        kind = f"a .{escape(ext)} file" if ext else f"of type {escape(mime_type or 'unknown')}"
+        kind = f"a .{echo(ext)} file" if ext else f"of type {echo(mime_type or 'unknown')}"
         raise BadInput(
             f"{label} is {kind}; WhatsApp media can be {allowed_summary(limits)}. "
             "Nothing was sent."
@@ -116,7 +115,7 @@ def accept_media(plan: MediaPlan, content: bytes) -> Media:
         BadInput: when it is too large, empty, or its bytes are not of its type.
 
     """
-    name = escape(plan.file_name)
+    name = echo(plan.file_name)
     if not content:
         raise BadInput(f"“{name}” is empty. Nothing was sent.")
     if len(content) > plan.limit:

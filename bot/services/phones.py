@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from html import escape
 
 import phonenumbers
 
-from bot.services.errors import BadInput
+from bot.services.errors import BadInput, echo
 
-_GROUP_ID = re.compile(r"^\d{8,15}-\d{6,}$")
+_GROUP_ID = re.compile(r"^[0-9]{8,15}-[0-9]{6,}$")  # passed on as typed: ASCII only
 _ALLOWED = re.compile(r"^\+?[\d\s().\-]+$")
 
 
@@ -41,14 +40,14 @@ def normalise(raw: str, *, country: str | None, allow_wa_group: bool = False) ->
     if allow_wa_group and _GROUP_ID.match(text):
         return Recipient(text)
     if not text or not _ALLOWED.match(text):
-        raise BadInput(f"“{escape(raw)}” is not a phone number.")
+        raise BadInput(f"“{echo(raw)}” is not a phone number.")
     digits = re.sub(r"\D", "", text)
     if text.startswith("+"):
         candidate, region = "+" + digits, None
     elif digits.startswith("0"):
         if not country:
             raise BadInput(
-                f"“{escape(raw)}” is a national number: write it with the country code "
+                f"“{echo(raw)}” is a national number: write it with the country code "
                 "(e.g. +62…) or set the chat's country with /country ID."
             )
         candidate, region = digits, country
@@ -57,10 +56,10 @@ def normalise(raw: str, *, country: str | None, allow_wa_group: bool = False) ->
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException as exc:
-        raise BadInput(f"“{escape(raw)}” is not a phone number.") from exc
+        raise BadInput(f"“{echo(raw)}” is not a phone number.") from exc
     if not phonenumbers.is_valid_number(number):
         raise BadInput(
-            f"“{escape(raw)}” is not a valid phone number (wrong length or unknown prefix)."
+            f"“{echo(raw)}” is not a valid phone number (wrong length or unknown prefix)."
         )
     return Recipient(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
@@ -74,7 +73,5 @@ def valid_country(code: str) -> str:
     """
     region = code.strip().upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise BadInput(
-            f"“{escape(code)}” is not an ISO 3166 country code (for example ID, SG, US)."
-        )
+        raise BadInput(f"“{echo(code)}” is not an ISO 3166 country code (for example ID, SG, US).")
     return region

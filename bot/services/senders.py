@@ -8,6 +8,7 @@ credentials.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 
 from bot.services.accounts import Accounts, provider_spec
 from bot.services.errors import BadInput, NotConnected
@@ -60,8 +61,8 @@ class Senders:
         picked = choice.identities[index]
         if not picked.usable:
             raise BadInput(
-                f"{choice.provider.display} has not approved “{picked.value}” yet "
-                f"({picked.status or 'not usable'}); pick an approved one."
+                f"{choice.provider.display} has not approved “{escape(picked.value)}” yet "
+                f"({escape(picked.status or 'not usable')}); pick an approved one."
             )
         spec = choice.provider
         await self._accounts.connect(chat_id, spec.name, picked.stores, actor=actor)

@@ -21,10 +21,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from html import escape
 
 from bot.services.accounts import Accounts
-from bot.services.errors import BadInput, UserError
+from bot.services.errors import BadInput, UserError, echo
 from bot.services.phones import normalise
 from providers.base import (
     STATUS_CALLBACK,
@@ -213,14 +212,14 @@ def _read_recipient(route: Route, item: str, country: str | None) -> str:
     if sep and kind in RECIPIENT_PREFIXES and kind not in channel.recipient_kinds:
         takes = [str(r) for r in all_route_specs() if kind in r.channel.recipient_kinds]
         raise BadInput(
-            f"“{escape(item)}”: {route} takes {channel.recipient_noun}, not {kind} ids "
+            f"“{echo(item)}”: {route} takes {channel.recipient_noun}, not {kind} ids "
             f"({', '.join(takes)} do)."
         )
     if channel.read_recipient is not None:
         try:
             value = channel.read_recipient(item)
         except ValueError as exc:
-            raise BadInput(escape(str(exc))) from exc
+            raise BadInput(echo(str(exc), limit=200)) from exc
         if value is not None:
             return value
     if not channel.phone_recipients:

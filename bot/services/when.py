@@ -27,15 +27,18 @@ from dateutil.rrule import rrulestr
 
 from bot.parsing import take_token
 from bot.services.chats import valid_timezone
-from bot.services.errors import BadInput
+from bot.services.errors import BadInput, echo
+from bot.services.integers import read_whole
 
 MIN_INTERVAL = timedelta(minutes=5)
 MAX_AHEAD = timedelta(days=366)
 EXAMPLES = "2026-12-01 09:00, in 2h, tomorrow 09:00, every day 09:00, every mon,wed 17:30"
+TOO_FAR = "That is more than a year ahead; schedule at most 366 days ahead."
 
-_CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?(am|pm)?$", re.IGNORECASE)
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-_TIME_LIKE = re.compile(r"^\d{1,2}(:|am|pm)", re.IGNORECASE)
+# [0-9], not \d: \d also matches other scripts' digits, which int() and datetime then read.
+_CLOCK = re.compile(r"^([0-9]{1,2})(?::([0-9]{2}))?(?::([0-9]{2}))?(am|pm)?$", re.IGNORECASE)
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME_LIKE = re.compile(r"^[0-9]{1,2}(:|am|pm)", re.IGNORECASE)
 _ZONE = re.compile(r"^(UTC|[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)+)$")
 _UNITS = {
     "w": 7 * 24 * 60,
@@ -56,8 +59,9 @@ _UNITS = {
     "minutes": 1,
 }
 _UNIT = "|".join(sorted(_UNITS, key=len, reverse=True))
-_COMPACT = re.compile(rf"^(?:\d+(?:{_UNIT}))+$", re.IGNORECASE)
-_PIECE = re.compile(rf"(\d+)({_UNIT})", re.IGNORECASE)
+_COMPACT = re.compile(rf"(?:[0-9]+(?:{_UNIT}))+", re.IGNORECASE)
+_PIECE = re.compile(rf"([0-9]+)({_UNIT})", re.IGNORECASE)
+_NUMBER = re.compile(r"[0-9]+")
 _DAYS = {
     "mon": "MO",
     "monday": "MO",
@@ -96,7 +100,7 @@ def load_zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise BadInput(
-            f"This chat's time zone “{name}” is not known here any more. "
+            f"This chat's time zone “{escape(name)}” is not known here any more. "
             "Set it again with /timezone Area/City."
         ) from exc
 
@@ -218,14 +222,14 @@ def read_when(body: str, *, zone: str, now: datetime) -> tuple[When, str]:
             raise BadInput("In how long? e.g. in 2h, in 30m, in 1h30m, in 1d.")
         if span < timedelta(minutes=1):
             raise BadInput("Schedule at least 1 minute ahead; to send now use /send.")
-        at = now.replace(second=0, microsecond=0) + span
         zone_name, rest = _take_zone(rest, zone)
-        return _checked(When(at, zone_name), now), rest
+        # Exactly the span from now: "in 1m" typed at 10:15:59 is due at 10:16:59.
+        return _checked(When(now + span, zone_name), now), rest
     if word in ("today", "tomorrow"):
         clock_text, after = take_token(rest)
         clock = _clock(clock_text)
         if clock is None:
-            raise BadInput(f"{escape(first)} at what time? e.g. {word} 09:00.")
+            raise BadInput(f"{echo(first)} at what time? e.g. {word} 09:00.")
         zone_name, rest = _take_zone(after, zone)
         tz = load_zone(zone_name)
         day = now.astimezone(tz).date() + timedelta(days=1 if word == "tomorrow" else 0)
@@ -243,7 +247,7 @@ def read_when(body: str, *, zone: str, now: datetime) -> tuple[When, str]:
                 f"Did you mean tomorrow {clock:%H:%M}?"
             )
         return _checked(when, now), rest
-    raise BadInput(f"I cannot read “{escape(first)}” as a time. Use one of: {EXAMPLES}.")
+    raise BadInput(f"I cannot read “{echo(first)}” as a time. Use one of: {EXAMPLES}.")
 
 
 def _checked(when: When, now: datetime) -> When:
@@ -252,7 +256,7 @@ def _checked(when: When, now: datetime) -> When:
             f"That time is in the past: {describe_time(when.at, when.zone)}. Choose a later time."
         )
     if when.at - now > MAX_AHEAD:
-        raise BadInput("That is more than a year ahead; schedule at most 366 days ahead.")
+        raise BadInput(TOO_FAR)
     return when
 
 
@@ -266,10 +270,10 @@ def _clock(token: str) -> time | None:
     suffix = (match.group(4) or "").lower()
     if suffix:
         if not 1 <= hour <= 12:
-            raise BadInput(f"“{escape(token)}” is not a time of day.")
+            raise BadInput(f"“{echo(token)}” is not a time of day.")
         hour = hour % 12 + (12 if suffix == "pm" else 0)
     if hour > 23 or minute > 59 or second > 59:
-        raise BadInput(f"“{escape(token)}” is not a time of day (00:00 to 23:59).")
+        raise BadInput(f"“{echo(token)}” is not a time of day (00:00 to 23:59).")
     return time(hour, minute, second)
 
 
@@ -287,21 +291,33 @@ def _take_zone(rest: str, default: str) -> tuple[str, str]:
 
 
 def _take_duration(body: str) -> tuple[timedelta | None, str]:
-    """``2h``, ``1h30m``, ``2 hours``, ``1 hour 30 minutes``: taken greedily from the front."""
-    total = 0
+    """``2h``, ``1h30m``, ``2 hours``, ``1 hour 30 minutes``: taken greedily from the front.
+
+    Raises:
+        BadInput: for a span beyond :data:`MAX_AHEAD` (timedelta itself overflows soon after).
+
+    """
+    minutes = 0
     found = False
     rest = body
     while True:
         token, after = take_token(rest)
-        if token and _COMPACT.match(token):
-            total += sum(int(n) * _UNITS[u.lower()] for n, u in _PIECE.findall(token))
-        elif token.isdigit() and take_token(after)[0].lower() in _UNITS:
+        if _COMPACT.fullmatch(token):
+            pieces = _PIECE.findall(token)
+        elif _NUMBER.fullmatch(token) and take_token(after)[0].lower() in _UNITS:
             unit, after = take_token(after)
-            total += int(token) * _UNITS[unit.lower()]
+            pieces = [(token, unit)]
         else:
             break
+        for amount, unit in pieces:
+            value = read_whole(amount)  # None beyond 64 bits: far too long anyway
+            if value is None:
+                raise BadInput(TOO_FAR)
+            minutes += value * _UNITS[unit.lower()]
         found, rest = True, after
-    return (timedelta(minutes=total) if found else None), rest
+    if minutes > MAX_AHEAD // timedelta(minutes=1):
+        raise BadInput(TOO_FAR)
+    return (timedelta(minutes=minutes) if found else None), rest
 
 
 def _read_iso(first: str, rest: str, *, zone: str, now: datetime) -> tuple[When, str]:
@@ -309,7 +325,7 @@ def _read_iso(first: str, rest: str, *, zone: str, now: datetime) -> tuple[When,
     if len(first) == 10:  # a date alone: the time is the next token
         clock_text, after = take_token(rest)
         if not _TIME_LIKE.match(clock_text):
-            raise BadInput(f"{escape(first)} at what time? e.g. {escape(first)} 09:00.")
+            raise BadInput(f"{echo(first)} at what time? e.g. {echo(first)} 09:00.")
         text, rest = f"{first}T{clock_text}", after
     try:
         parsed = datetime.fromisoformat(text)
@@ -322,7 +338,7 @@ def _read_iso(first: str, rest: str, *, zone: str, now: datetime) -> tuple[When,
             clock = None
         if clock is None:
             raise BadInput(
-                f"“{escape(text.replace('T', ' '))}” is not a date and time I can read. "
+                f"“{echo(text.replace('T', ' '))}” is not a date and time I can read. "
                 "Use 2026-12-01 09:00 (year-month-day hours:minutes)."
             ) from None
         parsed = datetime.combine(day, clock)
@@ -351,20 +367,20 @@ def _read_every(body: str, *, zone: str, now: datetime) -> tuple[When, str]:
         names = [n for n in word.split(",") if n]
         if not names or names[0] not in _DAYS:
             raise BadInput(
-                f"I cannot read “every {escape(first)}”. Use every day 09:00, "
+                f"I cannot read “every {echo(first)}”. Use every day 09:00, "
                 "every weekday 08:30, every mon,wed 17:30 or every 2h."
             )
         unknown = [n for n in names if n not in _DAYS]
         if unknown:
             raise BadInput(
-                f"“{escape(unknown[0])}” is not a day. Use mon, tue, wed, thu, fri, sat, sun."
+                f"“{echo(unknown[0])}” is not a day. Use mon, tue, wed, thu, fri, sat, sun."
             )
         chosen = {_DAYS[n] for n in names}
         days = tuple(d for d in _DAY_ORDER if d in chosen)
     clock_text, after = take_token(rest)
     clock = _clock(clock_text)
     if clock is None:
-        raise BadInput(f"Every {escape(first)} at what time? e.g. every {escape(first)} 09:00.")
+        raise BadInput(f"Every {echo(first)} at what time? e.g. every {echo(first)} 09:00.")
     if clock.second:
         raise BadInput("Repeating times are whole minutes, like 09:00.")
     zone_name, rest = _take_zone(after, zone)

@@ -56,6 +56,7 @@ __all__ = [
     "command_entities",
     "decode_form_value",
     "document_message",
+    "edited_message",
     "feed",
     "group_message",
     "normalize_params",
@@ -1557,3 +1558,12 @@ def callback_query(
             "data": data,
         },
     }
+
+
+def edited_message(update: dict[str, Any], text: str) -> dict[str, Any]:
+    """``update``'s message edited to ``text``: the ``edited_message`` update Telegram sends."""
+    message = copy.deepcopy(update.get("message", update))
+    message.pop("entities", None)
+    message.update(_text_content(text))
+    message["edit_date"] = int(message["date"]) + 1
+    return {"update_id": next(_update_ids), "edited_message": message}
