@@ -106,3 +106,16 @@ async def test_an_edit_without_a_secret_still_runs_nothing(bot: Bot) -> None:
     mark = bot.tg.mark()
     await feed(bot.app, edited_message(original, "/connect parrotica"))
     assert bot.tg.calls[mark:] == []
+
+
+async def test_a_command_carrying_a_secret_is_deleted_and_not_run(bot: Bot) -> None:
+    bot.tg.chat_admins[GROUP] = {USER}
+    await bot.connect()  # the private chat is connected; the group is not, so any send
+    # attempt would at least answer "not connected": nothing may answer but the warning
+    mark = bot.tg.mark()
+    await feed(bot.app, group_message(f"/send nusasms:wa 6281234567890 key api_key={KEY}"))
+    replies = bot.replies_since(mark, GROUP)
+    assert len(replies) == 1, replies
+    assert "Never type credentials in a group" in replies[0]
+    assert bot.nusa.sent == []
+    assert all(leaks(r) == [] for r in replies)

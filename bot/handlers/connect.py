@@ -18,6 +18,7 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop
 
 from bot.commands import Command, chat_of, is_telegram_admin
 from bot.context import BotContext
@@ -156,7 +157,8 @@ async def scrub_group_secret(update: Update, context: BotContext) -> None:
     """Before any other handler: a group message carrying credentials is deleted at once.
 
     Runs on edited messages too, so a secret edited into an earlier message goes as well.
-    Nothing in such a message is stored or repeated.
+    Nothing in such a message is stored, repeated or run (except /connect, which only
+    answers with the private-chat button).
     """
     message = message_of(update)
     if not carries_credentials(message.text or message.caption or ""):
@@ -172,6 +174,11 @@ async def scrub_group_secret(update: Update, context: BotContext) -> None:
         )
         + "; nothing was stored. Use the private-chat button instead.",
     )
+    if not _CONNECT.match(message.text or ""):
+        # Anything else carrying a secret (a /send with api_key=… in its text) must not run:
+        # its text would reach a provider and the database. /connect goes on to offer the
+        # private-chat button, and never reads the values.
+        raise ApplicationHandlerStop
 
 
 async def _connect_in_group(update: Update, context: BotContext, provider: str) -> None:
