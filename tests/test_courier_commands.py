@@ -274,3 +274,18 @@ async def test_outside_webhook_mode_no_callback_is_asked_for(bot: Bot) -> None:
     (text,) = bot.courier.texts.values()
     assert not text.attributes.get("callback-status-url")
     assert httpx  # the fake is reached through the routed MockTransport
+
+
+async def test_the_guided_connect_asks_each_key_and_offers_the_numbers(bot: Bot) -> None:
+    assert "username" in await bot.private("/connect courier")
+    assert "password" in await bot.private(USERNAME)
+    assert "organization_id" in await bot.private(PASSWORD)
+    assert "account_id" in await bot.private(ORG)
+    assert "number_id" in await bot.private("skip")
+    mark = bot.tg.mark()
+    await bot.private("skip")
+    connected, pick = bot.replies_since(mark, USER)
+    assert "courier connected" in connected, connected
+    assert "Pick what this chat sends from" in pick, pick
+    assert bot.courier.logins == 1
+    assert PASSWORD not in connected + pick
