@@ -126,7 +126,7 @@ COMMANDS = (
     Command(
         "multicast",
         "<template-id> [audience=<filter-type>[:<value>]] [key=value …]",
-        "a template broadcast to an audience (courier), confirmed with a button first",
+        "a template broadcast to a provider's audience, confirmed with a button first",
         Role.OPERATOR,
         multicast,
     ),
