@@ -20,6 +20,7 @@ from bot import handlers
 from bot.config import Settings
 from bot.context import BotApplication, BotContext, BotData
 from bot.errors import on_error
+from bot.lifecycle import InFlight
 from bot.scheduler import Scheduler, start_scheduler
 from bot.services import Services
 from bot.tracking.policy import Clock, system_clock
@@ -80,6 +81,8 @@ def build_application(
     app.bot_data.settings = settings
     app.bot_data.provider_transport = provider_transport
     handlers.register(app)
+    app.bot_data.in_flight = InFlight()
+    app.bot_data.in_flight.register(app)  # a stop waits for the updates in hand, bounded
     app.add_error_handler(on_error)
     return app
 
