@@ -89,6 +89,8 @@ class Settings(CoreSettings):
     schedule_check_seconds: float = Field(30.0, ge=0)
     # How long a stop (SIGTERM) waits for the sends in hand; below Docker's 10 s kill.
     shutdown_grace_seconds: float = Field(8.0, ge=0)
+    # Unset: keep message texts and numbers forever.
+    retention_days: int | None = Field(None, ge=1)
 
     webhook_url: str | None = None
     webhook_listen: str | None = None
