@@ -12,6 +12,7 @@ import re
 import pytest
 
 from bot.commands import Command
+from bot.config import Settings
 from bot.handlers import COMMANDS
 from bot.reference import BEGIN, DOC, END, updated
 from tests.e2e_support import REPO
@@ -63,3 +64,12 @@ def test_the_readme_points_at_the_reference_inside_the_repository() -> None:
 def test_ci_virtual_environment_is_ignored() -> None:
     ignored = (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert ".venv-ci/" in ignored
+
+
+def test_every_setting_is_in_env_example_and_the_readme() -> None:
+    example = (REPO / ".env.example").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for field in Settings.model_fields:
+        name = field.upper()
+        assert f"\n{name}=" in example, f"{name} is missing from .env.example"
+        assert f"`{name}`" in readme, f"{name} is missing from the README's configuration table"
