@@ -36,6 +36,13 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record), self._secrets)
 
 
+def quiet_libraries() -> None:
+    """Raise the libraries whose INFO lines are noise, or hold the token, to WARNING."""
+    quiet_http_logging()
+    # The JobQueue's scheduler says "Scheduler started" at INFO: not our schedules.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
 def setup_logging(level: str, *, secrets: Iterable[str]) -> None:
     """Configure the root logger once for the process."""
     handler = logging.StreamHandler()
@@ -43,6 +50,4 @@ def setup_logging(level: str, *, secrets: Iterable[str]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    quiet_http_logging()
-    # The JobQueue's scheduler says "Scheduler started" at INFO: not our schedules, so quiet.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    quiet_libraries()

@@ -23,10 +23,11 @@ from storage.models import Credential
 from storage.repo import Repository
 from tests.databases import database_url
 from tests.e2e_support import REPO
+from tests.secret_watch import secret
 
 SCRIPT = Path(sys.executable).with_name("chatops-bridge")
-NEW, OLD, LOST = (Fernet.generate_key().decode() for _ in range(3))
-VALUES = {"api_key": "rotate-api-key-secret"}
+NEW, OLD, LOST = (secret(Fernet.generate_key().decode()) for _ in range(3))
+VALUES = {"api_key": secret("rotate-api-key-secret")}
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -34,9 +34,10 @@ from tests.fakes.bot_api_server import BotApiServer
 from tests.fakes.httpserver import serve
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import private_message
+from tests.secret_watch import secret
 
 pytestmark = pytest.mark.e2e
-TOKEN = "4545:E2E-shutdown-token"
+TOKEN = secret("4545:E2E-shutdown-token")
 SLOW = 3.0  # seconds each WhatsApp send takes at the provider: the grace sees one round
 GRACE = 4.0
 # Exit within the grace plus start-up of the stop itself (tracker, database); an unbounded

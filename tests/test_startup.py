@@ -18,10 +18,11 @@ from cryptography.fernet import Fernet
 
 from tests.e2e_support import REPO
 from tests.fakes.bot_api_server import ThreadedBotApiServer
+from tests.secret_watch import secret
 
 pytestmark = pytest.mark.e2e
-TOKEN = "5151:E2E-startup-token_x"  # the shape @BotFather gives, known to no server here
-DB_PASSWORD = "db-pass-E2E-startup"
+TOKEN = secret("5151:E2E-startup-token_x")  # the shape @BotFather gives, known to no server here
+DB_PASSWORD = secret("db-pass-E2E-startup")
 
 
 def start(tmp_path: Path, **env: str) -> tuple[int, str]:
@@ -51,8 +52,8 @@ def assert_one_clear_line(code: int, output: str, *secrets: str) -> str:
     assert code == 1, output
     assert len(lines) == 1, output
     assert "Traceback" not in output
-    for secret in secrets:
-        assert secret not in output, f"{secret!r} was printed"
+    for value in secrets:
+        assert value not in output, f"{value!r} was printed"
     assert lines[0].startswith("chatops-bridge: ")
     return lines[0]
 
