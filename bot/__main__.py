@@ -29,7 +29,7 @@ from bot.logs import redact, setup_logging
 from bot.services.accounts import rotate_credentials
 from bot.webhooks import serve_webhook_mode, webhook_secrets
 from storage.crypto import CredentialCipher, SecretKeyError
-from storage.db import Database, DatabaseUnavailable, open_database
+from storage.db import Database, DatabaseUnavailable, open_database, sqlite_path
 from storage.repo import Repository
 
 log = logging.getLogger("bot")
@@ -148,6 +148,9 @@ def rotate_keys() -> int:
             "rotate-keys needs SECRET_KEY: the new key first, then the old ones, "
             "comma-separated (README, Key rotation)."
         )
+    database = sqlite_path(settings.database_url)
+    if database is not None and not database.exists():  # a typo must not create a database
+        fail(f"there is no database at {database} (DATABASE_URL)")
     try:
         rotated, unreadable = asyncio.run(_rotate(settings))
     except (DatabaseUnavailable, SecretKeyError) as exc:

@@ -143,7 +143,9 @@ async def test_rotate_keys_says_which_credentials_no_key_reads(tmp_path: Path) -
     [
         ({}, "rotate-keys needs SECRET_KEY"),
         ({"SECRET_KEY": "not-a-key"}, "SECRET_KEY: SECRET_KEY must be Fernet keys"),
+        ({"SECRET_KEY": NEW}, "there is no database at"),
     ],
+    ids=["no-key", "bad-key", "no-database"],
 )
 def test_rotate_keys_without_usable_keys_is_one_line(
     tmp_path: Path, env: dict[str, str], says: str
