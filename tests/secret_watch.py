@@ -6,7 +6,8 @@ The design, kept small on purpose:
   passwords, bot tokens (not user names or user ids: those are not secret). A module that
   uses one declares it where it defines it, ``TOKEN = secret("4242:…")``, so the registry
   (:data:`SECRETS`) is complete once the test modules are imported, before any test runs.
-  Values shorter than :data:`MIN_LENGTH` are refused: they would match ordinary text.
+  Values shorter than :data:`MIN_LENGTH` are refused: they would match ordinary text. A
+  secret is found by its first :data:`PREFIX` characters, so a truncated echo counts too.
 * **Where it is looked for**, for the whole run, by :data:`WATCH`:
   - every Bot API call the bot made to the fake Telegram (``FakeTelegram.dispatch``, shared
     by the offline request layer and the HTTP fake): its parameters and uploaded files;
@@ -37,6 +38,9 @@ from pathlib import Path
 from typing import Any
 
 MIN_LENGTH = 6
+# A secret is searched for by its first PREFIX characters (all of it when shorter): a reply
+# or a log line that cuts a secret short ("sk-live-abcdefgh…") still gives it away.
+PREFIX = 12
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
@@ -84,7 +88,7 @@ class Watch:
 
     def observe(self, where: str, text: str, *, test: str | None = None) -> list[Hit]:
         """Look for every secret in ``text``; record and return the hits."""
-        return self._record([s for s in list(self.secrets) if s in text], where, test)
+        return self._record([s for s in list(self.secrets) if s[:PREFIX] in text], where, test)
 
     def observe_call(self, method: str, params: dict[str, Any]) -> list[Hit]:
         """A Bot API call the bot made: its parameters and any uploaded file."""
@@ -92,7 +96,8 @@ class Watch:
 
     def observe_bytes(self, where: str, data: bytes) -> list[Hit]:
         """Raw bytes (a database file): each secret as UTF-8."""
-        return self._record([s for s in list(self.secrets) if s.encode() in data], where, "")
+        found = [s for s in list(self.secrets) if s[:PREFIX].encode() in data]
+        return self._record(found, where, "")
 
     def _record(self, found: list[str], where: str, test: str | None) -> list[Hit]:
         if test is None:  # the test running now, as pytest publishes it
