@@ -1,9 +1,9 @@
 """SIGTERM drains: the real process stops within its grace while sends are in flight.
 
 ``python -m bot`` runs against the fake Bot API and a NusaSMS fake whose sends take
-``SLOW`` seconds each. A ``/send`` to ten numbers and a scheduled run to four are in flight
-(two calls at a time each, so they need 15 and 6 seconds) when the test sends SIGTERM with
-``SHUTDOWN_GRACE_SECONDS=4``. The process must exit 0 well before the sends could finish,
+``SLOW`` seconds each. A ``/send`` to sixteen numbers and a scheduled run to four are in
+flight (two calls at a time each, so they need 24 and 6 seconds) when the test sends SIGTERM
+with ``SHUTDOWN_GRACE_SECONDS=5``. The process must exit 0 well before the sends could finish,
 leave every message in a definite state that is true to what the provider received, and
 leave no schedule claimed.
 """
@@ -39,11 +39,11 @@ from tests.secret_watch import secret
 pytestmark = pytest.mark.e2e
 TOKEN = secret("4545:E2E-shutdown-token")
 SLOW = 3.0  # seconds each WhatsApp send takes at the provider: the grace sees one round
-GRACE = 4.0
-# Exit within the grace plus start-up of the stop itself (tracker, database); an unbounded
-# drain would take the ten-recipient send's 15 s.
-EXIT_WITHIN = GRACE + 4.0
-SEND_TO = [f"62812000{n:04d}" for n in range(10)]
+GRACE = 5.0
+# Exit within the grace plus the rest of the stop (tracker, database), with room for a busy
+# machine; an unbounded drain would wait for the sixteen-recipient send's 24 s.
+EXIT_WITHIN = GRACE + 6.0
+SEND_TO = [f"62812000{n:04d}" for n in range(16)]
 SCHEDULED_TO = [f"62813000{n:04d}" for n in range(4)]
 
 
