@@ -17,4 +17,5 @@ USER chatops
 ENV PYTHONUNBUFFERED=1 \
     DATABASE_URL=sqlite+aiosqlite:////app/data/chatops.db
 VOLUME ["/app/data"]
-CMD ["python", "-m", "bot"]
+# chatops-bridge run (the default); `docker run … chatops-bridge rotate-keys` rotates keys.
+CMD ["chatops-bridge"]

@@ -10,6 +10,7 @@ wrong results). Fan-out and rate-limit figures (``Report.check``) never fail a r
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import subprocess
 import sys
@@ -41,18 +42,38 @@ def run_all() -> int:
     return worst
 
 
+def parser() -> argparse.ArgumentParser:
+    """``python -m bench [NAME [options]]``; a benchmark's own options follow its name."""
+    listed = "\n".join(f"  {name:<10} {about}" for name, (_m, about) in BENCHMARKS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        usage="%(prog)s [-h] [NAME [options]]",
+        description="Run every benchmark (the default, or 'all'), each on SQLite and PostgreSQL "
+        "in fresh processes, or one by name.",
+        epilog=f"benchmarks:\n{listed}\n\n'python -m bench NAME --help' lists NAME's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "name",
+        nargs="?",
+        default="all",
+        choices=[*BENCHMARKS, "all"],
+        metavar="NAME",
+        help="a benchmark below, or all",
+    )
+    # Everything after the name is the benchmark's own (its --help included).
+    parser.add_argument("options", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
 def main(argv: list[str]) -> int:
     """Dispatch to one benchmark's ``main`` or run them all."""
-    if not argv or argv[0] == "all":
+    args = parser().parse_args(argv)
+    if args.name == "all":
         return run_all()
-    name = argv[0]
-    if name not in BENCHMARKS:
-        known = ", ".join(BENCHMARKS)
-        print(f"unknown benchmark {name!r}; known: {known}", file=sys.stderr)
-        return 2
-    module = importlib.import_module(BENCHMARKS[name][0])
+    module = importlib.import_module(BENCHMARKS[args.name][0])
     try:
-        result: int = module.main(argv[1:])
+        result: int = module.main(args.options)
     except Exception:  # a benchmark that breaks is not a missed target: say so, exit 2
         traceback.print_exc()
         return 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +22,7 @@ from bot.callbacks import callback_url
 from bot.config import Settings
 from bot.context import BotApplication, BotContext, BotData
 from bot.errors import on_error
+from bot.lifecycle import InFlight
 from bot.scheduler import Scheduler, start_scheduler
 from bot.services import Services
 from bot.tracking.policy import Clock, system_clock
@@ -29,10 +31,13 @@ from providers.http import make_http_client
 from providers.registry import RECEIPT_READERS, provider_environment
 from storage.crypto import CredentialCipher, load_or_create_keys
 from storage.db import Database, open_database
+from storage.models import utcnow
 from storage.repo import Repository
 
 STATUS_KIND = "status"  # the callback kind of delivery receipts (see bot/webhooks.py)
 log = logging.getLogger(__name__)
+
+RETENTION_EVERY = timedelta(days=1)
 
 
 class Resources:
@@ -82,6 +87,8 @@ def build_application(
     app.bot_data.settings = settings
     app.bot_data.provider_transport = provider_transport
     handlers.register(app)
+    app.bot_data.in_flight = InFlight()
+    app.bot_data.in_flight.register(app)  # a stop waits for the updates in hand, bounded
     app.add_error_handler(on_error)
     return app
 
@@ -148,6 +155,12 @@ async def start_resources(
         log.warning(
             "%d messages were interrupted mid-send by the last stop: now unknown", interrupted
         )
+    if settings.retention_days is not None:
+        await apply_retention(services, settings.retention_days)
+        assert app.job_queue is not None  # python-telegram-bot[job-queue]
+        app.job_queue.run_repeating(
+            retention_job, interval=RETENTION_EVERY, first=RETENTION_EVERY, name="retention"
+        )
     tracker = build_tracker(app.bot, services, settings, clock=clock or system_clock)
     resources.tracker = tracker
     services.card_events = tracker
@@ -159,6 +172,32 @@ async def start_resources(
     app.bot_data.bot_username = app.bot.username or ""
     await publish_commands(app)
     log.info("chatops-bridge ready as @%s", app.bot_data.bot_username)
+
+
+async def apply_retention(
+    services: Services, days: int | None, *, now: datetime | None = None
+) -> int:
+    """``RETENTION_DAYS``: remove texts and numbers of messages finished longer ago than that.
+
+    Runs at start and then daily (:func:`retention_job`); returns how many messages it changed
+    (none when ``days`` is None: keep everything).
+    """
+    if days is None:
+        return 0
+    before = (now or utcnow()) - timedelta(days=days)
+    count = await services.repo.messages.forget_contents(before)
+    if count:
+        log.info(
+            "retention: removed the texts and numbers of %d messages finished before %s UTC",
+            count,
+            f"{before:%Y-%m-%d %H:%M}",
+        )
+    return count
+
+
+async def retention_job(context: BotContext) -> None:
+    """The daily JobQueue run of :func:`apply_retention`."""
+    await apply_retention(context.services, context.settings.retention_days)
 
 
 async def publish_commands(app: BotApplication) -> None:

@@ -13,6 +13,7 @@ from storage.models import Chat
 
 if TYPE_CHECKING:
     from bot.app import Resources
+    from bot.lifecycle import InFlight
 
 
 class BotData:
@@ -24,6 +25,7 @@ class BotData:
         self.bot_username: str = ""
         self.provider_transport: httpx.AsyncBaseTransport | None = None
         self.resources: Resources | None = None
+        self.in_flight: InFlight | None = None
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

@@ -16,6 +16,14 @@ MASK = "***"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every known secret (of at least 6 characters) replaced by ``***``."""
+    for secret in secrets:
+        if len(secret) >= 6:
+            text = text.replace(secret, MASK)
+    return text
+
+
 class RedactingFormatter(logging.Formatter):
     """Formats records, then replaces every known secret in the whole text."""
 
@@ -25,10 +33,14 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """The formatted record (traceback included) with secrets masked."""
-        text = super().format(record)
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return redact(super().format(record), self._secrets)
+
+
+def quiet_libraries() -> None:
+    """Raise the libraries whose INFO lines are noise, or hold the token, to WARNING."""
+    quiet_http_logging()
+    # The JobQueue's scheduler says "Scheduler started" at INFO: not our schedules.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def setup_logging(level: str, *, secrets: Iterable[str]) -> None:
@@ -38,4 +50,4 @@ def setup_logging(level: str, *, secrets: Iterable[str]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    quiet_http_logging()
+    quiet_libraries()

@@ -109,8 +109,8 @@ class Scheduler:
     async def stop(self, wait: float = STOP_WAIT) -> None:
         """Stop the task: the run being sent may finish for ``wait`` seconds, no new one starts.
 
-        A run still sending after that is interrupted like any send at shutdown: its row
-        stays claimed and the next start completes it from its batch, never resending.
+        A run still sending after that is cancelled like any send cut off by a stop: its claim
+        is given back, or its run ended if the send had begun (``ScheduleRunner._abandon``).
         """
         if self._task is None:
             return

@@ -24,12 +24,10 @@ callback).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
-import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -42,6 +40,7 @@ from telegram.ext import ExtBot, TypeHandler
 from bot.callbacks import CALLBACK_PREFIX, ProviderCallback, callback_secret, callback_url
 from bot.config import Settings
 from bot.context import BotApplication, BotContext
+from bot.lifecycle import stop_within
 from providers.number_checks import callback_validators
 from providers.receipts import InvalidCallback
 from providers.registry import RECEIPT_READERS
@@ -230,7 +229,8 @@ async def serve_webhook_mode(
     """Run the bot in webhook mode until ``stop`` is set (the application's whole life).
 
     Mirrors PTB's ``run_webhook``: initialise, ``post_init``, start, serve and register the
-    webhook with Telegram; then stop, ``post_stop``, shut down, ``post_shutdown``.
+    webhook with Telegram; then stop (bounded: :func:`bot.lifecycle.stop_within`),
+    ``post_stop``, shut down, ``post_shutdown``.
     """
     token = settings.telegram_bot_token.get_secret_value()
     base = (settings.webhook_url or "").rstrip("/")
@@ -255,27 +255,13 @@ async def serve_webhook_mode(
             await stop.wait()
         finally:
             await server.stop()
-            await app.stop()
+            await stop_within(app, settings.shutdown_grace_seconds)
             if app.post_stop is not None:
                 await app.post_stop(app)
     finally:
         await app.shutdown()
         if app.post_shutdown is not None:
             await app.post_shutdown(app)
-
-
-def run_webhook(app: BotApplication, settings: Settings) -> None:
-    """Run webhook mode until SIGINT/SIGTERM (what ``python -m bot`` does with WEBHOOK_URL)."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):  # not on Windows' loop
-                loop.add_signal_handler(sig, stop.set)
-        await serve_webhook_mode(app, settings, stop)
-
-    asyncio.run(main())
 
 
 def public_urls(settings: Settings) -> dict[str, str]:
@@ -294,7 +280,7 @@ def main() -> None:
     """``python -m bot.webhooks``: print the callback URLs (to stdout, never to the log)."""
     from bot.__main__ import load_settings  # here: bot.__main__ imports this module
 
-    settings = load_settings()
+    settings = load_settings(Settings)
     if not settings.webhook_url:
         sys.exit("chatops-bridge: set WEBHOOK_URL (the public base URL) to get callback URLs.")
     for name, url in public_urls(settings).items():

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import and_, exists, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -26,6 +27,8 @@ from storage.models import AuditEntry, Batch, Message, StatusEvent, utcnow
 
 INTERRUPTED = "the bot stopped while sending; check before resending"
 RECONCILE = "reconcile"  # the history source of looking up a send whose answer was lost
+# What a text or number reads as once RETENTION_DAYS removed it.
+REMOVED = "(removed)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +251,36 @@ class Messages:
             if i is not None
         )
         return len(applied.moved)
+
+    async def forget_contents(self, before: datetime) -> int:
+        """Retention: remove the texts and numbers of messages finished before ``before``.
+
+        A message whose state is final and last changed before ``before`` keeps its row (state,
+        route, provider ref, times and history), so counts per day, state and route stay as
+        they were; its recipient, text and file name are replaced. A send's text goes with the
+        last of its messages. One transaction; returns how many messages were changed.
+        """
+        final = [state.value for state in DeliveryState if state.is_final]
+        finished_long_ago = and_(
+            col(Message.state).in_(final),
+            col(Message.updated_at) < before,  # ix_message_state_updated
+            col(Message.recipient) != REMOVED,
+        )
+        holds_contents = exists().where(
+            col(Message.batch_id) == col(Batch.id), col(Message.recipient) != REMOVED
+        )
+        async with self.db.write() as s:
+            result = await s.exec(
+                update(Message)
+                .where(finished_long_ago)
+                .values(recipient=REMOVED, text=REMOVED, media_name=None)
+            )
+            await s.exec(
+                update(Batch)
+                .where(col(Batch.created_at) < before, col(Batch.text) != REMOVED, ~holds_contents)
+                .values(text=REMOVED)
+            )
+        return int(result.rowcount)
 
     # -- queries -----------------------------------------------------------------------------
 

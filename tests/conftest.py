@@ -19,12 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import build_application, close_resources, start_resources
 from bot.config import Settings
 from bot.context import BotApplication
+from bot.logs import quiet_libraries
 from bot.services import Services
 from storage.db import Database, create_engine, migrate
 from storage.repo import Repository
 from tests.databases import database_url, drop_all
 from tests.fakes.courier import FakeCourier
-from tests.fakes.nusasms import FakeNusaSms
+from tests.fakes.nusasms import TEST_API_KEY, FakeNusaSms
 from tests.fakes.parrotica import FakeParrotica
 from tests.fakes.telegram import (
     FakeTelegram,
@@ -33,6 +34,7 @@ from tests.fakes.telegram import (
     group_message,
     private_message,
 )
+from tests.secret_watch import WATCH
 
 # PTB deprecates RetryAfter.retry_after as a number; opt in to the new behaviour so the
 # warning (an error under filterwarnings=error) never fires.
@@ -40,6 +42,42 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 # The tracking tests' fixtures (clock, tbot) live beside their helpers.
 pytest_plugins = ["tests.tracking_support"]
+
+
+# -- no test secret leaks (tests/secret_watch.py) ---------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Log as the bot does: its library loggers quieted (``bot.logs.quiet_libraries``)."""
+    quiet_libraries()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Every test phase's captured log records, stdout and stderr."""
+    for name, content in report.sections:
+        WATCH.observe(name.lower(), content, test=report.nodeid)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _secret_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the run, every file the tests and the bot processes left behind."""
+    yield
+    WATCH.scan_files(tmp_path_factory.getbasetemp())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A secret found anywhere fails the run, whatever the tests said."""
+    if WATCH.hits:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which secrets leaked, where, and during which test."""
+    if not WATCH.hits:
+        return
+    terminalreporter.write_sep("=", "test secrets leaked (tests/secret_watch.py)", red=True)
+    for hit in WATCH.hits:
+        terminalreporter.write_line(hit.describe(), red=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -78,7 +116,7 @@ NUSASMS_BASE = "http://nusasms.test/nusasms_api/1.0"
 NUSASMS_SMS_BASE = "http://nusasms.test/api"
 USER = 1
 GROUP = -100123
-NUSA_KEY = "test-api-key"
+NUSA_KEY = TEST_API_KEY
 PARROTICA_BASE = "http://parrotica.test"
 COURIER_BASE = "http://courier.test"
 COURIER_IDENTITY = "http://identity.test"

@@ -12,6 +12,9 @@ from storage.models import AuditEntry, Credential
 from tests.conftest import GROUP, NUSA_KEY, USER, Bot, make_settings, start_bot, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import Call, FakeTelegram
+from tests.secret_watch import secret
+
+WRONG_KEY = secret("wrong-key")
 
 
 def _button_call(bot: Bot, mark: int) -> Call:
@@ -47,10 +50,10 @@ async def test_one_line_connect_verifies_encrypts_and_deletes_the_message(bot: B
 
 
 async def test_wrong_key_is_refused_and_nothing_stored(bot: Bot) -> None:
-    reply = await bot.private("/connect nusasms api_key=wrong-key")
+    reply = await bot.private(f"/connect nusasms api_key={WRONG_KEY}")
     assert "refused these credentials" in reply
     assert "nothing was stored" in reply
-    assert "wrong-key" not in reply
+    assert WRONG_KEY not in reply
     assert await _stored(bot, USER) is None
 
 

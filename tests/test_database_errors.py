@@ -16,8 +16,9 @@ from bot.errors import DATABASE_DOWN
 from storage.db import Database, async_url, create_engine
 from tests.conftest import Bot
 from tests.e2e_support import fake_servers, process_env
+from tests.secret_watch import secret
 
-TOKEN = "4242:E2E-database-token"
+TOKEN = secret("4242:E2E-database-token")
 
 
 def closed_port() -> int:

@@ -23,9 +23,10 @@ from tests.conftest import NUSA_KEY
 from tests.databases import database_url
 from tests.e2e_support import REPO, Servers, fake_servers, process_env, text_of
 from tests.fakes.telegram import private_message
+from tests.secret_watch import secret
 
 pytestmark = pytest.mark.e2e
-TOKEN = "4242:E2E-secret-token"
+TOKEN = secret("4242:E2E-secret-token")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from typing import Any
 
 import pytest
 
@@ -24,14 +23,14 @@ def test_python_m_bot_freezes_after_building_the_application(
 ) -> None:
     order: list[str] = []
 
-    class FakeApp:
-        def run_polling(self, **_kwargs: Any) -> None:
-            order.append("run")
+    async def polling(_app: object, _stop: object, *, grace: float) -> None:
+        order.append("run")
 
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
     monkeypatch.delenv("WEBHOOK_URL", raising=False)
     monkeypatch.setattr(entry, "setup_logging", lambda *_a, **_k: None)
-    monkeypatch.setattr(entry, "build_application", lambda _s: order.append("build") or FakeApp())
+    monkeypatch.setattr(entry, "build_application", lambda _s: order.append("build"))
     monkeypatch.setattr(entry, "freeze_long_lived_objects", lambda: order.append("freeze"))
-    entry.main()
+    monkeypatch.setattr(entry, "serve_polling", polling)
+    entry.main([])
     assert order == ["build", "freeze", "run"]

@@ -25,6 +25,7 @@ from providers.errors import ProviderUnavailable
 from providers.http import make_http_client, send_request
 from providers.nusasms import APIKeyAuth
 from tests.fakes.httpserver import serve
+from tests.secret_watch import secret
 
 Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -197,7 +198,8 @@ async def test_answers_are_logged_at_debug_without_the_query(
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
     async with raw_server(replying(ok)) as (base, _), make_http_client() as client:
         with caplog.at_level(logging.DEBUG, logger="providers.http"):
-            await send_request(client, "GET", f"{base}/api/command?password=s3cret", provider="F")
+            url = f"{base}/api/command?password={secret('s3cret')}"
+            await send_request(client, "GET", url, provider="F")
     [record] = [r for r in caplog.records if r.name == "providers.http"]
     assert record.getMessage() == "GET 127.0.0.1/api/command -> HTTP 200"
     assert "s3cret" not in caplog.text

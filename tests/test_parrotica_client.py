@@ -38,6 +38,7 @@ from providers.parrotica.facts import (
     wire_ids,
 )
 from tests.fakes.parrotica import DEFAULT_KEY, DEFAULT_USER, FakeParrotica
+from tests.secret_watch import secret
 
 BASE_URL = "http://parrotica.test"
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -297,7 +298,7 @@ async def test_verify_names_the_account_and_sends_the_key_as_a_header(
 
 
 async def test_wrong_key_is_auth_error_without_the_key(fake: FakeParrotica, clock: Clock) -> None:
-    async with connect(fake, clock, api_key="wrong-secret") as client:
+    async with connect(fake, clock, api_key=secret("wrong-secret")) as client:
         with pytest.raises(AuthError) as caught:
             await client.verify()
     assert caught.value.code == "401"

@@ -18,9 +18,10 @@ from tests.e2e_support import fake_servers, process_env, text_of
 from tests.fakes.httpserver import serve
 from tests.fakes.parrotica import DEFAULT_KEY, DEFAULT_USER, FakeParrotica
 from tests.fakes.telegram import private_message
+from tests.secret_watch import secret
 
 pytestmark = pytest.mark.e2e
-TOKEN = "4242:E2E-parrotica-token"
+TOKEN = secret("4242:E2E-parrotica-token")
 
 
 async def test_the_real_process_does_parrotica_end_to_end(tmp_path: Path) -> None:

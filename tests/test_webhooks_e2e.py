@@ -23,9 +23,10 @@ from bot.webhooks import SECRET_HEADER, telegram_path, telegram_secret_token
 from tests.conftest import NUSA_KEY
 from tests.e2e_support import Servers, fake_servers, process_env, text_of
 from tests.fakes.telegram import private_message
+from tests.secret_watch import secret
 
 pytestmark = pytest.mark.e2e
-TOKEN = "4343:E2E-webhook-token"
+TOKEN = secret("4343:E2E-webhook-token")
 
 
 def _free_port() -> int:

@@ -228,15 +228,34 @@ class Accounts:
 
     async def rotate_keys(self) -> int:
         """Re-encrypt every stored credential under the newest key; returns the count."""
-        rotated: dict[int, bytes] = {}
-        for cred in await self._repo.all_credentials():
-            try:
-                new = self._cipher.rotated(cred.secret)
-            except UndecryptableSecret:
-                log.warning("credentials %s of chat %s cannot be decrypted", cred.id, cred.chat_id)
-                continue
-            if cred.id is not None and new is not None:
-                rotated[cred.id] = new
-        if rotated:
-            await self._repo.replace_secrets(rotated)
-        return len(rotated)
+        return (await rotate_credentials(self._repo, self._cipher)).rotated
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRotation:
+    """What a key rotation did: credentials re-encrypted, and those no configured key reads."""
+
+    rotated: int
+    unreadable: int
+
+
+async def rotate_credentials(repo: Repository, cipher: CredentialCipher) -> KeyRotation:
+    """Re-encrypt every stored credential under the cipher's newest key, in one transaction.
+
+    Run at every start and by ``chatops-bridge rotate-keys``. Credentials no configured key
+    can read are left as they are (and logged): dropping an old key too early loses nothing.
+    """
+    rotated: dict[int, bytes] = {}
+    unreadable = 0
+    for cred in await repo.all_credentials():
+        try:
+            new = cipher.rotated(cred.secret)
+        except UndecryptableSecret:
+            log.warning("credentials %s of chat %s cannot be decrypted", cred.id, cred.chat_id)
+            unreadable += 1
+            continue
+        if cred.id is not None and new is not None:
+            rotated[cred.id] = new
+    if rotated:
+        await repo.replace_secrets(rotated)
+    return KeyRotation(len(rotated), unreadable)

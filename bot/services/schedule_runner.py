@@ -20,6 +20,7 @@ rules above decide. Neither path can send twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 LATE_NOTE_AFTER = timedelta(minutes=1)
 INTERNAL = "an internal error (logged)"
+CUT_OFF = "the bot stopped while this run was being sent; unanswered messages are unknown"
 DUE_BATCH = 50
 
 
@@ -152,6 +154,11 @@ class ScheduleRunner:
         assert row.id is not None
         try:
             await step(row, now)
+        except asyncio.CancelledError:
+            # The bot is stopping and its grace ran out: leave no claim behind. Shielded, so
+            # the cancellation that got us here cannot cut the cleanup short as well.
+            await asyncio.shield(self._abandon(row, now))
+            raise
         except Exception:
             log.exception("schedule %s could not be run", row.id)
             failed = await self.store.finish(
@@ -162,6 +169,32 @@ class ScheduleRunner:
             )
             if failed is not None:  # None: it was finished before the error, nothing to fix
                 await self._notifier.failed(failed, INTERNAL)
+
+    async def _abandon(self, row: Schedule, now: datetime) -> None:
+        """A run cut off by a stop: give the claim back, or end the run if its send began.
+
+        Without a batch nothing was sent, so the schedule is pending again and the next start
+        fires it (or reports it missed). With one, some messages may have gone out: the run
+        ends as if sent (never resent); the stop marks its unanswered messages ``unknown``.
+        """
+        assert row.id is not None
+        try:
+            batch = await self._repo.messages.batch_for_origin(origin_of(row))
+            if batch is None:
+                await self.store.release(row.id, worker=self.worker)
+                return
+            await self.store.finish(
+                row.id,
+                worker=self.worker,
+                now=now,
+                outcome=Finish(
+                    ScheduleState.PENDING if row.recurrence else ScheduleState.DONE,
+                    note=CUT_OFF,
+                    next_run_at=_next_run(row, now, row.next_run_at),
+                ),
+            )
+        except Exception:  # the next start takes the claim over instead
+            log.exception("schedule %s: could not give back its claim at the stop", row.id)
 
     async def _resume(self, row: Schedule, now: datetime) -> None:
         """A claim taken over at start: complete the run if it reached the send path."""

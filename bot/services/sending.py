@@ -390,7 +390,21 @@ class Sender:
                         writer.add(self._accepted(message_id, result, request.send_at))
 
         workers = min(self._concurrency, (len(rows) + step - 1) // step)
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        try:
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        except asyncio.CancelledError:
+            # A stop cut the send off: keep the outcomes already known, and say that the
+            # recipients never reached (or refused, waiting for the next route) were not
+            # sent. Those whose call was in flight stay queued (the stop makes them
+            # unknown). Shielded against the same cancellation.
+            for chunk in queue:
+                for row in chunk:
+                    writer.add(_not_sent(row.id))
+            for row, exc in refused:
+                if row.id is not None:
+                    writer.add(_failed(row.id, exc))
+            await asyncio.shield(writer.flush())
+            raise
         return refused
 
     async def _fail_over(
@@ -464,6 +478,16 @@ class Sender:
             detail=result.detail,
             next_poll_at=None if result.state.is_final else start + self._first_poll,
         )
+
+
+def _not_sent(message_id: int | None) -> StateChange:
+    assert message_id is not None
+    return StateChange(
+        message_id=message_id,
+        state=DeliveryState.FAILED,
+        source="send",
+        detail="not sent: the bot stopped before this recipient's turn",
+    )
 
 
 def _failed(

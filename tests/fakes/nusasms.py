@@ -72,7 +72,11 @@ from xml.sax.saxutils import escape
 
 import httpx
 
-DEV_TESTING_API_KEY: Final = "DEV_TESTING_API_KEY"
+from tests.secret_watch import secret
+
+DEV_TESTING_API_KEY: Final = secret("DEV_TESTING_API_KEY")
+TEST_API_KEY: Final = secret("test-api-key")
+TEST_SMS_PASSWORD: Final = secret("sms-password")
 MAGIC_REFS: Final[Mapping[str, str]] = {
     "queued": "Q",
     "sent": "S",
@@ -233,10 +237,10 @@ class FakeNusaSms:
     def __init__(
         self,
         *,
-        api_key: str = "test-api-key",
+        api_key: str = TEST_API_KEY,
         dev_server: bool = False,
         sms_user: str = "sms-user",
-        sms_password: str = "sms-password",  # noqa: S107 - a fake test credential
+        sms_password: str = TEST_SMS_PASSWORD,
         min_interval: float | None = None,
         tolerance: float = 0.0,
         retry_after: str = "1",

@@ -38,8 +38,9 @@ from urllib.parse import unquote
 import httpx
 
 from providers.parrotica.paths import resolve_paths
+from tests.secret_watch import secret
 
-DEFAULT_KEY = "test-parrotica-key"
+DEFAULT_KEY = secret("test-parrotica-key")
 DEFAULT_USER = "u-42"
 _NUMBER = re.compile(r"^\+?\d{6,15}$")
 

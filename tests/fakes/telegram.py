@@ -41,6 +41,8 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, RequestData
 
+from tests.secret_watch import WATCH, secret
+
 __all__ = [
     "BOT_FIRST_NAME",
     "BOT_ID",
@@ -67,7 +69,7 @@ __all__ = [
     "utf16_len",
 ]
 
-DEFAULT_TOKEN = "123:ABC"
+DEFAULT_TOKEN = secret("123:ABC")
 BOT_ID = 999
 BOT_USERNAME = "chatops_test_bot"
 BOT_FIRST_NAME = "ChatOps"
@@ -741,6 +743,7 @@ class FakeTelegram:
                 status, body = 200, {"ok": True, "result": result}
             recorded = copy.deepcopy(body)
             self.calls.append(Call(method, dict(params), time.monotonic(), status, recorded))
+            WATCH.observe_call(method, params)  # no test secret may reach a chat
             self._changed()
             return status, body
 
