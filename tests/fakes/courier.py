@@ -37,8 +37,10 @@ from typing import Any
 
 import httpx
 
+from tests.secret_watch import secret
+
 USERNAME = "nurse@sunrise.example"
-PASSWORD = "correct-horse-battery"
+PASSWORD = secret("correct-horse-battery")
 ORG = "0f0f0f0f-0000-4000-8000-000000000001"
 OTHER_ORG = "0f0f0f0f-0000-4000-8000-000000000002"
 ACCOUNT_A = "aaaaaaaa-0000-4000-8000-00000000000a"
