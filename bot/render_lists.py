@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from html import escape
 
 from bot.services.addressing import Addressed
+from bot.services.errors import echo
 from bot.services.list_files import Problems
 from bot.services.lists import COUNTRY_HINT, Decided, Decision, Upload, UploadReport
 from bot.services.segments import describe
@@ -42,8 +43,15 @@ def _problems(problems: Problems, what: str) -> list[str]:
     return lines
 
 
+def fields_text(fields: Sequence[str], limit: int = 10) -> str:
+    """``{name} {city}``: a template's placeholders, the first ``limit`` of them (HTML)."""
+    shown = " ".join("{" + f + "}" for f in fields[:limit])
+    more = f" …and {len(fields) - limit} more" if len(fields) > limit else ""
+    return escape(shown) + more
+
+
 def _columns(columns: Sequence[str]) -> str:
-    return ", ".join(escape(c) for c in columns) if columns else "none"
+    return ", ".join(echo(c, limit=30) for c in columns) if columns else "none"
 
 
 def report_lines(report: UploadReport) -> list[str]:
@@ -137,10 +145,9 @@ def template_table(rows: Sequence[Template]) -> str:
     lines = [f"<b>Templates</b> ({len(rows)})"]
     for row in rows:
         fields = placeholders(row.text)
-        shown = " ".join("{" + f + "}" for f in fields)
         line = f"• <code>{escape(row.name)}</code>: <i>{_preview(row.text)}</i>"
-        if shown:
-            line += f" · fills {escape(shown)}"
+        if fields:
+            line += f" · fills {fields_text(fields, 5)}"
         if sum(len(x) + 1 for x in lines) + len(line) > LIMIT:
             lines.append(f"…and {len(rows) - len(lines) + 1} more.")
             break
@@ -154,7 +161,7 @@ def template_saved(row: Template, old: str | None) -> str:
     verb = "replaced" if old is not None else "saved"
     lines = [f"📝 Template <b>{escape(row.name)}</b> {verb}: <i>{_preview(row.text, 200)}</i>"]
     if fields:
-        lines.append("Placeholders: " + escape(" ".join("{" + f + "}" for f in fields)) + ".")
+        lines.append(f"Placeholders: {fields_text(fields, 30)}.")
     info = count_segments(row.text)
     lines.append(
         f"📏 As SMS: {escape(describe(info, row.text))} before filling"

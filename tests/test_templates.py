@@ -317,3 +317,13 @@ async def test_a_personalised_schedule_handed_to_its_provider(bot: Bot) -> None:
         (row,) = list(await s.exec(select(Schedule)))
     assert row.provider_ref is not None
     assert len(row.provider_ref.split(",")) == 2  # two provider messages, one per text
+
+
+async def test_a_template_without_recipients_asks_for_them(bot: Bot) -> None:
+    await bot.connect()
+    await bot.private("/template add promo Hi")
+    for text in ("/send template:promo", "/send nusasms:wa template:promo x=1"):
+        reply = await bot.private(text)
+        assert "Who gets it? The recipients go before template:" in reply, reply
+    assert "Who gets it" in await bot.private("/schedule in 1h template:promo")
+    assert bot.nusa.sent == []

@@ -24,7 +24,7 @@ from bot.context import BotContext
 from bot.handlers.attachment import attachment_of, download
 from bot.handlers.common import message_of, reply, sender_name
 from bot.parsing import command_body, take_recipients, take_token
-from bot.services.addressing import is_list
+from bot.services.addressing import is_list, is_template
 from bot.services.channels import channel_options, require_channel_credentials
 from bot.services.chats import route_from
 from bot.services.errors import BadInput, echo
@@ -81,7 +81,7 @@ def parse_send_args(chat: Chat, body: str) -> SendArgs:
     if not first:
         raise BadInput(f"Usage: {USAGE}")
     route_text = ""
-    if looks_like_route(first) and not is_list(first):
+    if looks_like_route(first) and not is_list(first) and not is_template(first):
         route_text, body = first, rest
     flags: list[str] = []
     token, rest = take_token(body)
@@ -89,6 +89,8 @@ def parse_send_args(chat: Chat, body: str) -> SendArgs:
         flags.append(token)
         body = rest
         token, rest = take_token(body)
+    if is_template(body):
+        raise BadInput(f"Who gets it? The recipients go before template:…. Usage: {USAGE}")
     quoted = take_quoted(body)
     if quoted is not None:
         recipients, text = ([quoted[0]] if quoted[0] else []), quoted[1]

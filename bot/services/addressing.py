@@ -174,10 +174,11 @@ class Addressing:
         known = {field_key(f) for f in fields}
         unknown = [k for k in given if k not in known]
         if unknown:
-            has = ", ".join("{" + f + "}" for f in fields) or "no placeholders"
+            has = ", ".join("{" + f + "}" for f in fields[:10]) or "no placeholders"
+            more = f" and {len(fields) - 10} more" if len(fields) > 10 else ""
             raise BadInput(
                 f"The template “{escape(template.name)}” has no placeholder "
-                f"{{{echo(unknown[0])}}}; it has {escape(has)}."
+                f"{{{echo(unknown[0])}}}; it has {escape(has)}{more}."
             )
         needed = [f for f in fields if field_key(f) not in given]
         recipients = list(people)
