@@ -19,7 +19,7 @@ from tests.conftest import GROUP, USER, Bot, stop_bot
 from tests.fakes.courier import ACCOUNT_A, NUMBER_A1, ORG, PASSWORD, USERNAME
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.parrotica import DEFAULT_KEY, DEFAULT_USER
-from tests.fakes.telegram import FakeTelegram, callback_query, feed
+from tests.fakes.telegram import FakeTelegram, callback_query, feed, photo_message
 from tests.lists_support import messages, upload
 from tests.schedule_support import T0, at, manual_bot, runner_of, schedules
 
@@ -327,3 +327,20 @@ async def test_a_template_without_recipients_asks_for_them(bot: Bot) -> None:
         assert "Who gets it? The recipients go before template:" in reply, reply
     assert "Who gets it" in await bot.private("/schedule in 1h template:promo")
     assert bot.nusa.sent == []
+
+
+async def test_a_photo_goes_to_a_list_with_each_recipients_caption(bot: Bot) -> None:
+    await bot.connect()
+    await upload(bot, "customers", CUSTOMERS)
+    await bot.private("/template add promo Hi {name}, our new menu")
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 60
+    bot.tg.add_file(jpeg, file_id="PHOTO", file_path="photos/file_1.jpg")
+    photo = photo_message(file_id="PHOTO", file_size=len(jpeg))
+    reply = await bot.private("/send nusasms:wa list:customers template:promo", reply_to=photo)
+    assert "accepted 3" in reply, reply
+    assert {(m.destination, m.caption, m.media) for m in bot.nusa.sent} == {
+        ("6281234567890", "Hi Budi, our new menu", jpeg),
+        ("6281234567891", "Hi Siti, our new menu", jpeg),
+        ("6281234567892", "Hi Ana, our new menu", jpeg),
+    }
+    assert len(bot.tg.calls_to("getFile")) == 2  # the list's file, then the photo once
