@@ -14,9 +14,9 @@ from collections.abc import Callable
 from providers.registry import RECIPIENT_PREFIXES
 
 _TOKEN = re.compile(r"\S+")
-# Zero-width space, word joiner, byte-order mark, and the bidi marks, embeddings, overrides and
-# isolates: never part of what the user meant to type.
-_INVISIBLE = re.compile(r"[\u200b\u2060\ufeff\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+# NUL (which PostgreSQL cannot store in text), zero-width space, word joiner, byte-order mark,
+# and the bidi marks, embeddings, overrides and isolates: never part of what the user meant.
+_INVISIBLE = re.compile(r"[\x00\u200b\u2060\ufeff\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 # Zero-width (non-)joiners join emoji sequences and some scripts' letters, so they stay between
 # two non-ASCII characters (the message text) and go anywhere else (routes, numbers, ids).
 _STRAY_JOINER = re.compile(r"(?<![^\x00-\x7f])[\u200c\u200d]|[\u200c\u200d](?![^\x00-\x7f])")

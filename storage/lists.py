@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, insert, update
 from sqlmodel import col, select
 
 from storage.db import Database
-from storage.models import ListEntry, RecipientList, utcnow
+from storage.models import ListEntry, RecipientList, may_be_row_id, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,8 @@ class ListStore:
 
     async def get(self, list_id: int) -> RecipientList | None:
         """One list row by id, ready or not."""
+        if not may_be_row_id(list_id):
+            return None
         async with self.db.read() as s:
             return await s.get(RecipientList, list_id)
 

@@ -20,6 +20,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Integer primary keys are 32-bit on PostgreSQL: an id typed in the chat beyond that names no
+# row, and must not reach the driver (which refuses it as an error, not as "not found").
+MAX_ROW_ID = 2**31 - 1
+
+
+def may_be_row_id(value: int) -> bool:
+    """Whether ``value`` can be the id of a row (a positive INTEGER)."""
+    return 0 < value <= MAX_ROW_ID
+
+
 class Role(StrEnum):
     """What a member of a group chat may do; each role includes the ones below it."""
 
