@@ -118,7 +118,8 @@ class RecipientLists:
         """
         await self.store.discard_stale(utcnow() - STALE_AFTER)
         reader = ListReader(data, country=chat.country)
-        list_id = await self.store.begin(chat.id, name, file_name=file_name, actor=actor)
+        shown_name = file_name.replace("\x00", "")[:255]  # kept for the record only
+        list_id = await self.store.begin(chat.id, name, file_name=shown_name, actor=actor)
         try:
             for chunk in reader.chunks():
                 await self.store.add_entries(list_id, chunk)
