@@ -11,15 +11,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from providers.registry import RECIPIENT_PREFIXES
+
 _TOKEN = re.compile(r"\S+")
-# Zero-width space, word joiner, byte-order mark, and the bidi marks, embeddings, overrides and
-# isolates: never part of what the user meant to type.
-_INVISIBLE = re.compile(r"[\u200b\u2060\ufeff\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+# NUL (which PostgreSQL cannot store in text), zero-width space, word joiner, byte-order mark,
+# and the bidi marks, embeddings, overrides and isolates: never part of what the user meant.
+_INVISIBLE = re.compile(r"[\x00\u200b\u2060\ufeff\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 # Zero-width (non-)joiners join emoji sequences and some scripts' letters, so they stay between
 # two non-ASCII characters (the message text) and go anywhere else (routes, numbers, ids).
 _STRAY_JOINER = re.compile(r"(?<![^\x00-\x7f])[\u200c\u200d]|[\u200c\u200d](?![^\x00-\x7f])")
 _PHONE_PIECE = re.compile(r"^[+\d()\-.,]+$")
 MAX_PIECES_PER_NUMBER = 6
+# A recipient written ``<kind>:<id>`` (``list:customers``, ``contact:12``) in a list of them.
+_KINDS = "|".join(sorted(RECIPIENT_PREFIXES | {"list"}))
+_NAMED = re.compile(rf"^(?:{_KINDS}):\S+$", re.IGNORECASE)
 
 
 def command_body(text: str) -> str:
@@ -51,6 +56,14 @@ def take_recipients(body: str, is_complete: Callable[[str], bool]) -> tuple[list
     while True:
         token, after = take_token(rest)
         if not token or not _PHONE_PIECE.match(token):
+            named = token and (not current or current.endswith(",")) and _named(token)
+            if named and (token.endswith(",") or take_token(after)[0].startswith(",")):
+                # "list:a, 628…" / "628…, list:a, 628…": the list goes on after the comma.
+                current, rest, pieces = current + token, after, 0
+                continue
+            if named and current:  # "628…, list:a Hi": the last recipient
+                current, rest = current + token, after
+                break
             if not current and not recipients and token:
                 # Not a number at all (a name, a contact:id): one token is the recipient list.
                 recipients.extend(t for t in token.split(",") if t)
@@ -79,6 +92,12 @@ def take_recipients(body: str, is_complete: Callable[[str], bool]) -> tuple[list
                 break
     recipients.extend(p.strip() for p in current.split(",") if p.strip())
     return recipients, rest
+
+
+def _named(token: str) -> bool:
+    """Whether every comma-separated part of ``token`` is a ``kind:id`` or number piece."""
+    parts = [p for p in token.split(",") if p]
+    return bool(parts) and all(_NAMED.match(p) or _PHONE_PIECE.match(p) for p in parts)
 
 
 def parse_pairs(body: str) -> dict[str, str]:

@@ -24,6 +24,8 @@ def sms_card_lines(batch: Batch, shown: Sequence[Message], total: int) -> list[s
         return []
     if not route.channel.sms:
         return []
+    if any(m.text != batch.text for m in shown):  # a template filled per recipient
+        return ["📏 Personalised: each recipient's text has its own segment count"]
     info = count_segments(batch.text)
     line = f"📏 {escape(describe(info, batch.text))} per SMS"
     if route.channel.phone_recipients and total > 1:

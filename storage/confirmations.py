@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from storage.db import Database
-from storage.models import Confirmation, ConfirmationState, utcnow
+from storage.models import Confirmation, ConfirmationState, may_be_row_id, utcnow
 
 
 class Confirmations:
@@ -42,6 +42,8 @@ class Confirmations:
 
     async def get(self, confirmation_id: int) -> Confirmation | None:
         """One confirmation by id."""
+        if not may_be_row_id(confirmation_id):
+            return None
         async with self.db.read() as s:
             return await s.get(Confirmation, confirmation_id)
 

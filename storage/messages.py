@@ -23,7 +23,7 @@ from sqlmodel import col, select
 
 from providers.base import DeliveryState
 from storage.db import Database
-from storage.models import AuditEntry, Batch, Message, StatusEvent, utcnow
+from storage.models import AuditEntry, Batch, Message, StatusEvent, may_be_row_id, utcnow
 
 INTERRUPTED = "the bot stopped while sending; check before resending"
 RECONCILE = "reconcile"  # the history source of looking up a send whose answer was lost
@@ -286,6 +286,8 @@ class Messages:
 
     async def get_message(self, chat_id: int, message_id: int) -> Message | None:
         """A message of this chat by its id."""
+        if not may_be_row_id(message_id):
+            return None
         async with self.db.read() as s:
             message = await s.get(Message, message_id)
         return message if message is not None and message.chat_id == chat_id else None
@@ -335,6 +337,8 @@ class Messages:
 
     async def batch(self, batch_id: int) -> Batch | None:
         """One send by id."""
+        if not may_be_row_id(batch_id):
+            return None
         async with self.db.read() as s:
             return await s.get(Batch, batch_id)
 

@@ -20,6 +20,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Integer primary keys are 32-bit on PostgreSQL: an id typed in the chat beyond that names no
+# row, and must not reach the driver (which refuses it as an error, not as "not found").
+MAX_ROW_ID = 2**31 - 1
+
+
+def may_be_row_id(value: int) -> bool:
+    """Whether ``value`` can be the id of a row (a positive INTEGER)."""
+    return 0 < value <= MAX_ROW_ID
+
+
 class Role(StrEnum):
     """What a member of a group chat may do; each role includes the ones below it."""
 
@@ -180,6 +190,9 @@ class Schedule(SQLModel, table=True):
     created_by: int = Field(sa_type=BigInteger)
     created_by_name: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+    # A personalised send (a template filled per recipient): each recipient's own text as a
+    # JSON list in the order of ``recipients``; ``text`` is then the template's text.
+    texts: str | None = None
 
 
 class ConnectToken(SQLModel, table=True):
@@ -218,6 +231,51 @@ class Confirmation(SQLModel, table=True):
     expires_at: datetime
     decided_by: int | None = Field(default=None, sa_type=BigInteger)
     decided_at: datetime | None = None
+
+
+class RecipientList(SQLModel, table=True):
+    """A chat's list of phone numbers (``list:<name>``), uploaded from a .csv or .txt file.
+
+    A new upload is written in chunks into a row that is not ``ready``; only once every
+    number is stored (and, when it replaces a list, the replacement is confirmed) does it
+    become the chat's list of that name, in one small transaction. ``columns`` are the
+    file's extra CSV columns, as written in its header.
+    """
+
+    __table_args__ = (Index("ix_recipientlist_chat_name", "chat_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    name: str
+    ready: bool = False
+    size: int = 0
+    columns: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    file_name: str = ""
+    created_by: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ListEntry(SQLModel, table=True):
+    """One number of a recipient list (E.164), with its row's other CSV cells by column."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="recipientlist.id", index=True, ondelete="CASCADE")
+    number: str
+    cells: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Template(SQLModel, table=True):
+    """A chat's message template: text with ``{placeholders}`` filled at send time."""
+
+    __table_args__ = (UniqueConstraint("chat_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    name: str
+    text: str
+    created_by: int = Field(sa_type=BigInteger)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class AuditEntry(SQLModel, table=True):

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Update, and_, case, func, update
 from sqlmodel import col, select
 
 from storage.db import Database
-from storage.models import Schedule, ScheduleState
+from storage.models import Schedule, ScheduleState, may_be_row_id
 
 
 def _claimed_by(schedule_id: int, worker: str) -> ColumnElement[bool]:
@@ -62,6 +62,8 @@ class ScheduleRepository:
 
     async def get(self, schedule_id: int) -> Schedule | None:
         """One schedule by id, whatever its chat or state."""
+        if not may_be_row_id(schedule_id):
+            return None
         async with self.db.read() as s:
             return await s.get(Schedule, schedule_id)
 

@@ -14,6 +14,7 @@ from bot.handlers import (
     cards,
     check,
     connect,
+    lists,
     multicast,
     schedule,
     send,
@@ -44,6 +45,7 @@ COMMANDS: list[Command] = [
     *check.COMMANDS,
     *address_book.COMMANDS,
     *multicast.COMMANDS,
+    *lists.COMMANDS,
 ]
 
 KNOWN = frozenset(c.name for c in COMMANDS)
@@ -111,6 +113,7 @@ def register(app: BotApplication) -> None:
     app.add_handler(schedule.cancel_button_handler())
     app.add_handler(senders.pick_handler())
     app.add_handler(multicast.press_handler())
+    app.add_handler(lists.press_handler())
     app.add_handler(
         MessageHandler(
             NEW & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & ~SLASH_TEXT,

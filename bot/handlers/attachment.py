@@ -115,12 +115,17 @@ async def download(bot: Bot, attachment: Attachment) -> bytes:
         BadInput: when Telegram will not hand the file out.
 
     """
+    return await download_file(bot, attachment.file_id, attachment.what)
+
+
+async def download_file(bot: Bot, file_id: str, what: str, *, outcome: str = "sent") -> bytes:
+    """A file's bytes from Telegram; ``BadInput`` naming ``what`` when it will not hand it out."""
     try:
-        file = await bot.get_file(attachment.file_id)
+        file = await bot.get_file(file_id)
         data = await file.download_as_bytearray()
     except TelegramError as exc:
         raise BadInput(
-            f"I could not download the {attachment.what} from Telegram "
-            f"({escape(exc.message)}). Nothing was sent."
+            f"I could not download the {what} from Telegram "
+            f"({escape(exc.message)}). Nothing was {outcome}."
         ) from exc
     return bytes(data)

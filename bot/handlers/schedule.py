@@ -21,6 +21,7 @@ from bot.handlers.common import edit_pressed, message_of, reply, sender_name
 from bot.handlers.send import USAGE as SEND_USAGE
 from bot.handlers.send import parse_send
 from bot.parsing import command_body, take_token
+from bot.render_lists import addressed_note
 from bot.schedule_text import LIST_LIMIT, confirmation, handed_over_note, schedule_list
 from bot.services.chats import route_from
 from bot.services.errors import BadInput
@@ -60,6 +61,8 @@ async def schedule(update: Update, context: BotContext) -> None:
         raise BadInput(f"The message text is empty. Usage: {USAGE}")
     user = update.effective_user
     assert user is not None
+    # A list's numbers and a template's texts are taken now: the schedule keeps them.
+    sending = await services.addressing.prepare(chat, chain[0], recipients, text)
     created = await services.schedules.create(
         ScheduleDraft(
             chat=chat,
@@ -68,16 +71,19 @@ async def schedule(update: Update, context: BotContext) -> None:
             when=when,
             route=chain[0],
             fallbacks=tuple(chain[1:]),
-            recipients=recipients,
-            text=text,
+            recipients=sending.recipients,
+            text=sending.text,
+            texts=sending.texts,
         )
     )
+    note = addressed_note(sending)
     handed = created.handed_over
     if handed is None:
-        await reply(update, confirmation(created.schedule))
+        await reply(update, "\n".join(filter(None, [confirmation(created.schedule), note])))
         return
     # Sent to the provider already: its card is tracked like any send's.
-    await post_card(context.bot, services, handed.outcome, note=handed_over_note(handed.schedule))
+    lines = [handed_over_note(handed.schedule), note]
+    await post_card(context.bot, services, handed.outcome, note="\n".join(filter(None, lines)))
 
 
 def keyboard(ids: Sequence[int]) -> InlineKeyboardMarkup | None:
@@ -196,8 +202,9 @@ def cancel_button_handler() -> CallbackQueryHandler[BotContext, None]:
 COMMANDS = (
     Command(
         "schedule",
-        "<when> [<route>] <to>[,<to>…] <text>",
-        "send later, once or repeating (in 2h, tomorrow 09:00, every day 09:00)",
+        "<when> [<route>] <to>[,<to>…] <text>|template:<name> [key=value …]",
+        "send later, once or repeating (in 2h, tomorrow 09:00, every day 09:00); a list's "
+        "numbers are taken when scheduled",
         Role.OPERATOR,
         schedule,
     ),

@@ -1,5 +1,9 @@
 """/send [<route>] [--otp] <to>[,<to>...] <text>: send now and post a status card.
 
+Recipients may name a recipient list (``list:<name>``) and the text may be a template
+(``template:<name> [key=value …]``): :mod:`bot.services.addressing` expands and fills them,
+so each recipient may get a text of their own.
+
 As a reply to a photo or document, the file goes out as WhatsApp media with the text as its
 caption. ``--otp`` (after the route) sends on the channel's OTP route, where the channel lists
 it among its options. An address-book group whose name has spaces is quoted:
@@ -20,17 +24,21 @@ from bot.context import BotContext
 from bot.handlers.attachment import attachment_of, download
 from bot.handlers.common import message_of, reply, sender_name
 from bot.parsing import command_body, take_recipients, take_token
+from bot.services.addressing import is_list, is_template
 from bot.services.channels import channel_options, require_channel_credentials
 from bot.services.chats import route_from
 from bot.services.errors import BadInput, echo
 from bot.services.media import accept_media
 from bot.services.phones import normalise
-from bot.services.segments import preview, sms_segments
+from bot.services.segments import preview, preview_personal, sms_segments
 from bot.services.sending import SendRequest, recipients_for, validate_text
 from providers.registry import Route, looks_like_route, media_route
 from storage.models import Chat, Role
 
-USAGE = "/send [&lt;route&gt;] [--otp] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt;"
+USAGE = (
+    "/send [&lt;route&gt;] [--otp] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt; "
+    "(or template:&lt;name&gt; [key=value …] for the text)"
+)
 QUOTES = {'"': '"', "“": "”"}
 
 
@@ -73,7 +81,7 @@ def parse_send_args(chat: Chat, body: str) -> SendArgs:
     if not first:
         raise BadInput(f"Usage: {USAGE}")
     route_text = ""
-    if looks_like_route(first):
+    if looks_like_route(first) and not is_list(first) and not is_template(first):
         route_text, body = first, rest
     flags: list[str] = []
     token, rest = take_token(body)
@@ -81,6 +89,8 @@ def parse_send_args(chat: Chat, body: str) -> SendArgs:
         flags.append(token)
         body = rest
         token, rest = take_token(body)
+    if is_template(body):
+        raise BadInput(f"Who gets it? The recipients go before template:…. Usage: {USAGE}")
     quoted = take_quoted(body)
     if quoted is not None:
         recipients, text = ([quoted[0]] if quoted[0] else []), quoted[1]
@@ -130,20 +140,24 @@ async def send(update: Update, context: BotContext) -> None:
     if attachment is None and not args.text.strip():
         raise BadInput(f"The message text is empty. Usage: {USAGE}")
     services = context.services
+    # list:<name> recipients expanded, template:<name> filled (a plain send passes through).
+    sending = await services.addressing.prepare(chat, route, args.recipients, args.text)
     recipients: list[str] = []
     if route.channel.sms or attachment is not None:
         # Refuse what can be refused before the preview and the download; a plain send
         # leaves these checks to Sender.send, which makes them anyway.
-        recipients = recipients_for(route, args.recipients, chat.country)
-        if args.text.strip():
-            validate_text(route, args.text, None)
+        recipients = recipients_for(route, sending.recipients, chat.country)
+        if sending.texts is None and sending.text.strip():
+            validate_text(route, sending.text, None)
         await require_channel_credentials(services.accounts, chat.id, route)
-    if route.channel.sms:
-        info = sms_segments(args.text.strip())
+    if route.channel.sms and sending.texts is not None:
+        await reply(update, escape(preview_personal(sending.recipients, sending.texts)))
+    elif route.channel.sms:
+        info = sms_segments(sending.text.strip())
         group = not route.channel.phone_recipients
         await reply(
             update,
-            escape(preview(info, args.text.strip(), recipients=len(recipients), group=group)),
+            escape(preview(info, sending.text.strip(), recipients=len(recipients), group=group)),
         )
     media = None
     if attachment is not None:
@@ -156,8 +170,9 @@ async def send(update: Update, context: BotContext) -> None:
             actor_id=user.id,
             actor_name=sender_name(update),
             route=route,
-            recipients=args.recipients,
-            text=args.text,
+            recipients=sending.recipients,
+            text=sending.text,
+            texts=sending.texts,
             origin=f"tg:{chat.id}:{message.message_id}",
             country=chat.country,
             media=media,
@@ -176,8 +191,9 @@ async def send(update: Update, context: BotContext) -> None:
 COMMANDS = (
     Command(
         "send",
-        "[<route>] [--otp] <to>[,<to>…] <text>",
-        "send now (--otp: SMS OTP route); reply to a photo/document to send it on WhatsApp",
+        "[<route>] [--otp] <to>[,<to>…] <text>|template:<name> [key=value …]",
+        "send now (to numbers or list:<name>; --otp: SMS OTP route); reply to a "
+        "photo/document to send it on WhatsApp",
         Role.OPERATOR,
         send,
     ),

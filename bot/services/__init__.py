@@ -12,20 +12,25 @@ from typing import TYPE_CHECKING
 
 from bot.services.accounts import Accounts
 from bot.services.address_book import AddressBooks
+from bot.services.addressing import Addressing
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
 from bot.services.links import ConnectLinks
+from bot.services.lists import RecipientLists
 from bot.services.multicasts import Multicasts
 from bot.services.scheduling import Schedules
 from bot.services.senders import Senders
 from bot.services.sending import Sender
 from bot.services.status import StatusReader
+from bot.services.templates import Templates
 from providers.registry import ProviderEnvironment
 from storage.confirmations import Confirmations
 from storage.crypto import CredentialCipher
+from storage.lists import ListStore
 from storage.phone_checks import PhoneCheckStore
 from storage.repo import Repository
 from storage.schedules import ScheduleRepository
+from storage.templates import TemplateStore
 
 if TYPE_CHECKING:
     from bot.tracking.events import CardEvents
@@ -46,6 +51,9 @@ class Services:
     senders: Senders
     address_books: AddressBooks
     multicasts: Multicasts
+    lists: RecipientLists
+    templates: Templates
+    addressing: Addressing
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -72,6 +80,9 @@ class Services:
             first_poll=first_poll,
             status_callback=status_callback,
         )
+        confirmations = Confirmations(repo.db)
+        lists = RecipientLists(ListStore(repo.db), confirmations, repo)
+        templates = Templates(TemplateStore(repo.db), repo)
         return cls(
             repo=repo,
             accounts=accounts,
@@ -83,5 +94,8 @@ class Services:
             links=ConnectLinks(repo),
             senders=Senders(accounts),
             address_books=AddressBooks(repo, accounts),
-            multicasts=Multicasts(accounts, sender, Confirmations(repo.db), repo.messages),
+            multicasts=Multicasts(accounts, sender, confirmations, repo.messages),
+            lists=lists,
+            templates=templates,
+            addressing=Addressing(lists, templates),
         )

@@ -84,7 +84,14 @@ class ProviderSchedules:
         self._sender = sender
 
     async def hand_over(
-        self, row: Schedule, chat: Chat, recipients: list[str], *, origin: str, now: datetime
+        self,
+        row: Schedule,
+        chat: Chat,
+        recipients: list[str],
+        *,
+        origin: str,
+        now: datetime,
+        texts: list[str] | None = None,
     ) -> HandOver:
         """Send a stored one-off now with its future time; record the provider's ids.
 
@@ -100,6 +107,7 @@ class ProviderSchedules:
                 route=route_from(row.route),
                 recipients=recipients,
                 text=row.text,
+                texts=texts,
                 origin=origin,
                 country=chat.country,
                 options={SCHEDULED_AT: row.next_run_at.astimezone(UTC).isoformat()},

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from bot.services.chats import route_chain
 from bot.services.errors import UserError
-from bot.services.scheduling import origin_of, recipients_of
+from bot.services.scheduling import origin_of, recipients_of, texts_of
 from bot.services.sending import Sender, SendOutcome, SendRequest
 from bot.services.when import Recurrence, duration_label
 from providers.errors import ProviderError
@@ -260,6 +260,7 @@ class ScheduleRunner:
                 fallbacks=tuple(fallbacks),
                 recipients=recipients_of(row),
                 text=row.text,
+                texts=texts_of(row),
                 origin=origin_of(row),
                 country=chat.country if chat else None,
                 schedule_id=row.id,

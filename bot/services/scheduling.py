@@ -21,7 +21,7 @@ from bot.services.accounts import Accounts
 from bot.services.chats import chain_text
 from bot.services.errors import BadInput
 from bot.services.provider_schedules import HandOver, ProviderSchedules, cannot_cancel
-from bot.services.sending import Sender, recipients_for, validate_text
+from bot.services.sending import Sender, personal_recipients, recipients_for, validate_text
 from bot.services.when import When, describe_time, read_when
 from providers.registry import Route
 from storage.models import Chat, Schedule, ScheduleState, utcnow
@@ -46,6 +46,8 @@ class ScheduleDraft:
     recipients: Sequence[str]
     text: str
     fallbacks: tuple[Route, ...] = ()  # the rest of the chat's failover chain
+    # A template filled per recipient: each one's text, in the order of ``recipients``.
+    texts: Sequence[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,15 @@ def origin_of(row: Schedule) -> str:
 def recipients_of(row: Schedule) -> list[str]:
     """A schedule's stored recipients."""
     value = json.loads(row.recipients)
+    assert isinstance(value, list)
+    return [str(item) for item in value]
+
+
+def texts_of(row: Schedule) -> list[str] | None:
+    """A personalised schedule's texts, one per stored recipient; None when all get ``text``."""
+    if row.texts is None:
+        return None
+    value = json.loads(row.texts)
     assert isinstance(value, list)
     return [str(item) for item in value]
 
@@ -123,8 +134,15 @@ class Schedules:
         the row is stored (see :mod:`bot.services.provider_schedules` for why in that order).
         """
         route = draft.route
-        text = validate_text(route, draft.text, None)
-        recipients = recipients_for(route, draft.recipients, draft.chat.country)
+        texts: list[str] | None = None
+        if draft.texts is None:
+            text = validate_text(route, draft.text, None)
+            recipients = recipients_for(route, draft.recipients, draft.chat.country)
+        else:  # numbers and texts are kept as they are now, whatever happens to the list
+            text = draft.text.strip()
+            pairs = personal_recipients(route, draft.recipients, draft.texts, draft.chat.country)
+            recipients = [to for to, _ in pairs]
+            texts = [validate_text(route, own, None) for _, own in pairs]
         adapter = await self._accounts.adapter(draft.chat.id, route.provider)  # NotConnected
         handing_over = adapter.capabilities.schedule and draft.when.recurrence is None
         # A schedule the bot fires keeps the chain; one the provider holds is that route's.
@@ -140,6 +158,7 @@ class Schedules:
                 timezone=draft.when.zone,
                 created_by=draft.actor_id,
                 created_by_name=draft.actor_name,
+                texts=json.dumps(texts) if texts is not None else None,
             )
         )
         await self._repo.audit(
@@ -147,7 +166,7 @@ class Schedules:
         )
         if handing_over:
             handed = await self._provider.hand_over(
-                row, draft.chat, recipients, origin=origin_of(row), now=self.clock()
+                row, draft.chat, recipients, origin=origin_of(row), now=self.clock(), texts=texts
             )
             return Created(handed.schedule, handed)
         self._changed()

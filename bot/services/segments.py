@@ -8,6 +8,7 @@ quote) turns the whole text into UCS-2: 70 per SMS, 67 per part. The counting it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 from bot.services.errors import BadInput
@@ -51,3 +52,33 @@ def preview(info: SmsSegments, text: str, *, recipients: int, group: bool) -> st
     if recipients == 1:
         return f"📏 {each}."
     return f"📏 {each} × {recipients} recipients = {info.segments * recipients} SMS parts."
+
+
+def preview_personal(recipients: Sequence[str], texts: Sequence[str]) -> str:
+    """The line shown before a personalised SMS send: parts per recipient and in total.
+
+    Raises:
+        BadInput: one recipient's text would take more than 10 parts (naming the recipient).
+
+    """
+    infos: dict[str, SmsSegments] = {}
+    for recipient, text in zip(recipients, texts, strict=True):
+        if text not in infos:
+            try:
+                infos[text] = sms_segments(text)
+            except BadInput as exc:
+                raise BadInput(f"For {escape(recipient)}: {exc.message}") from None
+    total = sum(infos[t].segments for t in texts)
+    longest = max(infos, key=lambda t: (infos[t].segments, infos[t].characters))
+    low = min(i.segments for i in infos.values())
+    high = infos[longest].segments
+    each = f"{low}" if low == high else f"{low}–{high}"
+    parts = "segment" if high == 1 else "segments"
+    line = (
+        f"📏 Personalised: {each} {parts} per recipient (longest: "
+        f"{describe(infos[longest], longest)}) × {len(texts)} recipients = {total} SMS parts."
+    )
+    wide = sum(1 for t in texts if infos[t].encoding is Encoding.UCS2)
+    if wide and wide < len(texts):
+        line += f" {wide} of the texts are UCS-2."
+    return line

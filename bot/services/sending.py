@@ -81,6 +81,9 @@ class SendRequest:
     # A template broadcast (a ``command="multicast"`` channel): one request to the adapter's
     # ``multicast``; its one recipient row stands for the audience.
     multicast: MulticastRequest | None = None
+    # A personalised send: each recipient's own text, in the order of ``recipients``
+    # (:mod:`bot.services.addressing`); ``text`` is then what the batch shows (the template).
+    texts: Sequence[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,16 +186,23 @@ def recipients_for(route: Route, raw: Sequence[str], country: str | None) -> lis
     provider ids, e-mail addresses. What it leaves is a phone number on a phone channel, and
     taken as typed (a provider group name) on any other.
     """
-    items = [r.strip() for r in raw if r.strip()]
+    return [to for to, _ in personal_recipients(route, raw, [""] * len(raw), country)]
+
+
+def personal_recipients(
+    route: Route, raw: Sequence[str], texts: Sequence[str], country: str | None
+) -> list[tuple[str, str]]:
+    """:func:`recipients_for` keeping each recipient's own text (the first, for a duplicate)."""
+    items = [(r.strip(), t) for r, t in zip(raw, texts, strict=True) if r.strip()]
     if not items:
         raise BadInput("No recipient given.")
     if len(items) > MAX_RECIPIENTS:
         raise BadInput(f"At most {MAX_RECIPIENTS} recipients per send ({len(items)} given).")
-    out: list[str] = []
+    out: dict[str, str] = {}
     errors: list[str] = []
-    for item in items:
+    for item, text in items:
         try:
-            out.append(_read_recipient(route, item, country))
+            out.setdefault(_read_recipient(route, item, country), text)
         except BadInput as exc:
             errors.append(exc.message)
     if errors:
@@ -200,7 +210,19 @@ def recipients_for(route: Route, raw: Sequence[str], country: str | None) -> lis
             f"\n…and {len(errors) - 5} more." if len(errors) > 5 else ""
         )
         raise BadInput(f"Nothing was sent:\n{shown}")
-    return list(dict.fromkeys(out))
+    return list(out.items())
+
+
+def addressed(request: SendRequest) -> tuple[str, list[tuple[str, str]]]:
+    """The batch's text, and every recipient (normalised, once) with the text it gets."""
+    route = request.route
+    if request.texts is None:
+        text = validate_text(route, request.text, request.media)
+        recipients = recipients_for(route, request.recipients, request.country)
+        return text, [(to, text) for to in recipients]
+    checked = {t: validate_text(route, t, request.media) for t in set(request.texts)}
+    pairs = personal_recipients(route, request.recipients, request.texts, request.country)
+    return request.text.strip(), [(to, checked[t]) for to, t in pairs]
 
 
 def _read_recipient(route: Route, item: str, country: str | None) -> str:
@@ -249,8 +271,7 @@ class Sender:
     async def send(self, request: SendRequest) -> SendOutcome:
         """Validate, store, send and record one batch."""
         route = request.route
-        text = validate_text(route, request.text, request.media)
-        recipients = recipients_for(route, request.recipients, request.country)
+        text, recipients = addressed(request)
         adapter = await self._accounts.adapter(
             request.chat_id, route.provider, channel=route.channel
         )
@@ -271,12 +292,12 @@ class Sender:
                 provider=route.provider.name,
                 channel=route.channel.name,
                 recipient=to,
-                text=text,
+                text=own_text,
                 media_name=media_name,
                 idempotency_key=f"{request.origin}:{index}",
                 send_at=request.send_at,
             )
-            for index, to in enumerate(recipients)
+            for index, (to, own_text) in enumerate(recipients)
         ]
         messages = self._repo.messages
         stored = await messages.store_send(batch, rows)
@@ -290,7 +311,7 @@ class Sender:
         # The chain's next route takes only what the current one certainly did not send.
         for following in (*request.fallbacks, None):
             refused = await self._fan_out(
-                now_adapter, current, pending, text, request, writer, can_fail_over=bool(following)
+                now_adapter, current, pending, request, writer, can_fail_over=bool(following)
             )
             if not refused or following is None:
                 break
@@ -309,7 +330,6 @@ class Sender:
         adapter: Provider,
         route: Route,
         rows: list[Message],
-        text: str,
         request: SendRequest,
         writer: ChangeWriter,
         *,
@@ -325,26 +345,25 @@ class Sender:
         options = dict(request.options or {})
         if route != request.route:  # failover: flags the channel lacks (an SMS --otp) stay
             options = {k: v for k, v in options.items() if k in route.channel.options}
-        if route.channel.subject:
-            options[SUBJECT], text = split_subject(text)
         callback = self._status_callback(route.provider.name)
         if callback:
             options[STATUS_CALLBACK] = callback
-        template = OutgoingMessage(
-            channel=route.channel.name,
-            to="",
-            text=text,
-            media=request.media,
-            options=options,
-        )
+        # Rows share a request only when they share a text (a personalised send has many).
+        by_text: dict[str, list[Message]] = {}
+        for row in rows:
+            by_text.setdefault(row.text, []).append(row)
+        outgoing = {text: _outgoing(route, text, request, options) for text in by_text}
         # One request per recipient, or per chunk where the API takes a list (capability).
         size = adapter.capabilities.per_request(route.channel.name)
         bulk = adapter if size > 1 and isinstance(adapter, BulkProvider) else None
         step = size if bulk is not None else 1
         # Shared: each worker takes the next chunk, each chunk is taken once.
-        queue = iter([rows[i : i + step] for i in range(0, len(rows), step)])
+        queue = iter(
+            [same[i : i + step] for same in by_text.values() for i in range(0, len(same), step)]
+        )
 
         async def send(chunk: list[Message]) -> list[SendResult]:
+            template = outgoing[chunk[0].text]
             if request.multicast is not None:
                 if not isinstance(adapter, Multicaster):  # declared but not built: a bug
                     raise ValidationError(
@@ -426,7 +445,8 @@ class Sender:
                 raise BadInput("it carries no files.")
             if target.channel.subject != source.channel.subject:
                 raise BadInput("it takes another kind of message.")
-            validate_text(target, request.text, request.media)
+            for text in {row.text for row, _ in refused}:
+                validate_text(target, text, request.media)
             adapter = await self._accounts.adapter(
                 request.chat_id, target.provider, channel=target.channel
             )
@@ -487,6 +507,18 @@ def _not_sent(message_id: int | None) -> StateChange:
         state=DeliveryState.FAILED,
         source="send",
         detail="not sent: the bot stopped before this recipient's turn",
+    )
+
+
+def _outgoing(
+    route: Route, text: str, request: SendRequest, options: dict[str, str]
+) -> OutgoingMessage:
+    """The provider-neutral message of one text (its subject split off on a subject channel)."""
+    own = dict(options)
+    if route.channel.subject:
+        own[SUBJECT], text = split_subject(text)
+    return OutgoingMessage(
+        channel=route.channel.name, to="", text=text, media=request.media, options=own
     )
 
 

@@ -44,8 +44,9 @@ async def reconcile(poller: Poller, messages: Messages, now: datetime, on_moved:
         return 0
     adapters = await poller.adapters(lost)
     # One lookup per provider request: a batch's recipients on a route that takes many in one
-    # request shared it (and its text); elsewhere each message was its own request.
-    groups: dict[tuple[int, str, str, int], list[Message]] = {}
+    # request shared it (and its text: a personalised send's texts went in requests of their
+    # own); elsewhere each message was its own request.
+    groups: dict[tuple[int, str, str, int, str], list[Message]] = {}
     for message in lost:
         adapter = adapters[(message.chat_id, message.provider)]
         shared = not isinstance(adapter, Exception) and (
@@ -56,11 +57,12 @@ async def reconcile(poller: Poller, messages: Messages, now: datetime, on_moved:
             message.provider,
             message.channel,
             0 if shared else message.id or 0,
+            message.text if shared else "",
         )
         groups.setdefault(key, []).append(message)
     changes: list[StateChange] = []
     notes: list[tuple[list[int], str]] = []
-    for (_batch, provider, channel, _one), group in groups.items():
+    for (_batch, provider, channel, _one, _text), group in groups.items():
         ids = [m.id for m in group if m.id is not None]
         name = _display(provider)
         adapter = adapters[(group[0].chat_id, provider)]
