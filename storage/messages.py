@@ -8,21 +8,33 @@ rest of the bot builds on:
 - a state only moves forward (:meth:`~providers.base.DeliveryState.can_become`): receipts that
   arrive twice, late or out of order are ignored, and every real change is one history row;
 - the read and the write of a change are one write transaction (see :class:`storage.db.Database`),
-  so two receipts racing cannot both pass the check against the same old state.
+  so two receipts racing cannot both pass the check against the same old state;
+- what the chat must be told about a send or a change (its card, an edit, a failure mention)
+  is written to the outbox (:mod:`storage.outbox`) in that same transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from providers.base import DeliveryState
 from storage.db import Database
-from storage.models import AuditEntry, Batch, Message, StatusEvent, utcnow
+from storage.models import (
+    AuditEntry,
+    Batch,
+    Message,
+    OutboxEntry,
+    OutboxKind,
+    StatusEvent,
+    utcnow,
+)
+from storage.outbox import Outbox, Want
 
 INTERRUPTED = "the bot stopped while sending; check before resending"
 
@@ -66,17 +78,27 @@ class Applied:
 class Messages:
     """Every query on sends, messages and their history."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.db = db
+        self.outbox = outbox or Outbox(db)
 
     # -- the send path -----------------------------------------------------------------------
 
-    async def store_send(self, batch: Batch, messages: Sequence[Message]) -> StoredSend:
-        """Store a send, its queued messages, their first history rows and the audit row.
+    async def store_send(
+        self,
+        batch: Batch,
+        messages: Sequence[Message],
+        *,
+        hold: timedelta | None = None,
+        note: str = "",
+    ) -> StoredSend:
+        """Store a send, its queued messages, their history, the audit row and its card entry.
 
         One transaction. The batch's ``origin`` is unique: the same Telegram update (or
         schedule run) delivered twice finds the first batch (``new`` False) instead of sending
-        again. The given objects get their ids, ``batch_id``, ``chat_id`` and times.
+        again. The given objects get their ids, ``batch_id``, ``chat_id`` and times. The card
+        entry in the outbox is held for ``hold`` (the caller posts the card itself when the
+        send is done) and carries ``note``, the line above the card.
         """
         now = utcnow()
         try:
@@ -103,6 +125,15 @@ class Messages:
                 )
                 await s.flush()
                 last = max((e.id or 0 for e in events), default=0)
+                card = await self.outbox.want(
+                    s,
+                    OutboxKind.CARD,
+                    [Want(batch.id, batch.chat_id, last)],
+                    now=now,
+                    hold_until=now + hold if hold is not None else None,
+                    text=note,
+                )
+            self.outbox.announce(card)
             return StoredSend(batch, True, last)
         except IntegrityError:  # this origin is stored already: a replay
             found = await self.batch_for_origin(batch.origin)
@@ -115,7 +146,9 @@ class Messages:
 
         A change that would move a state backwards, or repeats the current state, is ignored;
         its provider ref and poll hint are still kept. Each real change adds one history row;
-        a message whose columns did not change is not written at all.
+        a message whose columns did not change is not written at all. Every batch with a
+        real change owes its chat a card edit, and one whose messages finally failed after the
+        send a mention of the sender: both are outbox entries of the same transaction.
         """
         by_id: dict[int, list[StateChange]] = {}
         for change in changes:
@@ -140,7 +173,27 @@ class Messages:
             s.add_all(events)
             await s.flush()
             last = max((e.id or 0 for e in events), default=0)
+            told = await self._tell(s, moved, events, now)
+        self.outbox.announce(told)
         return Applied(current, moved, last)
+
+    async def _tell(
+        self, s: AsyncSession, moved: list[Message], events: list[StatusEvent], now: datetime
+    ) -> list[OutboxEntry]:
+        """The outbox entries of these changes: each batch's card, and late failures."""
+        if not moved:
+            return []
+        batches = {m.id: (m.batch_id, m.chat_id) for m in moved}
+        cards: list[Want] = []
+        failures: list[Want] = []
+        for event in events:
+            batch_id, chat_id = batches[event.message_id]
+            want = Want(batch_id, chat_id, event.id or 0)
+            cards.append(want)
+            if DeliveryState(event.state).is_failure and event.source != "send":
+                failures.append(want)  # the card shows failures of the send itself
+        told = await self.outbox.want(s, OutboxKind.CARD, cards, now=now)
+        return told + await self.outbox.want(s, OutboxKind.FAILURES, failures, now=now)
 
     async def mark_interrupted_sends(self) -> int:
         """At start: messages still ``queued`` were interrupted mid-send by a stop.

@@ -80,7 +80,7 @@ async def schedule(update: Update, context: BotContext) -> None:
         await reply(update, confirmation(created.schedule))
         return
     # Sent to the provider already: its card is tracked like any send's.
-    await post_card(context.bot, services, handed.outcome, note=handed_over_note(handed.schedule))
+    await post_card(services, handed.outcome, note=handed_over_note(handed.schedule))
 
 
 def keyboard(ids: Sequence[int]) -> InlineKeyboardMarkup | None:
