@@ -105,7 +105,7 @@ class Member(SQLModel, table=True):
 class Batch(SQLModel, table=True):
     """One /send (or fired schedule): its recipients share a status card in the chat."""
 
-    # Start-up looks only at recent sends' cards (TrackingRepository.stale_cards).
+    # Sends by creation time (start-up's scan of recent cards used it; the outbox replaced it).
     __table_args__ = (Index("ix_batch_created", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)

@@ -234,9 +234,9 @@ class Outbox:
     # -- units of work of their own ----------------------------------------------------------
 
     async def text_delivered(self, entry_id: int, message_id: int) -> None:
-        """Telegram accepted a text entry as ``message_id``."""
+        """Telegram accepted a text entry as ``message_id`` (urgent: see ``Database.write``)."""
         now = utcnow()
-        async with self.db.write() as s:
+        async with self.db.write(urgent=True) as s:
             await s.exec(
                 update(OutboxEntry)
                 .where(col(OutboxEntry.id) == entry_id, col(OutboxEntry.state) == PENDING)

@@ -235,9 +235,10 @@ class TrackingRepository:
         """A card was posted showing everything up to ``event_id`` (no notice owed before).
 
         One transaction with the card's outbox entry, which is delivered when the card shows
-        what it asks for; whether it was (False: a newer change still needs an edit).
+        what it asks for; whether it was (False: a newer change still needs an edit). Urgent:
+        until it commits, a crash would make the card be posted again.
         """
-        async with self.db.write() as s:
+        async with self.db.write(urgent=True) as s:
             await self._set(
                 s,
                 batch_id,
@@ -264,8 +265,8 @@ class TrackingRepository:
             )
 
     async def notified(self, batch_id: int, event_id: int, message_id: int | None = None) -> None:
-        """Failures up to ``event_id`` were announced (as ``message_id``)."""
-        async with self.db.write() as s:
+        """Failures up to ``event_id`` were announced (as ``message_id``: urgent, as a card)."""
+        async with self.db.write(urgent=message_id is not None) as s:
             await self._set(s, batch_id, notice_event_id=event_id)
             await self.outbox.settle(
                 s,

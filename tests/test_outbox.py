@@ -398,3 +398,27 @@ async def test_a_missed_run_told_before_a_stop_is_posted_after_the_restart(
         assert not nusa.sent
     finally:
         await stop_bot(bot)
+
+
+async def test_recording_an_accepted_post_goes_before_the_writers_waiting() -> None:
+    from storage.db import Turns
+
+    turns, order = Turns(), []
+    await turns.acquire()
+
+    async def writer(name: str, *, urgent: bool = False) -> None:
+        await turns.acquire(urgent=urgent)
+        order.append(name)
+        turns.release()
+
+    waiting = [asyncio.create_task(writer(f"w{n}")) for n in range(3)]
+    cancelled = asyncio.create_task(writer("gone", urgent=True))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    waiting.append(asyncio.create_task(writer("card", urgent=True)))
+    await asyncio.sleep(0)
+    turns.release()
+    await asyncio.gather(*waiting)
+    assert order == ["card", "w0", "w1", "w2"]
+    await turns.acquire()  # free again
+    turns.release()
