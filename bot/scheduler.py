@@ -60,8 +60,8 @@ class TelegramNotifier:
         events = self._services.card_events
         if events is None:  # no tracker (yet): the outbox keeps it for the delivery loop
             return
-        if outcome is not None:
-            await post_card(self._services, outcome)  # the note is the card entry's
+        if outcome is not None:  # the line above it was stored with the run's end
+            await post_card(self._services, outcome, note=told.text if told is not None else "")
         elif told is not None and told.id is not None:
             await events.post_text(told.id, told.chat_id)
 

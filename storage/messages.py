@@ -25,16 +25,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from providers.base import DeliveryState
 from storage.db import Database
-from storage.models import (
-    AuditEntry,
-    Batch,
-    Message,
-    OutboxEntry,
-    OutboxKind,
-    StatusEvent,
-    utcnow,
-)
-from storage.outbox import Outbox, Want
+from storage.models import AuditEntry, Batch, Message, OutboxKind, StatusEvent, utcnow
+from storage.outbox import Due, Outbox, Want
 
 INTERRUPTED = "the bot stopped while sending; check before resending"
 
@@ -60,6 +52,7 @@ class StoredSend:
     batch: Batch
     new: bool
     last_event_id: int
+    card_hold_until: datetime | None = None  # its card's outbox entry is held until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,16 +118,16 @@ class Messages:
                 )
                 await s.flush()
                 last = max((e.id or 0 for e in events), default=0)
-                card = await self.outbox.want(
+                hold_until = now + hold if hold is not None else None
+                card = await self.outbox.add_card(
                     s,
-                    OutboxKind.CARD,
-                    [Want(batch.id, batch.chat_id, last)],
+                    Want(batch.id, batch.chat_id, last),
                     now=now,
-                    hold_until=now + hold if hold is not None else None,
+                    hold_until=hold_until,
                     text=note,
                 )
-            self.outbox.announce(card)
-            return StoredSend(batch, True, last)
+            self.outbox.announce([card])
+            return StoredSend(batch, True, last, hold_until)
         except IntegrityError:  # this origin is stored already: a replay
             found = await self.batch_for_origin(batch.origin)
             if found is None:  # another constraint: a real error
@@ -179,7 +172,7 @@ class Messages:
 
     async def _tell(
         self, s: AsyncSession, moved: list[Message], events: list[StatusEvent], now: datetime
-    ) -> list[OutboxEntry]:
+    ) -> list[Due]:
         """The outbox entries of these changes: each batch's card, and late failures."""
         if not moved:
             return []

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import and_, case, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -80,20 +80,37 @@ class Outbox:
 
     # -- writing, inside the caller's write transaction -------------------------------------
 
-    async def want(
+    async def add_card(
         self,
         s: AsyncSession,
-        kind: OutboxKind,
-        wants: Iterable[Want],
+        want: Want,
         *,
         now: datetime,
         hold_until: datetime | None = None,
         text: str = "",
-    ) -> list[OutboxEntry]:
-        """Make the ``kind`` entry of each batch pending (created if new); the entries.
+    ) -> Due:
+        """The card entry of a batch just stored (it cannot have one yet): one INSERT."""
+        entry = OutboxEntry(
+            chat_id=want.chat_id,
+            batch_id=want.batch_id,
+            kind=OutboxKind.CARD.value,
+            event_id=want.event_id,
+            text=text,
+            hold_until=hold_until,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(entry)
+        await s.flush()
+        return Due.of(entry)
 
-        An existing entry keeps its hold and text and takes the newer ``event_id``; a new one
-        gets ``hold_until`` and ``text``.
+    async def want(
+        self, s: AsyncSession, kind: OutboxKind, wants: Iterable[Want], *, now: datetime
+    ) -> list[Due]:
+        """Make the ``kind`` entry of each batch pending with the newest ``event_id``.
+
+        One UPDATE for the entries that exist (they keep their hold and text), an INSERT for
+        the batches that have none yet; what became pending, for :meth:`announce`.
         """
         newest: dict[int, Want] = {}
         for want in wants:
@@ -102,35 +119,48 @@ class Outbox:
                 newest[want.batch_id] = want
         if not newest:
             return []
-        rows = await s.exec(
-            select(OutboxEntry)
-            .where(OutboxEntry.kind == kind.value, col(OutboxEntry.batch_id).in_(list(newest)))
-            .order_by(col(OutboxEntry.id))
-            .with_for_update()  # PostgreSQL: a concurrent settle waits; SQLite: see Database
+        event_id = col(OutboxEntry.event_id)
+        batch_id = col(OutboxEntry.batch_id)
+        result = await s.exec(
+            update(OutboxEntry)
+            .where(col(OutboxEntry.kind) == kind.value, batch_id.in_(list(newest)))
+            .values(
+                state=PENDING,
+                updated_at=now,
+                event_id=case(
+                    *(
+                        (and_(batch_id == b, event_id < w.event_id), w.event_id)
+                        for b, w in newest.items()
+                    ),
+                    else_=event_id,
+                ),
+            )
+            .returning(
+                col(OutboxEntry.id),
+                col(OutboxEntry.chat_id),
+                col(OutboxEntry.batch_id),
+                col(OutboxEntry.hold_until),
+            )
+            .execution_options(synchronize_session=False)
         )
-        found = {entry.batch_id: entry for entry in rows}
-        entries: list[OutboxEntry] = []
-        for batch_id, want in newest.items():
-            entry = found.get(batch_id)
-            if entry is None:
-                entry = OutboxEntry(
-                    chat_id=want.chat_id,
-                    batch_id=batch_id,
-                    kind=kind.value,
-                    event_id=want.event_id,
-                    text=text,
-                    hold_until=hold_until,
-                    created_at=now,
-                    updated_at=now,
-                )
-                s.add(entry)
-            else:
-                entry.state = PENDING
-                entry.event_id = max(entry.event_id, want.event_id)
-                entry.updated_at = now
-            entries.append(entry)
-        await s.flush()
-        return entries
+        due = [Due(i, kind, c, b, h) for i, c, b, h in result.all()]
+        found = {d.batch_id for d in due}
+        new = [
+            OutboxEntry(
+                chat_id=w.chat_id,
+                batch_id=b,
+                kind=kind.value,
+                event_id=w.event_id,
+                created_at=now,
+                updated_at=now,
+            )
+            for b, w in newest.items()
+            if b not in found
+        ]
+        if new:
+            s.add_all(new)
+            await s.flush()
+        return due + [Due.of(entry) for entry in new]
 
     async def add_text(
         self, s: AsyncSession, chat_id: int, text: str, *, now: datetime
@@ -168,13 +198,13 @@ class Outbox:
             await s.flush()
         return entry
 
-    def announce(self, entries: Iterable[OutboxEntry | None]) -> None:
-        """After the commit: tell the listener about the entries that are pending."""
+    def announce(self, due: Iterable[Due | OutboxEntry | None]) -> None:
+        """After the commit: tell the listener about entries that became pending."""
         if self.listener is None:
             return
-        due = [Due.of(e) for e in entries if e is not None and e.state == PENDING]
-        if due:
-            self.listener(due)
+        told = [d if isinstance(d, Due) else Due.of(d) for d in due if d is not None]
+        if told:
+            self.listener(told)
 
     # -- settling, inside the transaction that records Telegram's answer --------------------
 
@@ -190,26 +220,27 @@ class Outbox:
     ) -> bool:
         """The chat now shows the batch up to ``shown_event_id``: deliver what that covers.
 
-        Whether the entry was delivered; False when it is still pending (a newer change came
-        meanwhile) or there is none. A card's post also ends its hold and keeps its message id.
+        Whether nothing is left pending (False: a newer change came meanwhile). A post (a
+        ``message_id``) is kept on the entry and ends its hold. One UPDATE.
         """
+        covered = and_(
+            col(OutboxEntry.state) == PENDING, col(OutboxEntry.event_id) <= shown_event_id
+        )
+        values: dict[str, object] = {
+            "state": case((covered, OutboxState.DELIVERED.value), else_=col(OutboxEntry.state)),
+            "delivered_at": case((covered, now), else_=col(OutboxEntry.delivered_at)),
+            "updated_at": now,
+        }
         if message_id is not None:
-            await s.exec(
-                update(OutboxEntry)
-                .where(col(OutboxEntry.batch_id) == batch_id, col(OutboxEntry.kind) == kind.value)
-                .values(message_id=message_id, hold_until=None)
-            )
+            values.update(message_id=message_id, hold_until=None)
         result = await s.exec(
             update(OutboxEntry)
-            .where(
-                col(OutboxEntry.batch_id) == batch_id,
-                col(OutboxEntry.kind) == kind.value,
-                col(OutboxEntry.state) == PENDING,
-                col(OutboxEntry.event_id) <= shown_event_id,
-            )
-            .values(state=OutboxState.DELIVERED.value, delivered_at=now, updated_at=now)
+            .where(col(OutboxEntry.batch_id) == batch_id, col(OutboxEntry.kind) == kind.value)
+            .values(**values)
+            .returning(col(OutboxEntry.state))
+            .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1
+        return all(state != PENDING for (state,) in result.all())
 
     async def drop_batch(self, s: AsyncSession, kind: OutboxKind, batch_id: int) -> None:
         """Give up the batch's pending ``kind`` entry (its card was deleted)."""
@@ -247,6 +278,11 @@ class Outbox:
                     updated_at=now,
                 )
             )
+
+    async def drop_card(self, batch_id: int) -> None:
+        """Give up a batch's card (Telegram refuses it for good)."""
+        async with self.db.write() as s:
+            await self.drop_batch(s, OutboxKind.CARD, batch_id)
 
     async def drop(self, entry_id: int) -> None:
         """Give up one entry (Telegram refuses it for good)."""

@@ -16,12 +16,19 @@ Then, from what the fakes recorded and the database holds:
   once (unknown after a kill, failed) was reported in the chat by the bot itself;
 - every schedule ended and told its chat; nothing is left owed in the outbox.
 
-Fixed seeds; bounded: the load runs for about 30 s and the whole test takes ~60–90 s.
+Not the outbox's to fix, so counted and printed rather than asserted: a ``/send`` whose update
+the killed process had already taken from Telegram (its next ``getUpdates`` confirmed it) but
+not yet stored is lost without a word (5–15 % of the sends here, as kills often land right
+after a restart, while the backlog of updates is being stored). Sends keep coming until the
+database holds at least 1,000 messages, so the checks above always cover that many.
+
+Fixed seeds; bounded: the load runs for about 30–50 s and the whole test takes ~55–70 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -124,7 +131,6 @@ async def test_every_message_is_told_once_through_random_kills(
     faults = random.Random(SEED + 1)
     nusa = FakeNusaSms(api_key=NUSA_KEY, retry_after="0")
     async with BotApiServer(token=TOKEN) as server:
-        bot: BotProcess | None = None
         killer: Killer | None = None
 
         async def provider(request: httpx.Request) -> httpx.Response:
@@ -154,66 +160,77 @@ async def test_every_message_is_told_once_through_random_kills(
             )
             bot = BotProcess(server, env, tmp_path, tmp_path / "bot.log")
             started = time.monotonic()
-            await bot.start()
-            for chat in CHATS:
-                mark = server.state.mark()
-                server.push_update(
-                    private_message(
-                        f"/connect nusasms api_key={NUSA_KEY}",
-                        user_id=chat,
-                        username=f"user{chat}",
+            try:
+                await bot.start()
+                for chat in CHATS:
+                    mark = server.state.mark()
+                    server.push_update(
+                        private_message(
+                            f"/connect nusasms api_key={NUSA_KEY}",
+                            user_id=chat,
+                            username=f"user{chat}",
+                        )
                     )
-                )
-                await server.wait_for(
-                    "sendMessage", lambda c: "connected" in text_of(c), timeout=20, since=mark
-                )
-            sends = plan(rng)
-            t0, load_start = utcnow(), time.monotonic()
-            async with db.write() as s:
-                s.add_all(
-                    Schedule(
-                        chat_id=p.chat,
-                        route="nusasms:wa",
-                        recipients=json.dumps(list(p.numbers)),
-                        text=p.text,
-                        next_run_at=t0 + timedelta(seconds=p.at),
-                        created_by=p.chat,
-                        created_by_name=f"@user{p.chat}",
+                    await server.wait_for(
+                        "sendMessage", lambda c: "connected" in text_of(c), timeout=20, since=mark
                     )
-                    for p in sends
-                    if p.kind == "scheduled"
-                )
-            killer = Killer(bot, db, seed=SEED + 2, kills=KILLS)
-            server.before_call = killer.before_call
-            killer.arm()
+                sends = plan(rng)
+                t0, load_start = utcnow(), time.monotonic()
+                async with db.write() as s:
+                    s.add_all(
+                        Schedule(
+                            chat_id=p.chat,
+                            route="nusasms:wa",
+                            recipients=json.dumps(list(p.numbers)),
+                            text=p.text,
+                            next_run_at=t0 + timedelta(seconds=p.at),
+                            created_by=p.chat,
+                            created_by_name=f"@user{p.chat}",
+                        )
+                        for p in sends
+                        if p.kind == "scheduled"
+                    )
+                killer = Killer(bot, db, seed=SEED + 2, kills=KILLS)
+                server.before_call = killer.before_call
+                killer.arm()
 
-            pushed: dict[str, Planned] = {}
-            ids = itertools.count(10_000)
-            for send in sorted((p for p in sends if p.kind != "scheduled"), key=lambda p: p.at):
-                await asyncio.sleep(max(0.0, load_start + send.at - time.monotonic()))
-                message_id = next(ids)
-                pushed[f"tg:{send.chat}:{message_id}"] = send
-                server.push_update(send_update(send, message_id))
-            extra = itertools.count(1)
-            while time.monotonic() - load_start < 3 * LOAD_SECONDS and (
-                not killer.done or await stored(db) < MESSAGES
-            ):
-                # Kills are counted in events, and a kill loses the /sends it had taken but
-                # not stored yet: keep sends coming until the last life ended and the
-                # database holds at least MESSAGES messages.
-                n = next(extra)
-                send = Planned("now", rng.choice(CHATS), (f"62814{n:08d}",), f"x{n}", 0)
-                message_id = next(ids)
-                pushed[f"tg:{send.chat}:{message_id}"] = send
-                sends.append(send)
-                server.push_update(send_update(send, message_id))
-                await asyncio.sleep(0.1)
-            await killer.settle()
-            assert len(killer.kills) >= 20, killer.kills
-            load_seconds = time.monotonic() - load_start
+                pushed: dict[str, Planned] = {}
+                ids = itertools.count(10_000)
+                for send in sorted(
+                    (p for p in sends if p.kind != "scheduled"), key=lambda p: p.at
+                ):
+                    await asyncio.sleep(max(0.0, load_start + send.at - time.monotonic()))
+                    message_id = next(ids)
+                    pushed[f"tg:{send.chat}:{message_id}"] = send
+                    server.push_update(send_update(send, message_id))
+                extra = itertools.count(1)
+                while time.monotonic() - load_start < 3 * LOAD_SECONDS and (
+                    not killer.done or await stored(db) < MESSAGES
+                ):
+                    # Kills are counted in events, and a kill loses the /sends it had taken but
+                    # not stored yet: keep sends coming until the last life ended and the
+                    # database holds at least MESSAGES messages.
+                    n = next(extra)
+                    send = Planned("now", rng.choice(CHATS), (f"62814{n:08d}",), f"x{n}", 0)
+                    message_id = next(ids)
+                    pushed[f"tg:{send.chat}:{message_id}"] = send
+                    sends.append(send)
+                    server.push_update(send_update(send, message_id))
+                    await asyncio.sleep(0.1)
+                await killer.settle()
+                assert len(killer.kills) >= 20, killer.kills
+                load_seconds = time.monotonic() - load_start
 
-            await quiet(server, db)
-            assert await bot.stop() == 0, bot.tail()
+                await quiet(server, db)
+                assert await bot.stop() == 0, bot.tail()
+            finally:  # a failed check must not leave a process behind
+                if killer is not None:
+                    with contextlib.suppress(Exception):
+                        await killer.settle()
+                if bot.alive:
+                    await bot.kill()
+    assert killer is not None
+    assert not [k for k in killer.kills if not k.placed], "a kill landed in the documented window"
     await check(server, nusa, db, sends, pushed)
     print(  # shown with -s: what the run did
         f"\n{sum(len(p.numbers) for p in sends)} messages in {len(sends)} sends, "
@@ -224,7 +241,6 @@ async def test_every_message_is_told_once_through_random_kills(
         f"{time.monotonic() - started:.1f} s\n"
         + "\n".join(f"  {k.trigger}, waited {k.waited * 1000:.0f} ms" for k in killer.kills)
     )
-    assert not [k for k in killer.kills if not k.placed], "a kill landed in the documented window"
 
 
 async def stored(db: Database) -> int:
@@ -309,17 +325,10 @@ async def check(
         assert line in shown, f"message {message.id} is not on its card as {state}:\n{shown}"
     assert not_once > 0, "the kills never cut a send off: the test did not test anything"
 
-    # Every send that reached the bot is stored; count the ones a kill lost before that.
+    # At least MESSAGES messages were checked; count the /sends a kill lost before storing.
+    assert len(messages) >= MESSAGES
     origins = {b.origin for b in batches.values()}
     lost = [o for o in pushed if o not in origins]
-    by_kind = Counter(pushed[o].kind for o in lost)
-    print(
-        f"lost: {by_kind}; stored messages {len(messages)}; schedules {len(schedules)}; "
-        f"batches {len(batches)}; scheduled batches "
-        f"{sum(b.schedule_id is not None for b in batches.values())}; states "
-        f"{Counter(r.state for r in schedules)}"
-    )
-    assert len(messages) >= MESSAGES - sum(len(pushed[o].numbers) for o in lost)
 
     # Every schedule ran once and its card says so.
     by_schedule = {b.schedule_id: b for b in batches.values() if b.schedule_id is not None}
@@ -329,6 +338,7 @@ async def check(
         card = str(server.state.messages[(batch.chat_id, batch.card_message_id)]["text"])
         assert f"scheduled send #{row.id}" in card
     print(
-        f"\nnot sent exactly once, each on its card: {not_once}; sends lost before they were "
-        f"stored (update taken, process killed before the batch was written): {len(lost)}"
+        f"\n{len(messages)} messages checked; not sent exactly once, each on its card: "
+        f"{not_once}; /sends lost before they were stored (the update taken from Telegram, "
+        f"the process killed before the batch was written): {len(lost)} of {len(pushed)}"
     )

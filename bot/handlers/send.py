@@ -171,7 +171,8 @@ async def send(update: Update, context: BotContext) -> None:
         )
     # The card was owed since the batch was stored; it is posted now unless it is out already
     # (a replay), and later by the delivery loop if Telegram cannot take it now.
-    await post_card(services, outcome)
+    note = attachment.note if attachment is not None and not outcome.replayed else ""
+    await post_card(services, outcome, note=note)
 
 
 COMMANDS = (

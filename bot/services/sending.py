@@ -83,7 +83,8 @@ class SendOutcome:
     ``last_event_id`` is the newest history row the messages' states come from (the status
     card shows up to it); ``None`` when they were read back from the database (a replay).
     ``still_sending``: a replay whose first send is still running in this process (which
-    posts its card when it is done).
+    posts its card when it is done). ``card_hold_until``: until then nobody but the caller
+    posts the card of a fresh send (its outbox entry is held for it).
     """
 
     batch: Batch
@@ -91,6 +92,7 @@ class SendOutcome:
     replayed: bool
     last_event_id: int | None = None
     still_sending: bool = False
+    card_hold_until: datetime | None = None
 
 
 class ChangeWriter:
@@ -269,7 +271,13 @@ class Sender:
             )
         writer = await self._fan_out(adapter, route, rows, text, request)
         sent = [writer.stored.get(row.id or 0, row) for row in rows]
-        return SendOutcome(batch, sent, False, max(stored.last_event_id, writer.last_event_id))
+        return SendOutcome(
+            batch,
+            sent,
+            False,
+            max(stored.last_event_id, writer.last_event_id),
+            card_hold_until=stored.card_hold_until,
+        )
 
     async def _fan_out(
         self,

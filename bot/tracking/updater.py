@@ -45,7 +45,7 @@ from bot.cards import card_keyboard, outcome_view, render_card
 from bot.render import CARD_LINES, card_details, failure_notice
 from bot.services.sending import SendOutcome
 from bot.tracking.scheduler import CardScheduler, Job, JobKind
-from storage.models import Batch, OutboxEntry, OutboxKind, OutboxState
+from storage.models import Batch, OutboxKind, OutboxState
 from storage.outbox import Due
 from storage.tracking_repo import CardView, TrackingRepository
 
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # of a Details post (a button press; nothing durable owes it)
 MAX_RETRY_DELAY = 60.0  # seconds between two tries of something owed
 POST_RETRY = 2.0  # seconds; a card its sender could not post is tried by the loop after this
+HOLD_MARGIN = 5.0  # seconds: a hold this close to its end may have been taken over
 DETAILS_LIMIT = 3800  # characters of HTML; Telegram's limit is 4096 after parsing
 DETAILS_ROWS = 400
 
@@ -150,25 +151,30 @@ class CardUpdater:
     ) -> int | None:
         """Post a send's card now, unless it has one; its message id (None: not posted).
 
-        A fresh send's card is rendered from its outcome in memory, a replay's from the
+        A fresh send's card is rendered from its outcome in memory, and while its outbox entry
+        is held for this caller nobody else can have posted it, so the database is not even
+        read; a replay's card (or a fresh one past its hold) is checked and rendered from the
         database. What cannot be posted now stays owed: the loop posts it a little later.
         """
         batch_id = outcome.batch.id
         assert batch_id is not None
+        hold = outcome.card_hold_until
         async with self._exclusive.hold((JobKind.EDIT, batch_id)):
-            found = await self._store.card_state(batch_id)
-            if found is None:
-                return None
-            batch, entry = found
-            owed = entry is not None and entry.state == OutboxState.PENDING.value
-            if batch.card_message_id is not None or batch.card_dead:
-                if owed:  # posted by the loop meanwhile: bring it up to date
-                    self.scheduler.want(JobKind.EDIT, batch_id, batch.chat_id, now)
-                    self.wake()
-                return batch.card_message_id
-            if outcome.replayed:
-                if outcome.still_sending:
+            if outcome.replayed or hold is None or hold.timestamp() - HOLD_MARGIN <= now:
+                found = await self._store.card_state(batch_id)
+                if found is None:
+                    return None
+                batch, entry = found
+                if batch.card_message_id is not None or batch.card_dead:
+                    if entry is not None and entry.state == OutboxState.PENDING.value:
+                        self.scheduler.want(JobKind.EDIT, batch_id, batch.chat_id, now)
+                        self.wake()  # posted by the loop meanwhile: bring it up to date
+                    return batch.card_message_id
+                if outcome.replayed and outcome.still_sending:
                     return None  # its first send is still running here and posts it
+                note = note or (entry.text if entry is not None else "")
+            view: CardView | None
+            if outcome.replayed:
                 view = await self._store.card_view(batch_id, lines=CARD_LINES)
             else:
                 assert outcome.last_event_id is not None
@@ -176,9 +182,9 @@ class CardUpdater:
             if view is None:
                 return None
             try:
-                return await self._post(view, entry, now, note=note, reply_to=reply_to)
+                return await self._post(view, now, note=note, reply_to=reply_to)
             except TelegramError as exc:
-                await self._not_posted(batch, exc, now)
+                await self._not_posted(outcome.batch, exc, now)
                 return None
 
     async def tell_now(self, entry_id: int, chat_id: int, now: float) -> None:
@@ -296,21 +302,14 @@ class CardUpdater:
             wait = entry.hold_until.timestamp() - now
             self.scheduler.want(JobKind.EDIT, job.batch_id, job.chat_id, now, delay=wait)
             return
-        await self._post(view, entry, now, note=entry.text or LATE_NOTE)
+        await self._post(view, now, note=entry.text or LATE_NOTE)
 
     async def _post(
-        self,
-        view: CardView,
-        entry: OutboxEntry | None,
-        now: float,
-        *,
-        note: str = "",
-        reply_to: int | None = None,
+        self, view: CardView, now: float, *, note: str = "", reply_to: int | None = None
     ) -> int | None:
         """Post a card and record it (under the batch's lock); its message id."""
         batch = view.batch
         assert batch.id is not None
-        note = note or (entry.text if entry is not None else "")
         text = render_card(view)
         try:
             card = await self._bot.send_message(
@@ -326,8 +325,7 @@ class CardUpdater:
                 raise
             # Refused for what it says: it would be refused again. Nothing to retry.
             log.error("Telegram refused the card of send %s: %s", batch.id, exc.message)
-            if entry is not None and entry.id is not None:
-                await self._store.outbox.drop(entry.id)
+            await self._store.outbox.drop_card(batch.id)
             return None
         # Recorded before anything else: this commit is the end of the only window in which a
         # stop makes the card be posted twice (see the module docstring).
