@@ -6,7 +6,8 @@ temporary folder or a fresh PostgreSQL database (``--database``; both by default
 fresh process), and its working directory in that folder (so no developer ``.env`` is read).
 "Ready" is the log line ``chatops-bridge ready as @…`` that ``bot.app.start_resources`` writes
 once the database is open and migrated, interrupted sends are marked, the tracker has resumed
-(poll hints, stale cards), the scheduler started and the command menus are published.
+(poll hints, the outbox's pending entries), the scheduler started and the command menus are
+published.
 
 The large database is migrated by the project's own code, then filled with SQLAlchemy Core
 ``insert`` (not timed): ``--count`` messages (1,000,000) in sends of 100 over the last 30 days,
@@ -289,9 +290,7 @@ async def query_times(url: str) -> dict[str, float]:
     queries: dict[str, Callable[[], Awaitable[object]]] = {
         "mark_interrupted_sends (finds queued messages)": store.messages.mark_interrupted_sends,
         "poll_hints (open and read-watched messages)": lambda: store.poll_hints(policy.watch(now)),
-        "stale_cards (recent sends' cards behind)": lambda: store.stale_cards(
-            now - policy.expire_after - timedelta(days=1)
-        ),
+        "outbox pending (what the chats are still owed)": store.outbox.pending,
     }
     times: dict[str, float] = {}
     try:

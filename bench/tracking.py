@@ -228,7 +228,7 @@ async def run(count: int, per_send: int, database: str) -> int:
                             origin=f"bench:track:{b}",
                         )
                     )
-                    await post_card(app.bot, services, outcome)
+                    await post_card(services, outcome)
                 events_before, open_before = await count_rows(engine)
                 expect(open_before == count, f"{open_before} open messages after the sends")
                 await server.reset()

@@ -1,28 +1,24 @@
 """Status cards: the chat message that shows a send and is edited as its states move.
 
-``/send`` and fired schedules both post their card through :func:`post_card`, so every send
-looks and behaves the same in the chat.
+``/send`` and fired schedules both post their card through :func:`post_card`, and the
+delivery loop posts the cards their senders could not (after a crash), so every send looks
+and behaves the same in the chat and gets exactly one card.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import Counter
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.constants import ParseMode
-from telegram.error import Forbidden, TelegramError
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.render import CARD_LINES, card_text, status_card
+from bot.render import CARD_LINES, card_text
 from bot.services import Services
 from bot.services.integers import read_id
 from bot.services.sending import SendOutcome
 from bot.tracking.policy import READ_CHANNELS
 from providers.base import DeliveryState
-from storage.tracking_repo import CardView, TrackingRepository
-
-log = logging.getLogger(__name__)
+from storage.tracking_repo import CardView
 
 # Inline buttons of a card: ``card:refresh:<batch id>`` and ``card:details:<batch id>``.
 REFRESH = "refresh"
@@ -79,49 +75,21 @@ def render_card(view: CardView) -> str:
 
 
 async def post_card(
-    bot: Bot,
     services: Services,
     outcome: SendOutcome,
     *,
     reply_to: int | None = None,
     note: str = "",
 ) -> int | None:
-    """Post a send's status card and remember it for later edits; its message id.
+    """Post a send's status card now, unless it has one; its message id (None: not now).
 
-    A fresh send's card is rendered from its outcome in memory, a replay's from the database;
-    either way with the newest status event it shows, so the tracker knows what is left to
-    edit in. A chat that cannot be reached (blocked, deleted)
-    is logged and skipped: the send itself is already stored and tracked.
+    The card was owed since the batch was stored (an outbox entry held for the caller); the
+    delivery tracker posts it (:meth:`bot.tracking.updater.CardUpdater.post_now`), records it
+    and settles the entry, or leaves it to its loop when Telegram cannot take it now. A chat
+    that cannot be reached (blocked, deleted) is logged and skipped: the send itself is
+    already stored and tracked.
     """
-    batch_id = outcome.batch.id
-    assert batch_id is not None
-    if services.card_events is not None and not outcome.replayed:
-        services.card_events.messages_sent(outcome.messages)  # tracked even if no card posts
-    store = TrackingRepository(services.repo.messages)
-    view: CardView | None
-    if outcome.last_event_id is not None:
-        view = outcome_view(outcome, outcome.last_event_id)
-    else:
-        view = await store.card_view(batch_id, lines=CARD_LINES)
-    text = render_card(view) if view else status_card(outcome.batch, outcome.messages)
-    if note:
-        text = f"{note}\n{text}"
-    try:
-        card = await bot.send_message(
-            outcome.batch.chat_id,
-            text,
-            parse_mode=ParseMode.HTML,
-            reply_to_message_id=reply_to,
-            allow_sending_without_reply=True,
-            reply_markup=card_keyboard(view) if view and not outcome.replayed else None,
-        )
-    except TelegramError as exc:
-        log.warning("could not post the card of send %s: %s", batch_id, exc.message)
-        if isinstance(exc, Forbidden) and not outcome.replayed:
-            await store.mark_card_dead(batch_id)
-        return None
-    if not outcome.replayed:
-        await store.set_card(batch_id, card.message_id, view.last_event_id if view else 0)
-        if services.card_events is not None:
-            services.card_events.card_posted(outcome.batch.chat_id, batch_id)
-    return card.message_id
+    events = services.card_events
+    if events is None:
+        raise RuntimeError("the delivery tracker is not running: no card can be posted")
+    return await events.post_card(outcome, note=note, reply_to=reply_to)

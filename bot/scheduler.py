@@ -1,5 +1,8 @@
 """The background task that fires due schedules, and how their chats are told.
 
+What a chat is told about a run is stored with the run's end (the outbox) and posted right
+after; a stop in between is caught up at the next start by the delivery tracker.
+
 The database is the source of truth: the task keeps nothing in memory but a wake-up event. Each
 pass fires what is due (:meth:`ScheduleRunner.run_due`), then sleeps until the soonest pending
 schedule is due, at most ``SCHEDULE_CHECK_SECONDS`` (so schedules made by another process are
@@ -16,8 +19,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from telegram import Bot
-from telegram.constants import ParseMode
-from telegram.error import TelegramError
 
 from bot.cards import post_card
 from bot.config import Settings
@@ -25,7 +26,7 @@ from bot.schedule_text import failed_text, fired_note, missed_text
 from bot.services import Services
 from bot.services.schedule_runner import ScheduleRunner
 from bot.services.sending import SendOutcome
-from storage.models import Schedule, utcnow
+from storage.models import OutboxEntry, Schedule, utcnow
 from storage.schedules import ScheduleRepository
 
 log = logging.getLogger(__name__)
@@ -35,35 +36,34 @@ STOP_WAIT = 10.0
 
 
 class TelegramNotifier:
-    """Posts a fired schedule's status card, or says why a run failed or was missed."""
+    """Renders what a chat is told about its schedules, and posts it once it is stored."""
 
     def __init__(self, bot: Bot, services: Services, *, grace: timedelta) -> None:
         self._bot = bot
         self._services = services
         self._grace_minutes = grace.total_seconds() / 60
 
-    async def fired(self, schedule: Schedule, outcome: SendOutcome, note: str) -> None:
-        """Post the card, as /send does, with a line saying which schedule fired."""
-        if outcome.replayed:
-            if outcome.batch.card_message_id is not None:
-                return  # a run completed after a restart whose card the chat already has
-            # Its card was never posted: post it now as the send's own card, to be tracked.
-            outcome = SendOutcome(outcome.batch, outcome.messages, replayed=False)
-        await post_card(self._bot, self._services, outcome, note=fired_note(schedule, note))
+    def fired(self, schedule: Schedule, note: str) -> str:
+        """The line above the card: which schedule fired, and how late."""
+        return fired_note(schedule, note)
 
-    async def failed(self, schedule: Schedule, reason: str) -> None:
-        """Tell the chat a run could not be sent and why."""
-        await self._say(schedule.chat_id, failed_text(schedule, reason))
+    def failed(self, schedule: Schedule, reason: str) -> str:
+        """A run could not be sent, and why."""
+        return failed_text(schedule, reason)
 
-    async def missed(self, schedule: Schedule, due: datetime) -> None:
-        """Tell the chat a run was missed while the bot was not running."""
-        await self._say(schedule.chat_id, missed_text(schedule, due, self._grace_minutes))
+    def missed(self, schedule: Schedule, due: datetime) -> str:
+        """A run was missed while the bot was not running."""
+        return missed_text(schedule, due, self._grace_minutes)
 
-    async def _say(self, chat_id: int, text: str) -> None:
-        try:
-            await self._bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
-        except TelegramError as exc:
-            log.warning("could not tell chat %s about a schedule: %s", chat_id, exc.message)
+    async def deliver(self, told: OutboxEntry | None, outcome: SendOutcome | None) -> None:
+        """Post the run's card (unless the chat has it) or its text, now."""
+        events = self._services.card_events
+        if events is None:  # no tracker (yet): the outbox keeps it for the delivery loop
+            return
+        if outcome is not None:  # the line above it was stored with the run's end
+            await post_card(self._services, outcome, note=told.text if told is not None else "")
+        elif told is not None and told.id is not None:
+            await events.post_text(told.id, told.chat_id)
 
 
 class Scheduler:

@@ -9,13 +9,16 @@ PostgreSQL (asyncpg); any other SQLAlchemy async URL is accepted as it is.
 * :meth:`Database.read`: a plain session; on SQLite a read sees one WAL snapshot and never
   blocks a writer.
 * :meth:`Database.write`: one transaction, committed when the block ends and rolled back if it
-  raises. Writers of this process take turns (an ``asyncio.Lock``): a read-check-write (a
+  raises. Writers of this process take turns (:class:`Turns`): a read-check-write (a
   forward-only state change, a claim) is atomic against every other writer of the process, a
   waiting writer waits on the event loop rather than in the driver's busy handler, and no
-  write can commit out of order behind another. On SQLite a writer also begins with
-  ``BEGIN IMMEDIATE`` (SQLAlchemy's documented recipe: the driver's own ``BEGIN`` is switched
-  off, a ``begin`` event issues ours), so another process writing the same file (a migration
-  from the command line) makes it wait instead of failing half-way. On PostgreSQL a
+  write can commit out of order behind another. An *urgent* writer (``write(urgent=True)``:
+  recording a chat message Telegram just accepted, where every millisecond is a window in
+  which a crash makes the bot post it again) goes before the writers already waiting. On
+  SQLite a writer also begins with ``BEGIN IMMEDIATE`` (SQLAlchemy's documented recipe: the
+  driver's own ``BEGIN`` is switched off, a ``begin`` event issues ours), so another process
+  writing the same file (a migration from the command line) makes it wait instead of failing
+  half-way. On PostgreSQL a
   read-check-write locks the rows it reads (``SELECT … FOR UPDATE``), which SQLite ignores.
 
 SQLite gets WAL mode (readers never block the writer), ``synchronous=NORMAL`` (durable at
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -172,6 +176,42 @@ def _sqlite_begin(connection: Connection) -> None:
 _BEGIN_OPTION = "sqlite_begin"
 
 
+class Turns:
+    """A lock for the writers of this process: first come, first served, urgent ones first."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._others: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        """Wait for this writer's turn."""
+        if not self._held:
+            self._held = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._others
+        queue.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # the turn came with the cancellation: pass it on
+            else:
+                queue.remove(turn)
+            raise
+
+    def release(self) -> None:
+        """End this writer's turn: hand it to the next one waiting (urgent ones first)."""
+        for queue in (self._urgent, self._others):
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self._held = False
+
+
 class Database:
     """The engine and its sessions: :meth:`read` for queries, :meth:`write` for changes."""
 
@@ -183,7 +223,7 @@ class Database:
         if self.dialect == "sqlite":
             writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         self._writers = async_sessionmaker(writer, class_=AsyncSession, expire_on_commit=False)
-        self._writing = asyncio.Lock()
+        self._turns = Turns()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -192,13 +232,18 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A session in one write transaction: committed at the end, rolled back on error.
 
         Never nest two: writers take turns, so an inner one would wait for the outer forever.
+        ``urgent`` goes before the writers waiting (keep such transactions to a few rows).
         """
-        async with self._writing, self._writers() as session, session.begin():
-            yield session
+        await self._turns.acquire(urgent=urgent)
+        try:
+            async with self._writers() as session, session.begin():
+                yield session
+        finally:
+            self._turns.release()
 
 
 async def migrate(engine: AsyncEngine) -> None:

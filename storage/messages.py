@@ -8,22 +8,34 @@ rest of the bot builds on:
 - a state only moves forward (:meth:`~providers.base.DeliveryState.can_become`): receipts that
   arrive twice, late or out of order are ignored, and every real change is one history row;
 - the read and the write of a change are one write transaction (see :class:`storage.db.Database`),
-  so two receipts racing cannot both pass the check against the same old state.
+  so two receipts racing cannot both pass the check against the same old state;
+- what the chat must be told about a send or a change (its card, an edit, a failure mention)
+  is written to the outbox (:mod:`storage.outbox`) in that same transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from providers.base import DeliveryState
 from storage.db import Database
-from storage.models import AuditEntry, Batch, Message, StatusEvent, may_be_row_id, utcnow
+from storage.models import (
+    AuditEntry,
+    Batch,
+    Message,
+    OutboxKind,
+    StatusEvent,
+    may_be_row_id,
+    utcnow,
+)
+from storage.outbox import Due, Outbox, Want
 
 INTERRUPTED = "the bot stopped while sending; check before resending"
 RECONCILE = "reconcile"  # the history source of looking up a send whose answer was lost
@@ -63,6 +75,7 @@ class StoredSend:
     batch: Batch
     new: bool
     last_event_id: int
+    card_hold_until: datetime | None = None  # its card's outbox entry is held until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,17 +94,27 @@ class Applied:
 class Messages:
     """Every query on sends, messages and their history."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.db = db
+        self.outbox = outbox or Outbox(db)
 
     # -- the send path -----------------------------------------------------------------------
 
-    async def store_send(self, batch: Batch, messages: Sequence[Message]) -> StoredSend:
-        """Store a send, its queued messages, their first history rows and the audit row.
+    async def store_send(
+        self,
+        batch: Batch,
+        messages: Sequence[Message],
+        *,
+        hold: timedelta | None = None,
+        note: str = "",
+    ) -> StoredSend:
+        """Store a send, its queued messages, their history, the audit row and its card entry.
 
         One transaction. The batch's ``origin`` is unique: the same Telegram update (or
         schedule run) delivered twice finds the first batch (``new`` False) instead of sending
-        again. The given objects get their ids, ``batch_id``, ``chat_id`` and times.
+        again. The given objects get their ids, ``batch_id``, ``chat_id`` and times. The card
+        entry in the outbox is held for ``hold`` (the caller posts the card itself when the
+        send is done) and carries ``note``, the line above the card.
         """
         now = utcnow()
         try:
@@ -118,7 +141,16 @@ class Messages:
                 )
                 await s.flush()
                 last = max((e.id or 0 for e in events), default=0)
-            return StoredSend(batch, True, last)
+                hold_until = now + hold if hold is not None else None
+                card = await self.outbox.add_card(
+                    s,
+                    Want(batch.id, batch.chat_id, last),
+                    now=now,
+                    hold_until=hold_until,
+                    text=note,
+                )
+            self.outbox.announce([card])
+            return StoredSend(batch, True, last, hold_until)
         except IntegrityError:  # this origin is stored already: a replay
             found = await self.batch_for_origin(batch.origin)
             if found is None:  # another constraint: a real error
@@ -184,7 +216,10 @@ class Messages:
             return list(rows)
 
     async def note(self, message_ids: Sequence[int], detail: str, *, source: str) -> list[Message]:
-        """Replace these messages' detail, state unchanged, with one history row each."""
+        """Replace these messages' detail, state unchanged, with one history row each.
+
+        Their cards are owed an edit showing it (outbox entries of the same transaction).
+        """
         if not message_ids:
             return []
         now = utcnow()
@@ -197,18 +232,24 @@ class Messages:
                     .with_for_update()
                 )
             )
+            events = [_event(m.id, m.state, source, now, detail=detail) for m in rows]
             for message in rows:
                 message.detail, message.updated_at = detail, now
                 s.add(message)
-                s.add(_event(message.id, message.state, source, now, detail=detail))
-            return rows
+            s.add_all(events)
+            await s.flush()
+            told = await self._tell(s, rows, events, now)
+        self.outbox.announce(told)
+        return rows
 
     async def apply_changes(self, changes: Iterable[StateChange]) -> Applied:
         """Apply state changes forward-only, in one transaction.
 
         A change that would move a state backwards, or repeats the current state, is ignored;
         its provider ref and poll hint are still kept. Each real change adds one history row;
-        a message whose columns did not change is not written at all.
+        a message whose columns did not change is not written at all. Every batch with a
+        real change owes its chat a card edit, and one whose messages finally failed after the
+        send a mention of the sender: both are outbox entries of the same transaction.
         """
         by_id: dict[int, list[StateChange]] = {}
         for change in changes:
@@ -233,7 +274,27 @@ class Messages:
             s.add_all(events)
             await s.flush()
             last = max((e.id or 0 for e in events), default=0)
+            told = await self._tell(s, moved, events, now)
+        self.outbox.announce(told)
         return Applied(current, moved, last)
+
+    async def _tell(
+        self, s: AsyncSession, moved: list[Message], events: list[StatusEvent], now: datetime
+    ) -> list[Due]:
+        """The outbox entries of these changes: each batch's card, and late failures."""
+        if not moved:
+            return []
+        batches = {m.id: (m.batch_id, m.chat_id) for m in moved}
+        cards: list[Want] = []
+        failures: list[Want] = []
+        for event in events:
+            batch_id, chat_id = batches[event.message_id]
+            want = Want(batch_id, chat_id, event.id or 0)
+            cards.append(want)
+            if DeliveryState(event.state).is_failure and event.source != "send":
+                failures.append(want)  # the card shows failures of the send itself
+        told = await self.outbox.want(s, OutboxKind.CARD, cards, now=now)
+        return told + await self.outbox.want(s, OutboxKind.FAILURES, failures, now=now)
 
     async def mark_interrupted_sends(self) -> int:
         """At start: messages still ``queued`` were interrupted mid-send by a stop.

@@ -54,6 +54,22 @@ class ScheduleState(StrEnum):
     FAILED = "failed"
 
 
+class OutboxKind(StrEnum):
+    """What an outbox entry tells the chat."""
+
+    CARD = "card"  # the batch's status card: posted once, then edited to the newest states
+    FAILURES = "failures"  # a mention of the sender: messages of the batch finally failed
+    TEXT = "text"  # a stored text (a scheduled run that failed or was missed)
+
+
+class OutboxState(StrEnum):
+    """Where an outbox entry is: waiting, told (Telegram accepted it), or given up."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DROPPED = "dropped"  # the chat blocked the bot, or Telegram refuses the text for good
+
+
 class Chat(SQLModel, table=True):
     """A Telegram chat (private or group) and its settings."""
 
@@ -99,7 +115,7 @@ class Member(SQLModel, table=True):
 class Batch(SQLModel, table=True):
     """One /send (or fired schedule): its recipients share a status card in the chat."""
 
-    # Start-up looks only at recent sends' cards (TrackingRepository.stale_cards).
+    # Sends by creation time (start-up's scan of recent cards used it; the outbox replaced it).
     __table_args__ = (Index("ix_batch_created", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -305,3 +321,35 @@ class PhoneCheck(SQLModel, table=True):
     requested_by: int = Field(sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
+
+
+class OutboxEntry(SQLModel, table=True):
+    """Something the chat must be told, written in the transaction of the change behind it.
+
+    One entry per batch and kind (``card``, ``failures``): a later change of the batch makes
+    it pending again with a newer ``event_id`` instead of adding a row, so a burst of changes
+    is one edit. ``text`` entries are one row each. ``hold_until``: the process that wrote the
+    entry posts it itself until then (``/send`` answers with its own card); a new process
+    clears every hold at start. ``message_id`` is the Telegram message that delivered it.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "kind"),
+        Index("ix_outbox_state", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    batch_id: int | None = Field(default=None, foreign_key="batch.id", ondelete="CASCADE")
+    kind: str
+    state: str = OutboxState.PENDING.value
+    # Newest StatusEvent the chat must see (card, failures); delivered once it shows that.
+    event_id: int = 0
+    # A text entry's HTML; a card entry's line above its first post (a fired schedule's).
+    text: str = ""
+    hold_until: datetime | None = None
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None

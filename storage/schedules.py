@@ -6,12 +6,13 @@ its provider for later keeps the provider's message ids in ``provider_ref``: it 
 claimed here and moves ``pending → done`` once its time has passed. Each move names the
 state it expects in its ``WHERE`` clause and reports whether a row matched, so two workers, or
 a ``/cancel`` and a firing, can never both win: whoever's ``UPDATE`` lands first owns the row,
-the other sees ``rowcount == 0``.
+the other sees ``rowcount == 0``. The end of a run writes what its chat is told (the line
+above the run's card, or why it was not sent) to the outbox in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +20,8 @@ from sqlalchemy import ColumnElement, Update, and_, case, func, update
 from sqlmodel import col, select
 
 from storage.db import Database
-from storage.models import Schedule, ScheduleState, may_be_row_id
+from storage.models import OutboxEntry, Schedule, ScheduleState, may_be_row_id, utcnow
+from storage.outbox import Outbox
 
 
 def _claimed_by(schedule_id: int, worker: str) -> ColumnElement[bool]:
@@ -41,11 +43,32 @@ class Finish:
     next_run_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Tell:
+    """What the chat hears about a run, rendered from the row as the run's end wrote it.
+
+    With ``batch_id`` the text is the line above that batch's card (posted with the card,
+    unless the card is out already); without, it is a message of its own.
+    """
+
+    render: Callable[[Schedule], str]
+    batch_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A run's end as written: the row, and the outbox entry that tells the chat (if any)."""
+
+    row: Schedule
+    told: OutboxEntry | None
+
+
 class ScheduleRepository:
     """Every query on the ``schedule`` table."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.db = db
+        self.outbox = outbox or Outbox(db)
 
     async def _moved(self, statement: Update) -> bool:
         """Run one conditional UPDATE; whether it matched its one row (whose move it was)."""
@@ -158,12 +181,19 @@ class ScheduleRepository:
         )
 
     async def finish(
-        self, schedule_id: int, *, worker: str, now: datetime, outcome: Finish
-    ) -> Schedule | None:
+        self,
+        schedule_id: int,
+        *,
+        worker: str,
+        now: datetime,
+        outcome: Finish,
+        tell: Tell | None = None,
+    ) -> Finished | None:
         """End ``worker``'s claim; the row as written, or None when the claim was lost.
 
         Going back to ``pending`` becomes ``cancelled`` instead when a ``/cancel`` arrived
-        while the run was being sent.
+        while the run was being sent. ``tell`` is written to the outbox in the same
+        transaction, so a stop right after cannot leave the chat untold.
         """
         state: object = outcome.state.value
         if outcome.state == ScheduleState.PENDING:
@@ -188,7 +218,17 @@ class ScheduleRepository:
             )
             if result.rowcount != 1:
                 return None
-            return await s.get(Schedule, schedule_id)
+            row = await s.get(Schedule, schedule_id)
+            assert row is not None
+            told = None
+            if tell is not None:
+                text, written = tell.render(row), utcnow()
+                if tell.batch_id is not None:
+                    told = await self.outbox.note_card(s, tell.batch_id, text, now=written)
+                else:
+                    told = await self.outbox.add_text(s, row.chat_id, text, now=written)
+        self.outbox.announce([told])
+        return Finished(row, told)
 
     async def cancel(self, schedule_id: int, chat_id: int, *, note: str) -> bool:
         """Cancel a pending schedule of this chat; False when it is not pending any more."""

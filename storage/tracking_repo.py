@@ -4,7 +4,8 @@ State changes themselves go through :meth:`storage.repo.Repository.apply_changes
 one history row per real change, which also stores the poll hint ``next_poll_at`` /
 ``poll_attempts``: the schedule itself lives in memory, see :mod:`bot.tracking.schedule`); this
 module only finds rows and keeps the bookkeeping of cards (``card_event_id``,
-``notice_event_id``: the newest :class:`StatusEvent` a card or a failure notice already shows).
+``notice_event_id``: the newest :class:`StatusEvent` a card or a failure notice already shows),
+settling the outbox entry a post or an edit delivered in the same transaction.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, true, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from providers.base import DeliveryState
 from storage.messages import Messages
-from storage.models import Batch, Message, StatusEvent
+from storage.models import Batch, Message, OutboxEntry, OutboxKind, StatusEvent, utcnow
 
 OPEN_STATES = tuple(s.value for s in DeliveryState if not s.is_final)
 FAILURE_STATES = tuple(s.value for s in DeliveryState if s.is_failure)
@@ -89,16 +91,6 @@ class Failure:
     event: StatusEvent
 
 
-@dataclass(frozen=True, slots=True)
-class StaleCard:
-    """A batch whose card or failure notice is behind the database (found at start)."""
-
-    batch_id: int
-    chat_id: int
-    needs_edit: bool
-    needs_notice: bool
-
-
 class TrackingRepository:
     """Every query the tracker, the card updater and the webhook receipts run."""
 
@@ -110,6 +102,7 @@ class TrackingRepository:
     ) -> None:
         self.messages = messages
         self.db = messages.db
+        self.outbox = messages.outbox
         # (provider, channel) pairs that report no per-message delivery: never polled/expired.
         self.untracked = frozenset(untracked)
         self._tracked: ColumnElement[bool] = and_(
@@ -222,32 +215,79 @@ class TrackingRepository:
                 last_event_id=int(last.one() or 0),
             )
 
-    async def set_card(self, batch_id: int, message_id: int, event_id: int) -> None:
-        """A card was posted showing everything up to ``event_id`` (no notice owed before)."""
-        await self._update_batch(
-            batch_id,
-            card_message_id=message_id,
-            card_event_id=event_id,
-            notice_event_id=event_id,
-            card_dead=False,
-        )
+    async def card_state(self, batch_id: int) -> tuple[Batch, OutboxEntry | None] | None:
+        """The batch as stored now and its card's outbox entry (before posting a card)."""
+        async with self.db.read() as s:
+            batch = await s.get(Batch, batch_id)
+            if batch is None:
+                return None
+            entry = (
+                await s.exec(
+                    select(OutboxEntry).where(
+                        OutboxEntry.batch_id == batch_id,
+                        OutboxEntry.kind == OutboxKind.CARD.value,
+                    )
+                )
+            ).first()
+            return batch, entry
 
-    async def card_synced(self, batch_id: int, event_id: int) -> None:
-        """The card now shows everything up to ``event_id``."""
-        await self._update_batch(batch_id, card_event_id=event_id)
+    async def set_card(self, batch_id: int, message_id: int, event_id: int) -> bool:
+        """A card was posted showing everything up to ``event_id`` (no notice owed before).
 
-    async def notified(self, batch_id: int, event_id: int) -> None:
-        """Failures up to ``event_id`` were announced."""
-        await self._update_batch(batch_id, notice_event_id=event_id)
+        One transaction with the card's outbox entry, which is delivered when the card shows
+        what it asks for; whether it was (False: a newer change still needs an edit). Urgent:
+        until it commits, a crash would make the card be posted again.
+        """
+        async with self.db.write(urgent=True) as s:
+            await self._set(
+                s,
+                batch_id,
+                card_message_id=message_id,
+                card_event_id=event_id,
+                notice_event_id=event_id,
+                card_dead=False,
+            )
+            return await self.outbox.settle(
+                s,
+                OutboxKind.CARD,
+                batch_id,
+                shown_event_id=event_id,
+                now=utcnow(),
+                message_id=message_id,
+            )
+
+    async def card_synced(self, batch_id: int, event_id: int) -> bool:
+        """The card now shows everything up to ``event_id``; whether its entry is delivered."""
+        async with self.db.write() as s:
+            await self._set(s, batch_id, card_event_id=event_id)
+            return await self.outbox.settle(
+                s, OutboxKind.CARD, batch_id, shown_event_id=event_id, now=utcnow()
+            )
+
+    async def notified(self, batch_id: int, event_id: int, message_id: int | None = None) -> None:
+        """Failures up to ``event_id`` were announced (as ``message_id``: urgent, as a card)."""
+        async with self.db.write(urgent=message_id is not None) as s:
+            await self._set(s, batch_id, notice_event_id=event_id)
+            await self.outbox.settle(
+                s,
+                OutboxKind.FAILURES,
+                batch_id,
+                shown_event_id=event_id,
+                now=utcnow(),
+                message_id=message_id,
+            )
 
     async def mark_card_dead(self, batch_id: int) -> None:
         """The card was deleted or cannot be edited: stop editing it."""
-        await self._update_batch(batch_id, card_dead=True)
+        async with self.db.write() as s:
+            await self._set(s, batch_id, card_dead=True)
+            await self.outbox.drop_batch(s, OutboxKind.CARD, batch_id)
 
     async def mark_chat_dead(self, chat_id: int) -> None:
-        """The chat blocked the bot: none of its cards is edited any more."""
+        """The chat blocked the bot: none of its cards is edited, nothing owed is posted."""
         async with self.db.write() as s:
             await s.exec(update(Batch).where(col(Batch.chat_id) == chat_id).values(card_dead=True))
+            await self.outbox.drop_chat(s, chat_id)
 
     async def failures_since(self, batch_id: int, after_event_id: int) -> list[Failure]:
         """Failure events of a batch newer than ``after_event_id`` that came after the send."""
@@ -265,51 +305,5 @@ class TrackingRepository:
             )
             return [Failure(message, event) for message, event in rows]
 
-    async def stale_cards(self, created_since: datetime) -> list[StaleCard]:
-        """Recent batches whose card or failure notice is behind (a stop came first).
-
-        Only the messages and history of batches created since ``created_since`` with a card
-        are read (``ix_batch_created``, then ``message.batch_id`` and
-        ``statusevent.message_id``): never the whole history.
-        """
-        async with self.db.read() as s:
-            late_failure = and_(
-                col(StatusEvent.state).in_(FAILURE_STATES), col(StatusEvent.source) != "send"
-            )
-            recent = select(Batch.id).where(
-                col(Batch.created_at) >= created_since, col(Batch.card_message_id).is_not(None)
-            )
-            newest = (
-                select(
-                    Message.batch_id,
-                    func.max(StatusEvent.id).label("last_id"),
-                    func.max(case((late_failure, StatusEvent.id), else_=0)).label("last_failure"),
-                )
-                .join(StatusEvent, col(StatusEvent.message_id) == col(Message.id))
-                .where(col(Message.batch_id).in_(recent))
-                .group_by(col(Message.batch_id))
-                .subquery()
-            )
-            card_behind = and_(
-                col(Batch.card_dead).is_(False),
-                newest.c.last_id > func.coalesce(col(Batch.card_event_id), 0),
-            )
-            notice_owed = newest.c.last_failure > func.coalesce(col(Batch.notice_event_id), 0)
-            rows = await s.exec(
-                select(Batch.id, Batch.chat_id, card_behind, notice_owed)
-                .join(newest, newest.c.batch_id == col(Batch.id))
-                .where(
-                    col(Batch.card_message_id).is_not(None),
-                    col(Batch.created_at) >= created_since,
-                    or_(card_behind, notice_owed),
-                )
-            )
-            return [
-                StaleCard(int(bid), int(chat), bool(edit), bool(notice))
-                for bid, chat, edit, notice in rows
-                if bid is not None
-            ]
-
-    async def _update_batch(self, batch_id: int, **values: object) -> None:
-        async with self.db.write() as s:
-            await s.exec(update(Batch).where(col(Batch.id) == batch_id).values(**values))
+    async def _set(self, s: AsyncSession, batch_id: int, **values: object) -> None:
+        await s.exec(update(Batch).where(col(Batch.id) == batch_id).values(**values))

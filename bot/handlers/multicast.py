@@ -114,7 +114,7 @@ async def on_press(update: Update, context: BotContext) -> None:
         await query.edit_message_text("This multicast was already sent; see its status card.")
         return
     await query.edit_message_text(f"Multicast sent by {escape(sender_name(update))}.")
-    await post_card(context.bot, services, outcome)
+    await post_card(services, outcome)
 
 
 def press_handler() -> CallbackQueryHandler[BotContext, None]:

@@ -83,7 +83,7 @@ async def schedule(update: Update, context: BotContext) -> None:
         return
     # Sent to the provider already: its card is tracked like any send's.
     lines = [handed_over_note(handed.schedule), note]
-    await post_card(context.bot, services, handed.outcome, note="\n".join(filter(None, lines)))
+    await post_card(services, handed.outcome, note="\n".join(filter(None, lines)))
 
 
 def keyboard(ids: Sequence[int]) -> InlineKeyboardMarkup | None:

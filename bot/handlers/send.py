@@ -178,14 +178,19 @@ async def send(update: Update, context: BotContext) -> None:
             media=media,
             options=options or None,
             fallbacks=fallbacks,
+            card_note=attachment.note if attachment is not None else "",
         )
     )
-    notes = []
     if outcome.replayed:
-        notes.append("This send was already processed; nothing was sent again.")
-    elif attachment is not None and attachment.note:
-        notes.append(attachment.note)
-    await post_card(context.bot, services, outcome, note="\n".join(notes))
+        await reply(
+            update,
+            f"This send was already processed (send {outcome.batch.id}); nothing was sent "
+            "again. Its status card is above; /status shows each message.",
+        )
+    # The card was owed since the batch was stored; it is posted now unless it is out already
+    # (a replay), and later by the delivery loop if Telegram cannot take it now.
+    note = attachment.note if attachment is not None and not outcome.replayed else ""
+    await post_card(services, outcome, note=note)
 
 
 COMMANDS = (

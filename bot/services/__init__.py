@@ -89,7 +89,9 @@ class Services:
             chats=Chats(repo),
             sender=sender,
             status=StatusReader(repo, accounts),
-            schedules=Schedules(ScheduleRepository(repo.db), repo, accounts, sender),
+            schedules=Schedules(
+                ScheduleRepository(repo.db, repo.messages.outbox), repo, accounts, sender
+            ),
             checks=PhoneChecks(PhoneCheckStore(repo.db), accounts, repo),
             links=ConnectLinks(repo),
             senders=Senders(accounts),

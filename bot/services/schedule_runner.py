@@ -16,6 +16,11 @@ A claim left by a stopped process is taken over at start (:meth:`ScheduleRunner.
 when its batch exists the run did reach the send path, so the run is completed from the stored
 batch (its card posted if it was not); when it does not, the claim is released and the normal
 rules above decide. Neither path can send twice.
+
+Told for sure: what the chat hears about a run (the line above its card, or why it was not
+sent) is written with the run's end in one transaction (:class:`storage.schedules.Tell`), and
+the run's card is owed since its batch was stored, so a stop after the run ended is caught up
+by the outbox at the next start.
 """
 
 from __future__ import annotations
@@ -38,9 +43,9 @@ from bot.services.scheduling import origin_of, recipients_of, texts_of
 from bot.services.sending import Sender, SendOutcome, SendRequest
 from bot.services.when import Recurrence, duration_label
 from providers.errors import ProviderError
-from storage.models import Schedule, ScheduleState, utcnow
+from storage.models import OutboxEntry, Schedule, ScheduleState, utcnow
 from storage.repo import Repository
-from storage.schedules import Finish, ScheduleRepository
+from storage.schedules import Finish, ScheduleRepository, Tell
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +56,26 @@ DUE_BATCH = 50
 
 
 class Notifier(Protocol):
-    """Tells a chat what happened to one of its schedules (the bot implements it)."""
+    """Tells a chat what happened to one of its schedules (the bot implements it).
 
-    async def fired(self, schedule: Schedule, outcome: SendOutcome, note: str) -> None:
-        """A run went through the send path; ``outcome`` is its batch (maybe replayed)."""
+    The texts are rendered first and stored with the run's end (the outbox), then
+    :meth:`deliver` posts them at once; whatever a stop cuts off is posted after the restart.
+    """
+
+    def fired(self, schedule: Schedule, note: str) -> str:
+        """The line above the card of a run that went through the send path."""
         ...
 
-    async def failed(self, schedule: Schedule, reason: str) -> None:
+    def failed(self, schedule: Schedule, reason: str) -> str:
         """A run could not be sent (not connected, route gone ...)."""
         ...
 
-    async def missed(self, schedule: Schedule, due: datetime) -> None:
+    def missed(self, schedule: Schedule, due: datetime) -> str:
         """A run was due at ``due``, longer ago than the grace period allows."""
+        ...
+
+    async def deliver(self, told: OutboxEntry | None, outcome: SendOutcome | None) -> None:
+        """Post what the run's end stored now: its card (``outcome``) or its text."""
         ...
 
 
@@ -166,9 +179,10 @@ class ScheduleRunner:
                 worker=self.worker,
                 now=now,
                 outcome=Finish(ScheduleState.FAILED, INTERNAL, ran=False),
+                tell=Tell(lambda done: self._notifier.failed(done, INTERNAL)),
             )
             if failed is not None:  # None: it was finished before the error, nothing to fix
-                await self._notifier.failed(failed, INTERNAL)
+                await self._notifier.deliver(failed.told, None)
 
     async def _abandon(self, row: Schedule, now: datetime) -> None:
         """A run cut off by a stop: give the claim back, or end the run if its send began.
@@ -226,9 +240,10 @@ class ScheduleRunner:
                     ran=False,
                     next_run_at=nxt,
                 ),
+                tell=Tell(lambda done: self._notifier.missed(done, due)),
             )
             if finished is not None:
-                await self._notifier.missed(finished, due)
+                await self._notifier.deliver(finished.told, None)
             return
         notes = []
         if late > LATE_NOTE_AFTER:
@@ -276,22 +291,28 @@ class ScheduleRunner:
         *,
         note: str,
     ) -> None:
-        """Write how the run ended, then tell the chat (only the claim's holder does)."""
+        """Write how the run ended with what the chat is told, then tell it.
+
+        Only the claim's holder does; what it tells is stored with the run's end (the outbox),
+        so a stop between the two is caught up after the restart.
+        """
         assert row.id is not None
         if row.recurrence:
             state = ScheduleState.PENDING
         else:
             state = ScheduleState.DONE if outcome is not None else ScheduleState.FAILED
+        if outcome is None:
+            tell = Tell(lambda done: self._notifier.failed(done, note))
+        else:
+            tell = Tell(lambda done: self._notifier.fired(done, note), outcome.batch.id)
         finished = await self.store.finish(
             row.id,
             worker=self.worker,
             now=now,
             outcome=Finish(state, note=note, next_run_at=nxt),
+            tell=tell,
         )
         if finished is None:
             log.warning("schedule %s: the claim was taken over; its new holder reports", row.id)
             return
-        if outcome is None:
-            await self._notifier.failed(finished, note)
-        else:
-            await self._notifier.fired(finished, outcome, note)
+        await self._notifier.deliver(finished.told, outcome)

@@ -5,7 +5,10 @@ Guarantees:
 - the batch's ``origin`` (chat + Telegram message id) is unique, so an update delivered twice
   returns the first send instead of sending again;
 - a call that may have reached the provider but lost its answer becomes ``unknown``, never a
-  blind resend; an error that proves nothing was sent becomes ``failed``.
+  blind resend; an error that proves nothing was sent becomes ``failed``;
+- the batch's status card is owed from the moment the batch is stored (an outbox entry of the
+  same transaction, held for the caller, who posts it when the send is done), so a send cut
+  off by a crash still gets its card after the restart.
 
 Recipients go one per request, or in chunks of the adapter's declared
 ``recipients_per_request`` where its API takes a list (each recipient is still its own message
@@ -53,6 +56,9 @@ log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 10_000
 WRITE_BATCH = 200
+# The caller of a send posts its card as soon as the send is done (the outbox entry stored
+# with the batch is held for it); if it has not after this long, the delivery loop does.
+CARD_HOLD = timedelta(seconds=60)
 # Errors that will fail every remaining recipient the same way: stop calling the provider.
 _FATAL = (AuthError, InsufficientCredit)
 
@@ -84,6 +90,8 @@ class SendRequest:
     # A personalised send: each recipient's own text, in the order of ``recipients``
     # (:mod:`bot.services.addressing`); ``text`` is then what the batch shows (the template).
     texts: Sequence[str] | None = None
+    # The line above the card (HTML), stored with the batch so a card posted late has it.
+    card_note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +100,17 @@ class SendOutcome:
 
     ``last_event_id`` is the newest history row the messages' states come from (the status
     card shows up to it); ``None`` when they were read back from the database (a replay).
+    ``still_sending``: a replay whose first send is still running in this process (which
+    posts its card when it is done). ``card_hold_until``: until then nobody but the caller
+    posts the card of a fresh send (its outbox entry is held for it).
     """
 
     batch: Batch
     messages: list[Message]
     replayed: bool
     last_event_id: int | None = None
+    still_sending: bool = False
+    card_hold_until: datetime | None = None
 
 
 class ChangeWriter:
@@ -267,9 +280,20 @@ class Sender:
         self._first_poll = timedelta(seconds=first_poll)
         # Provider name → where it may post status changes (None outside webhook mode).
         self._status_callback = status_callback
+        self._sending: dict[str, int] = {}  # origins being sent now, and by how many calls
 
     async def send(self, request: SendRequest) -> SendOutcome:
         """Validate, store, send and record one batch."""
+        origin = request.origin
+        self._sending[origin] = self._sending.get(origin, 0) + 1
+        try:
+            return await self._send(request)
+        finally:
+            left = self._sending.pop(origin) - 1
+            if left:
+                self._sending[origin] = left
+
+    async def _send(self, request: SendRequest) -> SendOutcome:
         route = request.route
         text, recipients = addressed(request)
         adapter = await self._accounts.adapter(
@@ -300,12 +324,17 @@ class Sender:
             for index, (to, own_text) in enumerate(recipients)
         ]
         messages = self._repo.messages
-        stored = await messages.store_send(batch, rows)
+        stored = await messages.store_send(batch, rows, hold=CARD_HOLD, note=request.card_note)
         batch = stored.batch
         assert batch.id is not None
         if not stored.new:
             log.info("send %s replayed; not sending again", request.origin)
-            return SendOutcome(batch, await messages.of_batch(batch.id), replayed=True)
+            return SendOutcome(
+                batch,
+                await messages.of_batch(batch.id),
+                replayed=True,
+                still_sending=self._sending.get(request.origin, 0) > 1,
+            )
         writer = ChangeWriter(messages)
         pending, current, now_adapter = rows, route, adapter
         # The chain's next route takes only what the current one certainly did not send.
@@ -323,7 +352,13 @@ class Sender:
             current, now_adapter = following, next_adapter
         await writer.flush()
         sent = [writer.stored.get(row.id or 0, row) for row in rows]
-        return SendOutcome(batch, sent, False, max(stored.last_event_id, writer.last_event_id))
+        return SendOutcome(
+            batch,
+            sent,
+            False,
+            max(stored.last_event_id, writer.last_event_id),
+            card_hold_until=stored.card_hold_until,
+        )
 
     async def _fan_out(
         self,

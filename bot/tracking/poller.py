@@ -1,9 +1,9 @@
 """Polling providers for delivery states, expiring stuck messages, applying pushed receipts.
 
 Nothing here imports telegram: every path ends in
-:meth:`storage.messages.Messages.apply_changes` (forward only, one history row per real change)
-and hands the messages that moved to ``on_moved``, which the card updater turns into coalesced
-edits.
+:meth:`storage.messages.Messages.apply_changes` (forward only, one history row per real change),
+whose transaction also writes the card edits and failure notices the changes owe their chats
+to the outbox (:mod:`storage.outbox`), which the card updater delivers coalesced.
 
 When each message is polled next lives in memory (:class:`PollSchedule`); due messages are
 taken from it in pages, read back from the database (the state a poll compares against) and
@@ -35,8 +35,6 @@ from storage.repo import Repository
 from storage.tracking_repo import PollHint, ReadWatch, TrackingRepository
 
 log = logging.getLogger(__name__)
-
-OnMoved = Callable[[Sequence[Message]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +127,7 @@ class Poller:
 
     # -- polls -------------------------------------------------------------------------------
 
-    async def poll_due(
-        self, now: datetime, on_moved: OnMoved, *, stopping: Callable[[], bool] | None = None
-    ) -> int:
+    async def poll_due(self, now: datetime, *, stopping: Callable[[], bool] | None = None) -> int:
         """Poll every message due at ``now``, page by page; returns how many were asked.
 
         Nothing due: no database round at all.
@@ -155,8 +151,6 @@ class Poller:
                     self.schedule.drop(message_id)
             outcome = await self.poll(page, now, source="poll")
             asked += outcome.asked
-            if outcome.moved:
-                on_moved(outcome.moved)
             if len(ids) < size:
                 break
         return asked
@@ -225,7 +219,7 @@ class Poller:
             self._rearm(by_id.get(message.id, message), watch, at, attempts)
         return PollOutcome(asked=len(messages), moved=moved, errors=errors)
 
-    async def expire(self, now: datetime, on_moved: OnMoved) -> int:
+    async def expire(self, now: datetime) -> int:
         """Mark messages open for longer than the expiry age ``expired``; returns how many.
 
         Read watches need no sweep: a delivered message's next poll was cleared with its
@@ -246,8 +240,6 @@ class Poller:
                 assert message.id is not None
                 self.schedule.drop(message.id)
             expired += len(moved)
-            if moved:
-                on_moved(moved)
             if len(ids) < self.policy.page_size:
                 break
         return expired

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bot.tracking.poller import OnMoved, Poller
+from bot.tracking.poller import Poller
 from providers.base import DeliveryState, Lookup, LostSend, SendFinder
 from providers.errors import ProviderError
 from providers.registry import REGISTRY
@@ -37,7 +37,7 @@ def _display(provider: str) -> str:
     return spec.display if spec else provider
 
 
-async def reconcile(poller: Poller, messages: Messages, now: datetime, on_moved: OnMoved) -> int:
+async def reconcile(poller: Poller, messages: Messages, now: datetime) -> int:
     """Look up the ``unknown`` sends due for it; returns how many messages were settled."""
     lost = await messages.lost_sends(now - RECONCILE_AFTER, PAGE)
     if not lost:
@@ -130,11 +130,9 @@ async def reconcile(poller: Poller, messages: Messages, now: datetime, on_moved:
                     f"{': ' + answer.detail if answer.detail else ''}; it was not sent again.",
                 )
             )
+    # Both owe the chat a card edit through the outbox, in their own transactions.
     moved = (await messages.apply_changes(changes)).moved
-    noted: list[Message] = []
     for ids, detail in notes:
-        noted.extend(await messages.note(ids, detail, source=RECONCILE))
+        await messages.note(ids, detail, source=RECONCILE)
     poller.track(moved, now)
-    if moved or noted:
-        on_moved([*moved, *noted])
     return len(moved)

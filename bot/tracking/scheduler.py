@@ -1,11 +1,14 @@
 """Which card job runs when: coalesced edits per card, paced messages per chat.
 
-A job is "edit the card of batch 7", "post the failure notice of batch 7" or "post the
-details of batch 7". Asking for a job that is already pending changes nothing, so a burst of
-receipts for one card becomes one edit, and the edit renders the database when it *runs*:
-the last state always wins. An edit of a card waits until ``edit_interval`` seconds after
-its previous edit; every job waits for its chat's turn in the :class:`ChatPacer`. Nothing
-here sleeps or talks to Telegram; :class:`bot.tracking.updater.CardUpdater` runs the jobs.
+A job is "bring the card of batch 7 up to date" (post it if the send has none yet, else edit
+it), "post the failure notice of batch 7", "post the details of batch 7" or "post outbox text
+12". Asking for a job that is already pending changes nothing, so a burst of receipts for one
+card becomes one edit, and the edit renders the database when it *runs*: the last state
+always wins. An edit of a card waits until ``edit_interval`` seconds after its previous
+edit; every job waits for its chat's turn in the :class:`ChatPacer`. Nothing here sleeps or
+talks to Telegram; :class:`bot.tracking.updater.CardUpdater` runs the jobs. Every job but the
+details is owed by a pending outbox entry (:mod:`storage.outbox`), so what this in-memory
+queue held at a stop is rebuilt from the database at start.
 """
 
 from __future__ import annotations
@@ -20,30 +23,36 @@ _PRUNE_AT = 4096
 
 
 class JobKind(StrEnum):
-    """What a job does; edits run before notices before details in one chat."""
+    """What a job does; in one chat cards go first, then notices, details and texts."""
 
-    EDIT = "edit"
+    EDIT = "edit"  # the card: posted when the send has none yet, else edited
     NOTICE = "notice"
     DETAILS = "details"
+    TEXT = "text"  # an outbox text (target: the entry's id)
 
 
-_ORDER = {JobKind.EDIT: 0, JobKind.NOTICE: 1, JobKind.DETAILS: 2}
+_ORDER = {JobKind.EDIT: 0, JobKind.NOTICE: 1, JobKind.DETAILS: 2, JobKind.TEXT: 3}
 
 
 @dataclass(slots=True)
 class Job:
-    """One pending piece of chat output for one batch."""
+    """One pending piece of chat output: for a batch, or an outbox text (``target``)."""
 
     kind: JobKind
-    batch_id: int
+    target: int  # the batch id; the outbox entry id of a text
     chat_id: int
     not_before: float
     attempts: int = 0
 
     @property
+    def batch_id(self) -> int:
+        """The batch of a card, notice or details job."""
+        return self.target
+
+    @property
     def key(self) -> tuple[JobKind, int]:
         """Jobs with the same key are the same job."""
-        return self.kind, self.batch_id
+        return self.kind, self.target
 
 
 class CardScheduler:
@@ -65,7 +74,7 @@ class CardScheduler:
     def want(
         self,
         kind: JobKind,
-        batch_id: int,
+        target: int,
         chat_id: int,
         now: float,
         *,
@@ -77,10 +86,10 @@ class CardScheduler:
             return
         not_before = now + delay
         if kind is JobKind.EDIT:
-            not_before = max(not_before, self._edit_allowed(batch_id))
-        job = self._jobs.get((kind, batch_id))
+            not_before = max(not_before, self._edit_allowed(target))
+        job = self._jobs.get((kind, target))
         if job is None:
-            self._jobs[(kind, batch_id)] = Job(kind, batch_id, chat_id, not_before, attempts)
+            self._jobs[(kind, target)] = Job(kind, target, chat_id, not_before, attempts)
         else:
             job.not_before = min(job.not_before, not_before)
             job.attempts = max(job.attempts, attempts)
@@ -96,7 +105,7 @@ class CardScheduler:
         """Jobs to run now: at most one per chat, each within its chat's and card's limits."""
         ready = sorted(
             (j for j in self._jobs.values() if j.not_before <= now and j.key not in self._running),
-            key=lambda j: (j.not_before, _ORDER[j.kind], j.batch_id),
+            key=lambda j: (j.not_before, _ORDER[j.kind], j.target),
         )
         taken: list[Job] = []
         chats: set[int] = set()
@@ -137,9 +146,15 @@ class CardScheduler:
         """The bot reached the chat again (a new card was posted there)."""
         self._dead_chats.discard(chat_id)
 
-    def drop(self, kind: JobKind, batch_id: int) -> None:
-        """Drop a pending job (e.g. edits of a card that was deleted)."""
-        self._jobs.pop((kind, batch_id), None)
+    def drop(self, kind: JobKind, target: int, *, from_time: float | None = None) -> None:
+        """Drop a pending job (e.g. edits of a card that was deleted).
+
+        With ``from_time``, only a job not due before then (a card's hold, once its sender
+        posted the card itself): a job asked for by a newer change is due sooner and stays.
+        """
+        job = self._jobs.get((kind, target))
+        if job is not None and (from_time is None or job.not_before >= from_time):
+            del self._jobs[(kind, target)]
 
     def _edit_allowed(self, batch_id: int) -> float:
         last = self._last_edit.get(batch_id)

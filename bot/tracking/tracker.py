@@ -12,8 +12,11 @@ times, so nothing sleeps.
 
 Restart-safe: :meth:`Tracker.resume` re-arms a poll for every open (or read-watched) message
 in the database from the hint written with its last state change (see
-``PollPolicy.catch_up``), and re-queues the edits and failure notices a stop cut off (see
-``Batch.card_event_id``).
+``PollPolicy.catch_up``), and queues every pending outbox entry (:mod:`storage.outbox`): the
+cards, edits, failure notices and texts a stop cut off, including the cards of sends that a
+stop interrupted before they had one. While running, the outbox tells the tracker about every
+entry it writes (:meth:`Tracker.outbox_written`), so the in-memory queue and the durable one
+agree.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from telegram import Bot
 
@@ -38,7 +42,11 @@ from bot.tracking.updater import CardUpdater
 from providers.base import StatusReport
 from providers.registry import untracked_channels
 from storage.models import Message
+from storage.outbox import Due
 from storage.tracking_repo import TrackingRepository
+
+if TYPE_CHECKING:
+    from bot.services.sending import SendOutcome
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +105,18 @@ class Tracker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def resume(self) -> int:
-        """At start: arm polls of open messages, queue edits and notices a stop cut off.
+        """At start: arm polls of open messages, queue what the chats are still owed.
 
-        Returns how many messages are tracked.
+        Holds on card entries belonged to the stopped process (its sends cannot post their
+        cards any more), so they end first. Returns how many messages are tracked.
         """
         now = self.clock()
         self.poller.resume(await self.store.poll_hints(self.policy.watch(now)), now)
         tracked = len(self.poller.schedule)
-        stamp = now.timestamp()
-        stale = await self.store.stale_cards(now - self.policy.expire_after - timedelta(days=1))
-        for card in stale:
-            if card.needs_edit:
-                self.updater.scheduler.want(JobKind.EDIT, card.batch_id, card.chat_id, stamp)
-            if card.needs_notice:
-                self.updater.scheduler.want(JobKind.NOTICE, card.batch_id, card.chat_id, stamp)
-        log.info("tracking %d open messages; %d cards to bring up to date", tracked, len(stale))
+        await self.store.outbox.release_holds()
+        owed = [Due.of(entry) for entry in await self.store.outbox.pending()]
+        self.updater.due(owed, now.timestamp())
+        log.info("tracking %d open messages; %d chat messages owed", tracked, len(owed))
         return tracked
 
     def start(self) -> None:
@@ -169,13 +174,29 @@ class Tracker:
         self.updater.posted(chat_id, batch_id, self.clock().timestamp())
         self._wake_if_sooner()
 
+    async def post_card(
+        self, outcome: SendOutcome, *, note: str = "", reply_to: int | None = None
+    ) -> int | None:
+        """Post a send's card now unless it has one (see :meth:`CardUpdater.post_now`)."""
+        if not outcome.replayed:
+            self.messages_sent(outcome.messages)  # tracked even if no card posts
+        stamp = self.clock().timestamp()
+        return await self.updater.post_now(outcome, stamp, note=note, reply_to=reply_to)
+
+    async def post_text(self, entry_id: int, chat_id: int) -> None:
+        """Post an outbox text now; the loop tries again if Telegram cannot take it."""
+        await self.updater.tell_now(entry_id, chat_id, self.clock().timestamp())
+
+    def outbox_written(self, entries: Sequence[Due]) -> None:
+        """The outbox's listener: entries became pending (after their commit)."""
+        self.updater.due(entries, self.clock().timestamp())
+
     async def receive(
         self, provider: str, reports: Sequence[StatusReport], *, source: str = "webhook"
     ) -> ReceiptOutcome:
         """Apply receipts a provider pushed; unknown refs are retried for a few minutes."""
         now = self.clock()
         outcome = await self.poller.receive(provider, reports, now, source=source)
-        self._changed(outcome.moved, now)
         unknown = set(outcome.unknown_refs)
         for report in reports:
             if report.ref in unknown and len(self._orphans) < ORPHAN_MAX:
@@ -192,7 +213,6 @@ class Tracker:
             batch_id, self.policy.watch(now), limit=REFRESH_LIMIT
         )
         outcome = await self.poller.poll(messages, now, source="refresh")
-        self._changed(outcome.moved, now)
         return RefreshOutcome(outcome.asked, len(outcome.moved), outcome.errors)
 
     def request_details(self, batch_id: int, chat_id: int) -> bool:
@@ -213,11 +233,6 @@ class Tracker:
         if until is not None and due is not None and due.timestamp() < until:
             self._wake_polls.set()
 
-    def _changed(self, moved: Sequence[Message], now: datetime) -> None:
-        if moved:
-            self.updater.changed(moved, now.timestamp())
-            self._wake_cards.set()
-
     def _press(self, key: tuple[str, int], stamp: float, cooldown: float) -> bool:
         last = self._pressed.get(key)
         if last is not None and 0 <= stamp - last < cooldown:
@@ -231,15 +246,11 @@ class Tracker:
         async with self._pass_lock:
             if self._orphans:
                 await self._retry_orphans(now)
-
-            def moved(messages: Sequence[Message]) -> None:
-                self._changed(messages, now)
-
-            await self.poller.poll_due(now, moved, stopping=self._stopping.is_set)
+            await self.poller.poll_due(now, stopping=self._stopping.is_set)
             if expire:
                 self._expire_at = now + EXPIRE_EVERY
-                await self.poller.expire(now, moved)
-                await reconcile(self.poller, self.store.messages, now, moved)
+                await self.poller.expire(now)
+                await reconcile(self.poller, self.store.messages, now)
 
     async def _retry_orphans(self, now: datetime) -> None:
         for key, (_reports, first) in list(self._orphans.items()):
@@ -251,7 +262,6 @@ class Tracker:
             by_provider.setdefault(provider, []).extend(reports)
         for provider, reports in by_provider.items():
             outcome = await self.poller.receive(provider, reports, now, source="webhook")
-            self._changed(outcome.moved, now)
             unknown = set(outcome.unknown_refs)
             for report in reports:
                 if report.ref not in unknown:
@@ -304,4 +314,6 @@ def build_tracker(
     store = TrackingRepository(services.repo.messages, untracked=untracked_channels())
     poller = Poller(store, services.repo, services.accounts, PollPolicy.from_settings(settings))
     updater = CardUpdater(bot, store, CardScheduler(ChatPacer(limits)))
-    return Tracker(poller, updater, store, clock=clock)
+    tracker = Tracker(poller, updater, store, clock=clock)
+    store.outbox.listener = tracker.outbox_written
+    return tracker

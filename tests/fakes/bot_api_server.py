@@ -11,6 +11,10 @@ and ``GET {file_url}{token}/{file_path}`` for downloads. Answers come from the s
         server.push_update(private_message("/ping"))
         call = await server.wait_for("sendMessage", lambda c: c.params["text"] == "pong")
 
+``before_call`` (optional) sees every call before it is answered, with the time it arrived,
+and may hold it, or hang up without answering it (returning False): as if the network lost
+the request before Telegram saw it (tests/test_crash_notices.py kills the bot that way).
+
 :class:`ThreadedBotApiServer` runs the same server on its own event loop in a thread, for
 synchronous tests (``with ThreadedBotApiServer() as server: ...``).
 """
@@ -20,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
@@ -40,6 +45,8 @@ __all__ = ["BotApiServer", "ThreadedBotApiServer"]
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 _UNAUTHORIZED = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+# (method, params, arrival time on time.monotonic()) → answer it (True) or hang up (False).
+BeforeCall = Callable[[str, dict[str, Any], float], Awaitable[bool]]
 _NOT_FOUND = {"ok": False, "error_code": 404, "description": "Not Found"}
 
 
@@ -105,6 +112,7 @@ class BotApiServer:
         self.port = port
         self._runner: web.AppRunner | None = None
         self._closing = False
+        self.before_call: BeforeCall | None = None
 
     @property
     def base_url(self) -> str:
@@ -177,6 +185,7 @@ class BotApiServer:
         return await self.state.wait_for(method, predicate, timeout, since=since)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         path = request.path
         if path.startswith("/file/bot"):
             token, _, file_path = path.removeprefix("/file/bot").partition("/")
@@ -196,6 +205,10 @@ class BotApiServer:
         except ValueError as error:
             body = {"ok": False, "error_code": 400, "description": f"Bad Request: {error}"}
             return _json_response(body, 400)
+        if self.before_call is not None and not await self.before_call(method, params, arrived):
+            if request.transport is not None:  # hang up: the call was never seen
+                request.transport.close()
+            raise asyncio.CancelledError
         status, answer = await self.state.handle(method, params, stop=lambda: self._closing)
         return _json_response(answer, status)
 
