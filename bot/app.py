@@ -70,20 +70,23 @@ def build_application(
     """
     builder = (
         ApplicationBuilder()
+        .application_class(BotApplication)  # deletes an update's inbox copy once handled
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .concurrent_updates(True)
-        .post_init(start_resources)
-        .post_stop(stop_background)
-        .post_shutdown(close_resources)
+        # PTB types these hooks with its base Application; they get the BotApplication above.
+        .post_init(start_resources)  # type: ignore[arg-type]
+        .post_stop(stop_background)  # type: ignore[arg-type]
+        .post_shutdown(close_resources)  # type: ignore[arg-type]
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
-    app: BotApplication = builder.build()
+    app = builder.build()
+    assert isinstance(app, BotApplication)
     app.bot_data.settings = settings
     app.bot_data.provider_transport = provider_transport
     handlers.register(app)

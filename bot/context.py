@@ -1,10 +1,18 @@
-"""The typed ``CallbackContext`` handlers receive, carrying the application's services."""
+"""The typed ``CallbackContext`` handlers receive, and the application forgetting handled updates.
+
+:class:`BotApplication` is PTB's ``Application`` (made by ``ApplicationBuilder`` through its
+public ``application_class``) with one addition: once an update from Telegram was handled,
+its copy in the inbox (:mod:`storage.inbox`) is deleted, so only updates a crash or a stop
+interrupted are replayed at the next start (:mod:`bot.inbox`).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from telegram import Update
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
@@ -52,6 +60,32 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
         return settings
 
 
-BotApplication = Application[
-    ExtBot[None], BotContext, dict[Any, Any], dict[Any, Any], BotData, Any
-]
+log = logging.getLogger(__name__)
+
+
+class BotApplication(
+    Application[ExtBot[None], BotContext, dict[Any, Any], dict[Any, Any], BotData, Any]
+):
+    """The bot's ``Application``: an update handled to the end leaves the inbox."""
+
+    async def process_update(self, update: object) -> None:
+        """Handle ``update`` as PTB does, then delete its inbox copy.
+
+        A handler's error was given to the error handler by then, and the user was answered:
+        the update counts as handled. A cancellation (a stop cutting the update off) raises
+        through here and keeps the copy, as does an update refused because a stop began:
+        the next start handles it again. Provider callbacks are not Telegram updates and
+        were never stored.
+        """
+        await super().process_update(update)
+        if not isinstance(update, Update):
+            return
+        data = self.bot_data
+        if data.in_flight is not None and data.in_flight.closed:
+            return  # a stop cut the updates off: this one may not have been handled
+        if data.services is None:
+            return
+        try:
+            await data.services.repo.inbox.done(update.update_id)
+        except Exception:  # kept: the next start handles it again, which is safe
+            log.warning("could not mark update %s handled", update.update_id, exc_info=True)

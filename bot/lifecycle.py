@@ -3,7 +3,8 @@
 PTB's ``run_polling`` stops on a signal by waiting for every update in hand, however long a
 slow provider keeps a send busy, and a supervisor (Docker waits 10 s) then kills the process
 at a random point. Here polling is driven with PTB's public lifecycle methods instead (what
-``run_polling`` does), and both modes (webhooks: :func:`bot.webhooks.serve_webhook_mode`) stop
+``run_polling`` does; updates are taken by :class:`bot.inbox.Poller`, which stores them before
+Telegram forgets them), and both modes (webhooks: :func:`bot.webhooks.serve_webhook_mode`) stop
 through :func:`stop_within`:
 
 1. no new updates are taken (polling or the webhook server stops first);
@@ -22,11 +23,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from asyncio import FIRST_COMPLETED
 
-from telegram import Update
 from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot.context import BotApplication, BotContext
+from bot.inbox import Poller, replay
 
 log = logging.getLogger(__name__)
 
@@ -104,27 +106,36 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 async def serve_polling(app: BotApplication, stop: asyncio.Event, *, grace: float) -> None:
     """Run the bot in polling mode until ``stop`` is set (the application's whole life).
 
-    Mirrors PTB's ``run_polling``: initialise, ``post_init``, poll and start; then stop
-    (bounded, :func:`stop_within`), ``post_stop``, shut down, ``post_shutdown``.
+    Mirrors PTB's ``run_polling``: initialise, ``post_init``, start and poll; then stop
+    (bounded, :func:`stop_within`), ``post_stop``, shut down, ``post_shutdown``. Updates are
+    taken by :class:`bot.inbox.Poller` rather than PTB's updater, which would confirm an
+    update to Telegram before anything stored it; what the last life left unhandled is
+    replayed first. Telegram refusing the token, or another process polling with it, ends
+    the run with that error.
     """
-    updater = app.updater
-    assert updater is not None
     await app.initialize()
     try:
         if app.post_init is not None:
             await app.post_init(app)
-        await updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        await app.bot.delete_webhook()  # Telegram refuses getUpdates while a webhook is set
         await app.start()
+        poller = Poller(app, last_update_id=await replay(app))
+        polling = asyncio.create_task(poller.run(), name="polling")
+        stopping = asyncio.create_task(stop.wait(), name="stop-signal")
         try:
-            await stop.wait()
+            done, _ = await asyncio.wait({polling, stopping}, return_when=FIRST_COMPLETED)
+            if polling in done:
+                polling.result()  # raises why polling ended
         finally:
-            await updater.stop()
+            stopping.cancel()
+            if not polling.done():
+                polling.cancel()
+                await asyncio.wait({polling})
+                await poller.confirm()  # what was stored is handled or replayed next time
             await stop_within(app, grace)
             if app.post_stop is not None:
                 await app.post_stop(app)
     finally:
-        if updater.running:  # start() failed after polling began
-            await updater.stop()
         await app.shutdown()
         if app.post_shutdown is not None:
             await app.post_shutdown(app)

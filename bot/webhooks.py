@@ -16,6 +16,10 @@ object or list, or form fields, of at most 64 KiB; a validator registered in
 :class:`ProviderCallbackHandler` for its kind. The answer comes at once (200, or 400 with the
 reason), before any handler runs.
 
+A Telegram update is stored in the inbox (:mod:`bot.inbox`) before it is answered 200, so a
+crash cannot lose an update Telegram considers delivered; when the database cannot store it
+the answer is 500, and Telegram sends it again later.
+
 The access log is off and paths are never logged: they are secrets. ``python -m bot.webhooks``
 prints the URLs an operator gives to providers (e.g. to a provider's support for its push
 callback).
@@ -35,11 +39,12 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 from telegram import Update
-from telegram.ext import ExtBot, TypeHandler
+from telegram.ext import TypeHandler
 
 from bot.callbacks import CALLBACK_PREFIX, ProviderCallback, callback_secret, callback_url
 from bot.config import Settings
 from bot.context import BotApplication, BotContext
+from bot.inbox import hand_on, inbox_of, may_store, replay, stored_form
 from bot.lifecycle import stop_within
 from providers.number_checks import callback_validators
 from providers.receipts import InvalidCallback
@@ -170,9 +175,16 @@ class WebhookServer:
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("an unreadable Telegram update was refused: %s", type(exc).__name__)
             return _answer(400, "unreadable update")
-        if isinstance(self._app.bot, ExtBot):
-            self._app.bot.insert_callback_data(update)
-        await self._app.update_queue.put(update)
+        fresh = True
+        if may_store(update):
+            try:
+                # Stored before the 200: once Telegram has that answer, it never sends it again.
+                fresh = bool(await inbox_of(self._app).add([stored_form(update)]))
+            except Exception:
+                log.exception("could not store Telegram update %s", update.update_id)
+                return _answer(500, "not stored")  # Telegram sends it again later
+        if fresh:  # one already stored is being handled, or is replayed at the next start
+            await hand_on(self._app, update)
         return _answer(200)
 
     async def _callback(self, request: web.Request) -> web.Response:
@@ -228,8 +240,9 @@ async def serve_webhook_mode(
 ) -> None:
     """Run the bot in webhook mode until ``stop`` is set (the application's whole life).
 
-    Mirrors PTB's ``run_webhook``: initialise, ``post_init``, start, serve and register the
-    webhook with Telegram; then stop (bounded: :func:`bot.lifecycle.stop_within`),
+    Mirrors PTB's ``run_webhook``: initialise, ``post_init``, start, replay the inbox's
+    unhandled updates (:func:`bot.inbox.replay`), serve and register the webhook with
+    Telegram; then stop (bounded: :func:`bot.lifecycle.stop_within`),
     ``post_stop``, shut down, ``post_shutdown``.
     """
     token = settings.telegram_bot_token.get_secret_value()
@@ -241,6 +254,7 @@ async def serve_webhook_mode(
             await app.post_init(app)
         await app.start()
         try:
+            await replay(app)  # what the last life left unhandled, before any new update
             listen = settings.webhook_listen or "0.0.0.0"  # noqa: S104 - a webhook must listen
             wanted = 8443 if settings.webhook_port is None else settings.webhook_port
             port = await server.start(listen, wanted)

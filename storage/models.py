@@ -353,3 +353,19 @@ class OutboxEntry(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = None
+
+
+class InboxUpdate(SQLModel, table=True):
+    """A Telegram update taken from Telegram and not yet fully handled (``storage/inbox.py``).
+
+    Written before Telegram is told the update was received (the next ``getUpdates``, or the
+    webhook's 200) and deleted once handled, so a crash in between replays it at the next
+    start instead of losing it. ``data`` is the update as JSON, the user's text included: it
+    lives only until the update is handled.
+    """
+
+    __tablename__ = "inbox"
+
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    data: str
+    received_at: datetime = Field(default_factory=utcnow)

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from storage.cache import RowCache
 from storage.db import Database
+from storage.inbox import Inbox
 from storage.messages import Messages
 from storage.models import AuditEntry, Chat, ConnectToken, Credential, Member, Role, utcnow
 
@@ -24,6 +25,7 @@ class Repository:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.messages = Messages(db)
+        self.inbox = Inbox(db)  # Telegram updates taken but not yet handled
         # Read on every update / every send; this process owns the database, and every
         # write of these rows goes through this class, which keeps the copies current.
         self._chats: RowCache[int, Chat] = RowCache(CHAT_CACHE)

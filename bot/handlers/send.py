@@ -181,14 +181,10 @@ async def send(update: Update, context: BotContext) -> None:
             card_note=attachment.note if attachment is not None else "",
         )
     )
-    if outcome.replayed:
-        await reply(
-            update,
-            f"This send was already processed (send {outcome.batch.id}); nothing was sent "
-            "again. Its status card is above; /status shows each message.",
-        )
     # The card was owed since the batch was stored; it is posted now unless it is out already
-    # (a replay), and later by the delivery loop if Telegram cannot take it now.
+    # (a replay), and later by the delivery loop if Telegram cannot take it now. A replay (the
+    # inbox after a crash, or Telegram sending the message again) says nothing more: the chat
+    # sees the one card, never a second message that reads like another send.
     note = attachment.note if attachment is not None and not outcome.replayed else ""
     await post_card(services, outcome, note=note)
 
