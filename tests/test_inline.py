@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from telegram import Update
 
 from bot.handlers.inline import CACHE_SECONDS
+from bot.inbox import may_store
 from bot.services.inline import MEMBERSHIP_TTL, PAGE
 from storage.models import Message
 from tests.conftest import GROUP, NUSA_KEY, Bot
@@ -407,3 +409,17 @@ async def test_a_schedule_card_of_another_chat_cannot_be_cancelled_here(team: Bo
     assert answer is not None
     assert "belongs to another chat" in answer.params["text"]
     assert (await team.services.schedules.owned(GROUP, theirs)).state == "pending"
+
+
+async def test_help_tells_everyone_about_inline_mode(team: Bot) -> None:
+    for member in (ADMIN, VIEWER):
+        reply = await say(team, "/help", member)
+        assert "Inline mode: type @chatops_test_bot <message id or number>" in reply
+
+
+def test_inline_queries_are_never_stored_for_replay() -> None:
+    # Answered within seconds or never: a replay after a restart would answer an expired query.
+    update = Update.de_json(inline_query("12"), None)
+    assert update is not None
+    assert not may_store(update)
+    assert may_store(Update.de_json(group_message("/status 12"), None))
