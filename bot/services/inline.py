@@ -10,6 +10,7 @@ client sends an inline query on every keystroke.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -132,14 +133,18 @@ class InlineSearch:
         cached = self._chats.get(user_id)
         if cached is not None and now - cached[0] < MEMBERSHIP_TTL:
             return cached[1]
-        chats = []
-        for chat in await self._lookup.chats_of_user(user_id):
-            if chat.kind == PRIVATE or await is_member(chat.id, user_id):
-                chats.append(chat)
+        known = await self._lookup.chats_of_user(user_id)
+        # Asked together: the client waits for the answer, and each is a Telegram round trip.
+        answers = await asyncio.gather(*(self._member(chat, user_id, is_member) for chat in known))
+        chats = [chat for chat, member in zip(known, answers, strict=True) if member]
         if len(self._chats) >= MEMBERSHIP_CACHE:
             self._chats.clear()  # rare; the next queries ask Telegram again
         self._chats[user_id] = (now, chats)
         return chats
+
+    @staticmethod
+    async def _member(chat: Chat, user_id: int, is_member: IsMember) -> bool:
+        return chat.kind == PRIVATE or await is_member(chat.id, user_id)
 
     async def search(
         self, user_id: int, text: str, offset: str, is_member: IsMember
