@@ -116,6 +116,12 @@ async def test_a_member_who_leaves_stops_seeing_the_group(team: Bot, clock: Fake
     assert "no messages yet" in hint(gone).lower()
 
 
+async def test_a_group_telegram_cannot_answer_for_counts_as_not_theirs(team: Bot) -> None:
+    # The bot was removed from the group, say: getChatMember fails, nothing of it is shown.
+    team.tg.fail_next("getChatMember", 400, "Bad Request: chat not found")
+    assert result_ids(await ask(team, "", user_id=OPERATOR)) == []
+
+
 async def test_membership_is_asked_once_per_ttl_not_per_keystroke(
     team: Bot, clock: FakeClock
 ) -> None:
