@@ -15,6 +15,7 @@ from bot.services.address_book import AddressBooks
 from bot.services.addressing import Addressing
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
+from bot.services.inline import InlineSearch
 from bot.services.links import ConnectLinks
 from bot.services.lists import RecipientLists
 from bot.services.multicasts import Multicasts
@@ -27,6 +28,7 @@ from providers.registry import ProviderEnvironment
 from storage.confirmations import Confirmations
 from storage.crypto import CredentialCipher
 from storage.lists import ListStore
+from storage.lookup import MessageLookup
 from storage.phone_checks import PhoneCheckStore
 from storage.repo import Repository
 from storage.schedules import ScheduleRepository
@@ -54,6 +56,7 @@ class Services:
     lists: RecipientLists
     templates: Templates
     addressing: Addressing
+    inline: InlineSearch
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -83,12 +86,13 @@ class Services:
         confirmations = Confirmations(repo.db)
         lists = RecipientLists(ListStore(repo.db), confirmations, repo)
         templates = Templates(TemplateStore(repo.db), repo)
+        status = StatusReader(repo, accounts)
         return cls(
             repo=repo,
             accounts=accounts,
             chats=Chats(repo),
             sender=sender,
-            status=StatusReader(repo, accounts),
+            status=status,
             schedules=Schedules(
                 ScheduleRepository(repo.db, repo.messages.outbox), repo, accounts, sender
             ),
@@ -100,4 +104,5 @@ class Services:
             lists=lists,
             templates=templates,
             addressing=Addressing(lists, templates),
+            inline=InlineSearch(MessageLookup(repo.db), status),
         )

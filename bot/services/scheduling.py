@@ -19,7 +19,7 @@ from html import escape
 
 from bot.services.accounts import Accounts
 from bot.services.chats import chain_text
-from bot.services.errors import BadInput
+from bot.services.errors import BadInput, NotAllowed
 from bot.services.provider_schedules import HandOver, ProviderSchedules, cannot_cancel
 from bot.services.sending import Sender, personal_recipients, recipients_for, validate_text
 from bot.services.when import When, describe_time, read_when
@@ -193,9 +193,26 @@ class Schedules:
             )
         return row
 
-    async def cancel(self, chat_id: int, schedule_id: int, *, actor: int, name: str) -> Cancelled:
-        """Cancel a pending schedule; a recurring one being sent stops after this run."""
+    async def cancel(
+        self, chat_id: int, schedule_id: int, *, actor: int, name: str, anyones: bool
+    ) -> Cancelled:
+        """Cancel a pending schedule; a recurring one being sent stops after this run.
+
+        ``anyones``: the actor may cancel schedules others made (admins); operators cancel
+        only their own.
+
+        Raises:
+            NotAllowed: the schedule is someone else's and ``anyones`` is false.
+            BadInput: unknown, another chat's, or no longer cancellable (saying why).
+
+        """
         row = await self.owned(chat_id, schedule_id)
+        if not anyones and row.created_by != actor:
+            maker = escape(row.created_by_name) or "another member"
+            raise NotAllowed(
+                f"Scheduled send #{schedule_id} was made by {maker}: operators cancel only "
+                "their own schedules; an admin can cancel anyone's."
+            )
         for _ in range(_RETRIES):
             state = ScheduleState(row.state)
             if state == ScheduleState.PENDING and row.provider_ref:
