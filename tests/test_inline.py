@@ -429,3 +429,21 @@ def test_inline_queries_are_never_stored_for_replay() -> None:
     assert update is not None
     assert not may_store(update)
     assert may_store(Update.de_json(group_message("/status 12"), None))
+
+
+async def test_operators_reschedule_only_their_own_schedules(team: Bot) -> None:
+    admins, _card = await schedule(team, ADMIN)
+    before = (await team.services.schedules.owned(GROUP, admins)).next_run_at
+    reply = await say(team, f"/reschedule {admins} in 3h", OPERATOR)
+    assert "operators reschedule only their own" in reply
+    assert (await team.services.schedules.owned(GROUP, admins)).next_run_at == before
+
+    mine, _card = await schedule(team, OPERATOR)
+    assert "Rescheduled" in await say(team, f"/reschedule {mine} in 3h", OPERATOR)
+    assert "needs the operator role" in await say(team, f"/reschedule {mine} in 4h", VIEWER)
+    assert "Rescheduled" in await say(team, f"/reschedule {mine} in 5h", ADMIN)
+    assert "Rescheduled" in await say(team, f"/reschedule {admins} in 5h", ADMIN)
+    moved = (await team.services.schedules.owned(GROUP, admins)).next_run_at
+    assert moved is not None
+    assert before is not None
+    assert moved > before

@@ -189,7 +189,10 @@ async def reschedule(update: Update, context: BotContext) -> None:
     schedule_id = parse_id(token, what="scheduled send")
     user = update.effective_user
     assert user is not None
-    row, kept = await context.services.schedules.reschedule(chat, schedule_id, rest, actor=user.id)
+    role = await current_role(update, context, chat, Role.ADMIN)
+    row, kept = await context.services.schedules.reschedule(
+        chat, schedule_id, rest, actor=user.id, anyones=role == Role.ADMIN
+    )
     await reply(update, confirmation(row, verb="Rescheduled", kept_rule=kept))
 
 

@@ -207,12 +207,7 @@ class Schedules:
 
         """
         row = await self.owned(chat_id, schedule_id)
-        if not anyones and row.created_by != actor:
-            maker = escape(row.created_by_name) or "another member"
-            raise NotAllowed(
-                f"Scheduled send #{schedule_id} was made by {maker}: operators cancel only "
-                "their own schedules; an admin can cancel anyone's."
-            )
+        _check_maker(row, actor, anyones=anyones, verb="cancel")
         for _ in range(_RETRIES):
             state = ScheduleState(row.state)
             if state == ScheduleState.PENDING and row.provider_ref:
@@ -238,13 +233,20 @@ class Schedules:
         raise BadInput(f"Scheduled send #{schedule_id} kept changing; try again.")
 
     async def reschedule(
-        self, chat: Chat, schedule_id: int, body: str, *, actor: int
+        self, chat: Chat, schedule_id: int, body: str, *, actor: int, anyones: bool
     ) -> tuple[Schedule, bool]:
         """Give a schedule a new time (or rule); returns it and whether its rule was kept.
 
-        A one-off ``<when>`` on a recurring schedule moves only its next run.
+        A one-off ``<when>`` on a recurring schedule moves only its next run. ``anyones`` as
+        for :meth:`cancel`.
+
+        Raises:
+            NotAllowed: the schedule is someone else's and ``anyones`` is false.
+            BadInput: unknown, another chat's, closed, or a bad ``<when>``.
+
         """
         row = await self.owned(chat.id, schedule_id)
+        _check_maker(row, actor, anyones=anyones, verb="reschedule")
         when, rest = self.read_when(chat, body)
         if rest.strip():
             raise BadInput(
@@ -284,3 +286,14 @@ class Schedules:
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change()
+
+
+def _check_maker(row: Schedule, actor: int, *, anyones: bool, verb: str) -> None:
+    """Operators manage only the schedules they made; admins (``anyones``) anyone's."""
+    if anyones or row.created_by == actor:
+        return
+    maker = escape(row.created_by_name) or "another member"
+    raise NotAllowed(
+        f"Scheduled send #{row.id} was made by {maker}: operators {verb} only their own "
+        f"schedules; an admin can {verb} anyone's."
+    )
