@@ -15,6 +15,7 @@ from bot.services.address_book import AddressBooks
 from bot.services.addressing import Addressing
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
+from bot.services.large_sends import LargeSends
 from bot.services.links import ConnectLinks
 from bot.services.lists import RecipientLists
 from bot.services.multicasts import Multicasts
@@ -54,6 +55,7 @@ class Services:
     lists: RecipientLists
     templates: Templates
     addressing: Addressing
+    large_sends: LargeSends
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -67,10 +69,12 @@ class Services:
         send_concurrency: int,
         first_poll: float,
         status_callback: Callable[[str], str | None] = lambda provider: None,
+        large_above: int | None = None,
     ) -> Services:
         """Wire the use-cases together.
 
-        ``status_callback`` gives a provider's status callback URL (None outside webhook mode).
+        ``status_callback`` gives a provider's status callback URL (None outside webhook mode);
+        a send to more than ``large_above`` recipients is a large send (``CONFIRM_ABOVE``).
         """
         accounts = Accounts(repo, cipher, env)
         sender = Sender(
@@ -79,6 +83,7 @@ class Services:
             concurrency=send_concurrency,
             first_poll=first_poll,
             status_callback=status_callback,
+            large_above=large_above,
         )
         confirmations = Confirmations(repo.db)
         lists = RecipientLists(ListStore(repo.db), confirmations, repo)
@@ -100,4 +105,5 @@ class Services:
             lists=lists,
             templates=templates,
             addressing=Addressing(lists, templates),
+            large_sends=LargeSends(repo, sender),
         )
