@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from providers.base import DeliveryState
 from storage.db import Database
-from storage.models import Batch, Message, OutboxKind, Progress, StatusEvent, utcnow
+from storage.models import AuditEntry, Batch, Message, OutboxKind, Progress, StatusEvent, utcnow
 from storage.outbox import Due, Outbox, Want
 
 QUEUED = DeliveryState.QUEUED.value
@@ -74,11 +74,14 @@ class LargeSends:
             )
             return [int(i) for (i,) in result.all()]
 
-    async def stop(self, chat_id: int, batch_id: int, *, by: str, detail: str) -> Stopped | None:
+    async def stop(
+        self, chat_id: int, batch_id: int, *, actor: int, by: str, detail: str
+    ) -> Stopped | None:
         """Stop a running large send of this chat; None when it is not running (any more).
 
         One transaction: the batch becomes ``stopped`` and every row not yet handed over
-        becomes ``aborted`` with ``detail`` and a history row; rows handed over go on.
+        becomes ``aborted`` with ``detail`` and a history row (rows handed over go on), with
+        an audit row naming ``actor``.
         """
         now = utcnow()
         async with self.db.write() as s:
@@ -130,6 +133,15 @@ class LargeSends:
                         for i in ids
                     ],
                 )
+            s.add(
+                AuditEntry(
+                    chat_id=chat_id,
+                    user_id=actor,
+                    action="stop",
+                    detail=f"stopped send {batch_id}: {len(ids)} recipient(s) not sent",
+                    at=now,
+                )
+            )
             batch = await s.get(Batch, batch_id)
             assert batch is not None
             told = await self._owe_edit(s, batch, now)

@@ -20,10 +20,11 @@ from sqlmodel import col, select
 from bot.app import build_application, start_resources
 from bot.config import Settings
 from providers.base import DeliveryState
-from storage.models import Batch, Message, Progress
+from storage.models import AuditEntry, Batch, Message, Progress
 from tests.conftest import GROUP, NUSA_KEY, USER, Bot, make_settings, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram, OfflineRequest, feed, group_message, private_message
+from tests.lists_support import upload
 from tests.tracking_support import FakeClock, card_buttons, card_text, press, tracker_of
 
 SEND_PATH = "/whatsapp/message"
@@ -51,10 +52,15 @@ class Gate:
 
 
 async def gated_bot(
-    tmp_path: Path, tg: FakeTelegram, gate: Gate, clock: FakeClock, **overrides: object
+    tmp_path: Path,
+    tg: FakeTelegram,
+    gate: Gate,
+    clock: FakeClock,
+    settings: Settings | None = None,
+    **overrides: object,
 ) -> Bot:
     """The real Application on the offline Telegram, NusaSMS behind ``gate``, loops off."""
-    settings: Settings = make_settings(tmp_path, **{"send_concurrency": 2, **overrides})
+    settings = settings or make_settings(tmp_path, **{"send_concurrency": 2, **overrides})
     app = build_application(
         settings,
         request=OfflineRequest(tg),
@@ -178,8 +184,11 @@ async def test_progress_card_then_stop_hands_over_nothing_after_it(
     again = await press(bot, "card:stop:1", message_id=card)
     assert "Send 1 was stopped already." in toast(again)
     assert len(bot.nusa.sent) == 12
-    # Each recipient still answers to /status.
+    # Each recipient still answers to /status; the audit says who stopped what.
     assert "aborted" in await bot.private(f"/status {stopped[0].id}")
+    async with bot.services.repo.db.read() as s:
+        audit = [(a.user_id, a.action, a.detail) for a in await s.exec(select(AuditEntry))]
+    assert (USER, "stop", "stopped send 1: 48 recipient(s) not sent") in audit
 
 
 async def test_the_card_is_edited_at_most_every_three_seconds(
@@ -319,3 +328,65 @@ async def press_as(bot: Bot, data: str, card: int, *, user_id: int) -> Any:
     answer = bot.tg.find_call("answerCallbackQuery", since=mark)
     assert answer is not None
     return answer
+
+
+async def test_a_send_cut_off_by_a_stop_goes_on_after_the_restart(
+    tmp_path: Path, tg: FakeTelegram, nusa: FakeNusaSms, clock: FakeClock
+) -> None:
+    gate = Gate(nusa, after=10)
+    settings = make_settings(tmp_path, send_concurrency=2)  # one key for both lives
+    bot = await gated_bot(tmp_path, tg, gate, clock, settings)
+    task = await start_send(bot, numbers(60))
+    await asyncio.wait_for(gate.reached.wait(), 10)
+    await until(lambda: gate.waiting == 2, "both workers at the gate")
+    await tick(bot, clock)
+    card = card_id(bot)
+    # A stop cuts the send off (lifecycle.stop_within): the two requests at the gate never
+    # reached NusaSMS, and the stop marks what was in flight.
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await bot.services.repo.messages.mark_interrupted_sends() == 2
+    await stop_bot(bot)
+
+    bot = await gated_bot(tmp_path, tg, Gate(nusa, 10**6), clock, settings)  # goes on
+    try:
+        for _ in range(2000):
+            if (await batch_row(bot)).progress == Progress.DONE.value:
+                break
+            await asyncio.sleep(0.005)
+        stored = await rows(bot)
+        at_provider = [m.destination for m in nusa.sent]
+        assert len(at_provider) == len(set(at_provider)) == 58  # 10 before, 48 after
+        unknown = [m for m in stored if m.state == DeliveryState.UNKNOWN.value]
+        assert len(unknown) == 2  # in flight at the stop: never resent
+        assert not {m.recipient for m in unknown} & set(at_provider)
+        assert {m.state for m in stored} == {"accepted", "unknown"}
+        mark = tg.mark()
+        await tick(bot, clock)
+        assert [c for c in tg.calls[mark:] if c.method == "sendMessage"] == []  # same card
+        text = card_text(bot, USER, card)
+        assert "🏁 Finished" in text
+        assert "done 60" in text  # unknown ones count as handed over (the provider may have them)
+    finally:
+        await stop_bot(bot)
+
+
+async def test_a_2000_number_list_is_sendable_from_the_chat(
+    tmp_path: Path, tg: FakeTelegram, nusa: FakeNusaSms, clock: FakeClock
+) -> None:
+    nusa.credit.wa_balance = 5000  # the fake account's default credit is 1,000 messages
+    bot = await gated_bot(tmp_path, tg, Gate(nusa, 10**6), clock, send_concurrency=20)
+    try:
+        await bot.connect()
+        content = "\n".join(["number", *numbers(2000, start=500)]).encode()
+        assert "2,000" in await upload(bot, "all", content)
+        await bot.private("/send nusasms:wa list:all Hello")
+        assert len(nusa.sent) == 2000
+        await tick(bot, clock)
+        text = card_text(bot, USER, card_id(bot))
+        assert "2,000 recipients" in text
+        assert "🏁 Finished" in text
+        assert "done 2,000" in text
+    finally:
+        await stop_bot(bot)

@@ -46,7 +46,7 @@ async def _stop(update: Update, context: BotContext, batch_id: int) -> str:
         await require_role(update, context, chat, Role.ADMIN, "Stopping another user's send")
     else:
         await require_role(update, context, chat, Role.OPERATOR, "Stopping a send")
-    outcome = await service.stop(chat.id, batch_id, by=sender_name(update))
+    outcome = await service.stop(chat.id, batch_id, actor=user.id, by=sender_name(update))
     if outcome.stopped is None:
         if outcome.progress == Progress.STOPPED.value:
             return f"Send {batch_id} was stopped already."

@@ -57,10 +57,12 @@ class LargeSends:
             raise BadInput(f"Send {batch_id} does not belong to this chat.")
         return batch
 
-    async def stop(self, chat_id: int, batch_id: int, *, by: str) -> StopOutcome:
+    async def stop(self, chat_id: int, batch_id: int, *, actor: int, by: str) -> StopOutcome:
         """Stop a running large send: nothing not yet handed to the provider goes out."""
         detail = f"not sent: the send was stopped by {by}"
-        stopped = await self._repo.large_sends.stop(chat_id, batch_id, by=by, detail=detail)
+        stopped = await self._repo.large_sends.stop(
+            chat_id, batch_id, actor=actor, by=by, detail=detail
+        )
         if stopped is None:
             batch = await self.batch(chat_id, batch_id)
             return StopOutcome(None, batch.progress)
