@@ -15,6 +15,12 @@ Recipients go one per request, or in chunks of the adapter's declared
 row, tracked on its own). Fan-out is bounded by a fixed set of workers, and outcomes are
 written in batches by :class:`ChangeWriter` while later calls are still in flight, so a large
 send costs a few commits, not one per message.
+
+A send to more than ``large_above`` (``CONFIRM_ABOVE``) recipients is a *large send*
+(:mod:`bot.services.large_sends`, :mod:`storage.large_sends`): its card is posted at once and
+shows progress, each chunk is marked handed over in its own transaction just before its call
+(a Stop wins every row not handed over yet), and a stop or a crash leaves the rows never
+handed over ``queued`` for :meth:`Sender.resume` at the next start.
 """
 
 from __future__ import annotations
