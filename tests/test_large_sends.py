@@ -248,7 +248,7 @@ async def test_retry_failed_resends_only_failed_never_unknown(
         sent_before = len(nusa.sent)
 
         answer = await press(bot, "card:retry:1", message_id=card)
-        assert "Retried as send 2." in toast(answer)
+        assert "Retrying the 2 failed recipients of send 1." in toast(answer)
         retried = await rows(bot, 2)
         assert {m.recipient for m in retried} == failed  # never the unknown one
         assert {m.state for m in retried} == {DeliveryState.ACCEPTED.value}

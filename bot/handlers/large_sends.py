@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from telegram import CallbackQuery, Update
 
-from bot.cards import RETRY, STOP, post_card
+from bot.cards import RETRY, post_card
 from bot.commands import chat_of, require_role
 from bot.context import BotContext
 from bot.handlers.common import sender_name
@@ -23,13 +23,11 @@ async def on_press(update: Update, context: BotContext, action: str, batch_id: i
     """A Stop or Retry failed press on a large send's card."""
     query = update.callback_query
     assert query is not None
+    if action == RETRY:
+        await _retry(update, context, query, batch_id)
+        return
     try:
-        if action == STOP:
-            text = await _stop(update, context, batch_id)
-        else:
-            assert action == RETRY
-            await _retry(update, context, query, batch_id)
-            return
+        text = await _stop(update, context, batch_id)
     except UserError as exc:
         await query.answer(exc.message[:TOAST_LIMIT], show_alert=True)
         return
@@ -58,18 +56,24 @@ async def _stop(update: Update, context: BotContext, batch_id: int) -> str:
 
 
 async def _retry(update: Update, context: BotContext, query: CallbackQuery, batch_id: int) -> None:
+    """Plan, answer, then send: a refusal after the answer goes to the chat (error handler)."""
     user = update.effective_user
     assert user is not None
-    chat = await chat_of(update, context)
-    await require_role(update, context, chat, Role.OPERATOR, "Retry failed")
     services = context.services
-    outcome = await services.large_sends.retry(
-        chat.id, batch_id, actor_id=user.id, actor_name=sender_name(update)
-    )
-    if outcome.replayed:
-        await query.answer(
-            f"Send {batch_id} was retried already: send {outcome.batch.id}.", show_alert=True
+    try:
+        chat = await chat_of(update, context)
+        await require_role(update, context, chat, Role.OPERATOR, "Retry failed")
+        plan = await services.large_sends.retry_plan(
+            chat.id, batch_id, actor_id=user.id, actor_name=sender_name(update)
         )
-    else:
-        await query.answer(f"Retried as send {outcome.batch.id}.")
+    except UserError as exc:
+        await query.answer(exc.message[:TOAST_LIMIT], show_alert=True)
+        return
+    if plan.earlier is not None:
+        text = f"Send {batch_id} was retried already: send {plan.earlier.id}."
+        await query.answer(text, show_alert=True)
+        return
+    # Answered before the send: a large one takes longer than Telegram waits for an answer.
+    await query.answer(f"Retrying the {plan.count:,} failed recipients of send {batch_id}.")
+    outcome = await services.large_sends.retry(plan)
     await post_card(services, outcome)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.services.errors import BadInput
-from bot.services.sending import Sender, SendOutcome, resumed_request
+from bot.services.sending import Sender, SendOutcome, SendRequest, resumed_request
 from providers.base import DeliveryState
 from storage.large_sends import Stopped
 from storage.models import Batch, Message, Progress
@@ -40,6 +40,15 @@ class StopOutcome:
 
     stopped: Stopped | None
     progress: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPlan:
+    """A Retry failed press: the send to make (``count`` recipients), or the earlier retry."""
+
+    request: SendRequest | None
+    earlier: Batch | None
+    count: int
 
 
 class LargeSends:
@@ -69,16 +78,23 @@ class LargeSends:
         log.info("send %s stopped: %d recipients kept back", batch_id, stopped.not_sent)
         return StopOutcome(stopped, Progress.STOPPED.value)
 
-    async def retry(
+    async def retry_plan(
         self, chat_id: int, batch_id: int, *, actor_id: int, actor_name: str
-    ) -> SendOutcome:
-        """Send again to the recipients of a finished send that certainly failed.
+    ) -> RetryPlan:
+        """The new send to the recipients of a finished send that certainly failed.
+
+        Its origin names the send it retries, so a second retry finds the first
+        (``RetryPlan.earlier``) and :meth:`bot.services.sending.Sender.send` never sends twice.
 
         Raises:
             BadInput: while the send runs, when nothing failed, or when it carried a file.
 
         """
         batch = await self.batch(chat_id, batch_id)
+        origin = RETRY_ORIGIN.format(batch_id=batch_id)
+        earlier = await self._repo.messages.batch_for_origin(origin)
+        if earlier is not None:
+            return RetryPlan(None, earlier, 0)
         if batch.progress == Progress.SENDING.value:
             raise BadInput(f"Send {batch_id} is still running; retry once it has ended.")
         failed = await self._repo.large_sends.failed(batch_id)
@@ -86,19 +102,23 @@ class LargeSends:
             raise BadInput(f"No recipient of send {batch_id} certainly failed: nothing to retry.")
         if any(m.media_name for m in failed):
             raise BadInput("Files are not kept: reply to the file with /send to send it again.")
-        base = resumed_request(batch)
         texts = [m.text for m in failed]
         personal = any(t != batch.text for t in texts)
         request = replace(
-            base,
+            resumed_request(batch),
             actor_id=actor_id,
             actor_name=actor_name,
             recipients=[m.recipient for m in failed],
             texts=texts if personal else None,
-            origin=RETRY_ORIGIN.format(batch_id=batch_id),
+            origin=origin,
             card_note=f"🔁 Retry of the {len(failed):,} failed recipients of send {batch_id}.",
         )
-        return await self._sender.send(request)
+        return RetryPlan(request, None, len(failed))
+
+    async def retry(self, plan: RetryPlan) -> SendOutcome:
+        """Run a retry planned by :meth:`retry_plan` (the normal send path)."""
+        assert plan.request is not None
+        return await self._sender.send(plan.request)
 
     def resume_all(
         self, batches: Sequence[Batch], on_sent: Callable[[list[Message]], None]
