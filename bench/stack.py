@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -73,9 +74,18 @@ class TimedMessages(Messages):
             self.seconds[name] += time.perf_counter() - start
             self.calls[name] += 1
 
-    async def store_send(self, batch: Batch, messages: Sequence[Message]) -> StoredSend:
+    async def store_send(
+        self,
+        batch: Batch,
+        messages: Sequence[Message],
+        *,
+        hold: timedelta | None = None,
+        note: str = "",
+    ) -> StoredSend:
         """Timed :meth:`Messages.store_send`."""
-        stored: StoredSend = await self._timed("store_send", super().store_send(batch, messages))
+        stored: StoredSend = await self._timed(
+            "store_send", super().store_send(batch, messages, hold=hold, note=note)
+        )
         return stored
 
     async def apply_changes(self, changes: Iterable[StateChange]) -> Applied:
@@ -93,13 +103,21 @@ class SendStack:
     """Repository, cipher, provider environment and services over the database at ``url``."""
 
     def __init__(
-        self, workdir: Path, url: str, *, base_url: str, min_interval: float, concurrency: int
+        self,
+        workdir: Path,
+        url: str,
+        *,
+        base_url: str,
+        min_interval: float,
+        concurrency: int,
+        large_above: int | None = None,
     ) -> None:
         self.url = url
         self.workdir = workdir
         self.base_url = base_url
         self.min_interval = min_interval
         self.concurrency = concurrency
+        self.large_above = large_above  # CONFIRM_ABOVE: larger sends are large sends
         self._db: Database | None = None
         self._http: httpx.AsyncClient | None = None
         self.messages: TimedMessages
@@ -122,8 +140,14 @@ class SendStack:
         self.repo = Repository(self._db)
         self.messages = TimedMessages(self._db)
         self.repo.messages = self.messages
+        self.repo.large_sends.outbox = self.messages.outbox  # one outbox, one listener
         self.services = Services.build(
-            self.repo, cipher, env, send_concurrency=self.concurrency, first_poll=15.0
+            self.repo,
+            cipher,
+            env,
+            send_concurrency=self.concurrency,
+            first_poll=15.0,
+            large_above=self.large_above,
         )
         await self.repo.ensure_chat(CHAT, kind="private", title="bench")
         await self.repo.save_credential(

@@ -148,6 +148,7 @@ async def start_resources(
         send_concurrency=settings.send_concurrency,
         first_poll=settings.status_poll_seconds,
         status_callback=status_callback,
+        large_above=settings.confirm_above,
     )
     app.bot_data.services = services
     rotated = await services.accounts.rotate_keys()
@@ -172,6 +173,12 @@ async def start_resources(
     await tracker.resume()  # after interrupted sends became unknown: those are not polled
     if background:
         tracker.start()
+    # Large sends a stop cut off go on with the rows never handed over (their cards follow).
+    resumed = services.large_sends.resume_all(
+        await repo.large_sends.running(), tracker.messages_sent
+    )
+    if resumed:
+        log.info("going on with %d large sends cut off by the last stop", resumed)
     # After the interrupted sends are marked: a run completed at start shows them as unknown.
     resources.scheduler = start_scheduler(app.bot, services, settings)
     app.bot_data.bot_username = app.bot.username or ""
@@ -221,6 +228,8 @@ async def publish_commands(app: BotApplication) -> None:
 async def stop_background(app: BotApplication) -> None:
     """Stop the delivery tracker while the bot can still edit cards (``post_stop``)."""
     resources = app.bot_data.resources
+    if app.bot_data.services is not None:  # resumed large sends: the next start goes on
+        await app.bot_data.services.large_sends.stop_resumed(0)
     if resources is not None and resources.scheduler is not None:
         await resources.scheduler.stop()  # a run being sent may still post its card
     if resources is not None and resources.tracker is not None:

@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.render import CARD_LINES, card_text
+from bot.render_progress import progress_card
 from bot.services import Services
 from bot.services.integers import read_id
 from bot.services.sending import SendOutcome
 from bot.tracking.policy import READ_CHANNELS
 from providers.base import DeliveryState
+from storage.models import Progress, utcnow
 from storage.tracking_repo import CardView
 
 # Inline buttons of a card: ``card:<action>:<batch id>`` for Refresh, Details and History.
 REFRESH = "refresh"
 DETAILS = "details"
 HISTORY = "history"
+STOP = "stop"  # a large send: stop what was not handed to the provider yet
+RETRY = "retry"  # a large send that ended: send again to the recipients that failed
 CARD_PATTERN = r"^card:"
 _CARD_DATA = re.compile(r"card:([a-z]+):([0-9]+)")
 
@@ -43,9 +48,22 @@ def parse_card_data(data: str) -> tuple[str, int] | None:
 
 
 def card_keyboard(view: CardView) -> InlineKeyboardMarkup | None:
-    """Refresh while something may still move; Details of several recipients, else History."""
+    """Refresh while something may still move; Details of several recipients, else History.
+
+    A large send has Stop while it runs, and Retry failed once it ended with recipients that
+    certainly failed.
+    """
     assert view.batch.id is not None
     buttons = []
+    progress = view.batch.progress
+    if progress == Progress.SENDING.value:
+        buttons.append(
+            InlineKeyboardButton("⏹ Stop", callback_data=card_data(STOP, view.batch.id))
+        )
+    elif progress is not None and view.counts.get(DeliveryState.FAILED.value):
+        buttons.append(
+            InlineKeyboardButton("🔁 Retry failed", callback_data=card_data(RETRY, view.batch.id))
+        )
     channel = view.batch.route.partition(":")[2]
     if view.has_open or (view.counts.get(DeliveryState.DELIVERED) and channel in READ_CHANNELS):
         buttons.append(
@@ -74,8 +92,18 @@ def outcome_view(outcome: SendOutcome, last_event_id: int) -> CardView:
     )
 
 
-def render_card(view: CardView) -> str:
-    """The card's text from a :class:`CardView`."""
+def render_card(view: CardView, now: datetime | None = None) -> str:
+    """The card's text from a :class:`CardView` (a large send's progress measured at ``now``)."""
+    if view.batch.progress is not None:
+        return progress_card(
+            view.batch,
+            view.counts,
+            view.shown,
+            view.total,
+            handed=view.handed,
+            handed_since=view.handed_since,
+            now=now or utcnow(),
+        )
     return card_text(view.batch, view.counts, view.shown, view.total)
 
 

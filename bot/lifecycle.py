@@ -75,9 +75,12 @@ async def stop_within(app: BotApplication, seconds: float) -> None:
     """
     data = app.bot_data
     scheduler = data.resources.scheduler if data.resources is not None else None
-    stops = [asyncio.create_task(app.stop(), name="stop-updates")]
+    stops: list[asyncio.Task[object]] = [asyncio.create_task(app.stop(), name="stop-updates")]
     if scheduler is not None:  # the schedule run being sent, bounded the same way
         stops.append(asyncio.create_task(scheduler.stop(wait=seconds), name="stop-schedules"))
+    if data.services is not None:  # large sends resumed at start, the same way
+        resumed = data.services.large_sends.stop_resumed(seconds)
+        stops.append(asyncio.create_task(resumed, name="stop-resumed-sends"))
     _done, late = await asyncio.wait(stops, timeout=seconds)
     if late and data.in_flight is not None:
         cut = data.in_flight.cut_off()

@@ -31,6 +31,7 @@ from storage.models import (
     Batch,
     Message,
     OutboxKind,
+    Progress,
     StatusEvent,
     may_be_row_id,
     utcnow,
@@ -183,6 +184,7 @@ class Messages:
                 move = by_id[message.id]
                 message.provider, message.channel = move.provider, move.channel
                 message.recipient, message.updated_at = move.recipient, now
+                message.handed_at = None  # not sent: the next route takes it over afresh
                 s.add(message)
                 s.add(_event(message.id, message.state, "failover", now, detail=move.detail))
                 moved.append(message.id)
@@ -300,11 +302,21 @@ class Messages:
         """At start: messages still ``queued`` were interrupted mid-send by a stop.
 
         Their provider call may or may not have happened, so they become ``unknown`` (never
-        resent blindly). Returns how many were found.
+        resent blindly). Returns how many were found. Rows of a large send still running that
+        were never handed to the provider are not interrupted: it goes on with them
+        (:mod:`storage.large_sends`).
         """
+        resumable = and_(
+            col(Message.handed_at).is_(None),
+            col(Message.batch_id).in_(
+                select(Batch.id).where(col(Batch.progress) == Progress.SENDING.value)
+            ),
+        )
         async with self.db.read() as s:
             ids = list(
-                await s.exec(select(Message.id).where(Message.state == DeliveryState.QUEUED))
+                await s.exec(
+                    select(Message.id).where(Message.state == DeliveryState.QUEUED, ~resumable)
+                )
             )
         applied = await self.apply_changes(
             StateChange(i, DeliveryState.UNKNOWN, "restart", detail=INTERRUPTED)

@@ -54,6 +54,14 @@ class ScheduleState(StrEnum):
     FAILED = "failed"
 
 
+class Progress(StrEnum):
+    """Where a large send (more than ``CONFIRM_ABOVE`` recipients) is; small sends have none."""
+
+    SENDING = "sending"
+    STOPPED = "stopped"  # Stop was pressed: what was not handed over yet is never sent
+    DONE = "done"
+
+
 class OutboxKind(StrEnum):
     """What an outbox entry tells the chat."""
 
@@ -133,6 +141,13 @@ class Batch(SQLModel, table=True):
     notice_event_id: int | None = None
     schedule_id: int | None = Field(default=None, foreign_key="schedule.id")
     created_at: datetime = Field(default_factory=utcnow)
+    # A large send only (:class:`Progress`): its card shows progress and has Stop, and a
+    # restart goes on with it; ``resume`` holds its options and failover chain as JSON.
+    progress: str | None = None
+    resume: str | None = None
+    started_at: datetime | None = None  # when sending (re)started: the card's rate
+    finished_at: datetime | None = None
+    stopped_by_name: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class Message(SQLModel, table=True):
@@ -167,6 +182,9 @@ class Message(SQLModel, table=True):
     # Handed to a provider for later (provider-side schedule): it goes out then, and its
     # "no final status within STATUS_EXPIRE_HOURS" counts from then, not from creation.
     send_at: datetime | None = None
+    # A large send's row handed to the provider (committed before the call): a restart sends
+    # the rows without it and never the others.
+    handed_at: datetime | None = None
 
 
 class StatusEvent(SQLModel, table=True):

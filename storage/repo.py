@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from storage.cache import RowCache
 from storage.db import Database
 from storage.inbox import Inbox
+from storage.large_sends import LargeSends
 from storage.messages import Messages
 from storage.models import AuditEntry, Chat, ConnectToken, Credential, Member, Role, utcnow
 
@@ -25,6 +26,7 @@ class Repository:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.messages = Messages(db)
+        self.large_sends = LargeSends(db, self.messages.outbox)
         self.inbox = Inbox(db)  # Telegram updates taken but not yet handled
         # Read on every update / every send; this process owns the database, and every
         # write of these rows goes through this class, which keeps the copies current.

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from providers.base import DeliveryState
+from storage.large_sends import handed_counts
 from storage.messages import Messages
 from storage.models import Batch, Message, OutboxEntry, OutboxKind, StatusEvent, utcnow
 
@@ -76,6 +77,9 @@ class CardView:
     shown: list[Message]
     total: int
     last_event_id: int
+    # A large send only: rows handed to the provider, and since it (re)started (the rate).
+    handed: int = 0
+    handed_since: int = 0
 
     @property
     def has_open(self) -> bool:
@@ -207,12 +211,17 @@ class TrackingRepository:
                 .join(Message, col(Message.id) == col(StatusEvent.message_id))
                 .where(Message.batch_id == batch_id)
             )
+            handed = handed_since = 0
+            if batch.progress is not None:
+                handed, handed_since = await handed_counts(s, batch)
             return CardView(
                 batch=batch,
                 counts=counts,
                 shown=list(shown),
                 total=sum(counts.values()),
                 last_event_id=int(last.one() or 0),
+                handed=handed,
+                handed_since=handed_since,
             )
 
     async def card_state(self, batch_id: int) -> tuple[Batch, OutboxEntry | None] | None:

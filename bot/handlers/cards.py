@@ -1,4 +1,4 @@
-"""Status-card buttons (Refresh, Details, History) and provider status callbacks.
+"""Status-card buttons (Refresh, Details, History; Stop and Retry failed of large sends), receipts.
 
 Refresh polls the open messages of the card's send right away (at most once every few
 seconds per card) and answers with what changed; the card itself is edited by the tracker,
@@ -18,9 +18,10 @@ from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
 from bot.callbacks import ProviderCallback
-from bot.cards import CARD_PATTERN, DETAILS, HISTORY, REFRESH, parse_card_data
+from bot.cards import CARD_PATTERN, DETAILS, HISTORY, REFRESH, RETRY, STOP, parse_card_data
 from bot.commands import chat_of
 from bot.context import BotApplication, BotContext
+from bot.handlers.large_sends import on_press as on_large_send_press
 from bot.render import status_details
 from bot.services.errors import BadInput, UserError
 from bot.tracking.tracker import RefreshOutcome, Tracker
@@ -102,6 +103,10 @@ async def on_card_button(update: Update, context: BotContext) -> None:
     """A Refresh or Details press: answer with a short toast (an alert when refused)."""
     query = update.callback_query
     assert query is not None
+    parsed = parse_card_data(query.data or "")
+    if parsed is not None and parsed[0] in (STOP, RETRY):  # a large send's buttons
+        await on_large_send_press(update, context, *parsed)
+        return
     try:
         text = await _answer_button(update, context)
     except UserError as exc:

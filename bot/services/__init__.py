@@ -16,6 +16,7 @@ from bot.services.addressing import Addressing
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
 from bot.services.inline import InlineSearch
+from bot.services.large_sends import LargeSends
 from bot.services.links import ConnectLinks
 from bot.services.lists import RecipientLists
 from bot.services.multicasts import Multicasts
@@ -57,6 +58,7 @@ class Services:
     templates: Templates
     addressing: Addressing
     inline: InlineSearch
+    large_sends: LargeSends
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -70,10 +72,12 @@ class Services:
         send_concurrency: int,
         first_poll: float,
         status_callback: Callable[[str], str | None] = lambda provider: None,
+        large_above: int | None = None,
     ) -> Services:
         """Wire the use-cases together.
 
-        ``status_callback`` gives a provider's status callback URL (None outside webhook mode).
+        ``status_callback`` gives a provider's status callback URL (None outside webhook mode);
+        a send to more than ``large_above`` recipients is a large send (``CONFIRM_ABOVE``).
         """
         accounts = Accounts(repo, cipher, env)
         sender = Sender(
@@ -82,6 +86,7 @@ class Services:
             concurrency=send_concurrency,
             first_poll=first_poll,
             status_callback=status_callback,
+            large_above=large_above,
         )
         confirmations = Confirmations(repo.db)
         lists = RecipientLists(ListStore(repo.db), confirmations, repo)
@@ -105,4 +110,5 @@ class Services:
             templates=templates,
             addressing=Addressing(lists, templates),
             inline=InlineSearch(MessageLookup(repo.db), status),
+            large_sends=LargeSends(repo, sender),
         )

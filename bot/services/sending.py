@@ -15,13 +15,21 @@ Recipients go one per request, or in chunks of the adapter's declared
 row, tracked on its own). Fan-out is bounded by a fixed set of workers, and outcomes are
 written in batches by :class:`ChangeWriter` while later calls are still in flight, so a large
 send costs a few commits, not one per message.
+
+A send to more than ``large_above`` (``CONFIRM_ABOVE``) recipients is a *large send*
+(:mod:`bot.services.large_sends`, :mod:`storage.large_sends`): its card is posted at once and
+shows progress, each chunk is marked handed over in its own transaction just before its call
+(a Stop wins every row not handed over yet), and a stop or a crash leaves the rows never
+handed over ``queued`` for :meth:`Sender.resume` at the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -47,9 +55,9 @@ from providers.errors import (
     UnexpectedResponse,
     ValidationError,
 )
-from providers.registry import RECIPIENT_PREFIXES, Route, all_route_specs
+from providers.registry import RECIPIENT_PREFIXES, Route, all_route_specs, parse_route
 from storage.messages import Messages, Reroute, StateChange
-from storage.models import Batch, Message, utcnow
+from storage.models import Batch, Message, Progress, utcnow
 from storage.repo import Repository
 
 log = logging.getLogger(__name__)
@@ -59,6 +67,9 @@ WRITE_BATCH = 200
 # The caller of a send posts its card as soon as the send is done (the outbox entry stored
 # with the batch is held for it); if it has not after this long, the delivery loop does.
 CARD_HOLD = timedelta(seconds=60)
+# A large send commits outcomes at least this often (seconds): its card shows progress, and
+# a crash leaves few answered rows without their answer (they would become ``unknown``).
+PROGRESS_FLUSH = 0.25
 # Errors that will fail every remaining recipient the same way: stop calling the provider.
 _FATAL = (AuthError, InsufficientCredit)
 
@@ -121,9 +132,20 @@ class ChangeWriter:
     and gives back each message as stored.
     """
 
-    def __init__(self, messages: Messages, batch_size: int = WRITE_BATCH) -> None:
+    def __init__(
+        self,
+        messages: Messages,
+        batch_size: int = WRITE_BATCH,
+        *,
+        max_age: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._messages = messages
         self._batch_size = batch_size
+        # A large send's card shows progress: outcomes are committed at least this often.
+        self._max_age = max_age
+        self._clock = clock
+        self._since = clock()
         self._pending: list[StateChange] = []
         self._writing: asyncio.Task[None] | None = None
         self.stored: dict[int, Message] = {}
@@ -132,7 +154,10 @@ class ChangeWriter:
     def add(self, change: StateChange) -> None:
         """Queue one message's outcome; a full batch starts a commit in the background."""
         self._pending.append(change)
-        if len(self._pending) >= self._batch_size and self._may_start():
+        full = len(self._pending) >= self._batch_size
+        old = self._max_age is not None and self._clock() - self._since >= self._max_age
+        if (full or old) and self._may_start():
+            self._since = self._clock()
             self._writing = asyncio.create_task(self._write())
 
     async def flush(self) -> None:
@@ -273,10 +298,13 @@ class Sender:
         concurrency: int,
         first_poll: float,
         status_callback: Callable[[str], str | None] = lambda provider: None,
+        large_above: int | None = None,
     ) -> None:
         self._repo = repo
         self._accounts = accounts
         self._concurrency = concurrency
+        # More recipients than this make a large send (``CONFIRM_ABOVE``; None: never).
+        self.large_above = large_above
         self._first_poll = timedelta(seconds=first_poll)
         # Provider name → where it may post status changes (None outside webhook mode).
         self._status_callback = status_callback
@@ -324,8 +352,14 @@ class Sender:
             )
             for index, (to, own_text) in enumerate(recipients)
         ]
+        large = self.is_large(request, len(rows))
+        if large:  # its card is posted at once by the delivery loop and shows progress
+            batch.progress, batch.started_at = Progress.SENDING.value, utcnow()
+            batch.resume = resume_json(request)
         messages = self._repo.messages
-        stored = await messages.store_send(batch, rows, hold=CARD_HOLD, note=request.card_note)
+        stored = await messages.store_send(
+            batch, rows, hold=None if large else CARD_HOLD, note=request.card_note
+        )
         batch = stored.batch
         assert batch.id is not None
         if not stored.new:
@@ -336,12 +370,55 @@ class Sender:
                 replayed=True,
                 still_sending=self._sending.get(request.origin, 0) > 1,
             )
-        writer = ChangeWriter(messages)
+        writer = ChangeWriter(messages, max_age=PROGRESS_FLUSH if large else None)
+        await self._chain(rows, route, adapter, request, writer, large=large)
+        await writer.flush()
+        if large:
+            assert batch.id is not None
+            await self._repo.large_sends.finish(batch.id)
+        sent = [writer.stored.get(row.id or 0, row) for row in rows]
+        return SendOutcome(
+            batch,
+            sent,
+            False,
+            max(stored.last_event_id, writer.last_event_id),
+            card_hold_until=stored.card_hold_until,
+        )
+
+    def is_large(self, request: SendRequest, recipients: int) -> bool:
+        """Whether a send is a large one: a progress card with Stop, resumed after a restart."""
+        return (
+            self.large_above is not None
+            and recipients > self.large_above
+            and request.multicast is None
+        )
+
+    async def _chain(
+        self,
+        rows: list[Message],
+        route: Route,
+        adapter: Provider,
+        request: SendRequest,
+        writer: ChangeWriter,
+        *,
+        large: bool,
+    ) -> None:
+        """Send ``rows`` on ``route``, then on the request's failover routes in turn.
+
+        The chain's next route takes only what the current one certainly did not send.
+        """
         pending, current, now_adapter = rows, route, adapter
-        # The chain's next route takes only what the current one certainly did not send.
-        for following in (*request.fallbacks, None):
+        chain = [request.route, *request.fallbacks]
+        following_routes = chain[chain.index(route) + 1 :] if route in chain else []
+        for following in (*following_routes, None):
             refused = await self._fan_out(
-                now_adapter, current, pending, request, writer, can_fail_over=bool(following)
+                now_adapter,
+                current,
+                pending,
+                request,
+                writer,
+                can_fail_over=bool(following),
+                hand_over=self._repo.large_sends.hand_over if large else None,
             )
             if not refused or following is None:
                 break
@@ -351,15 +428,52 @@ class Sender:
             if not pending or next_adapter is None:
                 break
             current, now_adapter = following, next_adapter
+
+    async def resume(self, batch: Batch) -> list[Message]:
+        """Go on with a large send a stop or a crash cut off: send its rows never handed over.
+
+        Rows handed over without an answer were made ``unknown`` at start and are not sent
+        again. A send whose account or file is gone fails its remaining rows saying why.
+        Returns the messages it sent (to track).
+        """
+        assert batch.id is not None
+        large_sends = self._repo.large_sends
+        rows = await large_sends.unhanded(batch.id)
+        writer = ChangeWriter(self._repo.messages, max_age=PROGRESS_FLUSH)
+        if rows:
+            await large_sends.restarted(batch.id)
+            log.info("send %s: going on with %d recipients after a restart", batch.id, len(rows))
+            request = resumed_request(batch)
+            by_route: dict[str, list[Message]] = {}
+            for row in rows:
+                by_route.setdefault(f"{row.provider}:{row.channel}", []).append(row)
+            for name, same in by_route.items():
+                await self._resume_rows(same, parse_route(name), request, writer)
         await writer.flush()
-        sent = [writer.stored.get(row.id or 0, row) for row in rows]
-        return SendOutcome(
-            batch,
-            sent,
-            False,
-            max(stored.last_event_id, writer.last_event_id),
-            card_hold_until=stored.card_hold_until,
-        )
+        await large_sends.finish(batch.id)
+        return [writer.stored[row.id] for row in rows if row.id in writer.stored]
+
+    async def _resume_rows(
+        self, rows: list[Message], route: Route, request: SendRequest, writer: ChangeWriter
+    ) -> None:
+        def fail(why: str) -> None:
+            for row in rows:
+                assert row.id is not None
+                writer.add(
+                    StateChange(row.id, DeliveryState.FAILED, "restart", detail=f"not sent: {why}")
+                )
+
+        if rows[0].media_name:
+            fail("the bot restarted, and files are not kept: send it again")
+            return
+        try:
+            adapter = await self._accounts.adapter(
+                request.chat_id, route.provider, channel=route.channel
+            )
+        except UserError as exc:
+            fail(exc.message)
+            return
+        await self._chain(rows, route, adapter, request, writer, large=True)
 
     async def _fan_out(
         self,
@@ -370,13 +484,17 @@ class Sender:
         writer: ChangeWriter,
         *,
         can_fail_over: bool,
+        hand_over: Callable[[Sequence[int]], Awaitable[list[int]]] | None = None,
     ) -> list[tuple[Message, ProviderError]]:
         """Send ``rows`` on ``route``; outcomes go to ``writer``.
 
         Returns the rows the provider certainly did not send (``not_sent``) when the chain has
         another route (``can_fail_over``); without one they are written as failed.
+        ``hand_over`` (a large send) marks each chunk handed to the provider before its call
+        and gives back the rows still to send: fewer means the send was stopped.
         """
         stop: list[ProviderError] = []
+        halted: list[bool] = []  # a large send's Stop was pressed
         refused: list[tuple[Message, ProviderError]] = []
         options = dict(request.options or {})
         if route != request.route:  # failover: flags the channel lacks (an SMS --otp) stay
@@ -433,6 +551,15 @@ class Sender:
                 if stop:
                     refuse(chunk, stop[0], skipped=True)
                     continue
+                if hand_over is not None:
+                    if halted:
+                        continue  # the Stop itself made these rows aborted
+                    taken = set(await hand_over([row.id for row in chunk if row.id is not None]))
+                    if len(taken) < len(chunk):
+                        halted.append(True)
+                    chunk = [row for row in chunk if row.id in taken]
+                    if not chunk:
+                        continue
                 try:
                     results = await send(chunk)
                 except ProviderError as exc:
@@ -451,10 +578,12 @@ class Sender:
             # A stop cut the send off: keep the outcomes already known, and say that the
             # recipients never reached (or refused, waiting for the next route) were not
             # sent. Those whose call was in flight stay queued (the stop makes them
-            # unknown). Shielded against the same cancellation.
+            # unknown). Shielded against the same cancellation. A large send's rows not
+            # handed over stay queued: the next start goes on with them.
             for chunk in queue:
                 for row in chunk:
-                    writer.add(_not_sent(row.id))
+                    if hand_over is None:
+                        writer.add(_not_sent(row.id))
             for row, exc in refused:
                 if row.id is not None:
                     writer.add(_failed(row.id, exc))
@@ -535,6 +664,35 @@ class Sender:
             detail=result.detail,
             next_poll_at=None if result.state.is_final else start + self._first_poll,
         )
+
+
+def resume_json(request: SendRequest) -> str:
+    """What a restart needs to go on with a large send, beside the batch and its rows."""
+    return json.dumps(
+        {
+            "options": dict(request.options or {}),
+            "fallbacks": [str(route) for route in request.fallbacks],
+            "country": request.country,
+        }
+    )
+
+
+def resumed_request(batch: Batch) -> SendRequest:
+    """The request of a stored large send, rebuilt from the batch (no recipients: its rows)."""
+    stored = json.loads(batch.resume or "{}")
+    return SendRequest(
+        chat_id=batch.chat_id,
+        actor_id=batch.created_by,
+        actor_name=batch.created_by_name,
+        route=parse_route(batch.route),
+        recipients=[],
+        text=batch.text,
+        origin=batch.origin,
+        country=stored.get("country"),
+        options=stored.get("options") or None,
+        fallbacks=tuple(parse_route(r) for r in stored.get("fallbacks", [])),
+        schedule_id=batch.schedule_id,
+    )
 
 
 def _not_sent(message_id: int | None) -> StateChange:

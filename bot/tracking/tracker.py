@@ -317,7 +317,9 @@ def build_tracker(
     """Wire a tracker to the application's bot, services and settings."""
     store = TrackingRepository(services.repo.messages, untracked=untracked_channels())
     poller = Poller(store, services.repo, services.accounts, PollPolicy.from_settings(settings))
-    updater = CardUpdater(bot, store, CardScheduler(ChatPacer(limits)))
+    updater = CardUpdater(
+        bot, store, CardScheduler(ChatPacer(limits)), clock=lambda: clock().timestamp()
+    )
     tracker = Tracker(poller, updater, store, clock=clock)
     store.outbox.listener = tracker.outbox_written
     return tracker

@@ -34,7 +34,7 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from telegram import Bot, ReplyParameters
 from telegram.constants import ParseMode
@@ -115,14 +115,28 @@ class _Exclusive:
 class CardUpdater:
     """Queues card jobs on a :class:`CardScheduler` and runs the due ones."""
 
-    def __init__(self, bot: Bot, store: TrackingRepository, scheduler: CardScheduler) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        store: TrackingRepository,
+        scheduler: CardScheduler,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._bot = bot
         self._store = store
         self.scheduler = scheduler
+        # Seconds, the tracker's clock: a card's edit window starts when Telegram answered,
+        # not when its job was taken (a busy loop may delay the call by a fraction of it).
+        self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
         self._exclusive = _Exclusive()
         # Called when a job ends, or a new one may run: wakes the card loop.
         self.wake: Callable[[], None] = lambda: None
+
+    def _answered(self, now: float) -> float:
+        """When Telegram answered the call a job made at ``now``."""
+        return now if self._clock is None else max(now, self._clock())
 
     # -- asking for jobs ---------------------------------------------------------------------
 
@@ -174,7 +188,7 @@ class CardUpdater:
                     return None  # its first send is still running here and posts it
                 note = note or (entry.text if entry is not None else "")
             view: CardView | None
-            if outcome.replayed:
+            if outcome.replayed or outcome.batch.progress is not None:  # a large one: stored
                 view = await self._store.card_view(batch_id, lines=CARD_LINES)
             else:
                 assert outcome.last_event_id is not None
@@ -291,7 +305,7 @@ class CardUpdater:
             if batch.card_message_id is None:
                 await self._post_owed(job, view, now)
             else:
-                await self._edit(job, view, batch.card_message_id)
+                await self._edit(job, view, batch.card_message_id, now)
 
     async def _post_owed(self, job: Job, view: CardView, now: float) -> None:
         """A send without a card: post it, unless nothing owes it or its sender still may."""
@@ -302,7 +316,9 @@ class CardUpdater:
             wait = entry.hold_until.timestamp() - now
             self.scheduler.want(JobKind.EDIT, job.batch_id, job.chat_id, now, delay=wait)
             return
-        await self._post(view, now, note=entry.text or LATE_NOTE)
+        # A large send's card is posted by the loop from the start (it shows progress).
+        late = LATE_NOTE if view.batch.progress is None else ""
+        await self._post(view, now, note=entry.text or late)
 
     async def _post(
         self, view: CardView, now: float, *, note: str = "", reply_to: int | None = None
@@ -310,7 +326,7 @@ class CardUpdater:
         """Post a card and record it (under the batch's lock); its message id."""
         batch = view.batch
         assert batch.id is not None
-        text = render_card(view)
+        text = render_card(view, _at(now))
         try:
             card = await self._bot.send_message(
                 batch.chat_id,
@@ -330,7 +346,7 @@ class CardUpdater:
         # Recorded before anything else: this commit is the end of the only window in which a
         # stop makes the card be posted twice (see the module docstring).
         delivered = await self._store.set_card(batch.id, card.message_id, view.last_event_id)
-        self.posted(batch.chat_id, batch.id, now)
+        self.posted(batch.chat_id, batch.id, self._answered(now))
         if delivered:  # the hold's job is not needed any more
             self.scheduler.drop(JobKind.EDIT, batch.id, from_time=now + 10 * POST_RETRY)
         else:  # a change newer than what the card shows: edit it in
@@ -338,14 +354,14 @@ class CardUpdater:
             self.wake()
         return card.message_id
 
-    async def _edit(self, job: Job, view: CardView, card_message_id: int) -> None:
+    async def _edit(self, job: Job, view: CardView, card_message_id: int, now: float) -> None:
         batch = view.batch
         if (batch.card_event_id or 0) >= view.last_event_id:
             await self._store.card_synced(job.batch_id, view.last_event_id)  # settles the entry
             return  # nothing new since the card was posted or last edited
         try:
             await self._bot.edit_message_text(
-                render_card(view),
+                render_card(view, _at(now)),
                 chat_id=batch.chat_id,
                 message_id=card_message_id,
                 parse_mode=ParseMode.HTML,
@@ -360,6 +376,7 @@ class CardUpdater:
                 return
             if _NOT_MODIFIED not in reason:
                 raise
+        self.scheduler.edited(job.batch_id, self._answered(now))
         await self._store.card_synced(job.batch_id, view.last_event_id)
 
     async def _notice(self, job: Job) -> None:
@@ -416,6 +433,11 @@ class CardUpdater:
             parse_mode=ParseMode.HTML,
             reply_parameters=_reply_to(view.batch),
         )
+
+
+def _at(stamp: float) -> datetime:
+    """A clock stamp (seconds) as the aware UTC time a card shows progress at."""
+    return datetime.fromtimestamp(stamp, UTC)
 
 
 def _reply_to(batch: Batch) -> ReplyParameters | None:

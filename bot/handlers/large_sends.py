@@ -1,0 +1,79 @@
+"""The buttons of a large send's card: Stop while it runs, Retry failed once it ended.
+
+Stop is for the send's author (an operator, as for ``/send``) or an admin; Retry failed
+starts a new send as whoever presses it, so it needs the operator role. Both answer with a
+toast (an alert when refused); the card itself is edited by the tracker within its pacing.
+"""
+
+from __future__ import annotations
+
+from telegram import CallbackQuery, Update
+
+from bot.cards import RETRY, post_card
+from bot.commands import chat_of, require_role
+from bot.context import BotContext
+from bot.handlers.common import sender_name
+from bot.services.errors import UserError
+from storage.models import Progress, Role
+
+TOAST_LIMIT = 200  # Telegram's limit for a callback answer
+
+
+async def on_press(update: Update, context: BotContext, action: str, batch_id: int) -> None:
+    """A Stop or Retry failed press on a large send's card."""
+    query = update.callback_query
+    assert query is not None
+    if action == RETRY:
+        await _retry(update, context, query, batch_id)
+        return
+    try:
+        text = await _stop(update, context, batch_id)
+    except UserError as exc:
+        await query.answer(exc.message[:TOAST_LIMIT], show_alert=True)
+        return
+    await query.answer(text[:TOAST_LIMIT], show_alert=True)
+
+
+async def _stop(update: Update, context: BotContext, batch_id: int) -> str:
+    user = update.effective_user
+    assert user is not None
+    chat = await chat_of(update, context)
+    service = context.services.large_sends
+    batch = await service.batch(chat.id, batch_id)
+    if batch.created_by != user.id:
+        await require_role(update, context, chat, Role.ADMIN, "Stopping another user's send")
+    else:
+        await require_role(update, context, chat, Role.OPERATOR, "Stopping a send")
+    outcome = await service.stop(chat.id, batch_id, actor=user.id, by=sender_name(update))
+    if outcome.stopped is None:
+        if outcome.progress == Progress.STOPPED.value:
+            return f"Send {batch_id} was stopped already."
+        return f"Send {batch_id} is not running any more: nothing to stop."
+    return (
+        f"Send {batch_id} stopped: {outcome.stopped.not_sent:,} recipients will not get it. "
+        "Those already handed to the provider go on; the card shows them."
+    )
+
+
+async def _retry(update: Update, context: BotContext, query: CallbackQuery, batch_id: int) -> None:
+    """Plan, answer, then send: a refusal after the answer goes to the chat (error handler)."""
+    user = update.effective_user
+    assert user is not None
+    services = context.services
+    try:
+        chat = await chat_of(update, context)
+        await require_role(update, context, chat, Role.OPERATOR, "Retry failed")
+        plan = await services.large_sends.retry_plan(
+            chat.id, batch_id, actor_id=user.id, actor_name=sender_name(update)
+        )
+    except UserError as exc:
+        await query.answer(exc.message[:TOAST_LIMIT], show_alert=True)
+        return
+    if plan.earlier is not None:
+        text = f"Send {batch_id} was retried already: send {plan.earlier.id}."
+        await query.answer(text, show_alert=True)
+        return
+    # Answered before the send: a large one takes longer than Telegram waits for an answer.
+    await query.answer(f"Retrying the {plan.count:,} failed recipients of send {batch_id}.")
+    outcome = await services.large_sends.retry(plan)
+    await post_card(services, outcome)
