@@ -1,6 +1,6 @@
 """Webhook mode: one small HTTP server for Telegram updates and provider callbacks.
 
-Routes (aiohttp; every path but the health check carries a per-deployment secret)::
+Routes (aiohttp; every path but /healthz and /metrics carries a per-deployment secret)::
 
     POST      /telegram/<secret>                       Telegram updates; the
                                                        X-Telegram-Bot-Api-Secret-Token header
@@ -10,7 +10,7 @@ Routes (aiohttp; every path but the health check carries a per-deployment secret
                                                        answer, else 503 naming which failed
     GET       /metrics                                 Prometheus metrics (:mod:`bot.ops`)
 
-The last two carry no secret (:mod:`bot.ops`; a reverse proxy may keep ``/metrics`` inside).
+The last two come from :mod:`bot.ops`; a reverse proxy may keep ``/metrics`` inside.
 A callback is accepted when its path secret is the one :func:`bot.callbacks.callback_url`
 issued for that ``(provider, kind)``: nobody else can know the URL. Its body must be a JSON
 object or list, or form fields, of at most 64 KiB; a validator registered in
