@@ -98,17 +98,25 @@ async def test_card_edits_are_counted_by_result(
         await bot.private(f"/send nusasms:wa {TO} Hello")
         ref = nusa.sent[-1].ref_no
         tracker = tracker_of(bot)
-        clock.advance(5)  # past the card's edit interval
-        await tracker.receive("nusasms", [StatusReport(ref, DeliveryState.DELIVERED, "D")])
-        await tracker.tick()
+
+        async def receive(state: DeliveryState) -> None:
+            clock.advance(5)  # past the card's edit interval
+            await tracker.receive("nusasms", [StatusReport(ref, state, state.value)])
+            await tracker.tick()
+
+        await receive(DeliveryState.SENT)
         assert value(bot, "chatops_card_edits_total", result="edited") == 1
+        tg.fail_next("editMessageText", retry_after=2)
+        await receive(DeliveryState.DELIVERED)
+        assert value(bot, "chatops_card_edits_total", result="retry_after") == 1
+        clock.advance(5)
+        await tracker.tick()  # the chat's pause is over: the edit goes through
+        assert value(bot, "chatops_card_edits_total", result="edited") == 2
         batch = await batch_of(bot)
         tg.delete_message_by_user(USER, batch.card_message_id or 0)
-        clock.advance(10)  # past the card's edit interval
-        await tracker.receive("nusasms", [StatusReport(ref, DeliveryState.READ, "R")])
-        await tracker.tick()
+        await receive(DeliveryState.READ)
         assert value(bot, "chatops_card_edits_total", result="gone") == 1
-        assert value(bot, "chatops_card_edits_total", result="edited") == 1
+        assert value(bot, "chatops_card_edits_total", result="edited") == 2
     finally:
         await stop_bot(bot)
 
