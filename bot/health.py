@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from telegram import Bot
-from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.error import InvalidToken, NetworkError, TimedOut
 
 from storage.db import Database, is_unavailable
 
@@ -78,7 +78,7 @@ async def check_database(db: Database | None, *, seconds: float = DATABASE_TIMEO
     return Check(True)
 
 
-def telegram_reason(exc: BaseException) -> str:
+def telegram_reason(exc: Exception) -> str:
     """Why Telegram is not usable, without the error's text (it may hold the token's URL)."""
     if isinstance(exc, InvalidToken):
         return "the bot token was refused"
@@ -114,7 +114,7 @@ class TelegramCheck:
             try:
                 async with asyncio.timeout(self.timeout):
                     await bot.get_me()
-            except (TelegramError, TimeoutError) as exc:
+            except Exception as exc:  # any failure is the answer (a stopped bot's included)
                 result = Check(False, telegram_reason(exc))
             else:
                 result = Check(True)

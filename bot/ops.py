@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.config import Settings
 from bot.context import BotApplication
-from bot.health import Report, check_database
+from bot.health import NOT_STARTED, Report, check_database
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,11 @@ async def refresh(app: BotApplication) -> None:
 async def health(app: BotApplication) -> Report:
     """The database's and Telegram's state for ``/healthz``."""
     data = app.bot_data
-    db = data.services.repo.db if data.services is not None else None
-    database, telegram = await asyncio.gather(check_database(db), data.telegram_check(app.bot))
+    if data.services is None:  # starting (migrations, Telegram's getMe): nothing to ask yet
+        return Report(database=NOT_STARTED, telegram=NOT_STARTED)
+    database, telegram = await asyncio.gather(
+        check_database(data.services.repo.db), data.telegram_check(app.bot)
+    )
     return Report(database=database, telegram=telegram)
 
 

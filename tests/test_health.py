@@ -14,7 +14,7 @@ from bot.app import build_application
 from bot.config import Settings
 from bot.health import Check, TelegramCheck, check_database
 from bot.lifecycle import serve_polling
-from bot.ops import ops_server, wants_own_port
+from bot.ops import health, ops_server, wants_own_port
 from bot.probe import health_port, probe
 from bot.webhooks import WebhookServer
 from storage.db import Database, create_engine
@@ -225,3 +225,25 @@ def test_the_probe_says_when_nothing_answers() -> None:
         f"no answer on port {port}: URLError",
     )
     assert health_port({"WEBHOOK_URL": "https://h.test", "WEBHOOK_PORT": ""}) == "8443"
+
+
+async def test_a_bot_still_starting_is_not_started_and_asks_nobody(
+    tmp_path: Path, tg: FakeTelegram
+) -> None:
+    app = build_application(make_settings(tmp_path), request=OfflineRequest(tg))
+    report = await health(app)
+    assert report.as_json() == {
+        "ok": False,
+        "database": {"ok": False, "error": "not started"},
+        "telegram": {"ok": False, "error": "not started"},
+    }
+    assert tg.calls_to("getMe") == []
+
+
+async def test_any_failure_of_getme_is_an_answer_not_a_crash() -> None:
+    class Stopped:
+        async def get_me(self) -> None:
+            raise RuntimeError("This HTTPXRequest is not initialized!")
+
+    check = TelegramCheck()
+    assert await check(Stopped()) == Check(False, "failing (RuntimeError)")  # type: ignore[arg-type]
