@@ -54,7 +54,7 @@ async def test_the_process_serves_metrics_on_metrics_port(tmp_path: Path) -> Non
             )
             try:
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-                    health = await healthy(http, 30)
+                    health = await healthy(http, 60)
                     assert health.json()["telegram"] == {"ok": True}
                     await server.wait_for("setMyCommands", timeout=30)
                     since = server.state.mark()
