@@ -14,8 +14,16 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 WORKDIR /app
 RUN mkdir -p /app/data && chown chatops:chatops /app/data
 USER chatops
+# METRICS_PORT: /metrics and /healthz in polling mode too, so the HEALTHCHECK has a port.
 ENV PYTHONUNBUFFERED=1 \
-    DATABASE_URL=sqlite+aiosqlite:////app/data/chatops.db
+    DATABASE_URL=sqlite+aiosqlite:////app/data/chatops.db \
+    METRICS_PORT=9090
 VOLUME ["/app/data"]
+# 8443: the webhook server (WEBHOOK_PORT's default); 9090: METRICS_PORT.
+EXPOSE 8443 9090
+# /healthz on METRICS_PORT (else the webhook port): 200 when the database and Telegram answer.
+# python -m bot.probe is standard library only (no curl in the image).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "bot.probe"]
 # chatops-bridge run (the default); `docker run … chatops-bridge rotate-keys` rotates keys.
 CMD ["chatops-bridge"]

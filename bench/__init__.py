@@ -18,4 +18,5 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "tracking": ("bench.tracking", "10,000 live messages tracked: RSS, DB writes per change"),
     "startup": ("bench.startup", "python -m bot to ready: empty DB vs 1,000,000 messages"),
     "large": ("bench.large", "large sends: 10,000 from a list, 1,000 at 50 ms, card edits"),
+    "metrics": ("bench.metrics", "/send with and without Prometheus metrics; one scrape"),
 }

@@ -26,6 +26,7 @@ from bot.app import build_application, freeze_long_lived_objects
 from bot.config import CoreSettings, Settings
 from bot.lifecycle import serve_polling, stop_on_signals
 from bot.logs import redact, setup_logging
+from bot.ops import ops_server
 from bot.services.accounts import rotate_credentials
 from bot.webhooks import serve_webhook_mode, webhook_secrets
 from storage.crypto import CredentialCipher, SecretKeyError
@@ -107,11 +108,12 @@ async def serve(settings: Settings) -> None:
     freeze_long_lived_objects()
     stop = asyncio.Event()
     stop_on_signals(stop)
-    if settings.webhook_url:
-        # One server for Telegram updates and provider callbacks (bot/webhooks.py).
-        await serve_webhook_mode(app, settings, stop)
-    else:
-        await serve_polling(app, stop, grace=settings.shutdown_grace_seconds)
+    async with ops_server(app, settings):  # METRICS_PORT: /metrics and /healthz
+        if settings.webhook_url:
+            # One server for Telegram updates and provider callbacks (bot/webhooks.py).
+            await serve_webhook_mode(app, settings, stop)
+        else:
+            await serve_polling(app, stop, grace=settings.shutdown_grace_seconds)
 
 
 def run() -> None:

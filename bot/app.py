@@ -28,7 +28,7 @@ from bot.services import Services
 from bot.tracking.policy import Clock, system_clock
 from bot.tracking.tracker import Tracker, build_tracker
 from providers.http import make_http_client
-from providers.registry import RECEIPT_READERS, provider_environment
+from providers.registry import RECEIPT_READERS, provider_environment, provider_of_url
 from storage.crypto import CredentialCipher, load_or_create_keys
 from storage.db import Database, open_database
 from storage.models import utcnow
@@ -57,6 +57,7 @@ def build_application(
     get_updates_request: BaseRequest | None = None,
     provider_transport: httpx.AsyncBaseTransport | None = None,
     rate_limit: bool = True,
+    metrics: bool = True,
 ) -> BotApplication:
     """Build the bot.
 
@@ -66,6 +67,8 @@ def build_application(
         get_updates_request: the layer for ``getUpdates``; defaults to ``request``.
         provider_transport: an httpx transport for provider calls (MockTransport in tests).
         rate_limit: use PTB's ``AIORateLimiter`` (off in tests that count raw calls).
+        metrics: count into the application's Prometheus registry (``bench metrics`` turns
+            it off for its baseline).
 
     """
     builder = (
@@ -89,6 +92,8 @@ def build_application(
     assert isinstance(app, BotApplication)
     app.bot_data.settings = settings
     app.bot_data.provider_transport = provider_transport
+    if not metrics:
+        app.bot_data.metrics = None
     handlers.register(app)
     app.bot_data.in_flight = InFlight()
     app.bot_data.in_flight.register(app)  # a stop waits for the updates in hand, bounded
@@ -132,6 +137,9 @@ async def start_resources(
         transport=app.bot_data.provider_transport,
     )
     env = provider_environment(resources.http, settings.model_dump())
+    metrics = app.bot_data.metrics
+    if metrics is not None:
+        metrics.instrument(resources.http, provider_of_url(env))
     repo = Repository(Database(resources.engine))
     webhook_url, token = settings.webhook_url, app.bot.token
 
@@ -151,6 +159,8 @@ async def start_resources(
         large_above=settings.confirm_above,
     )
     app.bot_data.services = services
+    if metrics is not None:
+        services.sender.on_sent = metrics.count_sent
     rotated = await services.accounts.rotate_keys()
     if rotated:
         log.info("re-encrypted %d stored credentials under the newest SECRET_KEY", rotated)
@@ -169,6 +179,8 @@ async def start_resources(
     # Sends plan their first poll on the tracker's clock, so a test driving it drives both.
     services.sender.clock = tracker.clock
     resources.tracker = tracker
+    if metrics is not None:
+        tracker.updater.on_edit = metrics.count_card_edit
     services.card_events = tracker
     await tracker.resume()  # after interrupted sends became unknown: those are not polled
     if background:

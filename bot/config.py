@@ -97,6 +97,8 @@ class Settings(CoreSettings):
     webhook_url: str | None = None
     webhook_listen: str | None = None
     webhook_port: int | None = None
+    # Prometheus /metrics and /healthz on this port too (any mode); 0 picks a free one.
+    metrics_port: int | None = Field(None, ge=0, le=65535)
 
     @field_validator("telegram_bot_token")
     @classmethod

@@ -16,6 +16,8 @@ from telegram import Update
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
+from bot.health import TelegramCheck
+from bot.metrics import Metrics
 from bot.services import Services
 from storage.models import Chat
 
@@ -34,6 +36,9 @@ class BotData:
         self.provider_transport: httpx.AsyncBaseTransport | None = None
         self.resources: Resources | None = None
         self.in_flight: InFlight | None = None
+        # This application's own registry (None: metrics off, as a benchmark's baseline).
+        self.metrics: Metrics | None = Metrics()
+        self.telegram_check = TelegramCheck()  # /healthz's cached getMe
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

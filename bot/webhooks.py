@@ -1,13 +1,16 @@
 """Webhook mode: one small HTTP server for Telegram updates and provider callbacks.
 
-Routes (aiohttp; every path but the health check carries a per-deployment secret)::
+Routes (aiohttp; every path but /healthz and /metrics carries a per-deployment secret)::
 
     POST      /telegram/<secret>                       Telegram updates; the
                                                        X-Telegram-Bot-Api-Secret-Token header
                                                        must match as well
     POST|GET  /callbacks/<provider>/<kind>/<secret>    provider callbacks (JSON, form or query)
-    GET       /healthz                                 "ok", for load balancers
+    GET       /healthz                                 200 when the database and Telegram
+                                                       answer, else 503 naming which failed
+    GET       /metrics                                 Prometheus metrics (:mod:`bot.ops`)
 
+The last two come from :mod:`bot.ops`; a reverse proxy may keep ``/metrics`` inside.
 A callback is accepted when its path secret is the one :func:`bot.callbacks.callback_url`
 issued for that ``(provider, kind)``: nobody else can know the URL. Its body must be a JSON
 object or list, or form fields, of at most 64 KiB; a validator registered in
@@ -46,6 +49,7 @@ from bot.config import Settings
 from bot.context import BotApplication, BotContext
 from bot.inbox import hand_on, inbox_of, may_store, replay, stored_form
 from bot.lifecycle import stop_within
+from bot.ops import DEFAULT_WEBHOOK_PORT, add_routes
 from providers.number_checks import callback_validators
 from providers.receipts import InvalidCallback
 from providers.registry import RECEIPT_READERS
@@ -132,7 +136,7 @@ class WebhookServer:
         self.port: int | None = None
 
     def web_app(self) -> web.Application:
-        """The aiohttp application with the three routes."""
+        """The aiohttp application with its routes."""
         web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
         web_app.router.add_post(self._telegram_path, self._telegram)
         route = (
@@ -140,7 +144,7 @@ class WebhookServer:
         )
         web_app.router.add_route("POST", route, self._callback)
         web_app.router.add_route("GET", route, self._callback)
-        web_app.router.add_get("/healthz", self._health)
+        add_routes(web_app, self._app)
         return web_app
 
     async def start(self, host: str, port: int) -> int:
@@ -158,9 +162,6 @@ class WebhookServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-
-    async def _health(self, _request: web.Request) -> web.Response:
-        return web.Response(text="ok")
 
     async def _telegram(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
@@ -256,7 +257,9 @@ async def serve_webhook_mode(
         try:
             await replay(app)  # what the last life left unhandled, before any new update
             listen = settings.webhook_listen or "0.0.0.0"  # noqa: S104 - a webhook must listen
-            wanted = 8443 if settings.webhook_port is None else settings.webhook_port
+            wanted = settings.webhook_port
+            if wanted is None:
+                wanted = DEFAULT_WEBHOOK_PORT
             port = await server.start(listen, wanted)
             await app.bot.set_webhook(
                 url=f"{base}/{telegram_path(token)}",

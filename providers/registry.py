@@ -330,6 +330,33 @@ REGISTRY: dict[str, ProviderSpec] = {
     COURIER.name: COURIER,
 }
 
+OTHER_PROVIDER = "other"  # a URL no provider's base matches (a metrics label)
+
+
+def provider_of_url(env: ProviderEnvironment) -> Callable[[httpx.URL], str]:
+    """The registry name of the provider a request goes to, from the configured base URLs.
+
+    For labels (metrics): the shared client serves every provider, and a request knows only
+    its URL. The longest matching base wins; a URL under none is :data:`OTHER_PROVIDER`.
+    """
+    bases = [
+        (env.nusasms.base_url, NUSASMS.name),
+        (env.nusasms.sms_base_url, NUSASMS.name),
+        (env.parrotica.base_url, PARROTICA.name),
+        (env.courier.base_url, COURIER.name),
+        (env.courier.identity_url, COURIER.name),
+    ]
+    ordered = sorted(((b.rstrip("/"), n) for b, n in bases), key=lambda b: -len(b[0]))
+
+    def provider_of(url: httpx.URL) -> str:
+        text = str(url)
+        for base, name in ordered:
+            if text.startswith(base):
+                return name
+        return OTHER_PROVIDER
+
+    return provider_of
+
 
 class AdapterPool:
     """One adapter per connected account: built on first use, kept, closed at shutdown.

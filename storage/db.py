@@ -46,6 +46,8 @@ from sqlalchemy import (
     Table,
     event,
     inspect,
+    literal,
+    select,
     text,
 )
 from sqlalchemy.engine import make_url
@@ -244,6 +246,15 @@ class Database:
                 yield session
         finally:
             self._turns.release()
+
+    async def ping(self) -> None:
+        """One ``SELECT 1`` on a connection of the pool (the health check); raises if it fails.
+
+        A read connection, not a writer's turn: a long write transaction must not make a
+        healthy database look down.
+        """
+        async with self.engine.connect() as connection:
+            await connection.execute(select(literal(1)))
 
 
 async def migrate(engine: AsyncEngine) -> None:

@@ -129,6 +129,22 @@ class ScheduleRepository:
             )
             return result.one()
 
+    async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        """How many runs this bot fires itself are due but not fired, and the oldest one's time.
+
+        One aggregate over ``ix_schedule_due`` (state, next_run_at): cheap at scrape time.
+        """
+        async with self.db.read() as s:
+            result = await s.exec(
+                select(func.count(), func.min(Schedule.next_run_at)).where(
+                    Schedule.state == ScheduleState.PENDING.value,
+                    col(Schedule.next_run_at) <= now,
+                    col(Schedule.provider_ref).is_(None),
+                )
+            )
+            count, oldest = result.one()
+            return int(count), oldest
+
     async def claim(self, schedule_id: int, *, worker: str, now: datetime) -> Schedule | None:
         """Take a due pending schedule for ``worker``; None when someone else was first.
 

@@ -225,7 +225,9 @@ async def test_any_issued_callback_kind_reaches_the_update_queue(
                 "/" + callback_path(TOKEN, "parrotica", "inbound"), params={"a": "1"}
             )
             assert query.status_code == 200
-            assert (await http.get("/healthz")).text == "ok"
+            health = await http.get("/healthz")  # the bot's resources were never started
+            assert health.status_code == 503
+            assert health.json()["database"] == {"ok": False, "error": "not started"}
     finally:
         await server.stop()
     first = app.update_queue.get_nowait()

@@ -310,13 +310,18 @@ class Sender:
         self._status_callback = status_callback
         self._sending: dict[str, int] = {}  # origins being sent now, and by how many calls
         self.clock: Callable[[], datetime] = utcnow  # plans first polls; the tracker's clock
+        # Told each fresh send's messages after their provider calls (metrics count them).
+        self.on_sent: Callable[[Sequence[Message]], None] | None = None
 
     async def send(self, request: SendRequest) -> SendOutcome:
         """Validate, store, send and record one batch."""
         origin = request.origin
         self._sending[origin] = self._sending.get(origin, 0) + 1
         try:
-            return await self._send(request)
+            outcome = await self._send(request)
+            if self.on_sent is not None and not outcome.replayed:
+                self.on_sent(outcome.messages)
+            return outcome
         finally:
             left = self._sending.pop(origin) - 1
             if left:

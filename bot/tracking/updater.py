@@ -133,6 +133,8 @@ class CardUpdater:
         self._exclusive = _Exclusive()
         # Called when a job ends, or a new one may run: wakes the card loop.
         self.wake: Callable[[], None] = lambda: None
+        # Told each card edit's result (edited, not_modified, gone, retry_after, error).
+        self.on_edit: Callable[[str], None] = lambda result: None
 
     def _answered(self, now: float) -> float:
         """When Telegram answered the call a job made at ``now``."""
@@ -370,12 +372,23 @@ class CardUpdater:
         except BadRequest as exc:
             reason = _reason(exc)
             if any(gone in reason for gone in _CARD_GONE):
+                self.on_edit("gone")
                 log.info("card of send %s is gone (%s): no more edits", batch.id, exc.message)
                 self.scheduler.drop(JobKind.EDIT, job.batch_id)
                 await self._store.mark_card_dead(job.batch_id)
                 return
             if _NOT_MODIFIED not in reason:
+                self.on_edit("error")
                 raise
+            self.on_edit("not_modified")
+        except RetryAfter:
+            self.on_edit("retry_after")
+            raise
+        except TelegramError:
+            self.on_edit("error")
+            raise
+        else:
+            self.on_edit("edited")
         self.scheduler.edited(job.batch_id, self._answered(now))
         await self._store.card_synced(job.batch_id, view.last_event_id)
 
