@@ -16,12 +16,14 @@ from bot.handlers import (
     connect,
     lists,
     multicast,
+    reports,
     schedule,
     send,
     senders,
     settings,
     start,
     status,
+    stoplist,
 )
 from bot.handlers.common import message_of, reply
 from bot.services.errors import echo
@@ -46,6 +48,8 @@ COMMANDS: list[Command] = [
     *address_book.COMMANDS,
     *multicast.COMMANDS,
     *lists.COMMANDS,
+    *stoplist.COMMANDS,
+    *reports.COMMANDS,
 ]
 
 KNOWN = frozenset(c.name for c in COMMANDS)

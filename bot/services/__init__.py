@@ -18,10 +18,12 @@ from bot.services.checks import PhoneChecks
 from bot.services.links import ConnectLinks
 from bot.services.lists import RecipientLists
 from bot.services.multicasts import Multicasts
+from bot.services.reports import Reports
 from bot.services.scheduling import Schedules
 from bot.services.senders import Senders
 from bot.services.sending import Sender
 from bot.services.status import StatusReader
+from bot.services.stoplist import Stoplists
 from bot.services.templates import Templates
 from providers.registry import ProviderEnvironment
 from storage.confirmations import Confirmations
@@ -54,6 +56,8 @@ class Services:
     lists: RecipientLists
     templates: Templates
     addressing: Addressing
+    stoplists: Stoplists
+    reports: Reports
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -100,4 +104,6 @@ class Services:
             lists=lists,
             templates=templates,
             addressing=Addressing(lists, templates),
+            stoplists=Stoplists(repo),
+            reports=Reports(repo),
         )
