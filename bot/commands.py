@@ -18,7 +18,7 @@ from telegram.error import TelegramError
 
 from bot.context import BotContext
 from bot.services.errors import NotAllowed
-from storage.models import Chat, Role
+from storage.models import AuditOutcome, Chat, Role
 
 Callback = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 _ADMIN_STATUSES = {ChatMember.ADMINISTRATOR, ChatMember.OWNER}
@@ -108,7 +108,11 @@ async def chat_of(update: Update, context: BotContext) -> Chat:
 
 
 def guarded(command: Command) -> Callback:
-    """Wrap a command's callback with the chat-type and role checks."""
+    """Wrap a command's callback with the chat-type and role checks.
+
+    A refusal for the role of a command above viewer (one that changes something) is an
+    audit row with the outcome ``refused``: who tried what is part of the log.
+    """
 
     async def run(update: Update, context: BotContext) -> None:
         if update.effective_chat is None or update.effective_user is None:
@@ -116,7 +120,18 @@ def guarded(command: Command) -> Callback:
         if command.private_only and update.effective_chat.type != TgChat.PRIVATE:
             raise NotAllowed(f"/{command.name} works in a private chat with me only.")
         chat = await chat_of(update, context)
-        await require_role(update, context, chat, command.role, f"/{command.name}")
+        try:
+            await require_role(update, context, chat, command.role, f"/{command.name}")
+        except NotAllowed:
+            if command.role != Role.VIEWER:  # an attempt to change something: audited
+                await context.services.repo.audit(
+                    chat.id,
+                    update.effective_user.id,
+                    command.name,
+                    f"needs the {command.role.value} role",
+                    AuditOutcome.REFUSED,
+                )
+            raise
         await command.callback(update, context)
 
     run.__name__ = f"cmd_{command.name}"

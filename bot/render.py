@@ -150,11 +150,18 @@ def status_details(message: Message, history: Sequence[StatusEvent], zone: str) 
     return "\n".join(lines)
 
 
-def message_list(messages: Sequence[Message], zone: str) -> str:
-    """Recent messages, newest first, for /status and /history."""
+def message_list(messages: Sequence[Message], zone: str, *, matching: str = "") -> str:
+    """Recent messages, newest first, for /status and /history.
+
+    ``matching``: the filters they were chosen by, as the chat wrote them (escaped).
+    """
+    if not messages and matching:
+        return f"No message of this chat matches {matching}."
     if not messages:
         return "No messages yet in this chat. Send one with /send."
-    lines = ["<b>Latest messages</b>"]
+    lines = [
+        f"<b>Latest messages</b> matching {matching}" if matching else "<b>Latest messages</b>"
+    ]
     for m in messages:
         preview = m.text if len(m.text) <= 30 else m.text[:29] + "…"
         lines.append(

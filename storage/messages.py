@@ -25,9 +25,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from providers.base import DeliveryState
+from storage.audit import record
 from storage.db import Database
 from storage.models import (
-    AuditEntry,
     Batch,
     Message,
     OutboxKind,
@@ -108,6 +108,7 @@ class Messages:
         *,
         hold: timedelta | None = None,
         note: str = "",
+        audit_note: str = "",
     ) -> StoredSend:
         """Store a send, its queued messages, their history, the audit row and its card entry.
 
@@ -115,7 +116,8 @@ class Messages:
         schedule run) delivered twice finds the first batch (``new`` False) instead of sending
         again. The given objects get their ids, ``batch_id``, ``chat_id`` and times. The card
         entry in the outbox is held for ``hold`` (the caller posts the card itself when the
-        send is done) and carries ``note``, the line above the card.
+        send is done) and carries ``note``, the line above the card. ``audit_note`` ends the
+        audit row's detail (e.g. how many recipients the stoplist removed).
         """
         now = utcnow()
         try:
@@ -131,14 +133,14 @@ class Messages:
                 await s.flush()
                 events = [_event(m.id, m.state, "send", now) for m in messages]
                 s.add_all(events)
-                s.add(
-                    AuditEntry(
-                        chat_id=batch.chat_id,
-                        user_id=batch.created_by,
-                        action="send",
-                        detail=f"send {batch.id}: {len(messages)} recipient(s) via {batch.route}",
-                        at=now,
-                    )
+                record(
+                    s,
+                    chat_id=batch.chat_id,
+                    user_id=batch.created_by,
+                    action="send",
+                    detail=f"send {batch.id}: {len(messages)} recipient(s) via {batch.route}"
+                    + audit_note,
+                    at=now,
                 )
                 await s.flush()
                 last = max((e.id or 0 for e in events), default=0)

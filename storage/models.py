@@ -312,15 +312,45 @@ class Template(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class AuditOutcome(StrEnum):
+    """What came of an audited action."""
+
+    OK = "ok"
+    REFUSED = "refused"  # not allowed, or nothing to do (e.g. every recipient stopped)
+    FAILED = "failed"
+
+
 class AuditEntry(SQLModel, table=True):
-    """Who did what in which chat; never holds a secret."""
+    """Who did what in which chat, when, and what came of it; never holds a secret.
+
+    Written through :func:`storage.audit.record`, in the transaction of the action where the
+    action is a database change.
+    """
+
+    # /audit reads a chat's newest rows.
+    __table_args__ = (Index("ix_auditentry_chat_at", "chat_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_type=BigInteger, index=True)
     user_id: int = Field(sa_type=BigInteger)
     action: str
     detail: str = ""
+    outcome: str = Field(
+        default=AuditOutcome.OK.value, sa_column_kwargs={"server_default": AuditOutcome.OK.value}
+    )
     at: datetime = Field(default_factory=utcnow)
+
+
+class StopEntry(SQLModel, table=True):
+    """A number (E.164) on a chat's stoplist: sends to it are refused per recipient."""
+
+    __table_args__ = (UniqueConstraint("chat_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    number: str
+    created_by: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class PhoneCheck(SQLModel, table=True):

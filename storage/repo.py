@@ -10,12 +10,15 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from storage.audit import AuditLog
 from storage.cache import RowCache
 from storage.db import Database
+from storage.history import History
 from storage.inbox import Inbox
 from storage.large_sends import LargeSends
 from storage.messages import Messages
-from storage.models import AuditEntry, Chat, ConnectToken, Credential, Member, Role, utcnow
+from storage.models import AuditOutcome, Chat, ConnectToken, Credential, Member, Role, utcnow
+from storage.stoplist import StopList
 
 CHAT_CACHE = 4096  # chats whose row is kept in memory (read on every update)
 
@@ -28,6 +31,9 @@ class Repository:
         self.messages = Messages(db)
         self.large_sends = LargeSends(db, self.messages.outbox)
         self.inbox = Inbox(db)  # Telegram updates taken but not yet handled
+        self.audit_log = AuditLog(db)
+        self.history = History(db)  # bulk reads: filtered lists, export pages, statistics
+        self.stoplist = StopList(db)
         # Read on every update / every send; this process owns the database, and every
         # write of these rows goes through this class, which keeps the copies current.
         self._chats: RowCache[int, Chat] = RowCache(CHAT_CACHE)
@@ -251,7 +257,13 @@ class Repository:
 
     # -- audit -------------------------------------------------------------------------------
 
-    async def audit(self, chat_id: int, user_id: int, action: str, detail: str = "") -> None:
-        """Record who did what (never a secret)."""
-        async with self.db.write() as s:
-            s.add(AuditEntry(chat_id=chat_id, user_id=user_id, action=action, detail=detail))
+    async def audit(
+        self,
+        chat_id: int,
+        user_id: int,
+        action: str,
+        detail: str = "",
+        outcome: AuditOutcome | str = AuditOutcome.OK,
+    ) -> None:
+        """Record who did what (never a secret), in a transaction of its own."""
+        await self.audit_log.write(chat_id, user_id, action, detail, outcome)

@@ -17,12 +17,14 @@ from bot.handlers import (
     inline,
     lists,
     multicast,
+    reports,
     schedule,
     send,
     senders,
     settings,
     start,
     status,
+    stoplist,
 )
 from bot.handlers.common import message_of, reply
 from bot.services.errors import echo
@@ -47,6 +49,8 @@ COMMANDS: list[Command] = [
     *address_book.COMMANDS,
     *multicast.COMMANDS,
     *lists.COMMANDS,
+    *stoplist.COMMANDS,
+    *reports.COMMANDS,
 ]
 
 KNOWN = frozenset(c.name for c in COMMANDS)

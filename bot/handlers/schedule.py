@@ -29,6 +29,7 @@ from bot.services.chats import route_from
 from bot.services.errors import BadInput, UserError
 from bot.services.integers import parse_id, read_id
 from bot.services.scheduling import Cancelled, ScheduleDraft
+from bot.services.stoplist import skipped_note
 from bot.services.when import EXAMPLES, Recurrence
 from storage.models import Chat, Role
 
@@ -83,6 +84,8 @@ async def schedule(update: Update, context: BotContext) -> None:
         )
     )
     note = addressed_note(sending)
+    if created.stopped:
+        note = "\n".join(filter(None, [note, escape(f"🚫 {skipped_note(created.stopped)}.")]))
     handed = created.handed_over
     if handed is None:
         assert created.schedule.id is not None

@@ -184,9 +184,9 @@ async def send(update: Update, context: BotContext) -> None:
     # The card was owed since the batch was stored; it is posted now unless it is out already
     # (a replay), and later by the delivery loop if Telegram cannot take it now. A replay (the
     # inbox after a crash, or Telegram sending the message again) says nothing more: the chat
-    # sees the one card, never a second message that reads like another send.
-    note = attachment.note if attachment is not None and not outcome.replayed else ""
-    await post_card(services, outcome, note=note)
+    # sees the one card, never a second message that reads like another send. The note above
+    # a fresh card (a file's, the stoplist's skipped recipients) is the one stored with it.
+    await post_card(services, outcome, note="" if outcome.replayed else outcome.card_note)
 
 
 COMMANDS = (

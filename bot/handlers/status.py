@@ -1,11 +1,15 @@
-"""/status, /history and /export: what happened to the chat's messages."""
+"""/status, /history and /export: what happened to the chat's messages.
+
+/history and /export take the same filters (:mod:`bot.services.filters`); the export is
+written to a temporary file page by page (:mod:`bot.services.export`) and uploaded from it.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
+from html import escape
 
-from telegram import Update
+from telegram import InputFile, Update
+from telegram.constants import ParseMode
 
 from bot.commands import Command, chat_of
 from bot.context import BotContext
@@ -19,7 +23,8 @@ from storage.models import Role
 LATEST = 10
 HISTORY_DEFAULT = 20
 HISTORY_MAX = 100
-EXPORT_MAX = 100_000
+FILTERS = "[route=..] [state=..] [to=..] [since=YYYY-MM-DD]"
+FILTERS_USAGE = escape(FILTERS)
 
 
 async def status(update: Update, context: BotContext) -> None:
@@ -39,59 +44,55 @@ async def status(update: Update, context: BotContext) -> None:
     await reply(update, text)
 
 
+def history_args(body: str) -> tuple[int, list[str]]:
+    """``[<n>] [key=value …]``: how many messages, and the filter tokens."""
+    tokens = body.split()
+    if tokens and "=" not in tokens[0]:
+        count = read_whole(tokens[0])
+        if count is None or not 1 <= count <= HISTORY_MAX:
+            raise BadInput(
+                f"/history takes a number from 1 to {HISTORY_MAX}, then filters: "
+                f"/history [&lt;n&gt;] {FILTERS_USAGE}"
+            )
+        return count, tokens[1:]
+    return HISTORY_DEFAULT, tokens
+
+
 async def history(update: Update, context: BotContext) -> None:
-    """/history [<n>]: the chat's recent messages."""
+    """/history [<n>] [route=..] [state=..] [to=..] [since=YYYY-MM-DD]: recent messages."""
     chat = await chat_of(update, context)
-    arg, _ = take_token(command_body(message_of(update).text or ""))
-    count = read_whole(arg) if arg else HISTORY_DEFAULT
-    if count is None or not 1 <= count <= HISTORY_MAX:
-        raise BadInput(f"/history takes a number from 1 to {HISTORY_MAX}.")
-    messages = await context.services.status.latest(chat.id, count)
-    await reply(update, message_list(messages, chat.timezone))
+    count, tokens = history_args(command_body(message_of(update).text or ""))
+    reports = context.services.reports
+    filters = reports.filters(chat, tokens)
+    messages = await reports.history(chat, filters, count)
+    await reply(update, message_list(messages, chat.timezone, matching=filters.described))
 
 
 async def export(update: Update, context: BotContext) -> None:
-    """/export: the chat's message history as a CSV document."""
+    """/export [route=..] [state=..] [to=..] [since=YYYY-MM-DD]: the messages as a CSV file.
+
+    Written page by page into a temporary file by the service, then uploaded.
+    """
     chat = await chat_of(update, context)
-    messages = await context.services.status.latest(chat.id, EXPORT_MAX)
-    if not messages:
-        raise BadInput("There is nothing to export yet: this chat has sent no messages.")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "id",
-            "created_at_utc",
-            "route",
-            "recipient",
-            "state",
-            "provider_ref",
-            "provider_status",
-            "detail",
-            "text",
-        ]
-    )
-    for m in reversed(messages):
-        writer.writerow(
-            [
-                m.id,
-                m.created_at.isoformat(),
-                f"{m.provider}:{m.channel}",
-                m.recipient,
-                m.state,
-                m.provider_ref or "",
-                m.provider_status,
-                m.detail,
-                m.text,
-            ]
+    reports = context.services.reports
+    filters = reports.filters(chat, command_body(message_of(update).text or "").split())
+    exported = await reports.export(chat, filters)
+    try:
+        caption = f"{exported.rows:,} messages" + (
+            f" matching {filters.described}" if filters.described else ""
         )
-    data = buffer.getvalue().encode("utf-8-sig")  # BOM: spreadsheets then read UTF-8 right
-    await message_of(update).reply_document(
-        document=data,
-        filename=f"chatops-history-{chat.id}.csv",
-        caption=f"{len(messages)} messages",
-        do_quote=False,
-    )
+        # Streamed from the file by the HTTP layer, not read into memory first.
+        document = InputFile(
+            exported.file, filename=f"chatops-history-{chat.id}.csv", read_file_handle=False
+        )
+        await message_of(update).reply_document(
+            document=document,
+            caption=caption,
+            parse_mode=ParseMode.HTML,
+            do_quote=False,
+        )
+    finally:
+        exported.close()
 
 
 COMMANDS = (
@@ -102,6 +103,14 @@ COMMANDS = (
         Role.VIEWER,
         status,
     ),
-    Command("history", "[<n>]", "recent messages of this chat", Role.VIEWER, history),
-    Command("export", "", "this chat's message history as CSV", Role.VIEWER, export),
+    Command(
+        "history",
+        f"[<n>] {FILTERS}",
+        "recent messages of this chat, filtered",
+        Role.VIEWER,
+        history,
+    ),
+    Command(
+        "export", FILTERS, "this chat's messages as a CSV document (streamed)", Role.VIEWER, export
+    ),
 )

@@ -20,10 +20,12 @@ from bot.services.large_sends import LargeSends
 from bot.services.links import ConnectLinks
 from bot.services.lists import RecipientLists
 from bot.services.multicasts import Multicasts
+from bot.services.reports import Reports
 from bot.services.scheduling import Schedules
 from bot.services.senders import Senders
 from bot.services.sending import Sender
 from bot.services.status import StatusReader
+from bot.services.stoplist import Stoplists
 from bot.services.templates import Templates
 from providers.registry import ProviderEnvironment
 from storage.confirmations import Confirmations
@@ -59,6 +61,8 @@ class Services:
     addressing: Addressing
     inline: InlineSearch
     large_sends: LargeSends
+    stoplists: Stoplists
+    reports: Reports
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -111,4 +115,6 @@ class Services:
             addressing=Addressing(lists, templates),
             inline=InlineSearch(MessageLookup(repo.db), status),
             large_sends=LargeSends(repo, sender),
+            stoplists=Stoplists(repo),
+            reports=Reports(repo),
         )

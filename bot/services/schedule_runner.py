@@ -41,6 +41,7 @@ from bot.services.chats import route_chain
 from bot.services.errors import UserError
 from bot.services.scheduling import origin_of, recipients_of, texts_of
 from bot.services.sending import Sender, SendOutcome, SendRequest
+from bot.services.stoplist import skipped_note
 from bot.services.when import Recurrence, duration_label
 from providers.errors import ProviderError
 from storage.models import OutboxEntry, Schedule, ScheduleState, utcnow
@@ -261,6 +262,8 @@ class ScheduleRunner:
             log.exception("scheduled send %s failed unexpectedly", row.id)
             await self._complete(row, now, nxt, None, note=INTERNAL)
             return
+        if outcome.stopped:  # stopped after the schedule was made: skipped, and said so
+            notes.append(skipped_note(outcome.stopped))
         await self._complete(row, now, nxt, outcome, note="; ".join(notes))
 
     async def _send(self, row: Schedule) -> SendOutcome:

@@ -22,9 +22,10 @@ from bot.services.chats import chain_text
 from bot.services.errors import BadInput, NotAllowed
 from bot.services.provider_schedules import HandOver, ProviderSchedules, cannot_cancel
 from bot.services.sending import Sender, personal_recipients, recipients_for, validate_text
+from bot.services.stoplist import drop_stopped
 from bot.services.when import When, describe_time, read_when
 from providers.registry import Route
-from storage.models import Chat, Schedule, ScheduleState, utcnow
+from storage.models import AuditOutcome, Chat, Schedule, ScheduleState, utcnow
 from storage.repo import Repository
 from storage.schedules import ScheduleRepository
 
@@ -64,6 +65,7 @@ class Created:
 
     schedule: Schedule
     handed_over: HandOver | None = None
+    stopped: tuple[str, ...] = ()  # recipients (E.164) left out: on the chat's stoplist
 
 
 def origin_of(row: Schedule) -> str:
@@ -143,6 +145,7 @@ class Schedules:
             pairs = personal_recipients(route, draft.recipients, draft.texts, draft.chat.country)
             recipients = [to for to, _ in pairs]
             texts = [validate_text(route, own, None) for _, own in pairs]
+        recipients, texts, stopped = await self._drop_stopped(draft, recipients, texts)
         adapter = await self._accounts.adapter(draft.chat.id, route.provider)  # NotConnected
         handing_over = adapter.capabilities.schedule and draft.when.recurrence is None
         # A schedule the bot fires keeps the chain; one the provider holds is that route's.
@@ -161,16 +164,48 @@ class Schedules:
                 texts=json.dumps(texts) if texts is not None else None,
             )
         )
+        skipped = f"; {len(stopped)} skipped (stoplist)" if stopped else ""
         await self._repo.audit(
-            draft.chat.id, draft.actor_id, "schedule", f"#{row.id} at {row.next_run_at}"
+            draft.chat.id,
+            draft.actor_id,
+            "schedule",
+            f"#{row.id} at {row.next_run_at}: {len(recipients)} recipient(s){skipped}",
         )
         if handing_over:
             handed = await self._provider.hand_over(
                 row, draft.chat, recipients, origin=origin_of(row), now=self.clock(), texts=texts
             )
-            return Created(handed.schedule, handed)
+            return Created(handed.schedule, handed, tuple(stopped))
         self._changed()
-        return Created(row)
+        return Created(row, stopped=tuple(stopped))
+
+    async def _drop_stopped(
+        self, draft: ScheduleDraft, recipients: list[str], texts: list[str] | None
+    ) -> tuple[list[str], list[str] | None, list[str]]:
+        """Recipients (and their texts) the stoplist leaves, and the numbers it removed.
+
+        Refused (audited) when it leaves none: nothing is scheduled.
+        """
+        own: list[str | None] = list(texts) if texts is not None else [None] * len(recipients)
+        try:
+            kept, stopped = await drop_stopped(
+                self._repo.stoplist,
+                draft.chat.id,
+                draft.route,
+                list(zip(recipients, own, strict=True)),
+                doing="scheduled",
+            )
+        except BadInput:
+            await self._repo.audit(
+                draft.chat.id,
+                draft.actor_id,
+                "schedule",
+                f"{len(recipients)} recipient(s): all on the stoplist",
+                AuditOutcome.REFUSED,
+            )
+            raise
+        kept_texts = [t or "" for _, t in kept] if texts is not None else None
+        return [to for to, _ in kept], kept_texts, stopped
 
     async def open_for_chat(self, chat_id: int) -> list[Schedule]:
         """The chat's schedules that have not fired for good, soonest first.

@@ -32,10 +32,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from html import escape
 
 from bot.services.accounts import Accounts
 from bot.services.errors import BadInput, UserError, echo
 from bot.services.phones import normalise
+from bot.services.stoplist import drop_stopped, skipped_note
 from providers.base import (
     STATUS_CALLBACK,
     SUBJECT,
@@ -57,7 +59,7 @@ from providers.errors import (
 )
 from providers.registry import RECIPIENT_PREFIXES, Route, all_route_specs, parse_route
 from storage.messages import Messages, Reroute, StateChange
-from storage.models import Batch, Message, Progress, utcnow
+from storage.models import AuditOutcome, Batch, Message, Progress, utcnow
 from storage.repo import Repository
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,9 @@ class SendOutcome:
     card shows up to it); ``None`` when they were read back from the database (a replay).
     ``still_sending``: a replay whose first send is still running in this process (which
     posts its card when it is done). ``card_hold_until``: until then nobody but the caller
-    posts the card of a fresh send (its outbox entry is held for it).
+    posts the card of a fresh send (its outbox entry is held for it). ``stopped``: the
+    recipients (E.164) the chat's stoplist removed; ``card_note`` the line above the card as
+    stored with the batch (HTML: the request's note, then the stoplist's).
     """
 
     batch: Batch
@@ -122,6 +126,8 @@ class SendOutcome:
     last_event_id: int | None = None
     still_sending: bool = False
     card_hold_until: datetime | None = None
+    stopped: tuple[str, ...] = ()
+    card_note: str = ""
 
 
 class ChangeWriter:
@@ -330,6 +336,13 @@ class Sender:
     async def _send(self, request: SendRequest) -> SendOutcome:
         route = request.route
         text, recipients = addressed(request)
+        recipients, stopped = await self._drop_stopped(request, recipients)
+        card_note = "\n".join(
+            filter(
+                None,
+                [request.card_note, escape(f"🚫 {skipped_note(stopped)}.") if stopped else ""],
+            )
+        )
         adapter = await self._accounts.adapter(
             request.chat_id, route.provider, channel=route.channel
         )
@@ -363,7 +376,11 @@ class Sender:
             batch.resume = resume_json(request)
         messages = self._repo.messages
         stored = await messages.store_send(
-            batch, rows, hold=None if large else CARD_HOLD, note=request.card_note
+            batch,
+            rows,
+            hold=None if large else CARD_HOLD,
+            note=card_note,
+            audit_note=f"; {len(stopped)} skipped (stoplist)" if stopped else "",
         )
         batch = stored.batch
         assert batch.id is not None
@@ -388,6 +405,8 @@ class Sender:
             False,
             max(stored.last_event_id, writer.last_event_id),
             card_hold_until=stored.card_hold_until,
+            stopped=tuple(stopped),
+            card_note=card_note,
         )
 
     def is_large(self, request: SendRequest, recipients: int) -> bool:
@@ -479,6 +498,24 @@ class Sender:
             fail(exc.message)
             return
         await self._chain(rows, route, adapter, request, writer, large=True)
+
+    async def _drop_stopped(
+        self, request: SendRequest, recipients: list[tuple[str, str]]
+    ) -> tuple[list[tuple[str, str]], list[str]]:
+        """The recipients the chat's stoplist leaves; a send it empties is refused (audited)."""
+        try:
+            return await drop_stopped(
+                self._repo.stoplist, request.chat_id, request.route, recipients
+            )
+        except BadInput:
+            await self._repo.audit(
+                request.chat_id,
+                request.actor_id,
+                "send",
+                f"{len(recipients)} recipient(s) via {request.route}: all on the stoplist",
+                AuditOutcome.REFUSED,
+            )
+            raise
 
     async def _fan_out(
         self,
