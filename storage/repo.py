@@ -26,10 +26,12 @@ class Repository:
         self.db = db
         self.messages = Messages(db)
         self.inbox = Inbox(db)  # Telegram updates taken but not yet handled
-        # Read on every update / every send; this process owns the database, and every
-        # write of these rows goes through this class, which keeps the copies current.
-        self._chats: RowCache[int, Chat] = RowCache(CHAT_CACHE)
-        self._credentials: RowCache[tuple[int, str], Credential] = RowCache(CHAT_CACHE)
+        # Read on every update / every send. A single SQLite process owns its database, and
+        # every write of these rows goes through this class, which keeps the copies current.
+        # On PostgreSQL another replica may change a chat or its credentials: no copies.
+        size = CHAT_CACHE if db.dialect == "sqlite" else 0
+        self._chats: RowCache[int, Chat] = RowCache(size)
+        self._credentials: RowCache[tuple[int, str], Credential] = RowCache(size)
 
     # -- chats -------------------------------------------------------------------------------
 
