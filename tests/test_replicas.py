@@ -4,7 +4,8 @@ Three real ``python -m bot`` processes run in webhook mode (each on its own port
 PostgreSQL database, the fake Bot API and a fake NusaSMS on 127.0.0.1. The test plays
 Telegram and NusaSMS: ``/connect`` updates and delivery callbacks go to any replica. 500
 scheduled messages (100 schedules of 5 recipients) fall due over about 10 s and 200 of them
-change state at the provider (half of them pushed as callbacks to a random replica, the rest found by polls).
+change state at the provider (half of them pushed as callbacks to a random replica, the rest
+found by polls).
 Once 200 messages reached the provider, one replica is SIGKILLed; the two others see it dead
 (its process is gone) and take its work over: its claimed schedules, its open messages'
 polls, the cards and edits it still owed.
@@ -278,8 +279,8 @@ async def test_three_replicas_one_killed_send_everything_once(
         took = time.monotonic() - started
         await check(server, nusa, db, changed)
     print(  # shown with -s
-        f"\n{SCHEDULES * PER_SCHEDULE} scheduled messages, {CHANGES} status changes ({pushes} pushed), one of "
-        f"{REPLICAS} replicas killed; whole run {took:.1f} s"
+        f"\n{SCHEDULES * PER_SCHEDULE} scheduled messages, {CHANGES} status changes "
+        f"({pushes} pushed), one of {REPLICAS} replicas killed; whole run {took:.1f} s"
     )
 
 
