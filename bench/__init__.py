@@ -17,4 +17,5 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "overhead": ("bench.overhead", "/send: sequential p99 and rate; 100 chats at 100/s"),
     "tracking": ("bench.tracking", "10,000 live messages tracked: RSS, DB writes per change"),
     "startup": ("bench.startup", "python -m bot to ready: empty DB vs 1,000,000 messages"),
+    "replicas": ("bench.replicas", "1-3 replicas sharing a rate-limited account (figures)"),
 }

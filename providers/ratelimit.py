@@ -45,10 +45,13 @@ same guarantees, a little more slowly.
 **Several replicas.** One account's requests may leave from several processes. A pacer given a
 :class:`SharedPace` (the bot passes one backed by Redis or PostgreSQL, ``storage/pace.py``)
 also reserves each request's moment on the account's shared schedule before letting it go:
-the reservation is at least ``interval`` after every other replica's and no earlier than the
-moment this process chose, so the provider sees the account's requests ``interval`` apart
-whichever replica sends them (one limiter, a per-process and a shared backend). The shared
-schedule uses the backend server's clock, so the replicas' clocks need not agree.
+the reservation is at least ``SHARED_SPACING`` × ``floor`` after every other replica's and no
+earlier than the moment this process chose, so the provider sees the account's requests that
+far apart whichever replica sends them (one limiter, a per-process and a shared backend).
+Such a pacer stays on the schedule (*far* mode): another replica's answers cannot anchor it,
+and 10 % (not 5 %) is the margin for the jitter between processes. The shared schedule uses
+the backend server's clock, so the replicas' clocks need not agree; a 429 that still happens
+is retried as always. ``bench/replicas.py`` measures it.
 
 An answer (or write report) that has not come ``patience`` after its request was let go is no
 longer waited for; the next request is then anchored on the moment the waiting stopped.
@@ -80,6 +83,10 @@ from providers.http import retry_after_seconds, send_request
 ROUND_TRIPS_KEPT = 64  # ~3 s: a near provider answers fast at least once through a busy spell
 PATIENCE_FLOORS = 5  # an answer this late is a stall, not jitter
 WRITE_LEAD = 0.005  # covers timer granularity (1 ms), building the request, a busy loop
+# Several replicas: the shared schedule's spacing, × the floor. Requests of different
+# processes cannot be anchored on each other's answers or writes, so the margin for their
+# jitter (event loops, the reservation's round trip) is wider than one process's headroom.
+SHARED_SPACING = 1.10
 
 _NO_EXTENSIONS: Mapping[str, Any] = {}
 
@@ -232,7 +239,7 @@ class SlotPacer:
             last = self._last
             if last is None:
                 not_before = target
-            elif self.near:
+            elif self.near and self.shared is None:
                 not_before = await self._waited(last, last.over) + self.floor
                 target = not_before  # if the provider turns far, the schedule starts here
             else:
@@ -241,11 +248,15 @@ class SlotPacer:
                     written = await self._waited(last, last.sent)
                 not_before = max(target, written + self.floor)
             if self.shared is not None:
-                # The account's turn among all replicas, no earlier than this process's.
+                # The account's turn among all replicas, no earlier than this process's. The
+                # server's "wait" was measured about half a round trip before it came back.
+                asked = loop.time()
                 wait = await self.shared.reserve(
-                    self.key, self.interval, max(0.0, not_before - loop.time())
+                    self.key,
+                    max(self.interval, self.floor * SHARED_SPACING),
+                    max(0.0, not_before - asked),
                 )
-                not_before = max(not_before, loop.time() + wait)
+                not_before = max(not_before, (asked + loop.time()) / 2 + wait)
             # Reported writes are held until ``not_before`` by the trace callback, so the
             # request can go a little early; unreported ones are written after they are let
             # go, and a timer never fires early.
