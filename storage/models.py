@@ -396,6 +396,18 @@ class Replica(SQLModel, table=True):
     adopted_at: datetime | None = None
 
 
+class Dialogue(SQLModel, table=True):
+    """A guided ``/connect`` in progress for one user, so any replica can take its next step.
+
+    ``data`` is encrypted like stored credentials (it holds the values typed so far); the row
+    is deleted when the dialogue ends, is cancelled or times out.
+    """
+
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    started_at: datetime = Field(default_factory=utcnow)
+
+
 class RateSlot(SQLModel, table=True):
     """The shared pace of one provider account across replicas (no Redis): its next slot.
 

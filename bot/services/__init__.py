@@ -15,6 +15,7 @@ from bot.services.address_book import AddressBooks
 from bot.services.addressing import Addressing
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
+from bot.services.dialogues import Dialogues
 from bot.services.links import ConnectLinks
 from bot.services.lists import RecipientLists
 from bot.services.multicasts import Multicasts
@@ -54,6 +55,7 @@ class Services:
     lists: RecipientLists
     templates: Templates
     addressing: Addressing
+    dialogues: Dialogues
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -100,4 +102,5 @@ class Services:
             lists=lists,
             templates=templates,
             addressing=Addressing(lists, templates),
+            dialogues=Dialogues(repo, cipher),
         )

@@ -3,7 +3,8 @@
 A ``replica`` row per running process (its heartbeat); ``message.replica``,
 ``outbox.replica`` and ``inbox.replica`` name the replica whose work a row is, so only a dead
 replica's rows are taken over (``storage/replicas.py``); ``rateslot`` keeps the shared pace of
-provider accounts when no Redis is configured.
+provider accounts when no Redis is configured; ``dialogue`` keeps a guided ``/connect`` in
+progress (encrypted), so its next message may reach any replica.
 
 Revision ID: 0011_replicas
 Revises: 0010_inbox
@@ -35,6 +36,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
+        "dialogue",
+        sa.Column("user_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("user_id"),
+    )
+    op.create_table(
         "rateslot",
         sa.Column("key", sa.String(), nullable=False),
         sa.Column("free_at", sa.Float(), nullable=False),
@@ -58,4 +66,5 @@ def downgrade() -> None:
         batch.drop_index("ix_message_replica")
         batch.drop_column("replica")
     op.drop_table("rateslot")
+    op.drop_table("dialogue")
     op.drop_table("replica")
