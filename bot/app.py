@@ -197,6 +197,7 @@ async def start_resources(
             every=settings.replica_heartbeat_seconds,
             take_over=lambda gone: take_over(app, gone),
             fenced=lambda: os.kill(os.getpid(), signal.SIGTERM),
+            on_live=lambda count: share_pace(resources, count),
         )
         resources.replica_loop.start()
     app.bot_data.bot_username = app.bot.username or ""
@@ -217,15 +218,22 @@ async def join_replicas(resources: Resources, db: Database, settings: Settings) 
     )
     resources.replicas = replicas
     await replicas.register()
+    if replicas.single_process:
+        return None  # SQLite: one process, paced in memory
     if settings.redis_url is not None:
         resources.pace = RedisPace.from_url(settings.redis_url.get_secret_value())
-    elif not replicas.single_process:
+    else:
         resources.pace = DatabasePace(db)
-    if replicas.single_process:
-        return None
+    share_pace(resources, len(await replicas.live()))
     resources.start_gone = await adopt_gone(replicas, ownerless=True)
     log.info("replica %s started", db.replica)
     return resources.start_gone
+
+
+def share_pace(resources: Resources, live: int) -> None:
+    """Pace provider accounts on the shared schedule only while other replicas run."""
+    if resources.pace is not None:
+        resources.pace.active = live > 1
 
 
 async def take_over(app: BotApplication, gone: Gone) -> None:

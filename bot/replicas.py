@@ -53,11 +53,13 @@ class ReplicaLoop:
         every: float,
         take_over: TakeOver,
         fenced: Callable[[], None],
+        on_live: Callable[[int], None] = lambda count: None,
     ) -> None:
         self.replicas = replicas
         self.every = every
         self._take_over = take_over
         self._fenced = fenced
+        self._on_live = on_live  # told how many replicas are live, this one included
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -94,7 +96,10 @@ class ReplicaLoop:
         return gone
 
     async def _adopted(self) -> bool:
-        for row in await self.replicas.rows():
+        rows = await self.replicas.rows()
+        now = self.replicas.clock()
+        self._on_live(sum(not self.replicas.is_dead(row, now) for row in rows))
+        for row in rows:
             if row.id == self.replicas.me:
                 return row.adopted_by is not None
         return True  # our row is gone: someone cleaned us up as dead

@@ -48,7 +48,8 @@ also reserves each request's moment on the account's shared schedule before lett
 the reservation is at least ``SHARED_SPACING`` × ``floor`` after every other replica's and no
 earlier than the moment this process chose, so the provider sees the account's requests that
 far apart whichever replica sends them (one limiter, a per-process and a shared backend).
-Such a pacer stays on the schedule (*far* mode): another replica's answers cannot anchor it,
+While other replicas run (``SharedPace.active``; alone, a replica paces as one process does)
+such a pacer stays on the schedule (*far* mode): another replica's answers cannot anchor it,
 and 10 % (not 5 %) is the margin for the jitter between processes. The shared schedule uses
 the backend server's clock, so the replicas' clocks need not agree; a 429 that still happens
 is retried as always. ``bench/replicas.py`` measures it.
@@ -92,7 +93,13 @@ _NO_EXTENSIONS: Mapping[str, Any] = {}
 
 
 class SharedPace(Protocol):
-    """The shared schedule of provider accounts across replicas (Redis or the database)."""
+    """The shared schedule of provider accounts across replicas (Redis or the database).
+
+    ``active`` says whether other replicas run now: alone, a replica paces as one process
+    does (no round trip per request, answers anchor the next request).
+    """
+
+    active: bool
 
     async def reserve(self, key: str, interval: float, earliest: float) -> float:
         """Reserve the account's next request moment; the seconds from now until it.
@@ -239,7 +246,7 @@ class SlotPacer:
             last = self._last
             if last is None:
                 not_before = target
-            elif self.near and self.shared is None:
+            elif self.near and not (self.shared is not None and self.shared.active):
                 not_before = await self._waited(last, last.over) + self.floor
                 target = not_before  # if the provider turns far, the schedule starts here
             else:
@@ -247,7 +254,7 @@ class SlotPacer:
                 if self.reports_writes:
                     written = await self._waited(last, last.sent)
                 not_before = max(target, written + self.floor)
-            if self.shared is not None:
+            if self.shared is not None and self.shared.active:
                 # The account's turn among all replicas, no earlier than this process's. The
                 # server's "wait" was measured about half a round trip before it came back.
                 asked = loop.time()

@@ -42,6 +42,7 @@ class DatabasePace:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.active = True  # the bot clears it while no other replica runs
 
     async def reserve(self, key: str, interval: float, earliest: float) -> float:
         """See :class:`providers.ratelimit.SharedPace`."""
@@ -64,6 +65,7 @@ class RedisPace:
 
     def __init__(self, client: Redis) -> None:
         self.client = client
+        self.active = True  # the bot clears it while no other replica runs
         self._reserve: Any = client.register_script(RESERVE_LUA)
 
     @classmethod

@@ -244,11 +244,16 @@ async def test_the_loop_takes_over_a_dead_replica_and_stops_when_adopted_itself(
     async def take_over(gone: Gone) -> None:
         taken.append(gone)
 
-    loop = ReplicaLoop(a, every=5, take_over=take_over, fenced=lambda: fenced.append(True))
+    live: list[int] = []
+    loop = ReplicaLoop(
+        a, every=5, take_over=take_over, fenced=lambda: fenced.append(True), on_live=live.append
+    )
     assert await loop.once() is None
     assert taken == []
+    assert live == [2]  # B runs too: the provider pace is shared (bot/app.py: share_pace)
     await b.stop()
     assert (await loop.once()) == Gone(A, frozenset({B}))
+    assert live[-1] == 1
     assert [g.ids for g in taken] == [{B}]
     assert await loop.once() is None, "adopted once"
 
@@ -273,6 +278,7 @@ class SchedulePace:
     """A shared schedule in memory, as Redis or the database keep it (a fake backend)."""
 
     def __init__(self) -> None:
+        self.active = True
         self.last = 0.0
         self.asked: list[tuple[float, float]] = []
 
