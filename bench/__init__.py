@@ -19,4 +19,5 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "startup": ("bench.startup", "python -m bot to ready: empty DB vs 1,000,000 messages"),
     "large": ("bench.large", "large sends: 10,000 from a list, 1,000 at 50 ms, card edits"),
     "metrics": ("bench.metrics", "/send with and without Prometheus metrics; one scrape"),
+    "replicas": ("bench.replicas", "1-3 replicas sharing a rate-limited account (figures)"),
 }

@@ -6,8 +6,11 @@ Resources (database, HTTP client, services) are opened in ``post_init`` and clos
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import os
+import signal
 from datetime import datetime, timedelta
 
 import httpx
@@ -22,7 +25,9 @@ from bot.callbacks import callback_url
 from bot.config import Settings
 from bot.context import BotApplication, BotContext, BotData
 from bot.errors import on_error
+from bot.inbox import replay
 from bot.lifecycle import InFlight
+from bot.replicas import ReplicaLoop, adopt_gone
 from bot.scheduler import Scheduler, start_scheduler
 from bot.services import Services
 from bot.tracking.policy import Clock, system_clock
@@ -32,6 +37,8 @@ from providers.registry import RECEIPT_READERS, provider_environment, provider_o
 from storage.crypto import CredentialCipher, load_or_create_keys
 from storage.db import Database, open_database
 from storage.models import utcnow
+from storage.pace import DatabasePace, RedisPace
+from storage.replicas import Gone, Replicas, new_replica_id
 from storage.repo import Repository
 
 STATUS_KIND = "status"  # the callback kind of delivery receipts (see bot/webhooks.py)
@@ -48,6 +55,12 @@ class Resources:
         self.http: httpx.AsyncClient | None = None
         self.scheduler: Scheduler | None = None
         self.tracker: Tracker | None = None
+        self.replicas: Replicas | None = None
+        self.replica_loop: ReplicaLoop | None = None
+        self.pace: DatabasePace | RedisPace | None = None
+        # Whose leftovers this replica took at start (None: a single process took all);
+        # the inbox replay (bot/inbox.py) takes the same replicas' unhandled updates.
+        self.start_gone: Gone | None = None
 
 
 def build_application(
@@ -136,11 +149,13 @@ async def start_resources(
         max_connections=max(settings.send_concurrency * 2, 20),
         transport=app.bot_data.provider_transport,
     )
-    env = provider_environment(resources.http, settings.model_dump())
+    db = Database(resources.engine)
+    start_gone = await join_replicas(resources, db, settings)
+    env = provider_environment(resources.http, settings.model_dump(), shared=resources.pace)
     metrics = app.bot_data.metrics
     if metrics is not None:
         metrics.instrument(resources.http, provider_of_url(env))
-    repo = Repository(Database(resources.engine))
+    repo = Repository(db)
     webhook_url, token = settings.webhook_url, app.bot.token
 
     def status_callback(provider: str) -> str | None:
@@ -164,7 +179,7 @@ async def start_resources(
     rotated = await services.accounts.rotate_keys()
     if rotated:
         log.info("re-encrypted %d stored credentials under the newest SECRET_KEY", rotated)
-    interrupted = await repo.messages.mark_interrupted_sends()
+    interrupted = await repo.messages.mark_interrupted_sends(start_gone)
     if interrupted:
         log.warning(
             "%d messages were interrupted mid-send by the last stop: now unknown", interrupted
@@ -182,20 +197,83 @@ async def start_resources(
     if metrics is not None:
         tracker.updater.on_edit = metrics.count_card_edit
     services.card_events = tracker
-    await tracker.resume()  # after interrupted sends became unknown: those are not polled
+    if start_gone is not None:
+        tracker.share(db.replica or "")
+    # After interrupted sends became unknown: those are not polled.
+    await tracker.resume(start_gone)
     if background:
         tracker.start()
     # Large sends a stop cut off go on with the rows never handed over (their cards follow).
     resumed = services.large_sends.resume_all(
-        await repo.large_sends.running(), tracker.messages_sent
+        await repo.large_sends.running(start_gone), tracker.messages_sent
     )
     if resumed:
         log.info("going on with %d large sends cut off by the last stop", resumed)
     # After the interrupted sends are marked: a run completed at start shows them as unknown.
-    resources.scheduler = start_scheduler(app.bot, services, settings)
+    resources.scheduler = start_scheduler(app.bot, services, settings, gone=start_gone)
+    if start_gone is not None and background:
+        assert resources.replicas is not None
+        resources.replica_loop = ReplicaLoop(
+            resources.replicas,
+            every=settings.replica_heartbeat_seconds,
+            take_over=lambda gone: take_over(app, gone),
+            fenced=lambda: os.kill(os.getpid(), signal.SIGTERM),
+            on_live=lambda count: share_pace(resources, count),
+        )
+        resources.replica_loop.start()
     app.bot_data.bot_username = app.bot.username or ""
     await publish_commands(app)
     log.info("chatops-bridge ready as @%s", app.bot_data.bot_username)
+
+
+async def join_replicas(resources: Resources, db: Database, settings: Settings) -> Gone | None:
+    """Register this process as a replica; whose leftovers it takes (None: all, SQLite).
+
+    Several replicas can share a PostgreSQL database: then this one adopts the dead ones
+    (and rows from before replicas existed), and provider accounts are paced on a schedule
+    shared through Redis (``REDIS_URL``) or the database. SQLite is one process.
+    """
+    db.replica = new_replica_id()
+    replicas = Replicas(
+        db, me=db.replica, dead_after=timedelta(seconds=settings.replica_dead_seconds)
+    )
+    resources.replicas = replicas
+    await replicas.register()
+    if replicas.single_process:
+        return None  # SQLite: one process, paced in memory
+    if settings.redis_url is not None:
+        resources.pace = RedisPace.from_url(settings.redis_url.get_secret_value())
+    else:
+        resources.pace = DatabasePace(db)
+    share_pace(resources, len(await replicas.live()))
+    resources.start_gone = await adopt_gone(replicas, ownerless=True)
+    log.info("replica %s started", db.replica)
+    return resources.start_gone
+
+
+def share_pace(resources: Resources, live: int) -> None:
+    """Pace provider accounts on the shared schedule only while other replicas run."""
+    if resources.pace is not None:
+        resources.pace.active = live > 1
+
+
+async def take_over(app: BotApplication, gone: Gone) -> None:
+    """Take over the work of replicas found dead while running (see ``bot/replicas.py``)."""
+    services, resources = app.bot_data.services, app.bot_data.resources
+    if services is None or resources is None:
+        return
+    interrupted = await services.repo.messages.mark_interrupted_sends(gone)
+    if interrupted:
+        log.warning("%d messages of dead replicas were interrupted mid-send: unknown", interrupted)
+    if resources.tracker is not None:
+        await resources.tracker.adopt(gone)
+    if resources.scheduler is not None:
+        resources.scheduler.adopt(gone)
+    if resources.tracker is not None:  # their large sends go on here, each row still once
+        services.large_sends.resume_all(
+            await services.repo.large_sends.running(gone), resources.tracker.messages_sent
+        )
+    await replay(app, gone)
 
 
 async def apply_retention(
@@ -257,6 +335,14 @@ async def close_resources(app: BotApplication) -> None:
     services = app.bot_data.services
     if services is not None:
         await services.accounts.close()
+    if resources.replica_loop is not None:
+        await resources.replica_loop.stop()  # marks this replica stopped
+        resources.replica_loop = None
+    elif resources.replicas is not None:
+        with contextlib.suppress(Exception):  # best effort: the database may be gone
+            await resources.replicas.stop()
+    if resources.pace is not None:
+        await resources.pace.close()
     if resources.http is not None:
         await resources.http.aclose()
     if resources.engine is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from providers.parrotica.paths import resolve_paths
@@ -100,6 +100,13 @@ class Settings(CoreSettings):
     # Prometheus /metrics and /healthz on this port too (any mode); 0 picks a free one.
     metrics_port: int | None = Field(None, ge=0, le=65535)
 
+    # Several replicas on PostgreSQL: each refreshes its heartbeat this often, and one not
+    # seen for REPLICA_DEAD_SECONDS is dead (its work is taken over).
+    replica_heartbeat_seconds: float = Field(5.0, gt=0)
+    replica_dead_seconds: float = Field(30.0, gt=0)
+    # Shared provider rate limits across replicas in Redis (else the database holds them).
+    redis_url: SecretStr | None = None
+
     @field_validator("telegram_bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
@@ -119,3 +126,12 @@ class Settings(CoreSettings):
     def _parrotica_paths(cls, value: str | None) -> str | None:
         resolve_paths(value)  # a bad table stops the bot at start, naming the key
         return value
+
+    @model_validator(mode="after")
+    def _replica_timing(self) -> Settings:
+        # A replica must get at least two heartbeats in before others may call it dead.
+        if self.replica_dead_seconds < 2 * self.replica_heartbeat_seconds:
+            raise ValueError(
+                "REPLICA_DEAD_SECONDS must be at least twice REPLICA_HEARTBEAT_SECONDS"
+            )
+        return self

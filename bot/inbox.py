@@ -35,6 +35,7 @@ from bot.context import BotApplication
 from bot.handlers.connect import carries_credentials
 from bot.tracking.updater import retry_seconds
 from storage.inbox import Inbox
+from storage.replicas import Gone
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +84,24 @@ async def hand_on(app: BotApplication, update: Update) -> None:
     await app.update_queue.put(update)
 
 
-async def replay(app: BotApplication) -> int | None:
-    """At start: queue the updates a crash or a stop left unhandled, oldest first.
+async def replay(app: BotApplication, gone: Gone | None = None) -> int | None:
+    """Queue the updates a crash or a stop left unhandled, oldest first.
 
+    At start, a single process replays every stored update; a replica among several only
+    those of the replicas it took over at start (``Resources.start_gone``), and, while
+    running, those of ``gone`` replicas: never another live replica's update in progress.
     Returns the highest update id replayed (None: there were none), so polling can confirm
     them to Telegram instead of taking them a second time.
     """
     inbox = inbox_of(app)
-    rows = await inbox.pending()
+    resources = app.bot_data.resources
+    at_start = gone is None
+    if gone is None and resources is not None:
+        gone = resources.start_gone
+    if gone is None:
+        rows = await inbox.pending()
+    else:
+        rows = await inbox.adopt(gone, mine_too=at_start)
     for row in rows:
         try:
             update = Update.de_json(json.loads(row.data), app.bot)

@@ -27,6 +27,7 @@ from bot.services import Services
 from bot.services.schedule_runner import ScheduleRunner
 from bot.services.sending import SendOutcome
 from storage.models import OutboxEntry, Schedule, utcnow
+from storage.replicas import Gone
 from storage.schedules import ScheduleRepository
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ class Scheduler:
         self._first_pass = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        # Claims to take over, in the task: the start's (None: every claim) and then those
+        # of replicas seen dead while running (bot/replicas.py).
+        self._recover: list[Gone | None] = [None]
 
     @property
     def running(self) -> bool:
@@ -98,6 +102,17 @@ class Scheduler:
 
     def wake(self) -> None:
         """Look again now: a schedule was made or moved."""
+        self._wake.set()
+
+    def adopt(self, gone: Gone, *, at_start: bool = False) -> None:
+        """Take over the claims of ``gone`` replicas (in the task, before its next pass).
+
+        ``at_start`` replaces the start's "every claim" (several replicas: only the dead's).
+        """
+        if at_start and self._recover == [None]:
+            self._recover = [gone]
+        else:
+            self._recover.append(gone)
         self._wake.set()
 
     async def first_pass(self) -> None:
@@ -125,12 +140,13 @@ class Scheduler:
         self._task = None
 
     async def _loop(self) -> None:
-        try:
-            await self.runner.recover(self.clock())
-        except Exception:
-            log.exception("could not recover schedules claimed before the last stop")
         while not self._stopping:
             self._wake.clear()
+            while self._recover and not self._stopping:
+                try:
+                    await self.runner.recover(self.clock(), self._recover.pop(0))
+                except Exception:
+                    log.exception("could not recover schedules claimed by a stopped process")
             try:
                 await self.runner.run_due(self.clock())
                 pause = await self._pause()
@@ -149,8 +165,14 @@ class Scheduler:
         return max(MIN_PAUSE, min(wait, self._check))
 
 
-def start_scheduler(bot: Bot, services: Services, settings: Settings) -> Scheduler:
-    """Build the scheduler over the services and start its task."""
+def start_scheduler(
+    bot: Bot, services: Services, settings: Settings, *, gone: Gone | None = None
+) -> Scheduler:
+    """Build the scheduler over the services and start its task.
+
+    Its claims are this replica's (``claimed_by``); at start it takes over the claims of
+    ``gone`` replicas (None: every claim, a single process).
+    """
     grace = timedelta(minutes=settings.schedule_grace_minutes)
     runner = ScheduleRunner(
         services.schedules.store,
@@ -158,10 +180,13 @@ def start_scheduler(bot: Bot, services: Services, settings: Settings) -> Schedul
         services.sender,
         TelegramNotifier(bot, services, grace=grace),
         grace=grace,
+        worker=services.repo.db.replica,
     )
     scheduler = Scheduler(
         runner, services.schedules.store, check_seconds=settings.schedule_check_seconds
     )
+    if gone is not None:
+        scheduler.adopt(gone, at_start=True)
     services.schedules.on_change = scheduler.wake
     scheduler.start()
     return scheduler

@@ -42,6 +42,18 @@ reports (another transport, e.g. ``httpx.MockTransport`` in tests) nothing is le
 answers are taken when the request's slot is left, and writes when the request was let go: the
 same guarantees, a little more slowly.
 
+**Several replicas.** One account's requests may leave from several processes. A pacer given a
+:class:`SharedPace` (the bot passes one backed by Redis or PostgreSQL, ``storage/pace.py``)
+also reserves each request's moment on the account's shared schedule before letting it go:
+the reservation is at least ``SHARED_SPACING`` × ``floor`` after every other replica's and no
+earlier than the moment this process chose, so the provider sees the account's requests that
+far apart whichever replica sends them (one limiter, a per-process and a shared backend).
+While other replicas run (``SharedPace.active``; alone, a replica paces as one process does)
+such a pacer stays on the schedule (*far* mode): another replica's answers cannot anchor it,
+and 10 % (not 5 %) is the margin for the jitter between processes. The shared schedule uses
+the backend server's clock, so the replicas' clocks need not agree; a 429 that still happens
+is retried as always. ``bench/replicas.py`` measures it.
+
 An answer (or write report) that has not come ``patience`` after its request was let go is no
 longer waited for; the next request is then anchored on the moment the waiting stopped.
 Requests are let go in the order they asked (a FIFO lock).
@@ -63,7 +75,7 @@ import contextlib
 import hashlib
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -72,8 +84,30 @@ from providers.http import retry_after_seconds, send_request
 ROUND_TRIPS_KEPT = 64  # ~3 s: a near provider answers fast at least once through a busy spell
 PATIENCE_FLOORS = 5  # an answer this late is a stall, not jitter
 WRITE_LEAD = 0.005  # covers timer granularity (1 ms), building the request, a busy loop
+# Several replicas: the shared schedule's spacing, × the floor. Requests of different
+# processes cannot be anchored on each other's answers or writes, so the margin for their
+# jitter (event loops, the reservation's round trip) is wider than one process's headroom.
+SHARED_SPACING = 1.10
 
 _NO_EXTENSIONS: Mapping[str, Any] = {}
+
+
+class SharedPace(Protocol):
+    """The shared schedule of provider accounts across replicas (Redis or the database).
+
+    ``active`` says whether other replicas run now: alone, a replica paces as one process
+    does (no round trip per request, answers anchor the next request).
+    """
+
+    active: bool
+
+    async def reserve(self, key: str, interval: float, earliest: float) -> float:
+        """Reserve the account's next request moment; the seconds from now until it.
+
+        The moment is at least ``earliest`` seconds from now and ``interval`` after the
+        moment reserved before (by any replica). ``key`` is a hash, never a credential.
+        """
+        ...
 
 
 class Slot:
@@ -143,13 +177,23 @@ class SlotPacer:
         floor: the provider's documented minimum gap; defaults to ``interval``.
         patience: how long to wait for the previous request's answer or write report;
             defaults to ``PATIENCE_FLOORS`` × ``floor``.
+        shared: the schedule shared with other replicas (None: this process alone).
+        key: the account's key on the shared schedule (a hash).
 
     """
 
     def __init__(
-        self, interval: float, *, floor: float | None = None, patience: float | None = None
+        self,
+        interval: float,
+        *,
+        floor: float | None = None,
+        patience: float | None = None,
+        shared: SharedPace | None = None,
+        key: str = "",
     ) -> None:
         self.interval = interval
+        self.shared = shared  # several replicas: the account's schedule they all keep to
+        self.key = key
         self.floor = interval if floor is None else min(floor, interval)
         self.patience = self.floor * PATIENCE_FLOORS if patience is None else patience
         self.reports_writes = False  # set once the client reports a write (see Slot.trace)
@@ -202,7 +246,7 @@ class SlotPacer:
             last = self._last
             if last is None:
                 not_before = target
-            elif self.near:
+            elif self.near and not (self.shared is not None and self.shared.active):
                 not_before = await self._waited(last, last.over) + self.floor
                 target = not_before  # if the provider turns far, the schedule starts here
             else:
@@ -210,6 +254,16 @@ class SlotPacer:
                 if self.reports_writes:
                     written = await self._waited(last, last.sent)
                 not_before = max(target, written + self.floor)
+            if self.shared is not None and self.shared.active:
+                # The account's turn among all replicas, no earlier than this process's. The
+                # server's "wait" was measured about half a round trip before it came back.
+                asked = loop.time()
+                wait = await self.shared.reserve(
+                    self.key,
+                    max(self.interval, self.floor * SHARED_SPACING),
+                    max(0.0, not_before - asked),
+                )
+                not_before = max(not_before, (asked + loop.time()) / 2 + wait)
             # Reported writes are held until ``not_before`` by the trace callback, so the
             # request can go a little early; unreported ones are written after they are let
             # go, and a timer never fires early.
@@ -285,10 +339,11 @@ async def paced_request(
 
 
 class AccountLimiters:
-    """Hands out one pacer per (provider, account)."""
+    """Hands out one pacer per (provider, account), sharing its schedule when given one."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: SharedPace | None = None) -> None:
         self._pacers: dict[str, SlotPacer] = {}
+        self.shared = shared
 
     def get(
         self, provider: str, account_key: str, *, interval: float, floor: float | None = None
@@ -302,6 +357,6 @@ class AccountLimiters:
         digest = hashlib.sha256(f"{provider}\0{account_key}".encode()).hexdigest()
         pacer = self._pacers.get(digest)
         if pacer is None:
-            pacer = SlotPacer(interval, floor=floor)
+            pacer = SlotPacer(interval, floor=floor, shared=self.shared, key=digest)
             self._pacers[digest] = pacer
         return pacer

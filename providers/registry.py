@@ -37,7 +37,7 @@ from providers.parrotica.adapter import (
 )
 from providers.parrotica.adapter import read_recipient as parrotica_recipient
 from providers.parrotica.paths import resolve_paths
-from providers.ratelimit import AccountLimiters
+from providers.ratelimit import AccountLimiters, SharedPace
 from providers.receipts import InvalidCallback, ReceiptReader, Receipts
 
 # (provider, callback kind) → the reader of its pushed receipts; a provider that pushes
@@ -73,19 +73,20 @@ class ProviderEnvironment:
 
 
 def provider_environment(
-    http: httpx.AsyncClient, settings: Mapping[str, Any]
+    http: httpx.AsyncClient, settings: Mapping[str, Any], *, shared: SharedPace | None = None
 ) -> ProviderEnvironment:
     """Every vendor's settings, read from the bot's settings by their COMMANDS.md names.
 
     ``settings`` is the bot's configuration as a mapping (``Settings.model_dump()``); keys a
-    vendor does not find keep that vendor's defaults.
+    vendor does not find keep that vendor's defaults. ``shared``: the provider accounts'
+    pace shared with other replicas (None: this process alone).
     """
     nusasms = NusaSmsSettings()
     parrotica = ParroticaSettings()
     courier = CourierSettings()
     return ProviderEnvironment(
         http=http,
-        limiters=AccountLimiters(),
+        limiters=AccountLimiters(shared),
         nusasms=NusaSmsSettings(
             base_url=settings.get("nusasms_base_url", nusasms.base_url),
             sms_base_url=settings.get("nusasms_sms_base_url", nusasms.sms_base_url),

@@ -1,7 +1,8 @@
 """A small in-memory copy of rows read on every update (chats, credentials).
 
-This process owns the database and every write of these rows goes through
-:class:`storage.repo.Repository`, which forgets the copy it changes. A read that was already
+Kept by a single process (SQLite), which owns the database: every write of these rows goes
+through :class:`storage.repo.Repository`, which forgets the copy it changes. On PostgreSQL
+another replica may write them, so the size is 0 there and nothing is kept. A read that was already
 under way when a write forgot its key must not put the old row back: every ``forget`` moves a
 generation counter on, and :meth:`RowCache.put` only keeps a value read in the current
 generation.
@@ -38,7 +39,7 @@ class RowCache(Generic[K, V]):
 
     def put(self, key: K, row: V | None, generation: int) -> None:
         """Keep ``row`` unless something was forgotten since ``generation`` was taken."""
-        if generation != self._generation:
+        if generation != self._generation or self._size <= 0:
             return
         if key not in self._rows and len(self._rows) >= self._size:
             self._rows.pop(next(iter(self._rows)))

@@ -226,6 +226,9 @@ class Database:
             writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         self._writers = async_sessionmaker(writer, class_=AsyncSession, expire_on_commit=False)
         self._turns = Turns()
+        # The replica (``storage/replicas.py``) this process writes its rows under: messages,
+        # outbox entries and inbox rows it owns. None until the application sets it at start.
+        self.replica: str | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -32,6 +32,7 @@ from providers.base import DeliveryState
 from storage.db import Database
 from storage.models import AuditEntry, Batch, Message, OutboxKind, Progress, StatusEvent, utcnow
 from storage.outbox import Due, Outbox, Want
+from storage.replicas import Gone
 
 QUEUED = DeliveryState.QUEUED.value
 STOP_SOURCE = "stop"  # the history source of a row a Stop kept from being sent
@@ -178,15 +179,18 @@ class LargeSends:
                 update(Batch).where(col(Batch.id) == batch_id).values(started_at=utcnow())
             )
 
-    async def running(self) -> list[Batch]:
-        """Large sends still ``sending`` (at start: the ones a stop or a crash cut off)."""
+    async def running(self, gone: Gone | None = None) -> list[Batch]:
+        """Large sends still ``sending`` (at start: the ones a stop or a crash cut off).
+
+        With several replicas (``gone``), only those stored by replicas seen dead: a live
+        replica's running send is its own.
+        """
+        query = select(Batch).where(col(Batch.progress) == Progress.SENDING.value)
+        if gone is not None:
+            stored_by_gone = select(Message.batch_id).where(gone.where(Message.replica))
+            query = query.where(col(Batch.id).in_(stored_by_gone))
         async with self.db.read() as s:
-            rows = await s.exec(
-                select(Batch)
-                .where(col(Batch.progress) == Progress.SENDING.value)
-                .order_by(col(Batch.id))
-            )
-            return list(rows)
+            return list(await s.exec(query.order_by(col(Batch.id))))
 
     async def unhanded(self, batch_id: int) -> list[Message]:
         """The rows of a send never handed to a provider, in recipient order."""

@@ -37,6 +37,7 @@ from storage.models import (
     utcnow,
 )
 from storage.outbox import Due, Outbox, Want
+from storage.replicas import Gone
 
 INTERRUPTED = "the bot stopped while sending; check before resending"
 RECONCILE = "reconcile"  # the history source of looking up a send whose answer was lost
@@ -129,6 +130,7 @@ class Messages:
                 for message in messages:
                     message.batch_id, message.chat_id = batch.id, batch.chat_id
                     message.created_at = message.updated_at = now
+                    message.replica = self.db.replica
                 s.add_all(messages)
                 await s.flush()
                 events = [_event(m.id, m.state, "send", now) for m in messages]
@@ -300,13 +302,15 @@ class Messages:
         told = await self.outbox.want(s, OutboxKind.CARD, cards, now=now)
         return told + await self.outbox.want(s, OutboxKind.FAILURES, failures, now=now)
 
-    async def mark_interrupted_sends(self) -> int:
-        """At start: messages still ``queued`` were interrupted mid-send by a stop.
+    async def mark_interrupted_sends(self, gone: Gone | None = None) -> int:
+        """Messages still ``queued`` by a replica that stopped were interrupted mid-send.
 
         Their provider call may or may not have happened, so they become ``unknown`` (never
-        resent blindly). Returns how many were found. Rows of a large send still running that
-        were never handed to the provider are not interrupted: it goes on with them
-        (:mod:`storage.large_sends`).
+        resent blindly). With several replicas only the ``gone`` ones' messages are touched
+        (``storage/replicas.py``): a live replica's queued messages are its sends in flight.
+        Without ``gone``, every queued message (one process: at its start). Rows of a large
+        send still running that were never handed to the provider are not interrupted: it goes
+        on with them (:mod:`storage.large_sends`). Returns how many were found.
         """
         resumable = and_(
             col(Message.handed_at).is_(None),
@@ -314,12 +318,11 @@ class Messages:
                 select(Batch.id).where(col(Batch.progress) == Progress.SENDING.value)
             ),
         )
+        interrupted = and_(col(Message.state) == DeliveryState.QUEUED.value, ~resumable)
+        if gone is not None:
+            interrupted = and_(interrupted, gone.where(Message.replica))
         async with self.db.read() as s:
-            ids = list(
-                await s.exec(
-                    select(Message.id).where(Message.state == DeliveryState.QUEUED, ~resumable)
-                )
-            )
+            ids = list(await s.exec(select(Message.id).where(interrupted)))
         applied = await self.apply_changes(
             StateChange(i, DeliveryState.UNKNOWN, "restart", detail=INTERRUPTED)
             for i in ids

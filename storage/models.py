@@ -185,6 +185,9 @@ class Message(SQLModel, table=True):
     # A large send's row handed to the provider (committed before the call): a restart sends
     # the rows without it and never the others.
     handed_at: datetime | None = None
+    # The replica that stored it: its in-flight send and its polls are that replica's, until
+    # the replica is seen dead and another takes them over (``storage/replicas.py``).
+    replica: str | None = Field(default=None, index=True)
 
 
 class StatusEvent(SQLModel, table=True):
@@ -401,6 +404,8 @@ class OutboxEntry(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = None
+    # The replica that delivers it (the writer; a dead replica's are taken over).
+    replica: str | None = None
 
 
 class InboxUpdate(SQLModel, table=True):
@@ -417,3 +422,48 @@ class InboxUpdate(SQLModel, table=True):
     update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     data: str
     received_at: datetime = Field(default_factory=utcnow)
+    # The replica handling it: only a dead replica's updates are replayed by another.
+    replica: str | None = None
+
+
+class Replica(SQLModel, table=True):
+    """One running bot process (a replica), its heartbeat, and who took over its work.
+
+    Written at start with a random id and refreshed every ``REPLICA_HEARTBEAT_SECONDS``; a
+    replica not seen for ``REPLICA_DEAD_SECONDS`` (or stopped, or a dead process on the same
+    host) is dead, and one live replica takes its work over (``adopted_by``).
+    """
+
+    id: str = Field(primary_key=True)
+    host: str = ""
+    pid: int = 0
+    started_at: datetime = Field(default_factory=utcnow)
+    seen_at: datetime = Field(default_factory=utcnow)
+    stopped_at: datetime | None = None
+    adopted_by: str | None = None
+    adopted_at: datetime | None = None
+
+
+class Dialogue(SQLModel, table=True):
+    """A guided ``/connect`` in progress for one user, so any replica can take its next step.
+
+    ``data`` is encrypted like stored credentials (it holds the values typed so far); the row
+    is deleted when the dialogue ends, is cancelled or times out.
+    """
+
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    started_at: datetime = Field(default_factory=utcnow)
+
+
+class RateSlot(SQLModel, table=True):
+    """The shared pace of one provider account across replicas (no Redis): its next slot.
+
+    ``free_at`` is the database server's clock in POSIX seconds; the key is a hash, never a
+    credential.
+    """
+
+    __tablename__ = "rateslot"
+
+    key: str = Field(primary_key=True)
+    free_at: float = 0.0

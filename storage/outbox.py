@@ -13,9 +13,14 @@ pending, and delivered again after a restart, or delivered.
   again with a newer ``event_id``, and a post or an edit that shows that event settles it.
   A hundred receipts for one card are one pending row and one edit.
 - **Held.** An entry written with ``hold_until`` is posted by the process that wrote it
-  (``/send`` answers with its own card at once); nobody else posts it before then. A new
-  process releases every hold at start (:meth:`Outbox.release_holds`): one bot process per
-  database is the supported deployment, so a hold it finds belonged to a stopped process.
+  (``/send`` answers with its own card at once); nobody else posts it before then. A single
+  process releases every hold at start (:meth:`Outbox.release_holds`).
+- **Owned.** Each entry names the replica that delivers it (``replica``: its writer), so with
+  several replicas one card is posted by one process. A replica that changes another's
+  *pending* entry tells only its own process; the owner finds the change with
+  :meth:`Outbox.owned_since`. An entry already told (its card is out) goes to the replica
+  that makes it pending again. A dead replica's pending entries are taken over
+  (:meth:`Outbox.adopt`), holds and all.
 - **Told in process.** Writers pass what they wrote to :meth:`Outbox.announce` after their
   commit, which hands it to the in-process :attr:`Outbox.listener` (the delivery loop); at
   start the loop reads :meth:`Outbox.pending` instead.
@@ -35,6 +40,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Database
 from storage.models import OutboxEntry, OutboxKind, OutboxState, utcnow
+from storage.replicas import Gone
 
 PENDING = OutboxState.PENDING.value
 
@@ -57,13 +63,19 @@ class Due:
     chat_id: int
     batch_id: int | None
     hold_until: datetime | None
+    replica: str | None = None  # who delivers it (None: whoever has it)
 
     @classmethod
     def of(cls, entry: OutboxEntry) -> Due:
         """The value of a stored entry."""
         assert entry.id is not None
         return cls(
-            entry.id, OutboxKind(entry.kind), entry.chat_id, entry.batch_id, entry.hold_until
+            entry.id,
+            OutboxKind(entry.kind),
+            entry.chat_id,
+            entry.batch_id,
+            entry.hold_until,
+            entry.replica,
         )
 
 
@@ -99,6 +111,7 @@ class Outbox:
             hold_until=hold_until,
             created_at=now,
             updated_at=now,
+            replica=self.db.replica,
         )
         s.add(entry)
         await s.flush()
@@ -127,6 +140,14 @@ class Outbox:
             .values(
                 state=PENDING,
                 updated_at=now,
+                # An entry told already (its card is out) is delivered by whoever changes it
+                # now; a pending one stays with its owner, who may be posting it right now.
+                replica=case(
+                    (col(OutboxEntry.state) == PENDING, col(OutboxEntry.replica)),
+                    else_=self.db.replica,
+                )
+                if self.db.replica is not None
+                else col(OutboxEntry.replica),
                 event_id=case(
                     *(
                         (and_(batch_id == b, event_id < w.event_id), w.event_id)
@@ -140,10 +161,11 @@ class Outbox:
                 col(OutboxEntry.chat_id),
                 col(OutboxEntry.batch_id),
                 col(OutboxEntry.hold_until),
+                col(OutboxEntry.replica),
             )
             .execution_options(synchronize_session=False)
         )
-        due = [Due(i, kind, c, b, h) for i, c, b, h in result.all()]
+        due = [Due(i, kind, c, b, h, r) for i, c, b, h, r in result.all()]
         found = {d.batch_id for d in due}
         new = [
             OutboxEntry(
@@ -153,6 +175,7 @@ class Outbox:
                 event_id=w.event_id,
                 created_at=now,
                 updated_at=now,
+                replica=self.db.replica,
             )
             for b, w in newest.items()
             if b not in found
@@ -172,6 +195,7 @@ class Outbox:
             text=text,
             created_at=now,
             updated_at=now,
+            replica=self.db.replica,
         )
         s.add(entry)
         await s.flush()
@@ -306,7 +330,7 @@ class Outbox:
             )
 
     async def release_holds(self) -> int:
-        """At start: end every hold (they belonged to a stopped process); how many."""
+        """At start of a single process: end every hold (a stopped process's); how many."""
         async with self.db.write() as s:
             result = await s.exec(
                 update(OutboxEntry)
@@ -324,6 +348,48 @@ class Outbox:
                 .order_by(col(OutboxEntry.id))
             )
             return list(rows)
+
+    async def adopt(self, gone: Gone) -> list[Due]:
+        """Take over the pending entries of ``gone`` replicas: ours now, holds ended.
+
+        One UPDATE, so two replicas adopting at once split the rows, never share one.
+        Returns what became ours, oldest first, for the delivery loop.
+        """
+        if gone.empty:
+            return []
+        async with self.db.write() as s:
+            result = await s.exec(
+                update(OutboxEntry)
+                .where(col(OutboxEntry.state) == PENDING, gone.where(OutboxEntry.replica))
+                .values(replica=gone.me, hold_until=None)
+                .returning(
+                    col(OutboxEntry.id),
+                    col(OutboxEntry.kind),
+                    col(OutboxEntry.chat_id),
+                    col(OutboxEntry.batch_id),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            rows = sorted(result.all())
+        return [Due(i, OutboxKind(k), c, b, None, gone.me) for i, k, c, b in rows]
+
+    async def owned_since(self, since: datetime) -> list[Due]:
+        """Pending entries of this replica changed since ``since`` (by any replica), oldest first.
+
+        Another replica's change of an entry this one delivers (a receipt that reached it)
+        is told to its own process only; the owner finds it here.
+        """
+        async with self.db.read() as s:
+            rows = await s.exec(
+                select(OutboxEntry)
+                .where(
+                    OutboxEntry.state == PENDING,
+                    OutboxEntry.replica == self.db.replica,
+                    col(OutboxEntry.updated_at) >= since,
+                )
+                .order_by(col(OutboxEntry.id))
+            )
+            return [Due.of(entry) for entry in rows]
 
     async def get(self, entry_id: int) -> OutboxEntry | None:
         """One entry by id."""

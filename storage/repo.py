@@ -6,6 +6,8 @@ provider call. Sends and messages live in :mod:`storage.messages` (``Repository.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -17,7 +19,16 @@ from storage.history import History
 from storage.inbox import Inbox
 from storage.large_sends import LargeSends
 from storage.messages import Messages
-from storage.models import AuditOutcome, Chat, ConnectToken, Credential, Member, Role, utcnow
+from storage.models import (
+    AuditOutcome,
+    Chat,
+    ConnectToken,
+    Credential,
+    Dialogue,
+    Member,
+    Role,
+    utcnow,
+)
 from storage.stoplist import StopList
 
 CHAT_CACHE = 4096  # chats whose row is kept in memory (read on every update)
@@ -34,10 +45,12 @@ class Repository:
         self.audit_log = AuditLog(db)
         self.history = History(db)  # bulk reads: filtered lists, export pages, statistics
         self.stoplist = StopList(db)
-        # Read on every update / every send; this process owns the database, and every
-        # write of these rows goes through this class, which keeps the copies current.
-        self._chats: RowCache[int, Chat] = RowCache(CHAT_CACHE)
-        self._credentials: RowCache[tuple[int, str], Credential] = RowCache(CHAT_CACHE)
+        # Read on every update / every send. A single SQLite process owns its database, and
+        # every write of these rows goes through this class, which keeps the copies current.
+        # On PostgreSQL another replica may change a chat or its credentials: no copies.
+        size = CHAT_CACHE if db.dialect == "sqlite" else 0
+        self._chats: RowCache[int, Chat] = RowCache(size)
+        self._credentials: RowCache[tuple[int, str], Credential] = RowCache(size)
 
     # -- chats -------------------------------------------------------------------------------
 
@@ -179,6 +192,28 @@ class Repository:
                 .values(checked_at=utcnow(), check_ok=ok, check_detail=detail[:300])
             )
         self._credentials.forget((chat_id, provider))
+
+    # -- guided dialogues (encrypted by the caller) --------------------------------------------
+
+    async def put_dialogue(self, user_id: int, data: bytes, *, started_at: datetime) -> None:
+        """Store (or replace) a user's dialogue in progress."""
+        async with self.db.write() as s:
+            row = await s.get(Dialogue, user_id)
+            if row is None:
+                s.add(Dialogue(user_id=user_id, data=data, started_at=started_at))
+            else:
+                row.data, row.started_at = data, started_at
+
+    async def get_dialogue(self, user_id: int) -> Dialogue | None:
+        """A user's dialogue in progress, if any."""
+        async with self.db.read() as s:
+            return await s.get(Dialogue, user_id)
+
+    async def drop_dialogue(self, user_id: int) -> bool:
+        """End a user's dialogue; whether there was one."""
+        async with self.db.write() as s:
+            result = await s.exec(delete(Dialogue).where(col(Dialogue.user_id) == user_id))
+        return bool(result.rowcount)
 
     # -- members and roles -------------------------------------------------------------------
 

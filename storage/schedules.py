@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from storage.db import Database
 from storage.models import OutboxEntry, Schedule, ScheduleState, may_be_row_id, utcnow
 from storage.outbox import Outbox
+from storage.replicas import Gone
 
 
 def _claimed_by(schedule_id: int, worker: str) -> ColumnElement[bool]:
@@ -165,14 +166,52 @@ class ScheduleRepository:
                 return None
             return await s.get(Schedule, schedule_id)
 
-    async def claimed(self) -> list[Schedule]:
-        """Every schedule currently claimed (at start: left so by a stopped process)."""
-        async with self.db.read() as s:
-            rows = await s.exec(
-                select(Schedule)
-                .where(Schedule.state == ScheduleState.CLAIMED.value)
-                .order_by(col(Schedule.id))
+    async def claim_next(self, *, worker: str, now: datetime) -> Schedule | None:
+        """Claim the soonest due schedule nobody else is claiming; None when none is left.
+
+        One transaction: the row is picked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite
+        ignores it and has one writer), so replicas firing at once take different rows
+        instead of queueing on the same one, and the claim is the same conditional UPDATE.
+        """
+        async with self.db.write() as s:
+            picked = (
+                await s.exec(
+                    select(Schedule.id)
+                    .where(
+                        Schedule.state == ScheduleState.PENDING.value,
+                        col(Schedule.next_run_at) <= now,
+                        col(Schedule.provider_ref).is_(None),
+                    )
+                    .order_by(col(Schedule.next_run_at), col(Schedule.id))
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            ).first()
+            if picked is None:
+                return None
+            result = await s.exec(
+                update(Schedule)
+                .where(
+                    col(Schedule.id) == picked,
+                    col(Schedule.state) == ScheduleState.PENDING.value,
+                )
+                .values(state=ScheduleState.CLAIMED.value, claimed_by=worker, claimed_at=now)
             )
+            if result.rowcount != 1:
+                return None
+            return await s.get(Schedule, picked)
+
+    async def claimed(self, gone: Gone | None = None) -> list[Schedule]:
+        """Schedules currently claimed: every one, or those of ``gone`` replicas only.
+
+        At the start of a single process every claim was left by a stopped one; with several
+        replicas only a dead replica's claims may be taken over (``storage/replicas.py``).
+        """
+        where = col(Schedule.state) == ScheduleState.CLAIMED.value
+        if gone is not None:
+            where = and_(where, gone.where(Schedule.claimed_by))
+        async with self.db.read() as s:
+            rows = await s.exec(select(Schedule).where(where).order_by(col(Schedule.id)))
             return list(rows)
 
     async def take_over(self, row: Schedule, *, worker: str, now: datetime) -> bool:

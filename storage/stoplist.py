@@ -2,7 +2,8 @@
 
 Changes are written with their audit row in one transaction. :meth:`StopList.stopped` is
 asked by every send with phone numbers, so whether a chat has a stoplist at all is kept in
-memory (most chats have none, and then a send costs no query); the numbers themselves are
+memory on SQLite (most chats have none, and then a send costs no query; several replicas on
+PostgreSQL keep no copy, as one may change what another read); the numbers themselves are
 always read from the database, in chunks that stay below every driver's parameter limit.
 """
 
@@ -28,7 +29,9 @@ class StopList:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._has_any: RowCache[int, bool] = RowCache(CHATS_CACHED)
+        # On PostgreSQL another replica may stop a number: no copy there (as for chats).
+        size = CHATS_CACHED if db.dialect == "sqlite" else 0
+        self._has_any: RowCache[int, bool] = RowCache(size)
 
     async def add(self, chat_id: int, numbers: Sequence[str], *, actor: int) -> list[str]:
         """Put ``numbers`` on the chat's stoplist; returns those that were not on it yet.

@@ -22,6 +22,7 @@ from providers.base import DeliveryState
 from storage.large_sends import handed_counts
 from storage.messages import Messages
 from storage.models import Batch, Message, OutboxEntry, OutboxKind, StatusEvent, utcnow
+from storage.replicas import Gone
 
 OPEN_STATES = tuple(s.value for s in DeliveryState if not s.is_final)
 FAILURE_STATES = tuple(s.value for s in DeliveryState if s.is_failure)
@@ -138,6 +139,37 @@ class TrackingRepository:
                 ).where(col(Message.provider_ref).is_not(None), watch.clause(), self._tracked)
             )
             return [PollHint(*row) for row in rows if row[0] is not None]
+
+    async def adopt_polls(self, gone: Gone, watch: ReadWatch) -> list[PollHint]:
+        """Take over the polls of ``gone`` replicas' messages: ours now (one UPDATE).
+
+        The messages this replica polls are the ones it owns (``message.replica``), so two
+        replicas never poll one message; two adopting at once split the rows.
+        """
+        if gone.empty:
+            return []
+        async with self.db.write() as s:
+            result = await s.exec(
+                update(Message)
+                .where(
+                    col(Message.provider_ref).is_not(None),
+                    watch.clause(),
+                    self._tracked,
+                    gone.where(Message.replica),
+                )
+                .values(replica=gone.me)
+                .returning(
+                    col(Message.id),
+                    col(Message.next_poll_at),
+                    col(Message.poll_attempts),
+                    case(
+                        (col(Message.state) == DeliveryState.DELIVERED.value, Message.updated_at),
+                        else_=None,
+                    ),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return [PollHint(*row) for row in sorted(result.all()) if row[0] is not None]
 
     async def stale_open(self, cutoff: datetime, *, limit: int) -> list[int]:
         """Ids of messages still open although sent before ``cutoff`` (to expire).

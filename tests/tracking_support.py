@@ -66,6 +66,9 @@ async def start_tracked_bot(
     )
     await app.initialize()
     await start_resources(app, clock=clock, background=False)
+    # The clock "starts at the real now": a start that took a while (a fresh PostgreSQL
+    # database) must not leave it behind the times the send path stores.
+    clock.now = max(clock.now, datetime.now(UTC))
     return Bot(app, tg, nusa, parrotica, courier)
 
 

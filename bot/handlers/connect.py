@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from html import escape
-from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
@@ -27,15 +25,14 @@ from bot.handlers.senders import offer_choice
 from bot.parsing import command_body, parse_pairs, take_token
 from bot.render import providers_overview
 from bot.services.accounts import provider_spec
+from bot.services.dialogues import PendingConnect
 from bot.services.errors import BadInput, NotAllowed
 from bot.services.links import LIFETIME as LINK_LIFETIME
-from providers.base import CredentialField
 from providers.registry import REGISTRY, example_route
 from storage.models import Role, utcnow
 
 log = logging.getLogger(__name__)
 
-PENDING_KEY = "pending_connect"
 DIALOGUE_TIMEOUT = timedelta(minutes=10)
 SKIP_WORDS = {"-", "skip"}
 _CONNECT = re.compile(r"/connect(@\w+)?(\s|$)", re.IGNORECASE)
@@ -44,29 +41,12 @@ _SECRET_KEYS = sorted({f.key for spec in REGISTRY.values() for f in spec.credent
 _SECRET_PAIR = re.compile(rf"(?<!\w)({'|'.join(map(re.escape, _SECRET_KEYS))})\s*=", re.IGNORECASE)
 
 
-@dataclass(slots=True)
-class PendingConnect:
-    """A guided /connect in progress for one user (kept in memory only, never stored)."""
-
-    chat_id: int
-    chat_title: str
-    provider: str
-    fields: list[CredentialField]
-    values: dict[str, str] = field(default_factory=dict)
-    started: datetime = field(default_factory=utcnow)
-
-    @property
-    def current(self) -> CredentialField:
-        """The field the bot is asking for."""
-        return self.fields[0]
-
-
-def dialogues(context: BotContext) -> dict[Any, Any]:
-    """The user's in-memory dialogue state."""
-    data = context.user_data
-    if data is None:
+def user_of(update: Update) -> int:
+    """The id of the user a guided dialogue belongs to."""
+    user = update.effective_user
+    if user is None:
         raise RuntimeError("update without a user")
-    return data
+    return user.id
 
 
 def _usage() -> str:
@@ -100,10 +80,12 @@ def _prompt(pending: PendingConnect) -> str:
     )
 
 
-def _begin(context: BotContext, *, chat_id: int, title: str, provider: str) -> PendingConnect:
+async def _begin(
+    update: Update, context: BotContext, *, chat_id: int, title: str, provider: str
+) -> PendingConnect:
     spec = provider_spec(provider)
     pending = PendingConnect(chat_id, title, spec.name, list(spec.credentials))
-    dialogues(context)[PENDING_KEY] = pending
+    await context.services.dialogues.put(user_of(update), pending)
     return pending
 
 
@@ -121,7 +103,7 @@ async def connect(update: Update, context: BotContext) -> None:
         raise BadInput(_usage())
     spec = provider_spec(provider)
     if not rest.strip():
-        pending = _begin(context, chat_id=chat.id, title="", provider=spec.name)
+        pending = await _begin(update, context, chat_id=chat.id, title="", provider=spec.name)
         await reply(update, _prompt(pending))
         return
     try:
@@ -226,20 +208,24 @@ async def start_from_deep_link(update: Update, context: BotContext, token: str) 
         raise NotAllowed("Only an admin of that group can connect a provider for it.")
     await context.services.links.redeem(token)
     title = await context.services.chats.title(found.chat_id)
-    pending = _begin(context, chat_id=found.chat_id, title=title, provider=found.provider)
+    pending = await _begin(
+        update, context, chat_id=found.chat_id, title=title, provider=found.provider
+    )
     await reply(update, _prompt(pending))
 
 
 async def on_private_text(update: Update, context: BotContext) -> None:
     """A plain message in private: the next value of a guided /connect, if one is running."""
-    pending = dialogues(context).get(PENDING_KEY)
+    dialogues = context.services.dialogues
+    user_id = user_of(update)
+    pending = await dialogues.get(user_id)
     message = message_of(update)
-    if not isinstance(pending, PendingConnect):
+    if pending is None:
         await reply(update, "I only understand commands. /help lists them.")
         return
     await delete_quietly(message)
     if utcnow() - pending.started > DIALOGUE_TIMEOUT:
-        dialogues(context).pop(PENDING_KEY, None)
+        await dialogues.drop(user_id)
         raise BadInput("The /connect dialogue timed out. Start it again with /connect.")
     value = (message.text or "").strip()
     current = pending.current
@@ -252,9 +238,10 @@ async def on_private_text(update: Update, context: BotContext) -> None:
         pending.values[current.key] = value
     pending.fields.pop(0)
     if pending.fields:
+        await dialogues.put(user_id, pending)
         await reply(update, _prompt(pending))
         return
-    dialogues(context).pop(PENDING_KEY, None)
+    await dialogues.drop(user_id)
     user = update.effective_user
     assert user is not None
     spec = REGISTRY[pending.provider]
@@ -277,9 +264,9 @@ async def on_private_text(update: Update, context: BotContext) -> None:
             log.warning("could not tell chat %s about the connection: %s", pending.chat_id, exc)
 
 
-def cancel_dialogue(context: BotContext) -> bool:
+async def cancel_dialogue(update: Update, context: BotContext) -> bool:
     """Stop a guided /connect; whether one was running."""
-    return dialogues(context).pop(PENDING_KEY, None) is not None
+    return await context.services.dialogues.drop(user_of(update))
 
 
 async def disconnect(update: Update, context: BotContext) -> None:

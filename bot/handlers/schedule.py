@@ -149,7 +149,7 @@ async def cancel(update: Update, context: BotContext) -> None:
     """/cancel <id> cancels a scheduled send; /cancel alone stops a guided /connect."""
     token, _ = take_token(command_body(message_of(update).text or ""))
     if not token:
-        if connect.cancel_dialogue(context):
+        if await connect.cancel_dialogue(update, context):
             await reply(update, "Cancelled. Nothing was stored.")
         else:
             await reply(

@@ -15,6 +15,7 @@ from bot.services.address_book import AddressBooks
 from bot.services.addressing import Addressing
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
+from bot.services.dialogues import Dialogues
 from bot.services.inline import InlineSearch
 from bot.services.large_sends import LargeSends
 from bot.services.links import ConnectLinks
@@ -63,6 +64,7 @@ class Services:
     large_sends: LargeSends
     stoplists: Stoplists
     reports: Reports
+    dialogues: Dialogues
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -117,4 +119,5 @@ class Services:
             large_sends=LargeSends(repo, sender),
             stoplists=Stoplists(repo),
             reports=Reports(repo),
+            dialogues=Dialogues(repo, cipher),
         )

@@ -123,12 +123,21 @@ class LargeSends:
     def resume_all(
         self, batches: Sequence[Batch], on_sent: Callable[[list[Message]], None]
     ) -> int:
-        """Go on with these cut-off sends in background tasks; ``on_sent`` tracks their rows."""
+        """Go on with these cut-off sends in background tasks; ``on_sent`` tracks their rows.
+
+        A send this process already goes on with is not started twice. Returns how many started.
+        """
+        going = {task.get_name() for task in self._resumed}
+        started = 0
         for batch in batches:
-            task = asyncio.create_task(self._resume(batch, on_sent), name=f"resume-{batch.id}")
+            name = f"resume-{batch.id}"
+            if name in going:
+                continue
+            task = asyncio.create_task(self._resume(batch, on_sent), name=name)
             self._resumed.add(task)
             task.add_done_callback(self._resumed.discard)
-        return len(batches)
+            started += 1
+        return started
 
     async def stop_resumed(self, grace: float) -> int:
         """At a stop: give resumed sends ``grace`` seconds, then cut them off; how many.

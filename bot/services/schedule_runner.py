@@ -45,6 +45,7 @@ from bot.services.stoplist import skipped_note
 from bot.services.when import Recurrence, duration_label
 from providers.errors import ProviderError
 from storage.models import OutboxEntry, Schedule, ScheduleState, utcnow
+from storage.replicas import Gone
 from storage.repo import Repository
 from storage.schedules import Finish, ScheduleRepository, Tell
 
@@ -130,10 +131,13 @@ class ScheduleRunner:
         """Start no further run (the bot is stopping); the one being sent finishes."""
         self._halted = True
 
-    async def recover(self, now: datetime) -> int:
-        """At start: take over claims left by a stopped process; returns how many."""
+    async def recover(self, now: datetime, gone: Gone | None = None) -> int:
+        """Take over claims left by a stopped process; returns how many.
+
+        At start, and whenever a replica is seen dead: then only ``gone`` replicas' claims.
+        """
         taken = 0
-        for row in await self.store.claimed():
+        for row in await self.store.claimed(gone):
             if row.claimed_by == self.worker or not await self.store.take_over(
                 row, worker=self.worker, now=now
             ):
@@ -150,13 +154,12 @@ class ScheduleRunner:
         """
         await self.store.close_handed_over(now)
         handled = 0
-        for row in await self.store.due(now, DUE_BATCH):
-            assert row.id is not None
+        for _ in range(DUE_BATCH):
             if self._halted:
                 break
-            claimed = await self.store.claim(row.id, worker=self.worker, now=now)
+            claimed = await self.store.claim_next(worker=self.worker, now=now)
             if claimed is None:
-                continue
+                break  # nothing due is left unclaimed
             handled += 1
             await self._guarded(claimed, now, self._run)
         return handled

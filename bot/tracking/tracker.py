@@ -43,6 +43,7 @@ from providers.base import StatusReport
 from providers.registry import untracked_channels
 from storage.models import Message
 from storage.outbox import Due
+from storage.replicas import Gone
 from storage.tracking_repo import TrackingRepository
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ REFRESH_COOLDOWN = 5.0
 DETAILS_COOLDOWN = 10.0
 ORPHAN_TTL = timedelta(minutes=10)  # a receipt may beat the send's own commit of its ref
 ORPHAN_MAX = 5000
+SWEEP_SECONDS = 1.0  # several replicas: how often the owner looks for others' changes
+SWEEP_OVERLAP = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,9 @@ class Tracker:
         self._orphans: dict[tuple[str, str], tuple[list[StatusReport], datetime]] = {}
         self._expire_at: datetime | None = None  # the next expiry sweep; None: at once
         self._polls_sleep_until: float | None = None  # while the poll loop sleeps
+        # Several replicas: this one's id. It delivers only the outbox entries it owns and
+        # finds other replicas' changes of them by a sweep (``SWEEP_SECONDS``).
+        self.me: str | None = None
         updater.wake = self._wake_cards.set
 
     @property
@@ -104,12 +110,17 @@ class Tracker:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def resume(self) -> int:
+    async def resume(self, gone: Gone | None = None) -> int:
         """At start: arm polls of open messages, queue what the chats are still owed.
 
-        Holds on card entries belonged to the stopped process (its sends cannot post their
-        cards any more), so they end first. Returns how many messages are tracked.
+        A single process (``gone`` None) takes everything: holds on card entries belonged to
+        the stopped process (its sends cannot post their cards any more), so they end first.
+        A replica among several takes only what ``gone`` replicas left (:meth:`adopt`).
+        Returns how many messages are tracked.
         """
+        if gone is not None:
+            await self.adopt(gone)
+            return len(self.poller.schedule)
         now = self.clock()
         self.poller.resume(await self.store.poll_hints(self.policy.watch(now)), now)
         tracked = len(self.poller.schedule)
@@ -118,6 +129,30 @@ class Tracker:
         self.updater.due(owed, now.timestamp())
         log.info("tracking %d open messages; %d chat messages owed", tracked, len(owed))
         return tracked
+
+    async def adopt(self, gone: Gone) -> tuple[int, int]:
+        """Take over the polls and the owed chat messages of ``gone`` replicas.
+
+        Returns how many messages and outbox entries became this replica's.
+        """
+        now = self.clock()
+        hints = await self.store.adopt_polls(gone, self.policy.watch(now))
+        self.poller.resume(hints, now)
+        owed = await self.store.outbox.adopt(gone)
+        self.updater.due(owed, now.timestamp())
+        if hints or owed:
+            log.info(
+                "took over %d open messages and %d chat messages owed from stopped replicas",
+                len(hints),
+                len(owed),
+            )
+        self._wake_polls.set()
+        return len(hints), len(owed)
+
+    def share(self, me: str) -> None:
+        """Run as replica ``me`` among several (before :meth:`resume` and :meth:`start`)."""
+        self.me = me
+        self.updater.me = me
 
     def start(self) -> None:
         """Start the background loops (production; tests call :meth:`tick` instead)."""
@@ -128,6 +163,8 @@ class Tracker:
             asyncio.create_task(self._poll_loop(), name="tracking-polls"),
             asyncio.create_task(self._card_loop(), name="tracking-cards"),
         ]
+        if self.me is not None:
+            self._tasks.append(asyncio.create_task(self._sweep_loop(), name="tracking-sweep"))
 
     async def stop(self) -> None:
         """Stop the loops and let running card jobs finish briefly; safe to call twice."""
@@ -188,8 +225,22 @@ class Tracker:
         await self.updater.tell_now(entry_id, chat_id, self.clock().timestamp())
 
     def outbox_written(self, entries: Sequence[Due]) -> None:
-        """The outbox's listener: entries became pending (after their commit)."""
+        """The outbox's listener: entries became pending (after their commit).
+
+        Among several replicas, entries another replica delivers are left to it (it finds
+        the change in its sweep).
+        """
+        me = self.me
+        if me is not None:
+            entries = [e for e in entries if e.replica is None or e.replica == me]
         self.updater.due(entries, self.clock().timestamp())
+
+    async def sweep(self, since: datetime) -> int:
+        """Queue this replica's entries that another replica made pending since ``since``."""
+        owed = await self.store.outbox.owned_since(since)
+        if owed:
+            self.updater.due(owed, self.clock().timestamp())
+        return len(owed)
 
     async def receive(
         self, provider: str, reports: Sequence[StatusReport], *, source: str = "webhook"
@@ -298,6 +349,19 @@ class Tracker:
             except Exception:
                 log.exception("a status-card round failed")
             await self._sleep(self._wake_cards, wait)
+
+    async def _sweep_loop(self) -> None:
+        since = self.clock() - SWEEP_OVERLAP
+        while not self._stopping.is_set():
+            started = self.clock()
+            try:
+                await self.sweep(since)
+                # Overlapping windows: a writer's clock or a commit may lag a little.
+                since = started - SWEEP_OVERLAP
+            except Exception:
+                log.exception("a sweep of the outbox failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), SWEEP_SECONDS)
 
     async def _sleep(self, event: asyncio.Event, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

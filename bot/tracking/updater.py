@@ -131,6 +131,9 @@ class CardUpdater:
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
         self._exclusive = _Exclusive()
+        # Several replicas: this one's id; a card is posted only by the replica owning its
+        # outbox entry (None: a single process, which owns everything).
+        self.me: str | None = None
         # Called when a job ends, or a new one may run: wakes the card loop.
         self.wake: Callable[[], None] = lambda: None
         # Told each card edit's result (edited, not_modified, gone, retry_after, error).
@@ -188,6 +191,8 @@ class CardUpdater:
                     return batch.card_message_id
                 if outcome.replayed and outcome.still_sending:
                     return None  # its first send is still running here and posts it
+                if entry is not None and not self._owns(entry.replica):
+                    return None  # another replica's card: it posts it
                 note = note or (entry.text if entry is not None else "")
             view: CardView | None
             if outcome.replayed or outcome.batch.progress is not None:  # a large one: stored
@@ -202,6 +207,10 @@ class CardUpdater:
             except TelegramError as exc:
                 await self._not_posted(outcome.batch, exc, now)
                 return None
+
+    def _owns(self, owner: str | None) -> bool:
+        """Whether this process delivers an entry owned by ``owner``."""
+        return self.me is None or owner is None or owner == self.me
 
     async def tell_now(self, entry_id: int, chat_id: int, now: float) -> None:
         """Post an outbox text now; on failure the loop tries again."""
@@ -314,6 +323,8 @@ class CardUpdater:
         entry = await self._store.outbox.of_batch(job.batch_id, OutboxKind.CARD)
         if entry is None or entry.state != OutboxState.PENDING.value:
             return
+        if not self._owns(entry.replica):
+            return  # another replica posts it (its owner, or whoever takes it over)
         if entry.hold_until is not None and entry.hold_until.timestamp() > now:
             wait = entry.hold_until.timestamp() - now
             self.scheduler.want(JobKind.EDIT, job.batch_id, job.chat_id, now, delay=wait)
@@ -423,6 +434,8 @@ class CardUpdater:
             entry = await self._store.outbox.get(entry_id)
             if entry is None or entry.state != OutboxState.PENDING.value:
                 return
+            if not self._owns(entry.replica):
+                return  # another replica tells it
             try:
                 sent = await self._bot.send_message(
                     entry.chat_id, entry.text, parse_mode=ParseMode.HTML
