@@ -148,6 +148,7 @@ async def start_resources(
         send_concurrency=settings.send_concurrency,
         first_poll=settings.status_poll_seconds,
         status_callback=status_callback,
+        confirm_above=settings.confirm_above,
     )
     app.bot_data.services = services
     rotated = await services.accounts.rotate_keys()

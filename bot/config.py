@@ -87,6 +87,8 @@ class Settings(CoreSettings):
     http_timeout: float = Field(20.0, gt=0)
     schedule_grace_minutes: float = Field(15.0, ge=0)
     schedule_check_seconds: float = Field(30.0, ge=0)
+    # A send to more recipients than this asks for a Send press first (0: every send does).
+    confirm_above: int = Field(50, ge=0)
     # How long a stop (SIGTERM) waits for the sends in hand; below Docker's 10 s kill.
     shutdown_grace_seconds: float = Field(8.0, ge=0)
     # Unset: keep message texts and numbers forever.

@@ -79,6 +79,8 @@ class Chat(SQLModel, table=True):
     default_route: str | None = None
     timezone: str = "UTC"
     country: str | None = None
+    # /quiet: the daily window (``22:00-07:00``, chat's time zone) when sends wait; None: off.
+    quiet_hours: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -209,6 +211,9 @@ class Schedule(SQLModel, table=True):
     # A personalised send (a template filled per recipient): each recipient's own text as a
     # JSON list in the order of ``recipients``; ``text`` is then the template's text.
     texts: str | None = None
+    # A run moved to the end of the chat's quiet hours: the time it was due, which keeps a
+    # repeating schedule's rhythm (``next_run_at`` is then the window's end).
+    hold_due: datetime | None = None
 
 
 class ConnectToken(SQLModel, table=True):

@@ -41,6 +41,9 @@ class Finish:
     note: str = ""
     ran: bool = True
     next_run_at: datetime | None = None
+    # Set when quiet hours hold the run (``next_run_at`` is then the window's end): the time
+    # it was due, kept for a repeating schedule's rhythm. Any other end of a run clears it.
+    hold_due: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +209,7 @@ class ScheduleRepository:
             "note": outcome.note[:500],
             "claimed_by": None,
             "claimed_at": None,
+            "hold_due": outcome.hold_due,
         }
         if outcome.next_run_at is not None:
             values["next_run_at"] = outcome.next_run_at
@@ -280,6 +284,7 @@ class ScheduleRepository:
                 timezone=timezone,
                 note="",
                 cancel_requested=False,
+                hold_due=None,
             )
         )
 

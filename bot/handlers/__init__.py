@@ -13,6 +13,7 @@ from bot.handlers import (
     balance,
     cards,
     check,
+    confirm,
     connect,
     lists,
     multicast,
@@ -113,6 +114,7 @@ def register(app: BotApplication) -> None:
     app.add_handler(schedule.cancel_button_handler())
     app.add_handler(senders.pick_handler())
     app.add_handler(multicast.press_handler())
+    app.add_handler(confirm.press_handler())
     app.add_handler(lists.press_handler())
     app.add_handler(
         MessageHandler(

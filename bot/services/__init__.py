@@ -15,6 +15,7 @@ from bot.services.address_book import AddressBooks
 from bot.services.addressing import Addressing
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
+from bot.services.gate import SendGate
 from bot.services.links import ConnectLinks
 from bot.services.lists import RecipientLists
 from bot.services.multicasts import Multicasts
@@ -54,6 +55,7 @@ class Services:
     lists: RecipientLists
     templates: Templates
     addressing: Addressing
+    gate: SendGate
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -67,10 +69,12 @@ class Services:
         send_concurrency: int,
         first_poll: float,
         status_callback: Callable[[str], str | None] = lambda provider: None,
+        confirm_above: int = 50,
     ) -> Services:
         """Wire the use-cases together.
 
-        ``status_callback`` gives a provider's status callback URL (None outside webhook mode).
+        ``status_callback`` gives a provider's status callback URL (None outside webhook mode);
+        a send to more than ``confirm_above`` recipients waits for a Send press.
         """
         accounts = Accounts(repo, cipher, env)
         sender = Sender(
@@ -83,15 +87,25 @@ class Services:
         confirmations = Confirmations(repo.db)
         lists = RecipientLists(ListStore(repo.db), confirmations, repo)
         templates = Templates(TemplateStore(repo.db), repo)
+        schedules = Schedules(
+            ScheduleRepository(repo.db, repo.messages.outbox), repo, accounts, sender
+        )
+        # One clock for schedules and quiet hours: a test that moves one moves both.
+        gate = SendGate(
+            confirmations,
+            repo,
+            accounts,
+            schedules,
+            confirm_above=confirm_above,
+            clock=lambda: schedules.clock(),
+        )
         return cls(
             repo=repo,
             accounts=accounts,
             chats=Chats(repo),
             sender=sender,
             status=StatusReader(repo, accounts),
-            schedules=Schedules(
-                ScheduleRepository(repo.db, repo.messages.outbox), repo, accounts, sender
-            ),
+            schedules=schedules,
             checks=PhoneChecks(PhoneCheckStore(repo.db), accounts, repo),
             links=ConnectLinks(repo),
             senders=Senders(accounts),
@@ -100,4 +114,5 @@ class Services:
             lists=lists,
             templates=templates,
             addressing=Addressing(lists, templates),
+            gate=gate,
         )
