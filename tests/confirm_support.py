@@ -32,9 +32,10 @@ async def press(bot: Bot, data: str, *, chat_id: int = USER, user_id: int = USER
         bot.app, callback_query(data, message_chat_id=chat_id, message_id=1, user_id=user_id)
     )
     said = [
-        str(c.params.get("text", ""))
+        str(c.result.get("text", "")) if isinstance(c.result, dict) else ""
         for c in bot.tg.calls[mark:]
         if c.method in ("editMessageText", "sendMessage")
+        and c.ok
         and int(c.params.get("chat_id", chat_id)) == chat_id
     ]
     return "\n".join(said)

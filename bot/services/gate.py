@@ -184,12 +184,13 @@ class SendGate:
         pairs = addressed(probe)[1]
         groups = sum(1 for to, _ in pairs if request.route.channel.names_group(to))
         large = len(pairs) > self.confirm_above or groups > 0
-        if not large and (until is None or now):
+        if not large and until is None:
             return None  # the common case costs no query
         if await self._messages.batch_for_origin(request.origin) is not None:
             return None  # a replay of a send already made: the send path finds it
         if not large and not now and quiet is not None and until is not None:
             return await self._hold(chat, request, media, quiet, until)
+        # Large, or /send now inside quiet hours: either way a press first.
         payload = _send_payload(request, now=now, media=media)
         row = await self._confirmations.ask(
             chat.id, request.actor_id, SEND, payload, ttl=CONFIRM_TTL
