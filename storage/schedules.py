@@ -93,6 +93,11 @@ class ScheduleRepository:
         async with self.db.read() as s:
             return await s.get(Schedule, schedule_id)
 
+    async def by_origin(self, origin: str) -> Schedule | None:
+        """The schedule a command made (a send held by quiet hours), if any."""
+        async with self.db.read() as s:
+            return (await s.exec(select(Schedule).where(Schedule.origin == origin))).first()
+
     async def for_chat(self, chat_id: int, states: Collection[ScheduleState]) -> list[Schedule]:
         """A chat's schedules in the given states, soonest first."""
         async with self.db.read() as s:

@@ -21,7 +21,7 @@ from storage.models import Chat, Schedule, ScheduleState
 from tests.confirm_support import confirm
 from tests.conftest import GROUP, USER, Bot, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
-from tests.fakes.telegram import FakeTelegram, feed, photo_message
+from tests.fakes.telegram import FakeTelegram, feed, photo_message, private_message
 from tests.schedule_support import at, manual_bot, runner_of, schedule
 
 NUMBER = "6281234567890"
@@ -162,6 +162,17 @@ async def test_a_send_inside_the_window_is_held_and_goes_at_its_end(qbot: Bot) -
     assert await runner.run_due(DAWN - timedelta(seconds=1)) == 0
     assert await runner.run_due(DAWN) == 1
     assert [(m.destination, m.message) for m in qbot.nusa.sent] == [(NUMBER, "Good morning")]
+
+
+async def test_a_held_send_replayed_is_held_once(qbot: Bot) -> None:
+    update = private_message(f"/send {NUMBER} Once")
+    await feed(qbot.app, update)
+    await feed(qbot.app, update)  # Telegram (or the inbox after a crash) hands it over again
+    async with qbot.services.repo.db.read() as s:
+        (row,) = list(await s.exec(select(Schedule)))
+    assert row.origin is not None
+    assert await runner_of(qbot).run_due(DAWN) == 1
+    assert len(qbot.nusa.sent) == 1
 
 
 async def test_a_schedule_firing_inside_the_window_waits_for_its_end(qbot: Bot) -> None:

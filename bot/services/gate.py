@@ -181,7 +181,7 @@ class SendGate:
         quiet, until = _held_until(chat, self.clock())
         # A file may go without a caption: counted as the send path will check it, with one.
         probe = replace(request, media=Media(media.file_name, b"")) if media else request
-        pairs = addressed(probe)[1]
+        pairs = await self.counted(chat, addressed(probe)[1])
         groups = sum(1 for to, _ in pairs if request.route.channel.names_group(to))
         large = len(pairs) > self.confirm_above or groups > 0
         if not large and until is None:
@@ -217,7 +217,7 @@ class SendGate:
 
         """
         request = _draft_request(draft, origin="")
-        pairs = addressed(request)[1]
+        pairs = await self.counted(chat, addressed(request)[1])
         groups = sum(1 for to, _ in pairs if draft.route.channel.names_group(to))
         if len(pairs) <= self.confirm_above and not groups:
             return None
@@ -240,6 +240,16 @@ class SendGate:
             media=None,
             when=draft.when.at,
         )
+
+    async def counted(
+        self, chat: Chat, pairs: Sequence[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """The recipients (with their texts) a send is counted by, against ``CONFIRM_ABOVE``.
+
+        ``pairs`` are de-duplicated already (normalised by the send path's own reader). This
+        is the one place where the chat's stoplist will drop numbers before they are counted.
+        """
+        return list(pairs)
 
     def quiet_until(self, chat: Chat, at: datetime) -> datetime | None:
         """When a send due at ``at`` may go, if the chat's quiet hours hold it."""
@@ -312,8 +322,12 @@ class SendGate:
                 f"{quiet.end:%H:%M}, since scheduled sends carry text only. Send it at once "
                 "with /send now …, or again after the quiet hours. Nothing was sent."
             )
+        earlier = await self._schedules.store.by_origin(request.origin)
+        if earlier is not None:  # the command replayed (after a crash): held already
+            return Held(Created(earlier), earlier.next_run_at, quiet, chat.timezone)
         draft = ScheduleDraft(
             chat=chat,
+            origin=request.origin,
             actor_id=request.actor_id,
             actor_name=request.actor_name,
             when=When(at=until, zone=chat.timezone),

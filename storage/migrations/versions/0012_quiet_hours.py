@@ -2,7 +2,8 @@
 
 ``chat.quiet_hours`` is the daily window as typed (``22:00-07:00``) or NULL. A schedule run
 that falls inside it is moved to the window's end; ``schedule.hold_due`` keeps the time it was
-due, so a repeating schedule keeps its rhythm after the held run.
+due, so a repeating schedule keeps its rhythm after the held run. ``schedule.origin`` is the
+command a held send came from (unique), so a replayed command finds its schedule.
 
 Revision ID: 0012_quiet_hours
 Revises: 0010_inbox
@@ -25,10 +26,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("quiet_hours", sa.String(), nullable=True))
     with op.batch_alter_table("schedule", schema=None) as batch_op:
         batch_op.add_column(sa.Column("hold_due", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("origin", sa.String(), nullable=True))
+        batch_op.create_index("ix_schedule_origin", ["origin"], unique=True)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("schedule", schema=None) as batch_op:
+        batch_op.drop_index("ix_schedule_origin")
+        batch_op.drop_column("origin")
         batch_op.drop_column("hold_due")
     with op.batch_alter_table("chat", schema=None) as batch_op:
         batch_op.drop_column("quiet_hours")
