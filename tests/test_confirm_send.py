@@ -274,3 +274,12 @@ async def test_a_one_off_schedule_whose_time_passed_while_waiting_is_refused(
     assert "passed while it waited for its confirmation; nothing was scheduled" in said, said
     async with small.services.repo.db.read() as s:
         assert list(await s.exec(select(Schedule))) == []
+
+
+async def test_a_large_send_on_a_provider_not_connected_is_refused_before_asking(
+    small: Bot,
+) -> None:
+    reply = await small.private(f"/send parrotica {','.join(numbers(4))} Hi")
+    assert "/connect" in reply, reply
+    async with small.services.repo.db.read() as s:
+        assert list(await s.exec(select(Confirmation))) == []

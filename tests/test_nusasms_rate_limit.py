@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.confirm_support import confirm
 from tests.conftest import NUSA_KEY, USER, Bot, make_settings, start_bot, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram, feed, private_message
@@ -67,6 +68,8 @@ async def test_a_bulk_send_of_200_never_trips_the_limit(paced: Bot) -> None:
     assert isinstance(fake, TimedFake)
     await paced.connect()
     reply = await paced.private(f"/send nusasms:wa {numbers(200)} Pengumuman")
+    assert "Send to 200 recipients?" in reply, reply
+    reply = await confirm(paced)
     assert "accepted 200" in reply, reply
     assert fake.rate_limited == 0
     assert len(fake.sent) == 200

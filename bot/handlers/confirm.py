@@ -22,7 +22,8 @@ from bot.handlers.common import edit_pressed, message_of, reply, sender_name
 from bot.render_gate import held_text, plan_text
 from bot.schedule_text import confirmation, handed_over_note
 from bot.services import Services
-from bot.services.gate import SCHEDULE, Held, MediaRef, Plan
+from bot.services.gate import SCHEDULE, Held, Plan
+from bot.services.gate_payload import MediaRef
 from bot.services.media import MediaPlan, accept_media
 from bot.services.scheduling import Created
 from providers.base import Media

@@ -29,7 +29,8 @@ from bot.services.addressing import is_list, is_template
 from bot.services.channels import channel_options, require_channel_credentials
 from bot.services.chats import route_from
 from bot.services.errors import BadInput, echo
-from bot.services.gate import Held, MediaRef, Plan
+from bot.services.gate import Held, Plan
+from bot.services.gate_payload import MediaRef
 from bot.services.media import accept_media
 from bot.services.phones import normalise
 from bot.services.segments import preview, preview_personal, sms_segments

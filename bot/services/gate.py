@@ -24,17 +24,24 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.services.accounts import Accounts
-from bot.services.chats import chain_text, route_chain
 from bot.services.errors import BadInput
+from bot.services.gate_payload import (
+    MediaRef,
+    draft_request,
+    read_draft,
+    read_request,
+    schedule_payload,
+    send_payload,
+)
 from bot.services.quiet import QuietHours
 from bot.services.scheduling import Created, ScheduleDraft, Schedules
 from bot.services.sending import SendRequest, addressed
-from bot.services.when import Recurrence, When, load_zone
+from bot.services.when import When
 from providers.base import BalanceKind, Cost, Media
 from providers.errors import ProviderError
 from providers.registry import Route
@@ -49,19 +56,6 @@ SCHEDULE = "schedule"
 KINDS = (SEND, SCHEDULE)
 CONFIRM_TTL = timedelta(minutes=15)
 REPEAT_WINDOW = timedelta(hours=1)
-
-
-@dataclass(frozen=True, slots=True)
-class MediaRef:
-    """The file a confirmed send downloads at the press: Telegram keeps it, we keep its id."""
-
-    file_id: str
-    file_name: str
-    extension: str
-    limit: int
-    mime_type: str
-    what: str
-    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +185,10 @@ class SendGate:
         if not large and not now and quiet is not None and until is not None:
             return await self._hold(chat, request, media, quiet, until)
         # Large, or /send now inside quiet hours: either way a press first.
-        payload = _send_payload(request, now=now, media=media)
-        row = await self._confirmations.ask(
-            chat.id, request.actor_id, SEND, payload, ttl=CONFIRM_TTL
-        )
-        return await self._plan(
-            row,
+        return await self._ask(
+            SEND,
+            send_payload(request, now=now, media=media),
+            request.actor_id,
             chat,
             request.route,
             request.fallbacks,
@@ -216,18 +208,16 @@ class SendGate:
             BadInput: a recipient or text the send path would refuse.
 
         """
-        request = _draft_request(draft, origin="")
+        request = draft_request(draft, origin="")
         pairs = await self.counted(chat, addressed(request)[1])
         groups = sum(1 for to, _ in pairs if draft.route.channel.names_group(to))
         if len(pairs) <= self.confirm_above and not groups:
             return None
-        payload = _schedule_payload(draft)
-        row = await self._confirmations.ask(
-            chat.id, draft.actor_id, SCHEDULE, payload, ttl=CONFIRM_TTL
-        )
         quiet, until = _held_until(chat, draft.when.at)
-        return await self._plan(
-            row,
+        return await self._ask(
+            SCHEDULE,
+            schedule_payload(draft),
+            draft.actor_id,
             chat,
             draft.route,
             draft.fallbacks,
@@ -241,9 +231,7 @@ class SendGate:
             when=draft.when.at,
         )
 
-    async def counted(
-        self, chat: Chat, pairs: Sequence[tuple[str, str]]
-    ) -> list[tuple[str, str]]:
+    async def counted(self, chat: Chat, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         """The recipients (with their texts) a send is counted by, against ``CONFIRM_ABOVE``.
 
         ``pairs`` are de-duplicated already (normalised by the send path's own reader). This
@@ -289,9 +277,9 @@ class SendGate:
         if row.kind == SCHEDULE:
             if pressed == Pressed.EARLIER:
                 return Decided(SCHEDULE, earlier=True)
-            draft = _read_draft(chat, data, self.clock())
+            draft = read_draft(chat, data, self.clock())
             return Decided(SCHEDULE, created=await self._schedules.create(draft))
-        request = _read_request(chat, data)
+        request = read_request(chat, data)
         media = MediaRef(**data["media"]) if data.get("media") else None
         quiet, until = _held_until(chat, self.clock())
         holds = until is not None and quiet is not None and not data.get("now")
@@ -340,9 +328,11 @@ class SendGate:
         created = await self._schedules.create(draft)
         return Held(created, until, quiet, chat.timezone)
 
-    async def _plan(
+    async def _ask(
         self,
-        row: Confirmation,
+        kind: str,
+        payload: str,
+        actor: int,
         chat: Chat,
         route: Route,
         fallbacks: tuple[Route, ...],
@@ -356,6 +346,14 @@ class SendGate:
         media: MediaRef | None,
         when: datetime | None = None,
     ) -> Plan:
+        """Store the confirmation and say what Send will do.
+
+        The estimate comes first: a provider that is not connected is refused before
+        anything is stored.
+        """
+        estimate = await self._estimate(chat.id, route, pairs, media)
+        recent = await self._messages.sent_since(chat.id, self.clock() - REPEAT_WINDOW)
+        row = await self._confirmations.ask(chat.id, actor, kind, payload, ttl=CONFIRM_TTL)
         assert row.id is not None
         groups = sum(1 for to, _ in pairs if route.channel.names_group(to))
         texts = {text for _, text in pairs}
@@ -369,7 +367,6 @@ class SendGate:
                 else max(counted.values(), key=lambda s: s.segments)
             )
             parts = sum(counted[t].segments for _, t in pairs)
-        recent = await self._messages.sent_since(chat.id, self.clock() - REPEAT_WINDOW)
         return Plan(
             confirmation_id=row.id,
             kind=row.kind,
@@ -382,7 +379,7 @@ class SendGate:
             personal=personal,
             segments=segments,
             parts=parts or 0,
-            estimate=await self._estimate(chat.id, route, pairs, media, groups=groups),
+            estimate=estimate,
             repeats=sum(1 for pair in pairs if pair in recent),
             quiet=quiet,
             held_until=held_until,
@@ -398,8 +395,6 @@ class SendGate:
         route: Route,
         pairs: Sequence[tuple[str, str]],
         media: MediaRef | None,
-        *,
-        groups: int,
     ) -> Estimate | None:
         """The documented cost of the send and the balance that pays it; None: not stated."""
         adapter = await self._accounts.adapter(chat_id, route.provider, channel=route.channel)
@@ -416,99 +411,5 @@ class SendGate:
             else:
                 found = next((b for b in lines if b.name == cost.balance), None)
                 balance = found.amount if found is not None else None
-        return Estimate(amount, cost.unit, cost.balance, balance, problem, at_least=groups > 0)
-
-
-# -- what a confirmation stores (JSON; never a secret) -----------------------------------------
-
-
-def _send_payload(request: SendRequest, *, now: bool, media: MediaRef | None) -> str:
-    return json.dumps(
-        {
-            "route": chain_text([request.route, *request.fallbacks]),
-            "recipients": list(request.recipients),
-            "text": request.text,
-            "texts": list(request.texts) if request.texts is not None else None,
-            "origin": request.origin,
-            "options": dict(request.options) if request.options else None,
-            "card_note": request.card_note,
-            "actor_id": request.actor_id,
-            "actor_name": request.actor_name,
-            "now": now,
-            "media": asdict(media) if media is not None else None,
-        }
-    )
-
-
-def _read_request(chat: Chat, data: dict[str, Any]) -> SendRequest:
-    route, *fallbacks = route_chain(data["route"])
-    return SendRequest(
-        chat_id=chat.id,
-        actor_id=int(data["actor_id"]),
-        actor_name=str(data["actor_name"]),
-        route=route,
-        fallbacks=tuple(fallbacks),
-        recipients=list(data["recipients"]),
-        text=str(data["text"]),
-        texts=data["texts"],
-        origin=str(data["origin"]),
-        country=chat.country,
-        options=data["options"],
-        card_note=str(data["card_note"]),
-    )
-
-
-def _draft_request(draft: ScheduleDraft, *, origin: str) -> SendRequest:
-    return SendRequest(
-        chat_id=draft.chat.id,
-        actor_id=draft.actor_id,
-        actor_name=draft.actor_name,
-        route=draft.route,
-        recipients=draft.recipients,
-        text=draft.text,
-        texts=draft.texts,
-        origin=origin,
-        country=draft.chat.country,
-    )
-
-
-def _schedule_payload(draft: ScheduleDraft) -> str:
-    rule = draft.when.recurrence
-    return json.dumps(
-        {
-            "route": chain_text([draft.route, *draft.fallbacks]),
-            "recipients": list(draft.recipients),
-            "text": draft.text,
-            "texts": list(draft.texts) if draft.texts is not None else None,
-            "actor_id": draft.actor_id,
-            "actor_name": draft.actor_name,
-            "at": draft.when.at.isoformat(),
-            "zone": draft.when.zone,
-            "rule": rule.rule if rule is not None else None,
-        }
-    )
-
-
-def _read_draft(chat: Chat, data: dict[str, Any], now: datetime) -> ScheduleDraft:
-    """The schedule a confirmation stored, its first run moved on if it passed meanwhile."""
-    route, *fallbacks = route_chain(data["route"])
-    at = datetime.fromisoformat(data["at"])
-    rule = Recurrence(data["rule"]) if data["rule"] else None
-    if at <= now:
-        if rule is None:
-            raise BadInput(
-                "The time of this scheduled send passed while it waited for its confirmation; "
-                "nothing was scheduled. Run /schedule again with a new time."
-            )
-        at = rule.next_after(now, zone=load_zone(data["zone"]), anchor=at)
-    return ScheduleDraft(
-        chat=chat,
-        actor_id=int(data["actor_id"]),
-        actor_name=str(data["actor_name"]),
-        when=When(at=at, zone=str(data["zone"]), recurrence=rule),
-        route=route,
-        fallbacks=tuple(fallbacks),
-        recipients=list(data["recipients"]),
-        text=str(data["text"]),
-        texts=data["texts"],
-    )
+        groups = any(route.channel.names_group(to) for to, _ in pairs)
+        return Estimate(amount, cost.unit, cost.balance, balance, problem, at_least=groups)
