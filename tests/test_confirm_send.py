@@ -18,6 +18,8 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from providers.base import Cost
+from providers.registry import parse_route
 from storage.models import Confirmation, Message, Schedule, utcnow
 from tests.confirm_support import confirm, last_buttons, press
 from tests.conftest import GROUP, NUSA_KEY, USER, Bot, make_settings, start_bot, stop_bot
@@ -283,3 +285,25 @@ async def test_a_large_send_on_a_provider_not_connected_is_refused_before_asking
     assert "/connect" in reply, reply
     async with small.services.repo.db.read() as s:
         assert list(await s.exec(select(Confirmation))) == []
+
+
+def test_documented_prices_are_declared_by_the_adapter() -> None:
+    capabilities = parse_route("nusasms:wa").provider.capabilities
+    assert capabilities.cost("wa") == Cost(balance="WA", text_chunk=1500, per_media=2.0)
+    assert capabilities.cost("sms") is None  # the SMS APIs state no price
+    assert parse_route("parrotica").provider.capabilities.cost("sms") is None
+
+
+@pytest.mark.parametrize(
+    ("route", "recipient", "group"),
+    [
+        ("nusasms:wa", "6281234567890", False),
+        ("nusasms:smsgroup", "Sales Team", True),
+        ("parrotica:sms", "group:4004", True),
+        ("parrotica:sms", "contact:12", False),
+        ("courier:bulk", "group:11111111-2222-4333-8444-000000000002", True),
+        ("courier:bulk", "individual:11111111-2222-4333-8444-000000000002", False),
+    ],
+)
+def test_which_recipients_are_provider_groups(route: str, recipient: str, group: bool) -> None:
+    assert parse_route(route).channel.names_group(recipient) is group

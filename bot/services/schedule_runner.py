@@ -101,6 +101,11 @@ def _next_run(row: Schedule, now: datetime, due: datetime) -> datetime | None:
     return Recurrence(row.recurrence).next_after(now, zone=_zone(row), anchor=due)
 
 
+def _anchor(row: Schedule) -> datetime:
+    """The run time a repeating schedule's rhythm follows (a held run's original due time)."""
+    return row.hold_due or row.next_run_at
+
+
 def _zone(row: Schedule) -> ZoneInfo:
     try:
         return ZoneInfo(row.timezone)
@@ -209,7 +214,7 @@ class ScheduleRunner:
                 outcome=Finish(
                     ScheduleState.PENDING if row.recurrence else ScheduleState.DONE,
                     note=CUT_OFF,
-                    next_run_at=_next_run(row, now, row.next_run_at),
+                    next_run_at=_next_run(row, now, _anchor(row)),
                 ),
             )
         except Exception:  # the next start takes the claim over instead
@@ -224,7 +229,7 @@ class ScheduleRunner:
             await self.store.release(row.id, worker=self.worker)
             return
         log.warning("schedule %s was sent before a stop; completing its run", row.id)
-        nxt = _next_run(row, now, row.next_run_at)
+        nxt = _next_run(row, now, _anchor(row))
         outcome = SendOutcome(batch, await self._repo.messages.of_batch(batch.id), replayed=True)
         await self._complete(row, now, nxt, outcome, note="after a restart")
 
