@@ -166,6 +166,8 @@ async def start_resources(
             retention_job, interval=RETENTION_EVERY, first=RETENTION_EVERY, name="retention"
         )
     tracker = build_tracker(app.bot, services, settings, clock=clock or system_clock)
+    # Sends plan their first poll on the tracker's clock, so a test driving it drives both.
+    services.sender.clock = tracker.clock
     resources.tracker = tracker
     services.card_events = tracker
     await tracker.resume()  # after interrupted sends became unknown: those are not polled

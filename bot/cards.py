@@ -20,9 +20,10 @@ from bot.tracking.policy import READ_CHANNELS
 from providers.base import DeliveryState
 from storage.tracking_repo import CardView
 
-# Inline buttons of a card: ``card:refresh:<batch id>`` and ``card:details:<batch id>``.
+# Inline buttons of a card: ``card:<action>:<batch id>`` for Refresh, Details and History.
 REFRESH = "refresh"
 DETAILS = "details"
+HISTORY = "history"
 CARD_PATTERN = r"^card:"
 _CARD_DATA = re.compile(r"card:([a-z]+):([0-9]+)")
 
@@ -42,7 +43,7 @@ def parse_card_data(data: str) -> tuple[str, int] | None:
 
 
 def card_keyboard(view: CardView) -> InlineKeyboardMarkup | None:
-    """Refresh while something may still move; Details when the send has several recipients."""
+    """Refresh while something may still move; Details of several recipients, else History."""
     assert view.batch.id is not None
     buttons = []
     channel = view.batch.route.partition(":")[2]
@@ -53,6 +54,10 @@ def card_keyboard(view: CardView) -> InlineKeyboardMarkup | None:
     if view.total > 1:
         buttons.append(
             InlineKeyboardButton("📋 Details", callback_data=card_data(DETAILS, view.batch.id))
+        )
+    elif view.total == 1:  # one message: its status history, as /status <id> shows it
+        buttons.append(
+            InlineKeyboardButton("🕘 History", callback_data=card_data(HISTORY, view.batch.id))
         )
     return InlineKeyboardMarkup([buttons]) if buttons else None
 

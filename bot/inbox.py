@@ -52,6 +52,8 @@ def may_store(update: Update) -> bool:
     whose dialogue lives in memory and would not survive a crash anyway) are handed on
     without a copy: the database never sees them, and a crash loses them as before.
     """
+    if update.inline_query is not None:
+        return False  # its answer is only wanted now: a replay would answer an expired query
     message = update.message or update.edited_message
     if message is None:
         return True

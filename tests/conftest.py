@@ -23,7 +23,7 @@ from bot.logs import quiet_libraries
 from bot.services import Services
 from storage.db import Database, create_engine, migrate
 from storage.repo import Repository
-from tests.databases import database_url, drop_all
+from tests.databases import database_url, drop_all, release
 from tests.fakes.courier import FakeCourier
 from tests.fakes.nusasms import TEST_API_KEY, FakeNusaSms
 from tests.fakes.parrotica import FakeParrotica
@@ -86,6 +86,13 @@ def _test_databases() -> Iterator[None]:
     drop_all()
     yield
     drop_all()
+
+
+@pytest.fixture(autouse=True)
+def _release_test_databases() -> Iterator[None]:
+    """PostgreSQL runs: empty the test's databases for the next test (set up first, ends last)."""
+    yield
+    release()
 
 
 @pytest.fixture

@@ -93,10 +93,14 @@ class BotProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGINT)
         code = await asyncio.wait_for(self.process.wait(), timeout=30)
+        self.close_log()
+        return code
+
+    def close_log(self) -> None:
+        """Close the log file (the process is gone; a later start opens it again)."""
         if self._log is not None:
             self._log.close()
             self._log = None
-        return code
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,15 +1,19 @@
 """The database each test runs on: SQLite by default, PostgreSQL with ``TEST_DATABASE_URL``.
 
 Without ``TEST_DATABASE_URL`` a test's database is a SQLite file in its ``tmp_path``. With it
-(``postgresql+asyncpg://postgres@127.0.0.1:5432/test``), each (test, name) pair gets a fresh
-PostgreSQL database on that server, created on first use and dropped when the test session
-ends, so tests never see each other's rows and a bot restarted within a test finds its data.
+(``postgresql+asyncpg://postgres@127.0.0.1:5432/test``), each (test, name) pair gets an empty
+PostgreSQL database on that server for the length of the test, so tests never see each other's
+rows and a bot restarted within a test finds its data.
+
+Databases are reused: when a test ends, :func:`release` empties the ones it used (its schema
+dropped and made again) and hands them to later tests; the session drops them at its end. A
+``DROP DATABASE`` waits for a checkpoint (seconds on a busy machine), emptying a schema does not:
+one database per test cost the PostgreSQL run minutes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import threading
 import time
@@ -22,21 +26,50 @@ from sqlalchemy.ext.asyncio import create_async_engine
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 PREFIX = "chatops_t_"
 
-_created: list[str] = []
+_created: list[str] = []  # every database this run made
+_free: list[str] = []  # empty ones, ready for the next test
+_in_use: dict[str, str] = {}  # "<tmp_path>/<name>" of the running test → its database
 _lock = threading.Lock()
 
 
 def database_url(tmp_path: Path, name: str = "bot") -> str:
-    """The URL of the test's database ``name`` (created on first use)."""
+    """The URL of the test's database ``name`` (an empty one on first use)."""
     if not TEST_DATABASE_URL:
         return f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
-    digest = hashlib.sha1(f"{tmp_path}/{name}".encode(), usedforsecurity=False).hexdigest()
-    database = f"{PREFIX}{os.getpid()}_{digest[:12]}"
+    key = f"{tmp_path}/{name}"
     with _lock:
-        if database not in _created:
-            _admin(f'CREATE DATABASE "{database}"')
-            _created.append(database)
+        database = _in_use.get(key)
+        if database is None:
+            database = _free.pop() if _free else _create()
+            _in_use[key] = database
     return make_url(TEST_DATABASE_URL).set(database=database).render_as_string(False)
+
+
+def _create() -> str:
+    database = f"{PREFIX}{os.getpid()}_{len(_created)}"
+    _admin(f'CREATE DATABASE "{database}"')
+    _created.append(database)
+    return database
+
+
+def release() -> None:
+    """Empty the databases the test that just ended used, for the tests after it.
+
+    Connections left open (a killed bot's, say) are ended first, or the schema could not go.
+    """
+    with _lock:
+        used = list(_in_use.values())
+        _in_use.clear()
+    for database in used:
+        _admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = :name AND pid <> pg_backend_pid()",
+            name=database,
+        )
+        _admin("DROP SCHEMA public CASCADE", database=database)
+        _admin("CREATE SCHEMA public", database=database)
+        with _lock:
+            _free.append(database)
 
 
 def drop_all() -> None:
@@ -47,6 +80,8 @@ def drop_all() -> None:
     """
     with _lock:
         _created.clear()
+        _free.clear()
+        _in_use.clear()
     if TEST_DATABASE_URL:
         for database in _admin_rows(
             "SELECT datname FROM pg_database WHERE datname LIKE :prefix", prefix=f"{PREFIX}%"
@@ -69,15 +104,21 @@ def _run_alive(database: str) -> bool:
     return True
 
 
-def _admin(statement: str) -> None:
-    _admin_rows(statement)
+def _admin(statement: str, *, database: str | None = None, **params: str) -> None:
+    _admin_rows(statement, database=database, **params)
 
 
-def _admin_rows(statement: str, **params: str) -> list[str]:
-    """Run one statement on the admin database, from a thread of its own (tests are async)."""
+def _admin_rows(statement: str, *, database: str | None = None, **params: str) -> list[str]:
+    """Run one statement on the admin database (or ``database``), from a thread of its own.
+
+    A thread, because tests are async and this is called from synchronous fixtures.
+    """
+    url = make_url(TEST_DATABASE_URL)
+    if database is not None:
+        url = url.set(database=database)
 
     async def run() -> list[str]:
-        engine = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
         try:
             async with engine.connect() as connection:
                 result = await connection.execute(text(statement), params)

@@ -39,7 +39,7 @@ async def receive(bot: Bot, ref: str, state: DeliveryState, detail: str = "") ->
 async def test_refresh_polls_now_and_the_card_follows(tbot: Bot, clock: FakeClock) -> None:
     (ref,) = await send(tbot, NUMBERS[:1])
     batch = await batch_of(tbot)
-    assert card_buttons(tbot, USER, batch.card_message_id) == ["card:refresh:1"]
+    assert card_buttons(tbot, USER, batch.card_message_id) == ["card:refresh:1", "card:history:1"]
     tbot.nusa.set_status(ref, "D")
     clock.advance(4)  # well before the first scheduled poll
 
@@ -58,7 +58,7 @@ async def test_refresh_polls_now_and_the_card_follows(tbot: Bot, clock: FakeCloc
     assert answer.params["text"] == "Asked about 1 message: 1 changed."
     await tracker_of(tbot).tick()
     assert "read" in card_text(tbot, USER, batch.card_message_id)
-    assert card_buttons(tbot, USER, batch.card_message_id) == [], "nothing left to refresh"
+    assert card_buttons(tbot, USER, batch.card_message_id) == ["card:history:1"], "no Refresh"
     clock.advance(6)
     answer = await press(tbot, "card:refresh:1", message_id=batch.card_message_id or 0)
     assert "Nothing left to ask" in answer.params["text"]

@@ -10,7 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+    Update,
+)
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes
 
@@ -22,6 +30,8 @@ from tests.fakes.telegram import (
     document_message,
     feed,
     group_message,
+    inline_callback_query,
+    inline_query,
     offline_builder,
     photo_message,
     private_message,
@@ -377,3 +387,57 @@ def test_threaded_server_from_sync_code() -> None:
         call = server.wait_for("sendMessage", lambda c: c.params["text"] == "sync", since=mark)
         assert call.params["chat_id"] == 4
         assert server.env()["TELEGRAM_BASE_URL"] == server.base_url
+
+
+async def test_inline_mode_answers_posted_results_and_membership() -> None:
+    state = FakeTelegram()
+    state.chat_admins[-100123] = {10}
+    state.chat_members[-100123] = {11}
+    async with offline_builder(state).build() as app:
+        statuses = [(await app.bot.get_chat_member(-100123, u)).status for u in (10, 11, 12)]
+        assert statuses == ["creator", "member", "left"]
+
+        def article(ident: str, text: str = "<b>Card</b>") -> InlineQueryResultArticle:
+            return InlineQueryResultArticle(
+                ident,
+                f"Title {ident}",
+                InputTextMessageContent(text, parse_mode="HTML"),
+                reply_markup=KEYBOARD,
+            )
+
+        update = inline_query("12", user_id=11)
+        query_id = update["inline_query"]["id"]
+        await app.bot.answer_inline_query(
+            query_id, [article("1"), article("2")], cache_time=5, is_personal=True
+        )
+        assert [r["id"] for r in state.inline_results(query_id)] == ["1", "2"]
+        call = state.calls_to("answerInlineQuery")[-1]
+        assert (call.params["cache_time"], call.params["is_personal"]) == (5, True)
+        with pytest.raises(BadRequest, match="Results_too_much"):
+            await app.bot.answer_inline_query("q", [article(str(i)) for i in range(51)])
+        with pytest.raises(BadRequest, match="Result_id_invalid"):
+            await app.bot.answer_inline_query("q", [article("1"), article("1")])
+        with pytest.raises(BadRequest, match="Can't parse entities"):
+            await app.bot.answer_inline_query("q", [article("1", "a <br> b")])
+
+        inline_id = state.post_inline_result(query_id, "2")
+        assert state.inline_messages[inline_id]["text"] == "Card"
+        assert await app.bot.edit_message_text(
+            "<i>New</i>", inline_message_id=inline_id, parse_mode="HTML"
+        )
+        assert state.inline_messages[inline_id]["text"] == "New"
+        assert "reply_markup" not in state.inline_messages[inline_id]
+        with pytest.raises(BadRequest, match="not modified"):
+            await app.bot.edit_message_text(
+                "<i>New</i>", inline_message_id=inline_id, parse_mode="HTML"
+            )
+        with pytest.raises(BadRequest, match="Message_id_invalid"):
+            await app.bot.edit_message_text("x", inline_message_id="nope")
+
+        press = Update.de_json(
+            inline_callback_query("msg:refresh:1", inline_message_id=inline_id), app.bot
+        )
+        assert press is not None
+        assert press.callback_query is not None
+        assert press.callback_query.inline_message_id == inline_id
+        assert press.callback_query.message is None

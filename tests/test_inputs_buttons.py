@@ -36,6 +36,12 @@ PRESSES = [
     pytest.param("sched:cancel:42", None, id="cancel-stale-id"),
     pytest.param("card:refresh:42", None, id="card-stale-id"),
     pytest.param("snd:nusasms:7", None, id="sender-stale-index"),
+    pytest.param("sched:card:0", STALE, id="schedule-card-zero"),
+    pytest.param("sched:card:x", STALE, id="schedule-card-garbage"),
+    pytest.param("sched:card:42", "no scheduled send #42", id="schedule-card-stale-id"),
+    pytest.param("card:history:42", "does not belong to this chat", id="history-stale-id"),
+    pytest.param("msg:refresh:42", "not one you can see", id="inline-card-stale-id"),
+    pytest.param("msg:refresh:x", "older version", id="inline-card-garbage"),
 ]
 
 

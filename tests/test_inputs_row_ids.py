@@ -24,7 +24,16 @@ async def test_an_id_beyond_any_row_is_unknown(bot: Bot, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "data", [f"card:refresh:{BIG}", f"sched:cancel:{BIG}", f"mc:{BIG}:y", f"lst:{BIG}:r"]
+    "data",
+    [
+        f"card:refresh:{BIG}",
+        f"card:history:{BIG}",
+        f"sched:cancel:{BIG}",
+        f"sched:card:{BIG}",
+        f"msg:refresh:{BIG}",
+        f"mc:{BIG}:y",
+        f"lst:{BIG}:r",
+    ],
 )
 async def test_a_button_with_an_id_beyond_any_row_is_answered(bot: Bot, data: str) -> None:
     mark = bot.tg.mark()

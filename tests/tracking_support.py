@@ -38,7 +38,12 @@ class FakeClock:
         return self.now
 
     def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
+        """Move ``seconds`` on from now, or from the real now if that is later.
+
+        Rows are stamped with the real time (``created_at``), so on a slow machine a clock set
+        at the fixture's start would fall behind the rows it is meant to age.
+        """
+        self.now = max(self.now, datetime.now(UTC)) + timedelta(seconds=seconds)
         return self.now
 
 

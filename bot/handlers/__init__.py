@@ -15,6 +15,7 @@ from bot.handlers import (
     check,
     confirm,
     connect,
+    inline,
     lists,
     multicast,
     schedule,
@@ -112,6 +113,7 @@ def register(app: BotApplication) -> None:
         app.add_handler(CommandHandler(command.name, guarded(command), filters=NEW))
     app.add_handler(MessageHandler(NEW & SLASH_TEXT, command_without_entity))
     app.add_handler(schedule.cancel_button_handler())
+    app.add_handler(schedule.card_cancel_handler())
     app.add_handler(senders.pick_handler())
     app.add_handler(multicast.press_handler())
     app.add_handler(confirm.press_handler())
@@ -126,6 +128,7 @@ def register(app: BotApplication) -> None:
     app.add_handler(MessageHandler(NEW & filters.COMMAND, unknown_command), group=FALLBACK)
     app.add_handler(check.callback_handler(), group=PHONE_CHECKS)
     cards.register(app)  # card buttons; status callbacks in a group of their own
+    inline.register(app)  # inline queries and the buttons of cards posted through them
     # Last in group 0, so it only sees presses that no button handler above took.
     app.add_handler(CallbackQueryHandler(stale_button))
 

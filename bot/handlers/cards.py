@@ -1,22 +1,27 @@
-"""Status-card buttons (Refresh, Details) and provider status callbacks.
+"""Status-card buttons (Refresh, Details, History) and provider status callbacks.
 
 Refresh polls the open messages of the card's send right away (at most once every few
 seconds per card) and answers with what changed; the card itself is edited by the tracker,
-within its pacing. Details posts every recipient's state under the card. A provider's status
-callback (a :class:`ProviderCallback` of kind ``status``, read by its line in
-:data:`providers.registry.RECEIPT_READERS`) is read into receipts and applied like a poll.
+within its pacing. Details posts every recipient's state under the card; History (on a
+one-recipient card) posts its message's status history there, as ``/status <id>`` does.
+A provider's status callback (a :class:`ProviderCallback` of kind ``status``, read by its
+line in :data:`providers.registry.RECEIPT_READERS`) is read into receipts and applied like a
+poll.
 """
 
 from __future__ import annotations
 
 import logging
 
-from telegram import CallbackQuery, Update
+from telegram import Update
+from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
 from bot.callbacks import ProviderCallback
-from bot.cards import CARD_PATTERN, DETAILS, REFRESH, parse_card_data
+from bot.cards import CARD_PATTERN, DETAILS, HISTORY, REFRESH, parse_card_data
+from bot.commands import chat_of
 from bot.context import BotApplication, BotContext
+from bot.render import status_details
 from bot.services.errors import BadInput, UserError
 from bot.tracking.tracker import RefreshOutcome, Tracker
 from bot.webhooks import ProviderCallbackHandler
@@ -27,6 +32,7 @@ log = logging.getLogger(__name__)
 
 RECEIPTS_GROUP = 11  # its own group: other ProviderCallback handlers still see their kinds
 TOAST_LIMIT = 200  # Telegram's limit for a callback answer
+HISTORY_COOLDOWN = 10.0  # a second History press within this posts nothing new
 
 
 def tracker_of(context: BotContext) -> Tracker:
@@ -52,9 +58,11 @@ def refresh_text(outcome: RefreshOutcome) -> str:
     return text
 
 
-async def _answer_button(query: CallbackQuery, context: BotContext) -> str:
+async def _answer_button(update: Update, context: BotContext) -> str:
+    query = update.callback_query
+    assert query is not None
     parsed = parse_card_data(query.data or "")
-    if parsed is None or parsed[0] not in (REFRESH, DETAILS):
+    if parsed is None or parsed[0] not in (REFRESH, DETAILS, HISTORY):
         raise BadInput("This button is from an older version of the bot; use /status instead.")
     action, batch_id = parsed
     if query.message is None:
@@ -64,9 +72,30 @@ async def _answer_button(query: CallbackQuery, context: BotContext) -> str:
     tracker = tracker_of(context)
     if action == REFRESH:
         return refresh_text(await tracker.refresh(batch_id, chat_id))
+    if action == HISTORY:
+        return await _post_history(update, context, batch_id)
     if tracker.request_details(batch_id, chat_id):
         return "The details follow below the card."
     return "The details were just posted below the card."
+
+
+async def _post_history(update: Update, context: BotContext, batch_id: int) -> str:
+    """Post the card's message with its status history (as /status <id>) below the card."""
+    query = update.callback_query
+    assert query is not None
+    assert query.message is not None
+    if not tracker_of(context).may_press(HISTORY, batch_id, HISTORY_COOLDOWN):
+        return "The history was just posted below the card."
+    chat = await chat_of(update, context)
+    found = await context.services.status.only_message(chat.id, batch_id)
+    await context.bot.send_message(
+        chat.id,
+        status_details(found.message, found.history, chat.timezone),
+        parse_mode=ParseMode.HTML,
+        reply_to_message_id=query.message.message_id,
+        allow_sending_without_reply=True,
+    )
+    return "The history follows below the card."
 
 
 async def on_card_button(update: Update, context: BotContext) -> None:
@@ -74,7 +103,7 @@ async def on_card_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     try:
-        text = await _answer_button(query, context)
+        text = await _answer_button(update, context)
     except UserError as exc:
         await query.answer(exc.message[:TOAST_LIMIT], show_alert=True)
         return

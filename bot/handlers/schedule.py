@@ -6,15 +6,17 @@ id it cancels a scheduled send, which needs the operator role like the other sch
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from html import escape
+from html import escape, unescape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler
 
 from bot.cards import post_card
-from bot.commands import Command, chat_of, require_role
+from bot.commands import Command, chat_of, current_role, require_role
 from bot.context import BotContext
 from bot.handlers import connect
 from bot.handlers.common import edit_pressed, message_of, reply, sender_name
@@ -26,14 +28,18 @@ from bot.render_lists import addressed_note
 from bot.schedule_text import LIST_LIMIT, confirmation, handed_over_note, schedule_list
 from bot.services import Services
 from bot.services.chats import route_from
-from bot.services.errors import BadInput
+from bot.services.errors import BadInput, UserError
 from bot.services.integers import parse_id, read_id
 from bot.services.scheduling import Cancelled, ScheduleDraft
 from bot.services.when import EXAMPLES, Recurrence, When, describe_time
 from storage.models import Chat, Role
 
+log = logging.getLogger(__name__)
+
+TOAST_LIMIT = 200  # Telegram's limit for a callback answer
 USAGE = "/schedule &lt;when&gt; [&lt;route&gt;] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt;"
-CANCEL_DATA = "sched:cancel:"
+CANCEL_DATA = "sched:cancel:"  # a "Cancel #id" button of the /scheduled list
+CARD_CANCEL_DATA = "sched:card:"  # the Cancel button on a schedule's confirmation
 BUTTONS_PER_ROW = 3
 
 
@@ -84,7 +90,12 @@ async def schedule(update: Update, context: BotContext) -> None:
     note = "\n".join(filter(None, [addressed_note(sending), quiet_note(services, chat, when)]))
     handed = created.handed_over
     if handed is None:
-        await reply(update, "\n".join(filter(None, [confirmation(created.schedule), note])))
+        assert created.schedule.id is not None
+        await message_of(update).reply_html(
+            "\n".join(filter(None, [confirmation(created.schedule), note])),
+            reply_markup=card_keyboard(created.schedule.id),
+            do_quote=False,
+        )
         return
     # Sent to the provider already: its card is tracked like any send's.
     lines = [handed_over_note(handed.schedule), note]
@@ -99,6 +110,13 @@ def quiet_note(services: Services, chat: Chat, when: When) -> str:
     return (
         f"🌙 That is inside this chat's quiet hours: it waits until "
         f"{escape(describe_time(until, chat.timezone))}."
+    )
+
+
+def card_keyboard(schedule_id: int) -> InlineKeyboardMarkup:
+    """The Cancel button under a new schedule's confirmation (the schedule's card)."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton("🚫 Cancel", callback_data=f"{CARD_CANCEL_DATA}{schedule_id}")]]
     )
 
 
@@ -156,12 +174,23 @@ async def cancel(update: Update, context: BotContext) -> None:
     chat = await chat_of(update, context)
     await require_role(update, context, chat, Role.OPERATOR, "Cancelling a scheduled send")
     schedule_id = parse_id(token, what="scheduled send")
+    await reply(update, cancelled_text(await cancel_as_sender(update, context, chat, schedule_id)))
+
+
+async def cancel_as_sender(
+    update: Update, context: BotContext, chat: Chat, schedule_id: int
+) -> Cancelled:
+    """Cancel with the sender's rights: operators their own schedules, admins anyone's.
+
+    /cancel, the list's buttons and a schedule card's button all go through here.
+    """
+    await require_role(update, context, chat, Role.OPERATOR, "Cancelling a scheduled send")
+    role = await current_role(update, context, chat, Role.ADMIN)
     user = update.effective_user
     assert user is not None
-    result = await context.services.schedules.cancel(
-        chat.id, schedule_id, actor=user.id, name=sender_name(update)
+    return await context.services.schedules.cancel(
+        chat.id, schedule_id, actor=user.id, name=sender_name(update), anyones=role == Role.ADMIN
     )
-    await reply(update, cancelled_text(result))
 
 
 async def reschedule(update: Update, context: BotContext) -> None:
@@ -176,7 +205,10 @@ async def reschedule(update: Update, context: BotContext) -> None:
     schedule_id = parse_id(token, what="scheduled send")
     user = update.effective_user
     assert user is not None
-    row, kept = await context.services.schedules.reschedule(chat, schedule_id, rest, actor=user.id)
+    role = await current_role(update, context, chat, Role.ADMIN)
+    row, kept = await context.services.schedules.reschedule(
+        chat, schedule_id, rest, actor=user.id, anyones=role == Role.ADMIN
+    )
     await reply(update, confirmation(row, verb="Rescheduled", kept_rule=kept))
 
 
@@ -194,17 +226,55 @@ async def on_cancel_button(update: Update, context: BotContext) -> None:
         return
     await query.answer()  # stop the button's spinner; the outcome is posted in the chat
     chat = await chat_of(update, context)
-    await require_role(update, context, chat, Role.OPERATOR, "Cancelling a scheduled send")
     schedule_id = cancel_target(query.data)
     assert schedule_id is not None  # the handler's pattern
-    result = await context.services.schedules.cancel(
-        chat.id, schedule_id, actor=update.effective_user.id, name=sender_name(update)
-    )
+    result = await cancel_as_sender(update, context, chat, schedule_id)
     rows = await context.services.schedules.open_for_chat(chat.id)
     open_ids = [r.id for r in rows if r.id is not None and not r.provider_ref]
     await edit_pressed(query, schedule_list(rows), keyboard(open_ids))
     await context.bot.send_message(
         chat.id, cancelled_text(result, by=sender_name(update)), parse_mode=ParseMode.HTML
+    )
+
+
+def card_cancel_target(data: object) -> int | None:
+    """The schedule id of a schedule card's Cancel button; None when the data is not one."""
+    if not isinstance(data, str) or not data.startswith(CARD_CANCEL_DATA):
+        return None
+    return read_id(data.removeprefix(CARD_CANCEL_DATA))
+
+
+async def on_card_cancel_button(update: Update, context: BotContext) -> None:
+    """The Cancel button on a schedule's confirmation: one answer, an alert when refused.
+
+    The chat hears who cancelled it (as from the list); the button goes from the card.
+    """
+    query = update.callback_query
+    assert query is not None
+    schedule_id = card_cancel_target(query.data)
+    assert schedule_id is not None  # the handler's pattern
+    try:
+        if query.message is None:
+            raise BadInput("This button only works in the chat the schedule belongs to.")
+        chat = await chat_of(update, context)
+        result = await cancel_as_sender(update, context, chat, schedule_id)
+    except UserError as exc:
+        await query.answer(unescape(exc.message)[:TOAST_LIMIT], show_alert=True)
+        return
+    await query.answer(f"Scheduled send #{schedule_id} cancelled.")
+    try:
+        await query.edit_message_reply_markup(None)
+    except TelegramError as exc:  # too old or gone: the cancel itself stands
+        log.info("left the Cancel button of schedule %s: %s", schedule_id, exc.message)
+    await context.bot.send_message(
+        chat.id, cancelled_text(result, by=sender_name(update)), parse_mode=ParseMode.HTML
+    )
+
+
+def card_cancel_handler() -> CallbackQueryHandler[BotContext, None]:
+    """The handler of a schedule card's Cancel button (other data: the stale-button answer)."""
+    return CallbackQueryHandler(
+        on_card_cancel_button, pattern=lambda data: card_cancel_target(data) is not None
     )
 
 

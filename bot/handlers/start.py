@@ -26,10 +26,23 @@ def intro() -> str:
     )
 
 
-def help_text(commands: Sequence[Command], role: Role, *, private: bool) -> str:
+def inline_help(bot_username: str) -> str:
+    """The /help line about inline mode (anyone may use it)."""
+    mention = escape(f"@{bot_username}" if bot_username else "@<this bot>")
+    return (
+        f"Inline mode: type {mention} &lt;message id or number&gt; in any chat to share the "
+        "status card of one of your messages (from chats you are a member of)."
+    )
+
+
+def help_text(
+    commands: Sequence[Command], role: Role, *, private: bool, bot_username: str = ""
+) -> str:
     """The /help reply: intro and the commands this role may run in this chat."""
     lines = [intro(), "", f"<b>Your commands</b> (role: {role.value}):"]
     lines.extend(escape(c.help_line) for c in visible_to(list(commands), role, private=private))
+    lines.append("")
+    lines.append(inline_help(bot_username))
     return "\n".join(lines)
 
 
@@ -40,7 +53,9 @@ async def show_help(update: Update, context: BotContext) -> None:
     chat = await chat_of(update, context)
     role = await current_role(update, context, chat, Role.ADMIN)
     private = chat.kind == ChatType.PRIVATE
-    await reply(update, help_text(COMMANDS, role, private=private))
+    await reply(
+        update, help_text(COMMANDS, role, private=private, bot_username=context.bot.username)
+    )
 
 
 async def start(update: Update, context: BotContext) -> None:

@@ -16,6 +16,7 @@ from bot.services.addressing import Addressing
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
 from bot.services.gate import SendGate
+from bot.services.inline import InlineSearch
 from bot.services.links import ConnectLinks
 from bot.services.lists import RecipientLists
 from bot.services.multicasts import Multicasts
@@ -28,6 +29,7 @@ from providers.registry import ProviderEnvironment
 from storage.confirmations import Confirmations
 from storage.crypto import CredentialCipher
 from storage.lists import ListStore
+from storage.lookup import MessageLookup
 from storage.phone_checks import PhoneCheckStore
 from storage.repo import Repository
 from storage.schedules import ScheduleRepository
@@ -56,6 +58,7 @@ class Services:
     templates: Templates
     addressing: Addressing
     gate: SendGate
+    inline: InlineSearch
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -87,6 +90,7 @@ class Services:
         confirmations = Confirmations(repo.db)
         lists = RecipientLists(ListStore(repo.db), confirmations, repo)
         templates = Templates(TemplateStore(repo.db), repo)
+        status = StatusReader(repo, accounts)
         schedules = Schedules(
             ScheduleRepository(repo.db, repo.messages.outbox), repo, accounts, sender
         )
@@ -104,7 +108,7 @@ class Services:
             accounts=accounts,
             chats=Chats(repo),
             sender=sender,
-            status=StatusReader(repo, accounts),
+            status=status,
             schedules=schedules,
             checks=PhoneChecks(PhoneCheckStore(repo.db), accounts, repo),
             links=ConnectLinks(repo),
@@ -115,4 +119,5 @@ class Services:
             templates=templates,
             addressing=Addressing(lists, templates),
             gate=gate,
+            inline=InlineSearch(MessageLookup(repo.db), status),
         )

@@ -19,7 +19,7 @@ from html import escape
 
 from bot.services.accounts import Accounts
 from bot.services.chats import chain_text
-from bot.services.errors import BadInput
+from bot.services.errors import BadInput, NotAllowed
 from bot.services.provider_schedules import HandOver, ProviderSchedules, cannot_cancel
 from bot.services.sending import Sender, personal_recipients, recipients_for, validate_text
 from bot.services.when import When, describe_time, read_when
@@ -196,9 +196,21 @@ class Schedules:
             )
         return row
 
-    async def cancel(self, chat_id: int, schedule_id: int, *, actor: int, name: str) -> Cancelled:
-        """Cancel a pending schedule; a recurring one being sent stops after this run."""
+    async def cancel(
+        self, chat_id: int, schedule_id: int, *, actor: int, name: str, anyones: bool
+    ) -> Cancelled:
+        """Cancel a pending schedule; a recurring one being sent stops after this run.
+
+        ``anyones``: the actor may cancel schedules others made (admins); operators cancel
+        only their own.
+
+        Raises:
+            NotAllowed: the schedule is someone else's and ``anyones`` is false.
+            BadInput: unknown, another chat's, or no longer cancellable (saying why).
+
+        """
         row = await self.owned(chat_id, schedule_id)
+        _check_maker(row, actor, anyones=anyones, verb="cancel")
         for _ in range(_RETRIES):
             state = ScheduleState(row.state)
             if state == ScheduleState.PENDING and row.provider_ref:
@@ -224,13 +236,20 @@ class Schedules:
         raise BadInput(f"Scheduled send #{schedule_id} kept changing; try again.")
 
     async def reschedule(
-        self, chat: Chat, schedule_id: int, body: str, *, actor: int
+        self, chat: Chat, schedule_id: int, body: str, *, actor: int, anyones: bool
     ) -> tuple[Schedule, bool]:
         """Give a schedule a new time (or rule); returns it and whether its rule was kept.
 
-        A one-off ``<when>`` on a recurring schedule moves only its next run.
+        A one-off ``<when>`` on a recurring schedule moves only its next run. ``anyones`` as
+        for :meth:`cancel`.
+
+        Raises:
+            NotAllowed: the schedule is someone else's and ``anyones`` is false.
+            BadInput: unknown, another chat's, closed, or a bad ``<when>``.
+
         """
         row = await self.owned(chat.id, schedule_id)
+        _check_maker(row, actor, anyones=anyones, verb="reschedule")
         when, rest = self.read_when(chat, body)
         if rest.strip():
             raise BadInput(
@@ -270,3 +289,14 @@ class Schedules:
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change()
+
+
+def _check_maker(row: Schedule, actor: int, *, anyones: bool, verb: str) -> None:
+    """Operators manage only the schedules they made; admins (``anyones``) anyone's."""
+    if anyones or row.created_by == actor:
+        return
+    maker = escape(row.created_by_name) or "another member"
+    raise NotAllowed(
+        f"Scheduled send #{row.id} was made by {maker}: operators {verb} only their own "
+        f"schedules; an admin can {verb} anyone's."
+    )

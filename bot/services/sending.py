@@ -281,6 +281,7 @@ class Sender:
         # Provider name → where it may post status changes (None outside webhook mode).
         self._status_callback = status_callback
         self._sending: dict[str, int] = {}  # origins being sent now, and by how many calls
+        self.clock: Callable[[], datetime] = utcnow  # plans first polls; the tracker's clock
 
     async def send(self, request: SendRequest) -> SendOutcome:
         """Validate, store, send and record one batch."""
@@ -523,7 +524,8 @@ class Sender:
     def _accepted(
         self, message_id: int, result: SendResult, send_at: datetime | None
     ) -> StateChange:
-        start = max(utcnow(), send_at) if send_at is not None else utcnow()
+        now = self.clock()
+        start = max(now, send_at) if send_at is not None else now
         return StateChange(
             message_id=message_id,
             state=result.state,

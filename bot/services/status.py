@@ -70,6 +70,18 @@ class StatusReader:
         )
         return ""
 
+    async def only_message(self, chat_id: int, batch_id: int) -> MessageStatus:
+        """The first (for a one-recipient send: the only) message of a send, with its history.
+
+        Raises:
+            BadInput: when the send has no message in this chat.
+
+        """
+        messages = await self._repo.messages.of_batch(batch_id, limit=1)
+        if not messages or messages[0].id is None or messages[0].chat_id != chat_id:
+            raise BadInput(f"Send {batch_id} has no message in this chat.")
+        return await self.message_status(chat_id, messages[0].id, poll=False)
+
     async def check_batch(self, chat_id: int, batch_id: int) -> None:
         """Refuse a send id that is not this chat's (a card button from elsewhere).
 

@@ -224,6 +224,10 @@ class Tracker:
         self._wake_cards.set()
         return True
 
+    def may_press(self, action: str, batch_id: int, cooldown: float) -> bool:
+        """Whether a press of ``action`` on a send's card is not a repeat within ``cooldown`` s."""
+        return self._press((action, batch_id), self.clock().timestamp(), cooldown)
+
     # -- internals ---------------------------------------------------------------------------
 
     def _wake_if_sooner(self) -> None:

@@ -78,6 +78,9 @@ GROUP_TITLE = "Team"
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
+MAX_INLINE_RESULTS = 50
+MAX_INLINE_ID_BYTES = 64
+MAX_NEXT_OFFSET_BYTES = 64
 
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
@@ -105,6 +108,7 @@ STRING_PARAMS = frozenset(
         "foursquare_id",
         "game_short_name",
         "inline_message_id",
+        "inline_query_id",
         "invite_link",
         "ip_address",
         "language_code",
@@ -133,6 +137,7 @@ STRING_PARAMS = frozenset(
 JSON_PARAMS = frozenset(
     [
         "allowed_updates",
+        "button",
         "caption_entities",
         "commands",
         "entities",
@@ -150,6 +155,7 @@ _T = TypeVar("_T")
 _update_ids = itertools.count(1)
 _user_message_ids = itertools.count(100_001)
 _callback_ids = itertools.count(1)
+_inline_query_ids = itertools.count(1)
 
 
 def utf16_len(text: str) -> int:
@@ -477,6 +483,13 @@ class FakeTelegram:
       (the smallest id is the ``creator``);
     * ``files`` – file id → ``(content, file_path)`` for ``getFile`` and downloads;
     * ``users``/``chats`` – JSON of known users/chats (filled from fed updates, else generated).
+    * ``chat_members`` – chat id → member user ids: ``getChatMember`` of anyone else in such a
+      chat (not an admin either) answers ``left``; chats not listed count everyone a member.
+
+    Inline mode: ``answerInlineQuery`` is validated like the Bot API (at most 50 results, unique
+    ids, renderable message texts) and :meth:`post_inline_result` plays a user choosing a
+    result: the message is kept in ``inline_messages`` by its ``inline_message_id``, where
+    ``editMessageText`` with that id edits it.
 
     Inspection: ``calls``, :meth:`calls_to`, :meth:`sent_texts`, :meth:`last_text` and
     ``messages[(chat_id, message_id)]`` – the current Message JSON of every message the bot sent
@@ -503,6 +516,9 @@ class FakeTelegram:
         self.user_messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.blocked_chats: set[int] = set()
         self.chat_admins: dict[int, set[int]] = {}
+        self.chat_members: dict[int, set[int]] = {}
+        self.inline_messages: dict[str, dict[str, Any]] = {}
+        self._inline_ids = itertools.count(1)
         self.files: dict[str, tuple[bytes, str]] = {}
         self.file_names: dict[str, tuple[str, str]] = {}
         self.users: dict[int, dict[str, Any]] = {}
@@ -534,14 +550,20 @@ class FakeTelegram:
     def register_update(self, update: dict[str, Any]) -> None:
         """Remember the users, chats and user messages of an incoming update."""
         with self._lock:
-            for key in ("message", "edited_message", "channel_post", "callback_query"):
+            for key in (
+                "message",
+                "edited_message",
+                "channel_post",
+                "callback_query",
+                "inline_query",
+            ):
                 payload = update.get(key)
                 if not isinstance(payload, dict):
                     continue
                 user = payload.get("from")
                 if isinstance(user, dict) and not user.get("is_bot"):
                     self.users.setdefault(int(user["id"]), dict(user))
-                message = payload if key != "callback_query" else None
+                message = payload if key in ("message", "edited_message", "channel_post") else None
                 if message is not None:
                     chat = message["chat"]
                     self.chats.setdefault(int(chat["id"]), dict(chat))
@@ -787,6 +809,7 @@ class FakeTelegram:
             "deletemessage": self._delete_message,
             "deletemessages": self._delete_messages,
             "answercallbackquery": lambda _p: True,
+            "answerinlinequery": self._answer_inline_query,
             "setmycommands": self._set_my_commands,
             "deletemycommands": self._delete_my_commands,
             "getmycommands": self._get_my_commands,
@@ -929,13 +952,78 @@ class FakeTelegram:
         chat_id = self._chat_id(params)
         if params.get("user_id") in (None, ""):
             raise bad_request("user_id is empty")
-        return self._member_json(chat_id, _as_int(params["user_id"], "user_id"))
+        user_id = _as_int(params["user_id"], "user_id")
+        members = self.chat_members.get(chat_id)
+        if members is not None and user_id not in members | self.chat_admins.get(chat_id, set()):
+            return {"status": "left", "user": self.user_json(user_id)}
+        return self._member_json(chat_id, user_id)
 
     def _get_chat_administrators(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         chat_id = self._chat_id(params)
         return [
             self._member_json(chat_id, uid) for uid in sorted(self.chat_admins.get(chat_id, ()))
         ]
+
+    # ---- inline mode --------------------------------------------------------------------------
+
+    def _answer_inline_query(self, params: dict[str, Any]) -> bool:
+        if not params.get("inline_query_id"):
+            raise bad_request("QUERY_ID_INVALID")
+        results = params.get("results")
+        if not isinstance(results, list):
+            raise bad_request("RESULTS_INVALID")
+        if len(results) > MAX_INLINE_RESULTS:
+            raise bad_request("RESULTS_TOO_MUCH")
+        ids = [str(r.get("id", "")) for r in results]
+        if len(set(ids)) != len(ids) or not all(
+            0 < len(i.encode()) <= MAX_INLINE_ID_BYTES for i in ids
+        ):
+            raise bad_request("RESULT_ID_INVALID")
+        for result in results:
+            content = result.get("input_message_content") or {}
+            text, _entities = render_text(
+                str(content.get("message_text", "")), content.get("parse_mode")
+            )
+            if not text or utf16_len(text) > MAX_TEXT_LENGTH:
+                raise bad_request("MESSAGE_EMPTY" if not text else "MESSAGE_TOO_LONG")
+            if not result.get("title"):
+                raise bad_request("RESULT_TITLE_EMPTY")
+            self._markup(result)
+        if len(str(params.get("next_offset") or "").encode()) > MAX_NEXT_OFFSET_BYTES:
+            raise bad_request("NEXT_OFFSET_INVALID")
+        button = params.get("button")
+        if button is not None and not (
+            isinstance(button, dict) and button.get("text") and button.get("start_parameter")
+        ):
+            raise bad_request("BUTTON_INVALID")
+        return True
+
+    def inline_results(self, inline_query_id: str) -> list[dict[str, Any]]:
+        """The results the bot answered ``inline_query_id`` with (the last accepted answer)."""
+        call = self.find_call(
+            "answerInlineQuery",
+            lambda c: c.ok and str(c.params.get("inline_query_id")) == inline_query_id,
+        )
+        assert call is not None, f"inline query {inline_query_id} was not answered"
+        return list(call.params.get("results") or [])
+
+    def post_inline_result(self, inline_query_id: str, result_id: str) -> str:
+        """A user picks a result: Telegram posts its message; returns its inline_message_id."""
+        with self._lock:
+            result = next(
+                r for r in self.inline_results(inline_query_id) if str(r["id"]) == result_id
+            )
+            content = result["input_message_content"]
+            text, entities = render_text(content["message_text"], content.get("parse_mode"))
+            inline_id = f"AgAAAInline{next(self._inline_ids)}"
+            message: dict[str, Any] = {"text": text}
+            if entities:
+                message["entities"] = entities
+            markup = self._markup(result)
+            if markup:
+                message["reply_markup"] = markup
+            self.inline_messages[inline_id] = message
+            return inline_id
 
     # ---- messages -----------------------------------------------------------------------------
 
@@ -1070,8 +1158,12 @@ class FakeTelegram:
         return {"message_id": sent["message_id"]}
 
     def _editable(self, params: dict[str, Any]) -> tuple[int, int, dict[str, Any]] | None:
-        if params.get("inline_message_id"):
-            return None
+        inline_id = params.get("inline_message_id")
+        if inline_id:
+            inline = self.inline_messages.get(str(inline_id))
+            if inline is None:
+                raise bad_request("MESSAGE_ID_INVALID")
+            return 0, 0, inline
         chat_id = self._chat_id(params)
         if params.get("message_id") in (None, ""):
             raise bad_request("message identifier is not specified")
@@ -1113,7 +1205,8 @@ class FakeTelegram:
         _chat_id, _message_id, message = target
         if "text" not in message:
             raise bad_request("there is no text in the message to edit")
-        return self._apply_edit(message, {"text": text, "entities": entities or None}, markup)
+        edited = self._apply_edit(message, {"text": text, "entities": entities or None}, markup)
+        return True if params.get("inline_message_id") else edited
 
     def _edit_message_caption(self, params: dict[str, Any]) -> dict[str, Any] | bool:
         markup = self._markup(params)
@@ -1570,3 +1663,40 @@ def edited_message(update: dict[str, Any], text: str) -> dict[str, Any]:
     message.update(_text_content(text))
     message["edit_date"] = int(message["date"]) + 1
     return {"update_id": next(_update_ids), "edited_message": message}
+
+
+def inline_query(
+    query: str,
+    *,
+    user_id: int = 1,
+    username: str | None = "alice",
+    offset: str = "",
+    chat_type: str = "sender",
+) -> dict[str, Any]:
+    """An ``inline_query`` update: the user typed ``@bot <query>`` in some chat."""
+    return {
+        "update_id": next(_update_ids),
+        "inline_query": {
+            "id": str(7_000_000_000 + next(_inline_query_ids)),
+            "from": _user(user_id, username),
+            "query": query,
+            "offset": offset,
+            "chat_type": chat_type,
+        },
+    }
+
+
+def inline_callback_query(
+    data: str, *, inline_message_id: str, user_id: int = 1, username: str | None = "alice"
+) -> dict[str, Any]:
+    """A button press under a message posted through inline mode (no ``message``, no chat)."""
+    return {
+        "update_id": next(_update_ids),
+        "callback_query": {
+            "id": str(4_000_000_000 + next(_callback_ids)),
+            "from": _user(user_id, username),
+            "inline_message_id": inline_message_id,
+            "chat_instance": str(-7919 * user_id),
+            "data": data,
+        },
+    }
