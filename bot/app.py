@@ -171,7 +171,9 @@ async def start_resources(
         send_concurrency=settings.send_concurrency,
         first_poll=settings.status_poll_seconds,
         status_callback=status_callback,
-        large_above=settings.confirm_above,
+        # A one-recipient send keeps its own card even when every send is confirmed (0).
+        large_above=max(settings.confirm_above, 1),
+        confirm_above=settings.confirm_above,
     )
     app.bot_data.services = services
     if metrics is not None:

@@ -84,11 +84,12 @@ class Settings(CoreSettings):
     status_expire_hours: float = Field(48.0, gt=0)
     status_read_watch_hours: float = Field(6.0, ge=0)
     send_concurrency: int = Field(20, ge=1, le=200)
-    # A send to more recipients is a large send (progress card, Stop, resumed after a restart).
-    confirm_above: int = Field(50, ge=1)
     http_timeout: float = Field(20.0, gt=0)
     schedule_grace_minutes: float = Field(15.0, ge=0)
     schedule_check_seconds: float = Field(30.0, ge=0)
+    # A send to more recipients than this asks for a Send press first (0: every send does),
+    # and is a large send (one progress card, Stop, resumed after a restart).
+    confirm_above: int = Field(50, ge=0)
     # How long a stop (SIGTERM) waits for the sends in hand; below Docker's 10 s kill.
     shutdown_grace_seconds: float = Field(8.0, ge=0)
     # Unset: keep message texts and numbers forever.

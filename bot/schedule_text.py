@@ -121,3 +121,12 @@ def missed_text(row: Schedule, due: datetime, grace_minutes: float) -> str:
     if row.recurrence:
         return head + _next(row)
     return head + f" To send it later: /reschedule {row.id} &lt;when&gt;."
+
+
+def quiet_held_text(row: Schedule, until: datetime) -> str:
+    """A run that fell inside the chat's quiet hours: when it goes instead."""
+    return (
+        f"🌙 Scheduled send #{row.id} is due inside this chat's quiet hours; it waits until "
+        f"{describe_time(until, row.timezone)}. To send it at once: /cancel {row.id}, then "
+        "/send now …"
+    )

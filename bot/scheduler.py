@@ -22,7 +22,7 @@ from telegram import Bot
 
 from bot.cards import post_card
 from bot.config import Settings
-from bot.schedule_text import failed_text, fired_note, missed_text
+from bot.schedule_text import failed_text, fired_note, missed_text, quiet_held_text
 from bot.services import Services
 from bot.services.schedule_runner import ScheduleRunner
 from bot.services.sending import SendOutcome
@@ -55,6 +55,10 @@ class TelegramNotifier:
     def missed(self, schedule: Schedule, due: datetime) -> str:
         """A run was missed while the bot was not running."""
         return missed_text(schedule, due, self._grace_minutes)
+
+    def held(self, schedule: Schedule, until: datetime) -> str:
+        """A run waits for the end of the chat's quiet hours."""
+        return quiet_held_text(schedule, until)
 
     async def deliver(self, told: OutboxEntry | None, outcome: SendOutcome | None) -> None:
         """Post the run's card (unless the chat has it) or its text, now."""

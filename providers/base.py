@@ -176,6 +176,24 @@ class BalanceKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Cost:
+    """What one message costs on a channel, where the provider documents it.
+
+    ``balance`` names the :class:`Balance` line (``Provider.balances``) that pays for it, so a
+    large send can be compared with what is left. A text costs ``per_message`` for every
+    ``text_chunk`` characters begun (0: whatever its length); a file costs ``per_media``;
+    ``per_segment`` counts each SMS part as a message.
+    """
+
+    balance: str
+    unit: str = "credits"
+    per_message: float = 1.0
+    text_chunk: int = 0
+    per_media: float | None = None
+    per_segment: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What an adapter can do, declared on its class; services branch on these, not on names.
 
@@ -197,10 +215,16 @@ class Capabilities:
     balance: BalanceKind = BalanceKind.CREDIT
     multicast: bool = False  # template broadcasts to an audience (/multicast)
     find_lost: bool = False  # finds a send whose answer was lost (``SendFinder``)
+    # Channel → its documented price (to estimate a large send's cost before it goes out).
+    costs: Mapping[str, Cost] = field(default_factory=dict)
 
     def per_request(self, channel: str) -> int:
         """How many recipients one request takes on ``channel``."""
         return self.recipients_per_channel.get(channel, self.recipients_per_request)
+
+    def cost(self, channel: str) -> Cost | None:
+        """The documented price of one message on ``channel``; None when it is not stated."""
+        return self.costs.get(channel)
 
 
 class Provider(Protocol):

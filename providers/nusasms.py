@@ -90,6 +90,9 @@ PHONE_CHECK_NUMBER = re.compile(rf"^\d{{{PHONE_CHECK_MIN_DIGITS},{PHONE_CHECK_MA
 PACING_HEADROOM = 0.05
 _CREDIT_WORDS = re.compile(r"credit|balance|saldo|insufficient", re.IGNORECASE)
 
+# The name of the WhatsApp credit line among ``balances()`` (``wa_balance``, upper-cased).
+WA_BALANCE = "WA"
+
 
 @dataclass(frozen=True, slots=True)
 class NusaSmsSettings:

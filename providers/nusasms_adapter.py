@@ -18,13 +18,20 @@ from providers.base import (
     AccountInfo,
     Balance,
     Capabilities,
+    Cost,
     DeliveryState,
     OutgoingMessage,
     SendResult,
     StatusReport,
 )
 from providers.errors import AuthError, ValidationError
-from providers.nusasms import NAME, NusaSmsClient, NusaSmsSettings, pacing_interval
+from providers.nusasms import (
+    NAME,
+    WA_BALANCE,
+    NusaSmsClient,
+    NusaSmsSettings,
+    pacing_interval,
+)
 from providers.nusasms_sms import GROUP_NO_REPORT, NusaSmsSmsClient, SmsCredentials
 from providers.ratelimit import AccountLimiters
 
@@ -36,7 +43,12 @@ class NusaSms:
     """Everything NusaSMS offers one account: WhatsApp, SMS, balances, number checks."""
 
     # One recipient per request (WhatsApp and SMS plain); a group send names one group.
-    capabilities: ClassVar[Capabilities] = Capabilities(number_check=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        number_check=True,
+        # The API documents: a WhatsApp text deducts 1 WA credit per 1,500 characters begun,
+        # a media message 2. The SMS APIs state no price.
+        costs={"wa": Cost(balance=WA_BALANCE, text_chunk=1500, per_media=2.0)},
+    )
 
     def __init__(
         self,

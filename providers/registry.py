@@ -138,6 +138,18 @@ class ChannelSpec:
     subject: bool = False
     # Reached only through this command (``multicast``), never as a /send or /use route.
     command: str = ""
+    # Recipients that stand for a group the provider expands (so a send to one may reach any
+    # number of people): every recipient (``recipient_groups``), or those written
+    # ``<kind>:<id>`` with a kind in ``group_kinds``.
+    recipient_groups: bool = False
+    group_kinds: tuple[str, ...] = ()
+
+    def names_group(self, recipient: str) -> bool:
+        """Whether a recipient (as the channel reads it) is a provider-side group."""
+        if self.recipient_groups:
+            return True
+        kind, sep, _ = recipient.partition(":")
+        return bool(sep) and kind.lower() in self.group_kinds
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +227,7 @@ NUSASMS = ProviderSpec(
             sms=True,
             reports_delivery=False,
             recipient_noun="group names",
+            recipient_groups=True,
         ),
     ),
     credentials=(
@@ -243,6 +256,7 @@ PARROTICA = ProviderSpec(
             sms=True,
             recipient_kinds=PARROTICA_RECIPIENTS,
             read_recipient=parrotica_recipient,
+            group_kinds=("group",),
         ),
     ),
     credentials=(
@@ -279,6 +293,7 @@ COURIER = ProviderSpec(
             recipient_kinds=COURIER_RECIPIENTS,
             read_recipient=read_bulk_recipient,
             recipient_noun="individual or group ids",
+            group_kinds=("group",),
         ),
         ChannelSpec(
             "email",

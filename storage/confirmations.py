@@ -8,12 +8,22 @@ connections, moves it once, and only the press that moved it runs the action.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import update
 from sqlmodel import col
 
 from storage.db import Database
 from storage.models import Confirmation, ConfirmationState, may_be_row_id, utcnow
+
+
+class Pressed(StrEnum):
+    """What a Send press found (:meth:`Confirmations.press`)."""
+
+    TAKEN = "taken"  # this press confirmed it: run the action now
+    EARLIER = "earlier"  # an earlier press confirmed it (run, unless a stop cut it off)
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
 class Confirmations:
@@ -69,3 +79,22 @@ class Confirmations:
                 .values(state=state.value, decided_by=by, decided_at=moment)
             )
             return result.rowcount == 1
+
+    async def press(
+        self, confirmation_id: int, *, by: int, now: datetime | None = None
+    ) -> Pressed:
+        """A Send press: confirm the action if it still waits, else say why it did not.
+
+        Shared by every confirmed action (/multicast, large /send and /schedule): only the
+        press that gets :attr:`Pressed.TAKEN` runs it; :attr:`Pressed.EARLIER` lets the caller
+        check whether the earlier press's run got as far as storing its send.
+        """
+        if await self.decide(confirmation_id, confirm=True, by=by, now=now):
+            return Pressed.TAKEN
+        row = await self.get(confirmation_id)
+        state = ConfirmationState(row.state) if row is not None else None
+        if state == ConfirmationState.CONFIRMED:
+            return Pressed.EARLIER
+        if state == ConfirmationState.WAITING:
+            return Pressed.EXPIRED
+        return Pressed.CANCELLED

@@ -425,6 +425,20 @@ class Messages:
         async with self.db.read() as s:
             return (await s.exec(select(Batch).where(Batch.origin == origin))).first()
 
+    async def sent_since(self, chat_id: int, since: datetime) -> set[tuple[str, str]]:
+        """Every ``(recipient, text)`` the chat's sends stored since ``since``.
+
+        Found through the sends' creation time (indexed), not by reading every message of a
+        chat with a long history.
+        """
+        async with self.db.read() as s:
+            rows = await s.exec(
+                select(Message.recipient, Message.text)
+                .join(Batch, col(Batch.id) == col(Message.batch_id))
+                .where(Batch.chat_id == chat_id, col(Batch.created_at) >= since)
+            )
+            return {(recipient, text) for recipient, text in rows}
+
 
 def _event(
     message_id: int | None,

@@ -87,6 +87,8 @@ class Chat(SQLModel, table=True):
     default_route: str | None = None
     timezone: str = "UTC"
     country: str | None = None
+    # /quiet: the daily window (``22:00-07:00``, chat's time zone) when sends wait; None: off.
+    quiet_hours: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -205,7 +207,10 @@ class StatusEvent(SQLModel, table=True):
 class Schedule(SQLModel, table=True):
     """A send that fires later, once or by a recurrence rule; claimed atomically to fire."""
 
-    __table_args__ = (Index("ix_schedule_due", "state", "next_run_at"),)
+    __table_args__ = (
+        Index("ix_schedule_due", "state", "next_run_at"),
+        Index("ix_schedule_origin", "origin", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
@@ -230,6 +235,12 @@ class Schedule(SQLModel, table=True):
     # A personalised send (a template filled per recipient): each recipient's own text as a
     # JSON list in the order of ``recipients``; ``text`` is then the template's text.
     texts: str | None = None
+    # A run moved to the end of the chat's quiet hours: the time it was due, which keeps a
+    # repeating schedule's rhythm (``next_run_at`` is then the window's end).
+    hold_due: datetime | None = None
+    # A send held by quiet hours: the command it came from (``tg:<chat>:<message>``), so a
+    # replay of that command finds this schedule instead of holding the send twice.
+    origin: str | None = None
 
 
 class ConnectToken(SQLModel, table=True):

@@ -42,6 +42,9 @@ class Finish:
     note: str = ""
     ran: bool = True
     next_run_at: datetime | None = None
+    # Set when quiet hours hold the run (``next_run_at`` is then the window's end): the time
+    # it was due, kept for a repeating schedule's rhythm. Any other end of a run clears it.
+    hold_due: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,11 @@ class ScheduleRepository:
             return None
         async with self.db.read() as s:
             return await s.get(Schedule, schedule_id)
+
+    async def by_origin(self, origin: str) -> Schedule | None:
+        """The schedule a command made (a send held by quiet hours), if any."""
+        async with self.db.read() as s:
+            return (await s.exec(select(Schedule).where(Schedule.origin == origin))).first()
 
     async def for_chat(self, chat_id: int, states: Collection[ScheduleState]) -> list[Schedule]:
         """A chat's schedules in the given states, soonest first."""
@@ -261,6 +269,7 @@ class ScheduleRepository:
             "note": outcome.note[:500],
             "claimed_by": None,
             "claimed_at": None,
+            "hold_due": outcome.hold_due,
         }
         if outcome.next_run_at is not None:
             values["next_run_at"] = outcome.next_run_at
@@ -335,6 +344,7 @@ class ScheduleRepository:
                 timezone=timezone,
                 note="",
                 cancel_requested=False,
+                hold_due=None,
             )
         )
 

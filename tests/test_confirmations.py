@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.confirmations import Confirmations
+from storage.confirmations import Confirmations, Pressed
 from storage.db import Database, create_engine
 from storage.models import Chat, ConfirmationState, utcnow
 from tests.databases import database_url
@@ -71,3 +71,18 @@ async def test_presses_racing_on_two_engines_confirm_once(
             store.decide(row.id, confirm=True, by=1), other.decide(row.id, confirm=True, by=2)
         )
         assert sorted(won) == [False, True]
+
+
+async def test_press_says_why_it_did_not_confirm(store: Confirmations) -> None:
+    taken = await store.ask(7, 100, "send", "{}", ttl=TTL)
+    cancelled = await store.ask(7, 100, "send", "{}", ttl=TTL)
+    expired = await store.ask(7, 100, "send", "{}", ttl=TTL)
+    assert taken.id is not None
+    assert cancelled.id is not None
+    assert expired.id is not None
+    assert await store.press(taken.id, by=100) == Pressed.TAKEN
+    assert await store.press(taken.id, by=101) == Pressed.EARLIER
+    assert await store.decide(cancelled.id, confirm=False, by=100)
+    assert await store.press(cancelled.id, by=100) == Pressed.CANCELLED
+    later = utcnow() + TTL + timedelta(seconds=1)
+    assert await store.press(expired.id, by=100, now=later) == Pressed.EXPIRED

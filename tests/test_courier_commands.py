@@ -17,6 +17,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from storage.models import Confirmation, Message, utcnow
+from tests.confirm_support import confirm
 from tests.conftest import GROUP, USER, Bot, make_settings, start_bot, stop_bot
 from tests.fakes.courier import ACCOUNT_A, INDIVIDUAL, NUMBER_A1, ORG, PASSWORD, USERNAME
 from tests.fakes.courier import GROUP as COURIER_GROUP
@@ -48,6 +49,9 @@ async def test_bulk_goes_out_as_one_request_to_individuals_and_groups(bot: Bot) 
     reply = await bot.private(
         f"/send courier:bulk {INDIVIDUAL},group:{COURIER_GROUP},individual:{other} Clinic closed"
     )
+    assert "1 of them provider group" in reply, reply  # a group counts as more: confirmed
+    assert not bot.courier.bulk
+    reply = await confirm(bot)
     assert "courier:bulk" in reply, reply
     assert len(bot.courier.requests_to("/v1/messaging-bulk-messages/", "POST")) == 1
     (bulk,) = bot.courier.bulk.values()

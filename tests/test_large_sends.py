@@ -21,9 +21,11 @@ from bot.app import build_application, start_resources
 from bot.config import Settings
 from providers.base import DeliveryState
 from storage.models import AuditEntry, Batch, Message, Progress
+from tests.confirm_support import confirm, last_buttons
+from tests.confirm_support import press as press_button
 from tests.conftest import GROUP, NUSA_KEY, USER, Bot, make_settings, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
-from tests.fakes.telegram import FakeTelegram, OfflineRequest, feed, group_message, private_message
+from tests.fakes.telegram import FakeTelegram, OfflineRequest, feed
 from tests.lists_support import upload
 from tests.tracking_support import FakeClock, card_buttons, card_text, press, tracker_of
 
@@ -132,10 +134,12 @@ async def until(condition: Any, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def start_send(bot: Bot, to: list[str], text: str = "Hello") -> asyncio.Task[None]:
+async def start_send(bot: Bot, to: list[str], text: str = "Hello") -> asyncio.Task[str]:
+    """A large /send, confirmed: the Send press runs in a task (it sends)."""
     await bot.connect()
-    update = private_message(f"/send nusasms:wa {','.join(to)} {text}")
-    return asyncio.create_task(feed(bot.app, update))
+    assert "Send to" in await bot.private(f"/send nusasms:wa {','.join(to)} {text}")
+    send, _cancel = last_buttons(bot)
+    return asyncio.create_task(press_button(bot, send))
 
 
 async def test_progress_card_then_stop_hands_over_nothing_after_it(
@@ -238,6 +242,7 @@ async def test_retry_failed_resends_only_failed_never_unknown(
             lambda r: httpx.ReadTimeout("timed out", request=r), path_contains=SEND_PATH
         )
         await bot.private(f"/send nusasms:wa {','.join(numbers(55))} Hello")
+        await confirm(bot)
         states = [m.state for m in await rows(bot)]
         assert states.count(DeliveryState.FAILED.value) == 2
         assert states.count(DeliveryState.UNKNOWN.value) == 1
@@ -286,8 +291,9 @@ async def test_stop_and_retry_need_the_right_role(
     try:
         await connect_group(bot)
         await bot.group("/role 3 viewer")
-        update = group_message(f"/send nusasms:wa {','.join(numbers(60))} Hi", user_id=USER)
-        task = asyncio.create_task(feed(bot.app, update))
+        await bot.group(f"/send nusasms:wa {','.join(numbers(60))} Hi", user_id=USER)
+        send, _cancel = last_buttons(bot, GROUP)
+        task = asyncio.create_task(press_button(bot, send, chat_id=GROUP, user_id=USER))
         await asyncio.wait_for(gate.reached.wait(), 10)
         await tick(bot, clock)
         card = card_id(bot, chat_id=GROUP)
@@ -381,12 +387,47 @@ async def test_a_2000_number_list_is_sendable_from_the_chat(
         await bot.connect()
         content = "\n".join(["number", *numbers(2000, start=500)]).encode()
         assert "2,000" in await upload(bot, "all", content)
-        await bot.private("/send nusasms:wa list:all Hello")
+        assert "2,000" in await bot.private("/send nusasms:wa list:all Hello")
+        await confirm(bot)
         assert len(nusa.sent) == 2000
         await tick(bot, clock)
         text = card_text(bot, USER, card_id(bot))
         assert "2,000 recipients" in text
         assert "🏁 Finished" in text
         assert "done 2,000" in text
+    finally:
+        await stop_bot(bot)
+
+
+async def test_a_large_retry_asks_for_its_own_confirmation(
+    tmp_path: Path, tg: FakeTelegram, nusa: FakeNusaSms, clock: FakeClock
+) -> None:
+    bot = await gated_bot(tmp_path, tg, Gate(nusa, after=10_000), clock, send_concurrency=1)
+    try:
+        await bot.connect()
+        for _ in range(55):  # one worker: the first 55 are refused (certainly not sent)
+            nusa.fail_next(
+                422,
+                {"detail": [{"loc": ["body", "destination"], "msg": "bad"}]},
+                path_contains=SEND_PATH,
+            )
+        await bot.private(f"/send nusasms:wa {','.join(numbers(60))} Hello")
+        await confirm(bot)
+        assert [m.state for m in await rows(bot)].count(DeliveryState.FAILED.value) == 55
+        await tick(bot, clock)
+        card = card_id(bot)
+        sent_before = len(nusa.sent)
+
+        answer = await press(bot, "card:retry:1", message_id=card)
+        assert "press Send below" in toast(answer)
+        assert "Send to 55 recipients?" in bot.replies_since(0, USER)[-1]
+        assert len(nusa.sent) == sent_before  # nothing before Send
+        assert await rows(bot, 2) == []
+
+        await confirm(bot)
+        retried = await rows(bot, 2)
+        assert len(retried) == 55
+        assert {m.state for m in retried} == {DeliveryState.ACCEPTED.value}
+        assert len(nusa.sent) == sent_before + 55
     finally:
         await stop_bot(bot)

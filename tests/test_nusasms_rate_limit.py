@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.confirm_support import confirm
 from tests.conftest import NUSA_KEY, USER, Bot, make_settings, start_bot, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram, feed, private_message
@@ -66,8 +67,10 @@ async def test_a_bulk_send_of_200_never_trips_the_limit(paced: Bot) -> None:
     fake = paced.nusa
     assert isinstance(fake, TimedFake)
     await paced.connect()
+    reply = await paced.private(f"/send nusasms:wa {numbers(200)} Pengumuman")
+    assert "Send to 200 recipients?" in reply, reply
     mark = paced.tg.mark()
-    await paced.private(f"/send nusasms:wa {numbers(200)} Pengumuman")
+    await confirm(paced)
     # A large send: its one progress card is edited to the summary (within the card pacing).
     summary = await paced.tg.wait_for(
         "editMessageText", lambda c: "Finished" in str(c.params.get("text")), since=mark

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from storage.models import Credential, Message
+from tests.confirm_support import confirm
 from tests.conftest import NUSA_KEY, USER, Bot, make_settings, start_bot, stop_bot
 from tests.fakes.nusasms import DEV_TESTING_API_KEY, FakeNusaSms
 from tests.fakes.telegram import FakeTelegram
@@ -118,8 +119,11 @@ async def test_group_send_stores_and_shows_the_campaign(bot: Bot) -> None:
     bot.nusa.sms_groups["Sales Team"] = ["6281200000009"]
     mark = bot.tg.mark()
     await bot.private('/send nusasms:smsgroup "Sales Team" Rapat jam 9')
-    preview, card = bot.replies_since(mark, USER)
+    preview, plan = bot.replies_since(mark, USER)
     assert preview == "📏 1 segment (GSM-7, 11 characters) per recipient of the group."
+    assert "1 of them provider group" in plan, plan  # a group counts as more: confirmed
+    assert not bot.nusa.sms_campaigns
+    card = await confirm(bot)
     [campaign] = bot.nusa.sms_campaigns
     assert campaign.group == "Sales Team"
     assert campaign.text == "Rapat jam 9"
@@ -134,7 +138,8 @@ async def test_group_send_stores_and_shows_the_campaign(bot: Bot) -> None:
 
 async def test_unknown_group_gets_the_documented_meaning(bot: Bot) -> None:
     await connect_sms(bot)
-    reply = await bot.private("/send nusasms:smsgroup Nobody Halo")
+    await bot.private("/send nusasms:smsgroup Nobody Halo")
+    reply = await confirm(bot)
     assert "group does not exist or has no contacts" in reply, reply
     assert "failed" in reply
 

@@ -12,6 +12,7 @@ import httpx
 from sqlmodel import col, select
 
 from storage.models import Message
+from tests.confirm_support import confirm
 from tests.conftest import Bot
 from tests.fakes.parrotica import DEFAULT_KEY, DEFAULT_USER
 from tests.tracking_support import tracker_of
@@ -69,8 +70,11 @@ async def test_one_message_goes_out_with_the_approved_sender_in_e164(bot: Bot) -
 async def test_a_thousand_numbers_take_ten_requests_each_number_once(bot: Bot) -> None:
     await _connected(bot)
     numbers = [f"62812{i:08d}" for i in range(1000)]
+    reply = await bot.private(f"/send parrotica {','.join(numbers)} Promo")
+    assert "Send to 1,000 recipients?" in reply, reply
+    assert not bot.parrotica.requests_to("messages", "POST")  # nothing before Send
     mark = bot.tg.mark()
-    await bot.private(f"/send parrotica {','.join(numbers)} Promo")
+    await confirm(bot)
     # A large send: its one progress card is edited to the summary (within the card pacing).
     summary = await bot.tg.wait_for(
         "editMessageText", lambda c: "Finished" in str(c.params.get("text")), since=mark
@@ -87,6 +91,8 @@ async def test_a_thousand_numbers_take_ten_requests_each_number_once(bot: Bot) -
 async def test_contacts_and_groups_are_integer_ids_on_the_wire(bot: Bot) -> None:
     await _connected(bot)
     reply = await bot.private("/send parrotica contact:1,group:4004,6281234567890 Hi")
+    assert "1 of them provider group" in reply, reply  # a group counts as more: confirmed
+    reply = await confirm(bot)
     assert "accepted 3" in reply, reply
     body = bot.parrotica.json_body(
         bot.parrotica.requests.index(bot.parrotica.requests_to("messages", "POST")[0])
@@ -185,6 +191,7 @@ async def test_recipients_of_one_parrotica_message_are_polled_once(tbot: Bot) ->
     assert "connected" in reply, reply
     numbers = ",".join(f"62812{i:08d}" for i in range(250))
     await tbot.private(f"/send parrotica {numbers} Promo")
+    await confirm(tbot)
     for sent in tbot.parrotica.messages.values():
         tbot.parrotica.set_state(sent.id, "delivered")
     tracker = tracker_of(tbot)

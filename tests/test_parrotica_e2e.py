@@ -17,7 +17,7 @@ import pytest
 from tests.e2e_support import fake_servers, process_env, text_of
 from tests.fakes.httpserver import serve
 from tests.fakes.parrotica import DEFAULT_KEY, DEFAULT_USER, FakeParrotica
-from tests.fakes.telegram import private_message
+from tests.fakes.telegram import callback_query, private_message
 from tests.secret_watch import secret
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +47,26 @@ async def test_the_real_process_does_parrotica_end_to_end(tmp_path: Path) -> Non
 
                 await say(f"/connect parrotica api_key={DEFAULT_KEY} user_id={DEFAULT_USER}",
                           "connected")  # fmt: skip
-                card = await say("/send parrotica 6281234567890,group:4004 Hello", "Send 1")
+                # A provider group counts as more than CONFIRM_ABOVE: Send is pressed first.
+                since = server.state.mark()
+                server.push_update(private_message("/send parrotica 6281234567890,group:4004 Hi"))
+                asked = await server.wait_for(
+                    "sendMessage",
+                    lambda c: "provider group" in text_of(c),
+                    timeout=15,
+                    since=since,
+                )
+                assert not parrotica.messages
+                send = asked.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+                since = server.state.mark()
+                server.push_update(
+                    callback_query(send, message_chat_id=1, message_id=asked.result["message_id"])
+                )
+                card = text_of(
+                    await server.wait_for(
+                        "sendMessage", lambda c: "Send 1" in text_of(c), timeout=15, since=since
+                    )
+                )
                 assert "accepted 2" in card, card
                 (sent,) = parrotica.messages.values()
                 assert sent.numbers == ["+6281234567890"]

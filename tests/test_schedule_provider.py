@@ -14,6 +14,7 @@ import pytest
 from sqlmodel import col, select
 
 from storage.models import Message, ScheduleState
+from tests.confirm_support import confirm
 from tests.conftest import USER, Bot, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.parrotica import DEFAULT_KEY, DEFAULT_USER
@@ -173,7 +174,10 @@ async def test_recurring_schedules_on_the_provider_stay_local(pbot: Bot) -> None
 
 async def test_a_large_hand_over_keeps_every_provider_message(pbot: Bot) -> None:
     numbers = [f"62812{i:08d}" for i in range(150)]
-    await pbot.private(f"/schedule in 2h parrotica {','.join(numbers)} Promo")
+    reply = await pbot.private(f"/schedule in 2h parrotica {','.join(numbers)} Promo")
+    assert "Schedule to 150 recipients?" in reply, reply
+    assert posts(pbot) == 0  # nothing scheduled before Send
+    await confirm(pbot)
     assert posts(pbot) == 2
     refs = (await schedule(pbot, 1)).provider_ref
     assert refs == ",".join(str(i) for i in sorted(pbot.parrotica.messages))

@@ -202,3 +202,14 @@ async def test_expiry_counts_from_when_a_handed_over_message_goes_out(repo: Repo
         now_sent,
         handed_over,
     ]
+
+
+async def test_sent_since_finds_the_chats_recent_recipients_and_texts(repo: Repository) -> None:
+    await _batch(repo, origin="tg:1:20", n=2)
+    since = utcnow() - timedelta(hours=1)
+    assert await repo.messages.sent_since(1, since) == {
+        ("628123456780", "hi"),
+        ("628123456781", "hi"),
+    }
+    assert await repo.messages.sent_since(1, utcnow() + timedelta(seconds=1)) == set()
+    assert await repo.messages.sent_since(2, since) == set()

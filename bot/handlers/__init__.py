@@ -13,6 +13,7 @@ from bot.handlers import (
     balance,
     cards,
     check,
+    confirm,
     connect,
     inline,
     lists,
@@ -119,6 +120,7 @@ def register(app: BotApplication) -> None:
     app.add_handler(schedule.card_cancel_handler())
     app.add_handler(senders.pick_handler())
     app.add_handler(multicast.press_handler())
+    app.add_handler(confirm.press_handler())
     app.add_handler(lists.press_handler())
     app.add_handler(
         MessageHandler(

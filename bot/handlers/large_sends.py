@@ -13,7 +13,9 @@ from bot.cards import RETRY, post_card
 from bot.commands import chat_of, require_role
 from bot.context import BotContext
 from bot.handlers.common import sender_name
+from bot.handlers.confirm import ask, tell_held
 from bot.services.errors import UserError
+from bot.services.gate import Held, Plan
 from storage.models import Progress, Role
 
 TOAST_LIMIT = 200  # Telegram's limit for a callback answer
@@ -72,6 +74,17 @@ async def _retry(update: Update, context: BotContext, query: CallbackQuery, batc
     if plan.earlier is not None:
         text = f"Send {batch_id} was retried already: send {plan.earlier.id}."
         await query.answer(text, show_alert=True)
+        return
+    # A new send like any other: many recipients wait for a Send press, quiet hours hold it.
+    assert plan.request is not None
+    verdict = await services.gate.check_send(chat, plan.request)
+    if isinstance(verdict, Plan):
+        await query.answer(f"Retry of send {batch_id}: press Send below to go ahead.")
+        await ask(update, verdict)
+        return
+    if isinstance(verdict, Held):
+        await query.answer(f"Retry of send {batch_id}: held by this chat's quiet hours.")
+        await tell_held(update, services, verdict)
         return
     # Answered before the send: a large one takes longer than Telegram waits for an answer.
     await query.answer(f"Retrying the {plan.count:,} failed recipients of send {batch_id}.")

@@ -20,17 +20,19 @@ from bot.commands import Command, chat_of, current_role, require_role
 from bot.context import BotContext
 from bot.handlers import connect
 from bot.handlers.common import edit_pressed, message_of, reply, sender_name
+from bot.handlers.confirm import ask
 from bot.handlers.send import USAGE as SEND_USAGE
 from bot.handlers.send import parse_send
 from bot.parsing import command_body, take_token
 from bot.render_lists import addressed_note
 from bot.schedule_text import LIST_LIMIT, confirmation, handed_over_note, schedule_list
+from bot.services import Services
 from bot.services.chats import route_from
 from bot.services.errors import BadInput, UserError
 from bot.services.integers import parse_id, read_id
 from bot.services.scheduling import Cancelled, ScheduleDraft
 from bot.services.stoplist import skipped_note
-from bot.services.when import EXAMPLES, Recurrence
+from bot.services.when import EXAMPLES, Recurrence, When, describe_time
 from storage.models import Chat, Role
 
 log = logging.getLogger(__name__)
@@ -70,20 +72,23 @@ async def schedule(update: Update, context: BotContext) -> None:
     assert user is not None
     # A list's numbers and a template's texts are taken now: the schedule keeps them.
     sending = await services.addressing.prepare(chat, chain[0], recipients, text)
-    created = await services.schedules.create(
-        ScheduleDraft(
-            chat=chat,
-            actor_id=user.id,
-            actor_name=sender_name(update),
-            when=when,
-            route=chain[0],
-            fallbacks=tuple(chain[1:]),
-            recipients=sending.recipients,
-            text=sending.text,
-            texts=sending.texts,
-        )
+    draft = ScheduleDraft(
+        chat=chat,
+        actor_id=user.id,
+        actor_name=sender_name(update),
+        when=when,
+        route=chain[0],
+        fallbacks=tuple(chain[1:]),
+        recipients=sending.recipients,
+        text=sending.text,
+        texts=sending.texts,
     )
-    note = addressed_note(sending)
+    plan = await services.gate.check_schedule(chat, draft)
+    if plan is not None:  # many recipients: scheduled once Send is pressed
+        await ask(update, plan)
+        return
+    created = await services.schedules.create(draft)
+    note = "\n".join(filter(None, [addressed_note(sending), quiet_note(services, chat, when)]))
     if created.stopped:
         note = "\n".join(filter(None, [note, escape(f"🚫 {skipped_note(created.stopped)}.")]))
     handed = created.handed_over
@@ -98,6 +103,17 @@ async def schedule(update: Update, context: BotContext) -> None:
     # Sent to the provider already: its card is tracked like any send's.
     lines = [handed_over_note(handed.schedule), note]
     await post_card(services, handed.outcome, note="\n".join(filter(None, lines)))
+
+
+def quiet_note(services: Services, chat: Chat, when: When) -> str:
+    """A line saying the first run falls inside quiet hours, and when it will go instead."""
+    until = services.gate.quiet_until(chat, when.at)
+    if until is None:
+        return ""
+    return (
+        f"🌙 That is inside this chat's quiet hours: it waits until "
+        f"{escape(describe_time(until, chat.timezone))}."
+    )
 
 
 def card_keyboard(schedule_id: int) -> InlineKeyboardMarkup:

@@ -13,7 +13,7 @@ it among its options. An address-book group whose name has spaces is quoted:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 
 from telegram import Update
@@ -21,13 +21,16 @@ from telegram import Update
 from bot.cards import post_card
 from bot.commands import Command, chat_of
 from bot.context import BotContext
-from bot.handlers.attachment import attachment_of, download
+from bot.handlers.attachment import Attachment, attachment_of, download
 from bot.handlers.common import message_of, reply, sender_name
+from bot.handlers.confirm import ask, tell_held
 from bot.parsing import command_body, take_recipients, take_token
 from bot.services.addressing import is_list, is_template
 from bot.services.channels import channel_options, require_channel_credentials
 from bot.services.chats import route_from
 from bot.services.errors import BadInput, echo
+from bot.services.gate import Held, Plan
+from bot.services.gate_payload import MediaRef
 from bot.services.media import accept_media
 from bot.services.phones import normalise
 from bot.services.segments import preview, preview_personal, sms_segments
@@ -36,10 +39,11 @@ from providers.registry import Route, looks_like_route, media_route
 from storage.models import Chat, Role
 
 USAGE = (
-    "/send [&lt;route&gt;] [--otp] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt; "
+    "/send [now] [&lt;route&gt;] [--otp] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt; "
     "(or template:&lt;name&gt; [key=value …] for the text)"
 )
 QUOTES = {'"': '"', "“": "”"}
+NOW = "now"
 
 
 def number_complete(country: str | None) -> Callable[[str], bool]:
@@ -101,6 +105,28 @@ def parse_send_args(chat: Chat, body: str) -> SendArgs:
     return SendArgs(route_text, tuple(flags), recipients, text)
 
 
+def take_now(body: str) -> tuple[bool, str]:
+    """``now`` at the front of a /send body (send inside quiet hours), and the rest."""
+    first, rest = take_token(body)
+    if first.lower() == NOW:
+        return True, rest
+    return False, body
+
+
+def media_ref(attachment: Attachment) -> MediaRef:
+    """What a confirmation keeps of a file, to download it when Send is pressed."""
+    plan = attachment.plan
+    return MediaRef(
+        attachment.file_id,
+        plan.file_name,
+        plan.extension,
+        plan.limit,
+        plan.mime_type,
+        attachment.what,
+        attachment.note,
+    )
+
+
 def parse_send(chat: Chat, body: str) -> tuple[str, list[str], str]:
     """Split ``[<route>] <to>[,<to>...] <text>`` into route text, recipients and message.
 
@@ -120,7 +146,8 @@ async def send(update: Update, context: BotContext) -> None:
     """
     message = message_of(update)
     chat = await chat_of(update, context)
-    args = parse_send_args(chat, command_body(message.text or ""))
+    now, body = take_now(command_body(message.text or ""))
+    args = parse_send_args(chat, body)
     fallbacks: tuple[Route, ...] = ()
     if args.route_text:
         route = route_from(args.route_text)
@@ -159,28 +186,36 @@ async def send(update: Update, context: BotContext) -> None:
             update,
             escape(preview(info, sending.text.strip(), recipients=len(recipients), group=group)),
         )
-    media = None
-    if attachment is not None:
-        media = accept_media(attachment.plan, await download(context.bot, attachment))
     user = update.effective_user
     assert user is not None
-    outcome = await services.sender.send(
-        SendRequest(
-            chat_id=chat.id,
-            actor_id=user.id,
-            actor_name=sender_name(update),
-            route=route,
-            recipients=sending.recipients,
-            text=sending.text,
-            texts=sending.texts,
-            origin=f"tg:{chat.id}:{message.message_id}",
-            country=chat.country,
-            media=media,
-            options=options or None,
-            fallbacks=fallbacks,
-            card_note=attachment.note if attachment is not None else "",
-        )
+    request = SendRequest(
+        chat_id=chat.id,
+        actor_id=user.id,
+        actor_name=sender_name(update),
+        route=route,
+        recipients=sending.recipients,
+        text=sending.text,
+        texts=sending.texts,
+        origin=f"tg:{chat.id}:{message.message_id}",
+        country=chat.country,
+        options=options or None,
+        fallbacks=fallbacks,
+        card_note=attachment.note if attachment is not None else "",
     )
+    # Large sends wait for a Send press; quiet hours hold a send (or /send now confirms it).
+    verdict = await services.gate.check_send(
+        chat, request, now=now, media=media_ref(attachment) if attachment else None
+    )
+    if isinstance(verdict, Plan):
+        await ask(update, verdict)
+        return
+    if isinstance(verdict, Held):
+        await tell_held(update, services, verdict)
+        return
+    if attachment is not None:
+        media = accept_media(attachment.plan, await download(context.bot, attachment))
+        request = replace(request, media=media)
+    outcome = await services.sender.send(request)
     # The card was owed since the batch was stored; it is posted now unless it is out already
     # (a replay), and later by the delivery loop if Telegram cannot take it now. A replay (the
     # inbox after a crash, or Telegram sending the message again) says nothing more: the chat
@@ -192,9 +227,10 @@ async def send(update: Update, context: BotContext) -> None:
 COMMANDS = (
     Command(
         "send",
-        "[<route>] [--otp] <to>[,<to>…] <text>|template:<name> [key=value …]",
+        "[now] [<route>] [--otp] <to>[,<to>…] <text>|template:<name> [key=value …]",
         "send now (to numbers or list:<name>; --otp: SMS OTP route); reply to a "
-        "photo/document to send it on WhatsApp",
+        "photo/document to send it on WhatsApp; more than CONFIRM_ABOVE recipients ask for "
+        "a Send press; now: send inside quiet hours (confirmed)",
         Role.OPERATOR,
         send,
     ),

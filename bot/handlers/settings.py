@@ -15,6 +15,8 @@ from bot.parsing import command_body, take_token
 from bot.services.chats import ROLES_ARE_FOR_GROUPS
 from bot.services.errors import BadInput, NotAllowed, echo
 from bot.services.integers import parse_id
+from bot.services.quiet import USAGE as QUIET_USAGE
+from bot.services.quiet import QuietHours
 from storage.models import Role
 
 _USERNAME = re.compile(r"@|[A-Za-z]")
@@ -53,6 +55,30 @@ async def country(update: Update, context: BotContext) -> None:
     assert user is not None
     region = await context.services.chats.set_country(chat.id, arg, actor=user.id)
     await reply(update, f"Numbers written without + are now read as {escape(region)} numbers.")
+
+
+async def quiet(update: Update, context: BotContext) -> None:
+    """/quiet <HH:MM>-<HH:MM>|off; alone: the chat's quiet hours."""
+    chat = await chat_of(update, context)
+    body = command_body(message_of(update).text or "").strip()
+    zone = escape(chat.timezone)
+    if not body:
+        window = QuietHours.stored(chat.quiet_hours)
+        now = "none" if window is None else f"{window.label} ({zone})"
+        await reply(update, f"Quiet hours: {now}. Usage: {QUIET_USAGE}")
+        return
+    user = update.effective_user
+    assert user is not None
+    window = await context.services.chats.set_quiet(chat.id, body, actor=user.id)
+    if window is None:
+        await reply(update, "Quiet hours are off: sends go out when they are made.")
+        return
+    await reply(
+        update,
+        f"🌙 Quiet hours: {window.label} ({zone}, this chat's /timezone). Sends and scheduled "
+        f"runs inside the window wait until {window.end:%H:%M}; /send now … sends at once "
+        "after a confirmation.",
+    )
 
 
 async def role(update: Update, context: BotContext) -> None:
@@ -111,6 +137,13 @@ COMMANDS = (
     ),
     Command(
         "country", "<ISO 3166 code>", "default country for numbers without +", Role.ADMIN, country
+    ),
+    Command(
+        "quiet",
+        "<HH:MM>-<HH:MM>|off",
+        "quiet hours: sends and schedules inside the window wait for its end",
+        Role.ADMIN,
+        quiet,
     ),
     Command(
         "role", "<user> <admin|operator|viewer>", "team roles in a group chat", Role.ADMIN, role

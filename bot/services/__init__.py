@@ -16,6 +16,7 @@ from bot.services.addressing import Addressing
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
 from bot.services.dialogues import Dialogues
+from bot.services.gate import SendGate
 from bot.services.inline import InlineSearch
 from bot.services.large_sends import LargeSends
 from bot.services.links import ConnectLinks
@@ -60,6 +61,7 @@ class Services:
     lists: RecipientLists
     templates: Templates
     addressing: Addressing
+    gate: SendGate
     inline: InlineSearch
     large_sends: LargeSends
     stoplists: Stoplists
@@ -79,11 +81,13 @@ class Services:
         first_poll: float,
         status_callback: Callable[[str], str | None] = lambda provider: None,
         large_above: int | None = None,
+        confirm_above: int = 50,
     ) -> Services:
         """Wire the use-cases together.
 
         ``status_callback`` gives a provider's status callback URL (None outside webhook mode);
-        a send to more than ``large_above`` recipients is a large send (``CONFIRM_ABOVE``).
+        a send to more than ``confirm_above`` recipients waits for a Send press, and one to more
+        than ``large_above`` is a large send (progress card, Stop); both are ``CONFIRM_ABOVE``.
         """
         accounts = Accounts(repo, cipher, env)
         sender = Sender(
@@ -98,15 +102,25 @@ class Services:
         lists = RecipientLists(ListStore(repo.db), confirmations, repo)
         templates = Templates(TemplateStore(repo.db), repo)
         status = StatusReader(repo, accounts)
+        schedules = Schedules(
+            ScheduleRepository(repo.db, repo.messages.outbox), repo, accounts, sender
+        )
+        # One clock for schedules and quiet hours: a test that moves one moves both.
+        gate = SendGate(
+            confirmations,
+            repo,
+            accounts,
+            schedules,
+            confirm_above=confirm_above,
+            clock=lambda: schedules.clock(),
+        )
         return cls(
             repo=repo,
             accounts=accounts,
             chats=Chats(repo),
             sender=sender,
             status=status,
-            schedules=Schedules(
-                ScheduleRepository(repo.db, repo.messages.outbox), repo, accounts, sender
-            ),
+            schedules=schedules,
             checks=PhoneChecks(PhoneCheckStore(repo.db), accounts, repo),
             links=ConnectLinks(repo),
             senders=Senders(accounts),
@@ -115,6 +129,7 @@ class Services:
             lists=lists,
             templates=templates,
             addressing=Addressing(lists, templates),
+            gate=gate,
             inline=InlineSearch(MessageLookup(repo.db), status),
             large_sends=LargeSends(repo, sender),
             stoplists=Stoplists(repo),

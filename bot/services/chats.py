@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.services.errors import BadInput, NotAllowed, echo
 from bot.services.phones import valid_country
+from bot.services.quiet import OFF, QuietHours
 from providers.registry import Route, UnknownRoute, example_route, parse_route
 from storage.models import Chat, Member, Role
 from storage.repo import Repository
@@ -128,6 +129,18 @@ class Chats:
         await self._repo.update_chat(chat_id, country=region)
         await self._repo.audit(chat_id, actor, "country", region)
         return region
+
+    async def set_quiet(self, chat_id: int, text: str, *, actor: int) -> QuietHours | None:
+        """Set the chat's quiet hours (``HH:MM-HH:MM``), or turn them off (``off``).
+
+        Raises:
+            BadInput: a window that is not two valid, different times of day.
+
+        """
+        window = None if text.strip().lower() == OFF else QuietHours.parse(text)
+        await self._repo.update_chat(chat_id, quiet_hours=str(window) if window else None)
+        await self._repo.audit(chat_id, actor, "quiet", str(window) if window else OFF)
+        return window
 
     async def role_of(self, chat: Chat, user_id: int, *, is_chat_admin: bool) -> Role:
         """A user's role in a chat.

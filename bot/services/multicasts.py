@@ -21,9 +21,9 @@ from bot.services.errors import BadInput, NotConnected
 from bot.services.sending import Sender, SendOutcome, SendRequest
 from providers.base import MulticastRequest
 from providers.registry import Route, command_route, parse_route
-from storage.confirmations import Confirmations
+from storage.confirmations import Confirmations, Pressed
 from storage.messages import Messages
-from storage.models import Confirmation, ConfirmationState
+from storage.models import Confirmation
 
 KIND = "multicast"
 CONFIRM_TTL = timedelta(minutes=15)
@@ -133,19 +133,18 @@ class Multicasts:
         """
         row = await self.waiting(chat_id, confirmation_id)
         origin = f"confirm:{confirmation_id}"
-        if not await self._confirmations.decide(confirmation_id, confirm=True, by=actor):
-            row = await self.waiting(chat_id, confirmation_id)
-            if row.state == ConfirmationState.CANCELLED:
-                raise BadInput("This multicast was cancelled; nothing was sent.")
-            if row.state == ConfirmationState.WAITING:
-                raise MulticastExpired(
-                    "This multicast waited too long for its confirmation and was not sent; "
-                    "run /multicast again."
-                )
-            # Confirmed before: sent, unless the process stopped between the press and the
-            # send (then its origin has no batch yet, and this press sends it).
-            if await self._messages.batch_for_origin(origin) is not None:
-                return None
+        pressed = await self._confirmations.press(confirmation_id, by=actor)
+        if pressed == Pressed.CANCELLED:
+            raise BadInput("This multicast was cancelled; nothing was sent.")
+        if pressed == Pressed.EXPIRED:
+            raise MulticastExpired(
+                "This multicast waited too long for its confirmation and was not sent; "
+                "run /multicast again."
+            )
+        # Confirmed before: sent, unless the process stopped between the press and the send
+        # (then its origin has no batch yet, and this press sends it).
+        if pressed == Pressed.EARLIER and await self._messages.batch_for_origin(origin):
+            return None
         data = json.loads(row.payload)
         request = MulticastRequest(
             data["template_id"], data["audience"], data["audience_value"], data["data"]

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 from bot.services.chats import route_chain
 from bot.services.errors import UserError
+from bot.services.quiet import QuietHours
 from bot.services.scheduling import origin_of, recipients_of, texts_of
 from bot.services.sending import Sender, SendOutcome, SendRequest
 from bot.services.stoplist import skipped_note
@@ -76,6 +77,10 @@ class Notifier(Protocol):
         """A run was due at ``due``, longer ago than the grace period allows."""
         ...
 
+    def held(self, schedule: Schedule, until: datetime) -> str:
+        """A run fell inside the chat's quiet hours and waits until ``until``."""
+        ...
+
     async def deliver(self, told: OutboxEntry | None, outcome: SendOutcome | None) -> None:
         """Post what the run's end stored now: its card (``outcome``) or its text."""
         ...
@@ -96,6 +101,11 @@ def _next_run(row: Schedule, now: datetime, due: datetime) -> datetime | None:
     if not row.recurrence:
         return None
     return Recurrence(row.recurrence).next_after(now, zone=_zone(row), anchor=due)
+
+
+def _anchor(row: Schedule) -> datetime:
+    """The run time a repeating schedule's rhythm follows (a held run's original due time)."""
+    return row.hold_due or row.next_run_at
 
 
 def _zone(row: Schedule) -> ZoneInfo:
@@ -208,7 +218,7 @@ class ScheduleRunner:
                 outcome=Finish(
                     ScheduleState.PENDING if row.recurrence else ScheduleState.DONE,
                     note=CUT_OFF,
-                    next_run_at=_next_run(row, now, row.next_run_at),
+                    next_run_at=_next_run(row, now, _anchor(row)),
                 ),
             )
         except Exception:  # the next start takes the claim over instead
@@ -223,15 +233,22 @@ class ScheduleRunner:
             await self.store.release(row.id, worker=self.worker)
             return
         log.warning("schedule %s was sent before a stop; completing its run", row.id)
-        nxt = _next_run(row, now, row.next_run_at)
+        nxt = _next_run(row, now, _anchor(row))
         outcome = SendOutcome(batch, await self._repo.messages.of_batch(batch.id), replayed=True)
         await self._complete(row, now, nxt, outcome, note="after a restart")
 
     async def _run(self, row: Schedule, now: datetime) -> None:
         assert row.id is not None
         rule = Recurrence(row.recurrence) if row.recurrence else None
-        due = rule.latest_due(row.next_run_at, now, zone=_zone(row)) if rule else row.next_run_at
-        nxt = _next_run(row, now, due)  # before sending: a broken rule fails the run unsent
+        if row.hold_due is not None:
+            # Held by quiet hours: due at the window's end, in the rhythm of its first due time.
+            due, anchor = row.next_run_at, row.hold_due
+        else:
+            due = (
+                rule.latest_due(row.next_run_at, now, zone=_zone(row)) if rule else row.next_run_at
+            )
+            anchor = due
+        nxt = _next_run(row, now, anchor)  # before sending: a broken rule fails the run unsent
         late = now - due
         if late > self.grace:
             finished = await self.store.finish(
@@ -248,6 +265,10 @@ class ScheduleRunner:
             )
             if finished is not None:
                 await self._notifier.deliver(finished.told, None)
+            return
+        until = await self._quiet_until(row.chat_id, now)
+        if until is not None:
+            await self._hold(row, now, until, anchor)
             return
         notes = []
         if late > LATE_NOTE_AFTER:
@@ -268,6 +289,31 @@ class ScheduleRunner:
         if outcome.stopped:  # stopped after the schedule was made: skipped, and said so
             notes.append(skipped_note(outcome.stopped))
         await self._complete(row, now, nxt, outcome, note="; ".join(notes))
+
+    async def _quiet_until(self, chat_id: int, now: datetime) -> datetime | None:
+        """The end of the chat's quiet hours when ``now`` is inside them."""
+        chat = await self._repo.get_chat(chat_id)
+        quiet = QuietHours.stored(chat.quiet_hours) if chat is not None else None
+        return quiet.held_until(now, chat.timezone) if quiet is not None and chat else None
+
+    async def _hold(self, row: Schedule, now: datetime, until: datetime, due: datetime) -> None:
+        """Move a run inside quiet hours to their end (nothing is dropped), and say so."""
+        assert row.id is not None
+        finished = await self.store.finish(
+            row.id,
+            worker=self.worker,
+            now=now,
+            outcome=Finish(
+                ScheduleState.PENDING,
+                note="held by quiet hours",
+                ran=False,
+                next_run_at=until,
+                hold_due=due,
+            ),
+            tell=Tell(lambda done: self._notifier.held(done, until)),
+        )
+        if finished is not None:
+            await self._notifier.deliver(finished.told, None)
 
     async def _send(self, row: Schedule) -> SendOutcome:
         chat = await self._repo.get_chat(row.chat_id)

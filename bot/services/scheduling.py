@@ -49,6 +49,8 @@ class ScheduleDraft:
     fallbacks: tuple[Route, ...] = ()  # the rest of the chat's failover chain
     # A template filled per recipient: each one's text, in the order of ``recipients``.
     texts: Sequence[str] | None = None
+    # The command a held send came from (unique among schedules): a replay finds it.
+    origin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,7 @@ class Schedules:
                 created_by=draft.actor_id,
                 created_by_name=draft.actor_name,
                 texts=json.dumps(texts) if texts is not None else None,
+                origin=draft.origin,
             )
         )
         skipped = f"; {len(stopped)} skipped (stoplist)" if stopped else ""

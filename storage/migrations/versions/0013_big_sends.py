@@ -6,7 +6,7 @@
 transaction before the call), so a restart sends exactly the rows never handed over.
 
 Revision ID: 0013_big_sends
-Revises: 0011_replicas
+Revises: 0012_quiet_hours
 Create Date: 2026-12-06 00:00:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_big_sends"
-down_revision = "0011_replicas"
+down_revision = "0012_quiet_hours"
 branch_labels = None
 depends_on = None
 

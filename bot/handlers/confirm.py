@@ -1,0 +1,120 @@
+"""The Send / Cancel buttons of large sends and schedules, and telling a chat a send is held.
+
+/send and /schedule ask :mod:`bot.services.gate`; these helpers show its answer. A press is
+decided once by the service; the requester or a chat admin may press, and Send needs the
+operator role. After Send, a send goes through the unchanged send path (``Sender.send``)
+and gets its status card like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler
+
+from bot.cards import post_card
+from bot.commands import chat_of, require_role
+from bot.context import BotContext
+from bot.handlers.attachment import download_file
+from bot.handlers.common import edit_pressed, message_of, reply, sender_name
+from bot.render_gate import held_text, plan_text
+from bot.schedule_text import confirmation, handed_over_note
+from bot.services import Services
+from bot.services.gate import SCHEDULE, Held, Plan
+from bot.services.gate_payload import MediaRef
+from bot.services.media import MediaPlan, accept_media
+from bot.services.scheduling import Created
+from providers.base import Media
+from storage.models import Role
+
+DATA = "snd:"
+PATTERN = r"^snd:\d{1,18}:[yn]$"
+
+
+def buttons(confirmation_id: int) -> InlineKeyboardMarkup:
+    """Send / Cancel under a confirmation."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("Send", callback_data=f"{DATA}{confirmation_id}:y"),
+                InlineKeyboardButton("Cancel", callback_data=f"{DATA}{confirmation_id}:n"),
+            ]
+        ]
+    )
+
+
+async def ask(update: Update, plan: Plan) -> None:
+    """Show what Send will do, with the buttons."""
+    await message_of(update).reply_html(
+        plan_text(plan), reply_markup=buttons(plan.confirmation_id), do_quote=False
+    )
+
+
+async def tell_held(update: Update, services: Services, held: Held) -> None:
+    """Say when a send held by quiet hours goes (its card, if its provider took it already)."""
+    handed = held.created.handed_over
+    if handed is None:
+        await reply(update, held_text(held))
+        return
+    await post_card(services, handed.outcome, note=held_text(held))
+
+
+async def _scheduled(update: Update, services: Services, created: Created) -> str:
+    handed = created.handed_over
+    if handed is None:
+        return confirmation(created.schedule)
+    await post_card(services, handed.outcome, note=handed_over_note(handed.schedule))
+    return f"Scheduled send #{created.schedule.id} confirmed; its provider holds it."
+
+
+async def on_press(update: Update, context: BotContext) -> None:
+    """Send or Cancel: the requester or an admin; a second press never sends again."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None or update.effective_chat is None:
+        return
+    await query.answer()
+    chat = await chat_of(update, context)
+    _, raw_id, choice = (query.data or "").split(":")
+    services = context.services
+    row = await services.gate.waiting(chat.id, int(raw_id))
+    what = "scheduled send" if row.kind == SCHEDULE else "send"
+    if row.requested_by != user.id:
+        await require_role(update, context, chat, Role.ADMIN, f"Deciding another user's {what}")
+    if choice == "n":
+        cancelled = await services.gate.cancel(chat.id, row.id or 0, actor=user.id)
+        text = f"Cancelled by {escape(sender_name(update))}; nothing was sent."
+        await edit_pressed(query, text if cancelled else "Already decided.", None)
+        return
+    await require_role(update, context, chat, Role.OPERATOR, "Sending")
+    decided = await services.gate.press(chat, row.id or 0, actor=user.id)
+    if decided.earlier:
+        await edit_pressed(query, f"This {what} was already confirmed; see its status.", None)
+        return
+    if decided.created is not None:
+        await edit_pressed(query, await _scheduled(update, services, decided.created), None)
+        return
+    if decided.held is not None:
+        await edit_pressed(query, held_text(decided.held), None)
+        if decided.held.created.handed_over is not None:
+            await post_card(services, decided.held.created.handed_over.outcome)
+        return
+    assert decided.request is not None
+    request = decided.request
+    if decided.media is not None:
+        request = replace(request, media=await _download(context, decided.media))
+    await edit_pressed(query, f"Sending, confirmed by {escape(sender_name(update))}.", None)
+    outcome = await services.sender.send(request)
+    await post_card(services, outcome, note="" if outcome.replayed else request.card_note)
+
+
+async def _download(context: BotContext, ref: MediaRef) -> Media:
+    plan = MediaPlan(ref.file_name, ref.extension, ref.limit, ref.mime_type)
+    return accept_media(plan, await download_file(context.bot, ref.file_id, ref.what))
+
+
+def press_handler() -> CallbackQueryHandler[BotContext, None]:
+    """The handler of the Send / Cancel buttons."""
+    return CallbackQueryHandler(on_press, pattern=PATTERN)
