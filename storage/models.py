@@ -157,6 +157,8 @@ class Message(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_message_chat_created", "chat_id", "id"),
+        # Inline search by number and /history to=: one chat's messages to one number.
+        Index("ix_message_chat_recipient", "chat_id", "recipient", "id"),
         Index("ix_message_open", "state", "next_poll_at"),
         Index("ix_message_ref", "provider", "provider_ref"),
         # Delivered messages still watched for their read receipt (TrackingRepository
