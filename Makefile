@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+# Test files to run (all of tests/ when empty), e.g. make test-pg TESTS="tests/test_send.py".
+TESTS ?=
 
 .PHONY: run test test-pg lint bench clean
 
@@ -22,11 +24,11 @@ run: $(STAMP)
 	$(PY) -m bot
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(TESTS)
 
 test-pg: $(STAMP)
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m tests.databases
-	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(TESTS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
