@@ -155,6 +155,8 @@ async def start_resources(
     metrics = app.bot_data.metrics
     if metrics is not None:
         metrics.instrument(resources.http, provider_of_url(env))
+        if resources.replicas is not None and not resources.replicas.single_process:
+            metrics.replicas = resources.replicas.count_live  # else 1: this process
     repo = Repository(db)
     webhook_url, token = settings.webhook_url, app.bot.token
 

@@ -167,6 +167,10 @@ class Replicas:
         now = self.clock()
         return [row for row in await self.rows() if not self.is_dead(row, now)]
 
+    async def count_live(self) -> int:
+        """How many replicas are alive (``chatops_replicas_alive`` at each scrape)."""
+        return len(await self.live())
+
     async def gone(self, *, ownerless: bool = False) -> Gone:
         """The dead replicas whose work is not in a live replica's hands."""
         if self.single_process:
@@ -194,8 +198,3 @@ class Replicas:
                 .values(adopted_by=self.me, adopted_at=self.clock())
             )
             return result.rowcount == 1
-
-
-async def live_replicas(db: Database, *, dead_after: timedelta, me: str = "") -> list[Replica]:
-    """The replicas alive on ``db`` now (for health and metrics endpoints), oldest first."""
-    return await Replicas(db, me=me, dead_after=dead_after).live()

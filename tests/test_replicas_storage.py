@@ -34,7 +34,7 @@ from storage.models import (
 )
 from storage.outbox import Want
 from storage.pace import DatabasePace, RedisPace
-from storage.replicas import Gone, Replicas, live_replicas
+from storage.replicas import Gone, Replicas
 from storage.repo import Repository
 from storage.schedules import ScheduleRepository
 from tests.conftest import USER
@@ -73,7 +73,7 @@ async def test_dead_means_stopped_expired_or_a_gone_process_of_this_host(db: Dat
     gone_pid.pid = 999_999_999
     await gone_pid.register()
     assert "host-a:999999:dead" not in [r.id for r in await a.live()]
-    listed = [r.id for r in await live_replicas(db, dead_after=DEAD_AFTER, me=A)]
+    listed = [r.id for r in await Replicas(db, me=A, dead_after=DEAD_AFTER).live()]
     assert A in listed
     assert B not in listed
     assert C not in listed
