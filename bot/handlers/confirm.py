@@ -15,10 +15,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler
 
 from bot.cards import post_card
-from bot.commands import chat_of, require_role
+from bot.commands import require_role
 from bot.context import BotContext
 from bot.handlers.attachment import download_file
 from bot.handlers.common import edit_pressed, message_of, reply, sender_name
+from bot.handlers.decide import take_press
 from bot.render_gate import held_text, plan_text
 from bot.schedule_text import confirmation, handed_over_note
 from bot.services import Services
@@ -27,7 +28,7 @@ from bot.services.gate_payload import MediaRef
 from bot.services.media import MediaPlan, accept_media
 from bot.services.scheduling import Created
 from providers.base import Media
-from storage.models import Role
+from storage.models import Confirmation, Role
 
 DATA = "snd:"
 PATTERN = r"^snd:\d{1,18}:[yn]$"
@@ -71,25 +72,19 @@ async def _scheduled(update: Update, services: Services, created: Created) -> st
 
 async def on_press(update: Update, context: BotContext) -> None:
     """Send or Cancel: the requester or an admin; a second press never sends again."""
-    query = update.callback_query
-    user = update.effective_user
-    if query is None or user is None or update.effective_chat is None:
-        return
-    await query.answer()
-    chat = await chat_of(update, context)
-    _, raw_id, choice = (query.data or "").split(":")
     services = context.services
-    row = await services.gate.waiting(chat.id, int(raw_id))
-    what = "scheduled send" if row.kind == SCHEDULE else "send"
-    if row.requested_by != user.id:
-        await require_role(update, context, chat, Role.ADMIN, f"Deciding another user's {what}")
-    if choice == "n":
-        cancelled = await services.gate.cancel(chat.id, row.id or 0, actor=user.id)
+    press = await take_press(update, context, services.gate.waiting, _what)
+    if press is None:
+        return
+    query, chat, row = press.query, press.chat, press.row
+    what = _what(row)
+    if not press.send:
+        cancelled = await services.gate.cancel(chat.id, row.id or 0, actor=press.user_id)
         text = f"Cancelled by {escape(sender_name(update))}; nothing was sent."
         await edit_pressed(query, text if cancelled else "Already decided.", None)
         return
     await require_role(update, context, chat, Role.OPERATOR, "Sending")
-    decided = await services.gate.press(chat, row.id or 0, actor=user.id)
+    decided = await services.gate.press(chat, row.id or 0, actor=press.user_id)
     if decided.earlier:
         await edit_pressed(query, f"This {what} was already confirmed; see its status.", None)
         return
@@ -108,6 +103,10 @@ async def on_press(update: Update, context: BotContext) -> None:
     await edit_pressed(query, f"Sending, confirmed by {escape(sender_name(update))}.", None)
     outcome = await services.sender.send(request)
     await post_card(services, outcome, note="" if outcome.replayed else request.card_note)
+
+
+def _what(row: Confirmation) -> str:
+    return "scheduled send" if row.kind == SCHEDULE else "send"
 
 
 async def _download(context: BotContext, ref: MediaRef) -> Media:

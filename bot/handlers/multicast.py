@@ -17,6 +17,7 @@ from bot.cards import post_card
 from bot.commands import Command, chat_of, require_role
 from bot.context import BotContext
 from bot.handlers.common import message_of, sender_name
+from bot.handlers.decide import take_press
 from bot.parsing import command_body, take_token
 from bot.services.errors import BadInput
 from bot.services.multicasts import CONFIRM_TTL, MulticastPlan, describe, read_multicast
@@ -90,25 +91,19 @@ async def multicast(update: Update, context: BotContext) -> None:
 
 async def on_press(update: Update, context: BotContext) -> None:
     """Send or Cancel: the requester or an admin; a second press never sends again."""
-    query = update.callback_query
-    user = update.effective_user
-    if query is None or user is None or update.effective_chat is None:
-        return
-    await query.answer()
-    chat = await chat_of(update, context)
-    _, raw_id, choice = (query.data or "").split(":")
     services = context.services
-    row = await services.multicasts.waiting(chat.id, int(raw_id))
-    if row.requested_by != user.id:
-        await require_role(update, context, chat, Role.ADMIN, "Deciding another user's multicast")
-    if choice == "n":
-        cancelled = await services.multicasts.cancel(chat.id, row.id or 0, actor=user.id)
+    press = await take_press(update, context, services.multicasts.waiting, lambda row: "multicast")
+    if press is None:
+        return
+    query, chat, row = press.query, press.chat, press.row
+    if not press.send:
+        cancelled = await services.multicasts.cancel(chat.id, row.id or 0, actor=press.user_id)
         text = "Multicast cancelled; nothing was sent." if cancelled else "Already decided."
         await query.edit_message_text(text, parse_mode=ParseMode.HTML)
         return
     await require_role(update, context, chat, Role.OPERATOR, "Sending a multicast")
     outcome = await services.multicasts.confirm(
-        chat.id, row.id or 0, actor=user.id, actor_name=sender_name(update)
+        chat.id, row.id or 0, actor=press.user_id, actor_name=sender_name(update)
     )
     if outcome is None:
         await query.edit_message_text("This multicast was already sent; see its status card.")

@@ -1,0 +1,57 @@
+"""A Send / Cancel press on a stored confirmation: which one, and may the presser decide it.
+
+Large sends, schedules and multicasts share it: the press is answered at once (the outcome is
+told by editing the confirmation), and someone other than the requester needs the admin role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from telegram import CallbackQuery, Update
+
+from bot.commands import chat_of, require_role
+from bot.context import BotContext
+from storage.models import Chat, Confirmation, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """A press on a confirmation the presser may decide."""
+
+    query: CallbackQuery
+    user_id: int
+    chat: Chat
+    row: Confirmation
+    send: bool  # Send (else Cancel)
+
+
+async def take_press(
+    update: Update,
+    context: BotContext,
+    waiting: Callable[[int, int], Awaitable[Confirmation]],
+    what: Callable[[Confirmation], str],
+) -> Press | None:
+    """Read a ``<prefix>:<id>:<y|n>`` press; None for an update that is no press.
+
+    ``waiting`` finds the chat's confirmation (or refuses it); ``what`` names it for the
+    refusal ("Deciding another user's send …").
+
+    Raises:
+        NotAllowed: someone other than the requester, below admin.
+
+    """
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None or update.effective_chat is None:
+        return None
+    await query.answer()
+    chat = await chat_of(update, context)
+    _, raw_id, choice = (query.data or "").split(":")
+    row = await waiting(chat.id, int(raw_id))
+    if row.requested_by != user.id:
+        await require_role(
+            update, context, chat, Role.ADMIN, f"Deciding another user's {what(row)}"
+        )
+    return Press(query, user.id, chat, row, send=choice == "y")
