@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY providers ./providers
 COPY storage ./storage
+COPY i18n ./i18n
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim

@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 # Test files to run (all of tests/ when empty), e.g. make test-pg TESTS="tests/test_send.py".
 TESTS ?=
 
-.PHONY: run test test-pg lint bench clean
+.PHONY: run test test-pg lint bench i18n clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# Bring the catalogs in step with the code: new strings appear untranslated (tests fail until
+# they are translated), strings gone from the code are dropped.
+i18n: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg --sort-output --no-location -o i18n/locale/messages.pot .
+	$(VENV)/bin/pybabel update -i i18n/locale/messages.pot -d i18n/locale -D messages --no-fuzzy-matching --ignore-obsolete
+	rm i18n/locale/messages.pot
 
 bench: $(STAMP)
 	$(PY) -m bench

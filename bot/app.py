@@ -32,6 +32,7 @@ from bot.scheduler import Scheduler, start_scheduler
 from bot.services import Services
 from bot.tracking.policy import Clock, system_clock
 from bot.tracking.tracker import Tracker, build_tracker
+from i18n import ENGLISH, LANGUAGES, use_language
 from providers.http import make_http_client
 from providers.registry import RECEIPT_READERS, provider_environment, provider_of_url
 from storage.crypto import CredentialCipher, load_or_create_keys
@@ -176,6 +177,7 @@ async def start_resources(
         # A one-recipient send keeps its own card even when every send is confirmed (0).
         large_above=max(settings.confirm_above, 1),
         confirm_above=settings.confirm_above,
+        default_language=settings.default_language,
     )
     app.bot_data.services = services
     if metrics is not None:
@@ -307,14 +309,26 @@ async def retention_job(context: BotContext) -> None:
 
 
 async def publish_commands(app: BotApplication) -> None:
-    """Push the command menus (private and group) generated from the registry."""
+    """Push the command menus (private and group) generated from the registry.
+
+    One menu per language the bot speaks: Telegram shows a user the one of their app's
+    language, and DEFAULT_LANGUAGE's to everyone else.
+    """
+    default = app.bot_data.settings.default_language if app.bot_data.settings else ENGLISH
     try:
-        await app.bot.set_my_commands(
-            handlers.bot_commands(private=True), scope=BotCommandScopeAllPrivateChats()
-        )
-        await app.bot.set_my_commands(
-            handlers.bot_commands(private=False), scope=BotCommandScopeAllGroupChats()
-        )
+        for code in LANGUAGES:
+            language_code = None if code == default else code
+            with use_language(code):
+                await app.bot.set_my_commands(
+                    handlers.bot_commands(private=True),
+                    scope=BotCommandScopeAllPrivateChats(),
+                    language_code=language_code,
+                )
+                await app.bot.set_my_commands(
+                    handlers.bot_commands(private=False),
+                    scope=BotCommandScopeAllGroupChats(),
+                    language_code=language_code,
+                )
     except TelegramError as exc:
         log.warning("could not publish the command list: %s", exc.message)
 

@@ -18,6 +18,7 @@ from telegram.error import TelegramError
 
 from bot.context import BotContext
 from bot.services.errors import NotAllowed
+from i18n import _
 from storage.models import AuditOutcome, Chat, Role
 
 Callback = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
@@ -26,7 +27,7 @@ _ADMIN_STATUSES = {ChatMember.ADMINISTRATOR, ChatMember.OWNER}
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """One slash command of the chat contract."""
+    """One slash command of the chat contract; ``summary`` is marked ``N_``, shown translated."""
 
     name: str
     usage: str
@@ -39,7 +40,7 @@ class Command:
     def help_line(self) -> str:
         """``/name usage — summary`` for /help."""
         usage = f" {self.usage}" if self.usage else ""
-        return f"/{self.name}{usage} — {self.summary}"
+        return f"/{self.name}{usage} — {_(self.summary)}"
 
 
 async def is_telegram_admin(update: Update, context: BotContext) -> bool:

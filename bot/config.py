@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from i18n import LANGUAGES, supported
 from providers.parrotica.paths import resolve_paths
 from storage.crypto import CredentialCipher
 from storage.db import async_url, sqlite_path
@@ -90,6 +91,8 @@ class Settings(CoreSettings):
     # A send to more recipients than this asks for a Send press first (0: every send does),
     # and is a large send (one progress card, Stop, resumed after a restart).
     confirm_above: int = Field(50, ge=0)
+    # The language of chats that have not chosen one with /lang (i18n.LANGUAGES).
+    default_language: str = "en"
     # How long a stop (SIGTERM) waits for the sends in hand; below Docker's 10 s kill.
     shutdown_grace_seconds: float = Field(8.0, ge=0)
     # Unset: keep message texts and numbers forever.
@@ -121,6 +124,14 @@ class Settings(CoreSettings):
                 "- or _, as @BotFather gives it)"
             )
         return SecretStr(token)
+
+    @field_validator("default_language")
+    @classmethod
+    def _spoken_language(cls, value: str) -> str:
+        code = value.strip().lower()
+        if not supported(code):
+            raise ValueError(f"use one of {', '.join(LANGUAGES)}")
+        return code
 
     @field_validator("parrotica_paths")
     @classmethod

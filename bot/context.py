@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.health import TelegramCheck
 from bot.metrics import Metrics
 from bot.services import Services
+from i18n import ENGLISH, supported, use_language
 from storage.models import Chat
 
 if TYPE_CHECKING:
@@ -73,6 +74,27 @@ class BotApplication(
 ):
     """The bot's ``Application``: an update handled to the end leaves the inbox."""
 
+    async def language_for(self, update: object) -> str:
+        """The language to answer ``update`` in: its chat's, else the user's if spoken.
+
+        An inline query has no chat: the sender's Telegram language is used when the bot
+        speaks it. Provider callbacks and a database that cannot be read get the default.
+        """
+        services = self.bot_data.services
+        if services is None or not isinstance(update, Update):
+            return ENGLISH
+        chats = services.chats
+        chat = update.effective_chat
+        if chat is None:
+            user = update.effective_user
+            code = (user.language_code or "")[:2] if user is not None else ""
+            return code if supported(code) else chats.default_language
+        try:
+            return await chats.language_of(chat.id)
+        except Exception:  # the handler meets the same database and answers about it
+            log.warning("could not read the language of chat %s", chat.id, exc_info=True)
+            return chats.default_language
+
     async def process_update(self, update: object) -> None:
         """Handle ``update`` as PTB does, then delete its inbox copy.
 
@@ -82,7 +104,9 @@ class BotApplication(
         the next start handles it again. Provider callbacks are not Telegram updates and
         were never stored.
         """
-        await super().process_update(update)
+        language = await self.language_for(update)
+        with use_language(language):
+            await super().process_update(update)
         if not isinstance(update, Update):
             return
         data = self.bot_data

@@ -185,6 +185,7 @@ def start_scheduler(
         TelegramNotifier(bot, services, grace=grace),
         grace=grace,
         worker=services.repo.db.replica,
+        language_of=services.chats.language_of,
     )
     scheduler = Scheduler(
         runner, services.schedules.store, check_seconds=settings.schedule_check_seconds

@@ -89,6 +89,8 @@ class Chat(SQLModel, table=True):
     country: str | None = None
     # /quiet: the daily window (``22:00-07:00``, chat's time zone) when sends wait; None: off.
     quiet_hours: str | None = None
+    # /lang: the language answers are written in (``en``, ``id``); None: DEFAULT_LANGUAGE.
+    language: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -67,6 +67,8 @@ MATRIX: list[tuple[str, Role]] = [
     ("/audit", Role.ADMIN),
     ("/timezone Asia/Jakarta", Role.ADMIN),
     ("/country ID", Role.ADMIN),
+    ("/lang", Role.VIEWER),
+    ("/lang en", Role.ADMIN),
 ]
 
 

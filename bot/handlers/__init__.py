@@ -29,6 +29,7 @@ from bot.handlers import (
 )
 from bot.handlers.common import message_of, reply
 from bot.services.errors import echo
+from i18n import _
 
 SCRUB = -1  # first: a group message carrying credentials is deleted before anything else
 DIALOGUE = 1  # after commands: plain text continues a guided /connect
@@ -61,7 +62,7 @@ async def unknown_command(update: Update, context: BotContext) -> None:
     """Answer a command this bot does not have (in groups only when addressed to it)."""
     message = message_of(update)
     word = (message.text or "").split()[0]
-    name, _, addressee = word.partition("@")
+    name, _at, addressee = word.partition("@")
     if name.lstrip("/").lower() in KNOWN:  # handled by its CommandHandler in group 0
         return
     if addressee and addressee.lower() != (context.bot.username or "").lower():
@@ -82,7 +83,7 @@ async def command_without_entity(update: Update, context: BotContext) -> None:
     """Run a command typed as plain text, exactly as its CommandHandler would."""
     message = message_of(update)
     word, *args = (message.text or "").split()
-    name, _, addressee = word[1:].partition("@")
+    name, _at, addressee = word[1:].partition("@")
     if addressee and addressee.lower() != (context.bot.username or "").lower():
         return
     command = next((c for c in COMMANDS if c.name == name.lower()), None)
@@ -139,4 +140,6 @@ def register(app: BotApplication) -> None:
 
 def bot_commands(private: bool) -> list[BotCommand]:
     """The command menu Telegram shows, from the same registry as the handlers."""
-    return [BotCommand(c.name, c.summary[:256]) for c in COMMANDS if private or not c.private_only]
+    return [
+        BotCommand(c.name, _(c.summary)[:256]) for c in COMMANDS if private or not c.private_only
+    ]

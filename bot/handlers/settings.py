@@ -8,7 +8,7 @@ from html import escape
 from telegram import Update
 from telegram.constants import ChatType
 
-from bot.commands import Command, chat_of
+from bot.commands import Command, chat_of, require_role
 from bot.context import BotContext
 from bot.handlers.common import message_of, reply
 from bot.parsing import command_body, take_token
@@ -17,6 +17,7 @@ from bot.services.errors import BadInput, NotAllowed, echo
 from bot.services.integers import parse_id
 from bot.services.quiet import USAGE as QUIET_USAGE
 from bot.services.quiet import QuietHours
+from i18n import LANGUAGES, _, use_language
 from storage.models import Role
 
 _USERNAME = re.compile(r"@|[A-Za-z]")
@@ -29,7 +30,7 @@ ROLE_USAGE = (
 async def timezone(update: Update, context: BotContext) -> None:
     """/timezone <Area/City>."""
     chat = await chat_of(update, context)
-    arg, _ = take_token(command_body(message_of(update).text or ""))
+    arg, _rest = take_token(command_body(message_of(update).text or ""))
     if not arg:
         await reply(
             update,
@@ -46,7 +47,7 @@ async def timezone(update: Update, context: BotContext) -> None:
 async def country(update: Update, context: BotContext) -> None:
     """/country <ISO 3166 code>."""
     chat = await chat_of(update, context)
-    arg, _ = take_token(command_body(message_of(update).text or ""))
+    arg, _rest = take_token(command_body(message_of(update).text or ""))
     if not arg:
         current = chat.country or "not set (numbers need a + country code)"
         await reply(update, f"Default country: {escape(current)}. Change it with /country ID.")
@@ -81,6 +82,31 @@ async def quiet(update: Update, context: BotContext) -> None:
     )
 
 
+async def lang(update: Update, context: BotContext) -> None:
+    """/lang <en|id>; alone: the chat's language and the choices (anyone may read it)."""
+    chat = await chat_of(update, context)
+    arg, _rest = take_token(command_body(message_of(update).text or ""))
+    chats = context.services.chats
+    if not arg:
+        current = chats.language(chat)
+        choices = ", ".join(f"{code} ({name})" for code, name in LANGUAGES.items())
+        await reply(
+            update,
+            _(
+                "This chat's language: {name}. Change it with /lang &lt;code&gt;: {choices}."
+            ).format(name=escape(LANGUAGES[current]), choices=escape(choices)),
+        )
+        return
+    user = update.effective_user
+    assert user is not None
+    await require_role(update, context, chat, Role.ADMIN, "Changing the language")
+    code = await chats.set_language(chat.id, arg, actor=user.id)
+    with use_language(code):  # the confirmation is the first answer in the new language
+        await reply(
+            update, _("I will answer in {name} in this chat.").format(name=LANGUAGES[code])
+        )
+
+
 async def role(update: Update, context: BotContext) -> None:
     """/role <user> <role>, or as a reply: /role <role>; alone: list the roles."""
     message = message_of(update)
@@ -88,7 +114,7 @@ async def role(update: Update, context: BotContext) -> None:
     if chat.kind == ChatType.PRIVATE:
         raise NotAllowed(ROLES_ARE_FOR_GROUPS)
     first, rest = take_token(command_body(message.text or ""))
-    second, _ = take_token(rest)
+    second, _rest = take_token(rest)
     services = context.services
     if not first:
         members = await services.chats.members(chat.id)
@@ -145,6 +171,7 @@ COMMANDS = (
         Role.ADMIN,
         quiet,
     ),
+    Command("lang", "<en|id>", "the chat's language (English, Indonesian)", Role.VIEWER, lang),
     Command(
         "role", "<user> <admin|operator|viewer>", "team roles in a group chat", Role.ADMIN, role
     ),

@@ -29,6 +29,7 @@ from bot.services.sending import Sender
 from bot.services.status import StatusReader
 from bot.services.stoplist import Stoplists
 from bot.services.templates import Templates
+from i18n import ENGLISH
 from providers.registry import ProviderEnvironment
 from storage.confirmations import Confirmations
 from storage.crypto import CredentialCipher
@@ -82,11 +83,13 @@ class Services:
         status_callback: Callable[[str], str | None] = lambda provider: None,
         large_above: int | None = None,
         confirm_above: int = 50,
+        default_language: str = ENGLISH,
     ) -> Services:
         """Wire the use-cases together.
 
         ``status_callback`` gives a provider's status callback URL (None outside webhook mode);
-        a send to more than ``confirm_above`` recipients waits for a Send press, and one to more
+        ``default_language`` is the language of chats that chose none; a send to more than
+        ``confirm_above`` recipients waits for a Send press, and one to more
         than ``large_above`` is a large send (progress card, Stop); both are ``CONFIRM_ABOVE``.
         """
         accounts = Accounts(repo, cipher, env)
@@ -117,7 +120,7 @@ class Services:
         return cls(
             repo=repo,
             accounts=accounts,
-            chats=Chats(repo),
+            chats=Chats(repo, default_language=default_language),
             sender=sender,
             status=status,
             schedules=schedules,

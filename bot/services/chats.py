@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from bot.services.errors import BadInput, NotAllowed, echo
 from bot.services.phones import valid_country
 from bot.services.quiet import OFF, QuietHours
+from i18n import ENGLISH, LANGUAGES, _, supported
 from providers.registry import Route, UnknownRoute, example_route, parse_route
 from storage.models import Chat, Member, Role
 from storage.repo import Repository
@@ -70,8 +71,9 @@ def valid_timezone(name: str) -> str:
 class Chats:
     """Chat-level settings and who may do what."""
 
-    def __init__(self, repo: Repository) -> None:
+    def __init__(self, repo: Repository, *, default_language: str = ENGLISH) -> None:
         self._repo = repo
+        self.default_language = default_language
 
     async def stored_role(self, chat_id: int, user_id: int) -> Role | None:
         """The role /role gave this user in this chat, if any."""
@@ -141,6 +143,35 @@ class Chats:
         await self._repo.update_chat(chat_id, quiet_hours=str(window) if window else None)
         await self._repo.audit(chat_id, actor, "quiet", str(window) if window else OFF)
         return window
+
+    def language(self, chat: Chat | None) -> str:
+        """The language ``chat`` is answered in: its /lang, else DEFAULT_LANGUAGE."""
+        if chat is None or chat.language is None or not supported(chat.language):
+            return self.default_language
+        return chat.language
+
+    async def language_of(self, chat_id: int) -> str:
+        """The language of the chat with this id (DEFAULT_LANGUAGE for one never seen)."""
+        return self.language(await self._repo.get_chat(chat_id))
+
+    async def set_language(self, chat_id: int, code: str, *, actor: int) -> str:
+        """Set the chat's language (``en``, ``id``).
+
+        Raises:
+            BadInput: a language the bot does not speak, naming those it does.
+
+        """
+        wanted = code.strip().lower()
+        if not supported(wanted):
+            known = ", ".join(f"{key} ({name})" for key, name in LANGUAGES.items())
+            raise BadInput(
+                _("“{code}” is not a language I speak. Use one of: {known}.").format(
+                    code=echo(code), known=known
+                )
+            )
+        await self._repo.update_chat(chat_id, language=wanted)
+        await self._repo.audit(chat_id, actor, "lang", wanted)
+        return wanted
 
     async def role_of(self, chat: Chat, user_id: int, *, is_chat_admin: bool) -> Role:
         """A user's role in a chat.

@@ -44,6 +44,7 @@ from bot.services.scheduling import origin_of, recipients_of, texts_of
 from bot.services.sending import Sender, SendOutcome, SendRequest
 from bot.services.stoplist import skipped_note
 from bot.services.when import Recurrence, duration_label
+from i18n import ENGLISH, use_language
 from providers.errors import ProviderError
 from storage.models import OutboxEntry, Schedule, ScheduleState, utcnow
 from storage.replicas import Gone
@@ -127,8 +128,11 @@ class ScheduleRunner:
         *,
         grace: timedelta,
         worker: str | None = None,
+        language_of: Callable[[int], Awaitable[str]] | None = None,
     ) -> None:
         self.store = store
+        # A run's notes and notices are written in its chat's language (None: English).
+        self._language_of = language_of
         self._repo = repo
         self._sender = sender
         self._notifier = notifier
@@ -177,7 +181,17 @@ class ScheduleRunner:
     async def _guarded(
         self, row: Schedule, now: datetime, step: Callable[[Schedule, datetime], Awaitable[None]]
     ) -> None:
-        """Run one claimed row; an unexpected error fails it (never left claimed) and says so."""
+        """Run one claimed row; an unexpected error fails it (never left claimed) and says so.
+
+        Everything the run writes for its chat (notes, the card) is in the chat's language.
+        """
+        language = ENGLISH if self._language_of is None else await self._language_of(row.chat_id)
+        with use_language(language):
+            await self._step(row, now, step)
+
+    async def _step(
+        self, row: Schedule, now: datetime, step: Callable[[Schedule, datetime], Awaitable[None]]
+    ) -> None:
         assert row.id is not None
         try:
             await step(row, now)

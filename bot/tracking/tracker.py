@@ -382,7 +382,11 @@ def build_tracker(
     store = TrackingRepository(services.repo.messages, untracked=untracked_channels())
     poller = Poller(store, services.repo, services.accounts, PollPolicy.from_settings(settings))
     updater = CardUpdater(
-        bot, store, CardScheduler(ChatPacer(limits)), clock=lambda: clock().timestamp()
+        bot,
+        store,
+        CardScheduler(ChatPacer(limits)),
+        clock=lambda: clock().timestamp(),
+        language_of=services.chats.language_of,
     )
     tracker = Tracker(poller, updater, store, clock=clock)
     store.outbox.listener = tracker.outbox_written

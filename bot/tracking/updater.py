@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -45,6 +45,7 @@ from bot.cards import card_keyboard, outcome_view, render_card
 from bot.render import CARD_LINES, card_details, failure_notice
 from bot.services.sending import SendOutcome
 from bot.tracking.scheduler import CardScheduler, Job, JobKind
+from i18n import ENGLISH, use_language
 from storage.models import Batch, OutboxKind, OutboxState
 from storage.outbox import Due
 from storage.tracking_repo import CardView, TrackingRepository
@@ -122,9 +123,12 @@ class CardUpdater:
         scheduler: CardScheduler,
         *,
         clock: Callable[[], float] | None = None,
+        language_of: Callable[[int], Awaitable[str]] | None = None,
     ) -> None:
         self._bot = bot
         self._store = store
+        # Cards and notices are rendered in their chat's language (None: English).
+        self._language_of = language_of
         self.scheduler = scheduler
         # Seconds, the tracker's clock: a card's edit window starts when Telegram answered,
         # not when its job was taken (a busy loop may delay the call by a fraction of it).
@@ -263,6 +267,16 @@ class CardUpdater:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _run(self, job: Job, now: float) -> None:
+        language = ENGLISH
+        if self._language_of is not None:
+            try:
+                language = await self._language_of(job.chat_id)
+            except Exception:  # the job meets the same database and handles what it says
+                log.warning("could not read the language of chat %s", job.chat_id)
+        with use_language(language):
+            await self._run_job(job, now)
+
+    async def _run_job(self, job: Job, now: float) -> None:
         try:
             if job.kind is JobKind.EDIT:
                 await self._card(job, now)
