@@ -43,6 +43,7 @@ MATRIX: list[tuple[str, Role]] = [
     ("/contacts", Role.VIEWER),
     ("/groups", Role.VIEWER),
     ("/activity", Role.VIEWER),
+    ("/approvals", Role.VIEWER),
     ("/senders", Role.VIEWER),
     ("/send +6281234567890 Hi", Role.OPERATOR),
     ("/send now +6281234567890 Hi", Role.OPERATOR),
@@ -65,6 +66,7 @@ MATRIX: list[tuple[str, Role]] = [
     ("/quiet off", Role.ADMIN),
     ("/role", Role.ADMIN),
     ("/audit", Role.ADMIN),
+    ("/approval", Role.ADMIN),
     ("/timezone Asia/Jakarta", Role.ADMIN),
     ("/country ID", Role.ADMIN),
 ]

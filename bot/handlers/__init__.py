@@ -10,6 +10,7 @@ from bot.commands import Command, guarded
 from bot.context import BotApplication, BotContext
 from bot.handlers import (
     address_book,
+    approvals,
     balance,
     cards,
     check,
@@ -52,6 +53,7 @@ COMMANDS: list[Command] = [
     *lists.COMMANDS,
     *stoplist.COMMANDS,
     *reports.COMMANDS,
+    *approvals.COMMANDS,
 ]
 
 KNOWN = frozenset(c.name for c in COMMANDS)
@@ -121,6 +123,7 @@ def register(app: BotApplication) -> None:
     app.add_handler(senders.pick_handler())
     app.add_handler(multicast.press_handler())
     app.add_handler(confirm.press_handler())
+    app.add_handler(approvals.press_handler())
     app.add_handler(lists.press_handler())
     app.add_handler(
         MessageHandler(
