@@ -111,8 +111,12 @@ async def on_press(update: Update, context: BotContext) -> None:
     if press.choice == WITHDRAW:
         row = await decisions.withdraw(chat.id, row_id, by=press.user_id, by_name=name)
     else:
-        # Approving or rejecting is an admin's, whoever asked (take_press checks only others).
-        await require_role(update, context, chat, Role.ADMIN, _("Approving or rejecting a send"))
+        # Approving or rejecting is another admin's: the service refuses the requester (even
+        # one made admin since), and take_press let only the requester through below admin.
+        if press.row.requested_by != press.user_id:
+            await require_role(
+                update, context, chat, Role.ADMIN, _("Approving or rejecting a send")
+            )
         decide = decisions.approve if press.choice == APPROVE else decisions.reject
         row = await decide(chat.id, row_id, by=press.user_id, by_name=name)
     await edit_pressed(press.query, ended_text(row, decisions.expiry), None)
