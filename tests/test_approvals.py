@@ -25,6 +25,7 @@ from storage.models import Approval, ApprovalState, AuditEntry, Chat, Message, S
 from tests.confirm_support import last_buttons
 from tests.confirm_support import press as press_send
 from tests.conftest import GROUP, NUSA_KEY, Bot, make_settings, stop_bot
+from tests.fakes.courier import ACCOUNT_A, NUMBER_A1, ORG, PASSWORD, USERNAME
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram, callback_query, feed
 from tests.tracking_support import FakeClock, start_tracked_bot, tracker_of
@@ -32,6 +33,10 @@ from tests.tracking_support import FakeClock, start_tracked_bot, tracker_of
 ADMIN, OPERATOR, VIEWER, ADMIN2, OPERATOR2 = 10, 11, 12, 13, 14
 NUMBERS = ["6281200000001", "6281200000002", "6281200000003"]
 THREE = ",".join(NUMBERS)
+COURIER_CONNECT = (
+    f"/connect courier username={USERNAME} password={PASSWORD} organization_id={ORG} "
+    f"account_id={ACCOUNT_A} number_id={NUMBER_A1}"
+)
 
 
 async def start_team(
@@ -308,3 +313,42 @@ async def test_approval_setting_bad_input_and_reading_it(team: Bot) -> None:
     assert "accepted 3" in await team.group(f"/send {THREE} Hi", user_id=OPERATOR)
     details = [row.detail for row in await audit(team, "approval")]
     assert details == ["2", "needs the admin role", "off"]  # the refusal is audited too
+
+
+async def test_an_approved_send_inside_quiet_hours_is_held_until_their_end(team: Bot) -> None:
+    now = utcnow()
+    window = f"{now - timedelta(hours=1):%H:%M}-{now + timedelta(hours=1):%H:%M}"
+    assert "Quiet hours" in await team.group(f"/quiet {window}", user_id=ADMIN)
+    await held(team)  # approval first: quiet hours do not hold it before an admin decides
+    said = await press(team, "y", ADMIN)
+    assert "this send is held until" in said, said
+    assert team.nusa.sent == []
+    async with team.services.repo.db.read() as s:
+        [row] = list(await s.exec(select(Schedule)))
+    assert row.created_by == OPERATOR
+
+
+async def test_a_multicast_is_confirmed_then_waits_for_approval(team: Bot) -> None:
+    values = dict(pair.split("=", 1) for pair in COURIER_CONNECT.split()[2:])
+    await team.services.accounts.connect(GROUP, "courier", values, actor=ADMIN)
+    reply = await team.group("/multicast welcome-1", user_id=OPERATOR, username="op")
+    assert "After Send it waits for another admin's approval" in reply, reply
+    markup = team.tg.calls_to("sendMessage")[-1].params["reply_markup"]
+    said = await press_send(
+        team, markup["inline_keyboard"][0][0]["callback_data"], chat_id=GROUP, user_id=OPERATOR
+    )
+    assert "it now waits for an admin's approval" in said, said
+    assert "Multicast via courier:multicast to a whole audience" in said, said
+    assert not team.courier.multicasts
+    assert "Approved by @u10" in await press(team, "y", ADMIN)
+    assert len(team.courier.multicasts) == 1
+    [message] = await messages(team)
+    assert message.channel == "multicast"
+    assert "already approved" in await press(team, "y", ADMIN2)
+    assert len(team.courier.multicasts) == 1
+
+
+async def test_a_private_chats_user_is_its_admin_and_never_waits(team: Bot) -> None:
+    await team.connect()
+    assert "more than 0 recipients" in await team.private("/approval 0")
+    assert "accepted 3" in await team.private(f"/send nusasms:wa {THREE} Hi")
