@@ -303,6 +303,8 @@ async def test_approval_setting_bad_input_and_reading_it(team: Bot) -> None:
     assert "cannot be negative" in await team.group("/approval -1", user_id=ADMIN)
     assert "Usage: /approval" in await team.group("/approval lots", user_id=ADMIN)
     assert "Usage: /approval" in await team.group("/approval 2.5", user_id=ADMIN)
+    assert "Usage: /approval" in await team.group("/approval ²", user_id=ADMIN)
+    assert "Usage: /approval" in await team.group("/approval 99999999999999999999", user_id=ADMIN)
     assert "more than 2 recipients" in await team.group("/approval", user_id=ADMIN)
     async with team.services.repo.db.read() as s:
         chat = await s.get(Chat, GROUP)

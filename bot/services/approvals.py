@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from bot.services.errors import BadInput, NotAllowed
+from bot.services.integers import read_whole
 from i18n import _
 from storage.approvals import ApprovalStore, expired
 from storage.models import Approval, ApprovalState, Chat, Role, utcnow
@@ -60,16 +61,17 @@ def read_threshold(text: str) -> int | None:
     value = text.strip().lower()
     if value == OFF:
         return None
-    if value.startswith("-") and value[1:].isdigit():
+    if value.startswith("-") and read_whole(value[1:]) is not None:
         raise BadInput(_("The number of recipients cannot be negative: use 0 or more, or off."))
-    if not value.isdigit() or int(value) > MAX_THRESHOLD:
+    limit = read_whole(value)
+    if limit is None or limit > MAX_THRESHOLD:
         raise BadInput(
             _(
                 "Usage: /approval &lt;n&gt;|off — n is a whole number of recipients from 0 "
                 "to {most}."
             ).format(most=f"{MAX_THRESHOLD:,}")
         )
-    return int(value)
+    return limit
 
 
 class Approvals:
