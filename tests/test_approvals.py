@@ -191,6 +191,7 @@ async def test_only_the_requester_may_withdraw(team: Bot) -> None:
     assert "Only @op, who asked for this send, can withdraw it." in said, said
     said = await press(team, "w", OPERATOR)
     assert "↩️ Withdrawn by @u11; nothing was sent." in said, said
+    assert "@op withdrew their send (approval #1): nothing to decide." in said
     assert "withdrawn; nothing was sent" in await press(team, "y", ADMIN)
     assert team.nusa.sent == []
     [row] = await audit(team, "withdraw")

@@ -123,13 +123,16 @@ async def on_press(update: Update, context: BotContext) -> None:
     if press.choice == APPROVE:
         await carry_out(context.bot, services, chat, row)
         return
+    requester = who(row.requested_by_name, row.requested_by)
     if press.choice == REJECT:
         text = _("{requester}: your send (approval #{id}) was rejected by {name}.").format(
-            requester=who(row.requested_by_name, row.requested_by),
-            id=row.id,
-            name=who(name, press.user_id),
+            requester=requester, id=row.id, name=who(name, press.user_id)
         )
-        await reply(update, text)
+    else:
+        text = _("{requester} withdrew their send (approval #{id}): nothing to decide.").format(
+            requester=requester, id=row.id
+        )
+    await reply(update, text)
 
 
 async def carry_out(bot: Bot, services: Services, chat: Chat, row: Approval) -> None:

@@ -18,6 +18,7 @@ from bot.handlers.confirm import ask, tell_held
 from bot.services.approvals import Waiting
 from bot.services.errors import UserError
 from bot.services.gate import Held, Plan
+from i18n import _
 from storage.models import Progress, Role
 
 TOAST_LIMIT = 200  # Telegram's limit for a callback answer
@@ -83,7 +84,9 @@ async def _retry(update: Update, context: BotContext, query: CallbackQuery, batc
         chat, plan.request, role=await requester_role(update, context, chat)
     )
     if isinstance(verdict, Waiting):
-        await query.answer(f"Retry of send {batch_id}: waits for an admin's approval.")
+        await query.answer(
+            _("Retry of send {id}: it waits for an admin's approval.").format(id=batch_id)
+        )
         await show_card(context.bot, services, verdict)
         return
     if isinstance(verdict, Plan):
