@@ -25,6 +25,7 @@ from bot.callbacks import callback_url
 from bot.config import Settings
 from bot.context import BotApplication, BotContext, BotData
 from bot.errors import on_error
+from bot.handlers.approvals import carry_out_owed, expire_cards
 from bot.inbox import replay
 from bot.lifecycle import InFlight
 from bot.replicas import ReplicaLoop, adopt_gone
@@ -178,6 +179,7 @@ async def start_resources(
         large_above=max(settings.confirm_above, 1),
         confirm_above=settings.confirm_above,
         default_language=settings.default_language,
+        approval_expiry=settings.approval_expiry,
     )
     app.bot_data.services = services
     if metrics is not None:
@@ -203,6 +205,7 @@ async def start_resources(
     if metrics is not None:
         tracker.updater.on_edit = metrics.count_card_edit
     services.card_events = tracker
+    tracker.on_expire.append(lambda now: expire_cards(app.bot, services, now))
     if start_gone is not None:
         tracker.share(db.replica or "")
     # After interrupted sends became unknown: those are not polled.
@@ -217,6 +220,10 @@ async def start_resources(
         log.info("going on with %d large sends cut off by the last stop", resumed)
     # After the interrupted sends are marked: a run completed at start shows them as unknown.
     resources.scheduler = start_scheduler(app.bot, services, settings, gone=start_gone)
+    # Approved sends a stop cut off before they were stored: made now, each once.
+    owed = await carry_out_owed(app.bot, services)
+    if owed:
+        log.info("made %d approved sends cut off by the last stop", owed)
     if start_gone is not None and background:
         assert resources.replicas is not None
         resources.replica_loop = ReplicaLoop(

@@ -9,11 +9,14 @@ value stops the start before any request, with one line naming the variable.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.services.errors import BadInput
+from bot.services.when import read_duration
 from i18n import LANGUAGES, supported
 from providers.parrotica.paths import resolve_paths
 from storage.crypto import CredentialCipher
@@ -93,6 +96,8 @@ class Settings(CoreSettings):
     confirm_above: int = Field(50, ge=0)
     # The language of chats that have not chosen one with /lang (i18n.LANGUAGES).
     default_language: str = "en"
+    # How long an operator's send held by /approval waits for an admin (``24h``, ``90m``).
+    approval_expiry: timedelta = timedelta(hours=24)
     # How long a stop (SIGTERM) waits for the sends in hand; below Docker's 10 s kill.
     shutdown_grace_seconds: float = Field(8.0, ge=0)
     # Unset: keep message texts and numbers forever.
@@ -132,6 +137,16 @@ class Settings(CoreSettings):
         if not supported(code):
             raise ValueError(f"use one of {', '.join(LANGUAGES)}")
         return code
+
+    @field_validator("approval_expiry", mode="before")
+    @classmethod
+    def _approval_expiry(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return read_duration(value)
+            except BadInput as exc:
+                raise ValueError(exc.message) from None
+        return value
 
     @field_validator("parrotica_paths")
     @classmethod

@@ -10,6 +10,7 @@ from html import escape
 from bot.services.gate import CONFIRM_TTL, SEND, Held, Plan
 from bot.services.segments import describe
 from bot.services.when import describe_time
+from i18n import _
 from providers.sms_encoding import Encoding, count_segments, non_gsm7
 
 PREVIEW = 120
@@ -91,6 +92,8 @@ def plan_text(plan: Plan) -> str:
             f"🌙 Quiet hours ({plan.quiet.label}, {escape(plan.zone)}): after Send {going} "
             f"until {escape(describe_time(plan.held_until, plan.zone))}."
         )
+    if plan.approve:
+        lines.append(_("👮 After Send it waits for another admin's approval (/approval)."))
     minutes = int(CONFIRM_TTL.total_seconds() // 60)
     lines.append(f"Nothing is sent until you press Send (valid for {minutes} minutes).")
     return "\n".join(lines)

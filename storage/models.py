@@ -91,6 +91,8 @@ class Chat(SQLModel, table=True):
     quiet_hours: str | None = None
     # /lang: the language answers are written in (``en``, ``id``); None: DEFAULT_LANGUAGE.
     language: str | None = None
+    # /approval: an operator's send to more recipients waits for an admin; None: off.
+    approval_above: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -283,6 +285,50 @@ class Confirmation(SQLModel, table=True):
     expires_at: datetime
     decided_by: int | None = Field(default=None, sa_type=BigInteger)
     decided_at: datetime | None = None
+
+
+class ApprovalState(StrEnum):
+    """Where a send held for an admin's approval is (``storage/approvals.py``)."""
+
+    WAITING = "waiting"
+    APPROVED = "approved"  # decided: its send is owed (made once, also after a restart)
+    DONE = "done"  # its send (or schedule) is stored
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class Approval(SQLModel, table=True):
+    """An operator's send, schedule or multicast held until another admin approves it.
+
+    ``payload`` is what the send needs as JSON (the same shape a confirmation keeps, never a
+    secret); ``route``, ``recipients`` (-1: a group or audience of unknown size) and
+    ``preview`` are what the card and ``/approvals`` show. ``origin`` is the command's: a
+    replay of it finds this row instead of asking twice.
+    """
+
+    __table_args__ = (
+        Index("ix_approval_chat_state", "chat_id", "state"),
+        Index("ix_approval_state_expires", "state", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, foreign_key="chat.id", ondelete="CASCADE")
+    origin: str = Field(unique=True)
+    kind: str
+    payload: str
+    route: str = ""
+    recipients: int = 0
+    preview: str = ""
+    requested_by: int = Field(sa_type=BigInteger)
+    requested_by_name: str = ""
+    state: str = ApprovalState.WAITING.value
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    decided_by: int | None = Field(default=None, sa_type=BigInteger)
+    decided_by_name: str = ""
+    decided_at: datetime | None = None
+    card_message_id: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class RecipientList(SQLModel, table=True):

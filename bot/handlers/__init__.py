@@ -10,6 +10,7 @@ from bot.commands import Command, guarded
 from bot.context import BotApplication, BotContext
 from bot.handlers import (
     address_book,
+    approvals,
     balance,
     cards,
     check,
@@ -53,6 +54,7 @@ COMMANDS: list[Command] = [
     *lists.COMMANDS,
     *stoplist.COMMANDS,
     *reports.COMMANDS,
+    *approvals.COMMANDS,
 ]
 
 KNOWN = frozenset(c.name for c in COMMANDS)
@@ -122,6 +124,7 @@ def register(app: BotApplication) -> None:
     app.add_handler(senders.pick_handler())
     app.add_handler(multicast.press_handler())
     app.add_handler(confirm.press_handler())
+    app.add_handler(approvals.press_handler())
     app.add_handler(lists.press_handler())
     app.add_handler(
         MessageHandler(

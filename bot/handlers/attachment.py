@@ -17,7 +17,9 @@ from telegram import Bot, Message, PhotoSize
 from telegram.error import TelegramError
 
 from bot.services.errors import BadInput
-from bot.services.media import MediaPlan, allowed_summary, plan_media, size_text
+from bot.services.gate_payload import MediaRef
+from bot.services.media import MediaPlan, accept_media, allowed_summary, plan_media, size_text
+from providers.base import Media
 from providers.registry import Route
 
 _UNSENDABLE = {
@@ -129,3 +131,9 @@ async def download_file(bot: Bot, file_id: str, what: str, *, outcome: str = "se
             f"({escape(exc.message)}). Nothing was {outcome}."
         ) from exc
     return bytes(data)
+
+
+async def download_ref(bot: Bot, ref: MediaRef) -> Media:
+    """The file a held send kept the id of (a confirmation or an approval), checked again."""
+    plan = MediaPlan(ref.file_name, ref.extension, ref.limit, ref.mime_type)
+    return accept_media(plan, await download_file(bot, ref.file_id, ref.what))

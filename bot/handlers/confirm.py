@@ -17,17 +17,16 @@ from telegram.ext import CallbackQueryHandler
 from bot.cards import post_card
 from bot.commands import require_role
 from bot.context import BotContext
-from bot.handlers.attachment import download_file
+from bot.handlers.approvals import show_card
+from bot.handlers.attachment import download_ref
 from bot.handlers.common import edit_pressed, message_of, reply, sender_name
 from bot.handlers.decide import take_press
 from bot.render_gate import held_text, plan_text
 from bot.schedule_text import confirmation, handed_over_note
 from bot.services import Services
 from bot.services.gate import SCHEDULE, Held, Plan
-from bot.services.gate_payload import MediaRef
-from bot.services.media import MediaPlan, accept_media
 from bot.services.scheduling import Created
-from providers.base import Media
+from i18n import _
 from storage.models import Confirmation, Role
 
 DATA = "snd:"
@@ -88,6 +87,13 @@ async def on_press(update: Update, context: BotContext) -> None:
     if decided.earlier:
         await edit_pressed(query, f"This {what} was already confirmed; see its status.", None)
         return
+    if decided.waiting is not None:
+        text = _("Confirmed by {name}; it now waits for an admin's approval.").format(
+            name=escape(sender_name(update))
+        )
+        await edit_pressed(query, text, None)
+        await show_card(context.bot, services, decided.waiting)
+        return
     if decided.created is not None:
         await edit_pressed(query, await _scheduled(update, services, decided.created), None)
         return
@@ -99,7 +105,7 @@ async def on_press(update: Update, context: BotContext) -> None:
     assert decided.request is not None
     request = decided.request
     if decided.media is not None:
-        request = replace(request, media=await _download(context, decided.media))
+        request = replace(request, media=await download_ref(context.bot, decided.media))
     await edit_pressed(query, f"Sending, confirmed by {escape(sender_name(update))}.", None)
     outcome = await services.sender.send(request)
     await post_card(services, outcome, note="" if outcome.replayed else request.card_note)
@@ -107,11 +113,6 @@ async def on_press(update: Update, context: BotContext) -> None:
 
 def _what(row: Confirmation) -> str:
     return "scheduled send" if row.kind == SCHEDULE else "send"
-
-
-async def _download(context: BotContext, ref: MediaRef) -> Media:
-    plan = MediaPlan(ref.file_name, ref.extension, ref.limit, ref.mime_type)
-    return accept_media(plan, await download_file(context.bot, ref.file_id, ref.what))
 
 
 def press_handler() -> CallbackQueryHandler[BotContext, None]:

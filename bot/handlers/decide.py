@@ -1,39 +1,55 @@
-"""A Send / Cancel press on a stored confirmation: which one, and may the presser decide it.
+"""A press on a stored decision: which one, and may the presser decide it.
 
-Large sends, schedules and multicasts share it: the press is answered at once (the outcome is
-told by editing the confirmation), and someone other than the requester needs the admin role.
+Large sends, schedules and multicasts (Send / Cancel) and approvals (Approve / Reject /
+Withdraw) share it: the press is answered at once (the outcome is told by editing the
+message), and someone other than the requester needs the admin role.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from telegram import CallbackQuery, Update
 
 from bot.commands import chat_of, require_role
 from bot.context import BotContext
-from storage.models import Chat, Confirmation, Role
+from storage.models import Chat, Role
+
+
+class Requested(Protocol):
+    """A stored decision: who asked for it."""
+
+    requested_by: int
+
+
+R = TypeVar("R", bound=Requested)
 
 
 @dataclass(frozen=True, slots=True)
-class Press:
-    """A press on a confirmation the presser may decide."""
+class Press(Generic[R]):
+    """A press on a decision the presser may take."""
 
     query: CallbackQuery
     user_id: int
     chat: Chat
-    row: Confirmation
-    send: bool  # Send (else Cancel)
+    row: R
+    choice: str  # the last part of the button's data: ``y`` (Send, Approve), ``n`` …
+
+    @property
+    def send(self) -> bool:
+        """Send (or Approve) was pressed."""
+        return self.choice == "y"
 
 
 async def take_press(
     update: Update,
     context: BotContext,
-    waiting: Callable[[int, int], Awaitable[Confirmation]],
-    what: Callable[[Confirmation], str],
-) -> Press | None:
-    """Read a ``<prefix>:<id>:<y|n>`` press; None for an update that is no press.
+    waiting: Callable[[int, int], Awaitable[R]],
+    what: Callable[[R], str],
+) -> Press[R] | None:
+    """Read a ``<prefix>:<id>:<choice>`` press; None for an update that is no press.
 
     ``waiting`` finds the chat's confirmation (or refuses it); ``what`` names it for the
     refusal ("Deciding another user's send …").
@@ -54,4 +70,4 @@ async def take_press(
         await require_role(
             update, context, chat, Role.ADMIN, f"Deciding another user's {what(row)}"
         )
-    return Press(query, user.id, chat, row, send=choice == "y")
+    return Press(query, user.id, chat, row, choice)

@@ -12,10 +12,13 @@ from telegram import CallbackQuery, Update
 from bot.cards import RETRY, post_card
 from bot.commands import chat_of, require_role
 from bot.context import BotContext
+from bot.handlers.approvals import requester_role, show_card
 from bot.handlers.common import sender_name
 from bot.handlers.confirm import ask, tell_held
+from bot.services.approvals import Waiting
 from bot.services.errors import UserError
 from bot.services.gate import Held, Plan
+from i18n import _
 from storage.models import Progress, Role
 
 TOAST_LIMIT = 200  # Telegram's limit for a callback answer
@@ -77,7 +80,15 @@ async def _retry(update: Update, context: BotContext, query: CallbackQuery, batc
         return
     # A new send like any other: many recipients wait for a Send press, quiet hours hold it.
     assert plan.request is not None
-    verdict = await services.gate.check_send(chat, plan.request)
+    verdict = await services.gate.check_send(
+        chat, plan.request, role=await requester_role(update, context, chat)
+    )
+    if isinstance(verdict, Waiting):
+        await query.answer(
+            _("Retry of send {id}: it waits for an admin's approval.").format(id=batch_id)
+        )
+        await show_card(context.bot, services, verdict)
+        return
     if isinstance(verdict, Plan):
         await query.answer(f"Retry of send {batch_id}: press Send below to go ahead.")
         await ask(update, verdict)

@@ -16,11 +16,14 @@ from telegram.ext import CallbackQueryHandler
 from bot.cards import post_card
 from bot.commands import Command, chat_of, require_role
 from bot.context import BotContext
+from bot.handlers.approvals import requester_role, show_card
 from bot.handlers.common import message_of, sender_name
 from bot.handlers.decide import take_press
 from bot.parsing import command_body, take_token
+from bot.services.approvals import Waiting
 from bot.services.errors import BadInput
 from bot.services.multicasts import CONFIRM_TTL, MulticastPlan, describe, read_multicast
+from i18n import _
 from storage.models import Role
 
 USAGE = (
@@ -32,7 +35,7 @@ PATTERN = r"^mc:\d{1,18}:[yn]$"
 
 def plan_text(plan: MulticastPlan) -> str:
     """What the Send button will do (HTML)."""
-    audience, _ = describe(plan.request)
+    audience, _text = describe(plan.request)
     lines = [
         f"<b>Multicast via {escape(str(plan.route))}</b>",
         f"Template: <code>{escape(plan.request.template_id)}</code>",
@@ -40,6 +43,8 @@ def plan_text(plan: MulticastPlan) -> str:
     ]
     for key, value in plan.request.data.items():
         lines.append(f"• {escape(key)} = {escape(value)}")
+    if plan.approve:
+        lines.append(_("👮 After Send it waits for another admin's approval (/approval)."))
     minutes = int(CONFIRM_TTL.total_seconds() // 60)
     lines.append(f"Nothing is sent until you press Send (valid for {minutes} minutes).")
     return "\n".join(lines)
@@ -77,7 +82,11 @@ async def multicast(update: Update, context: BotContext) -> None:
     request = read_multicast(template, audience, pairs)
     user = update.effective_user
     assert user is not None
-    plan = await context.services.multicasts.plan(chat.id, user.id, request)
+    role = await requester_role(update, context, chat)
+    approve = context.services.approvals.needed(chat, role, 0, unknown=True)
+    plan = await context.services.multicasts.plan(
+        chat.id, user.id, request, actor_name=sender_name(update), approve=approve
+    )
     buttons = InlineKeyboardMarkup(
         [
             [
@@ -103,8 +112,15 @@ async def on_press(update: Update, context: BotContext) -> None:
         return
     await require_role(update, context, chat, Role.OPERATOR, "Sending a multicast")
     outcome = await services.multicasts.confirm(
-        chat.id, row.id or 0, actor=press.user_id, actor_name=sender_name(update)
+        chat, row.id or 0, actor=press.user_id, actor_name=sender_name(update)
     )
+    if isinstance(outcome, Waiting):
+        text = _("Confirmed by {name}; it now waits for an admin's approval.").format(
+            name=escape(sender_name(update))
+        )
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML)
+        await show_card(context.bot, services, outcome)
+        return
     if outcome is None:
         await query.edit_message_text("This multicast was already sent; see its status card.")
         return

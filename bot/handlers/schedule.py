@@ -19,6 +19,7 @@ from bot.cards import post_card
 from bot.commands import Command, chat_of, current_role, require_role
 from bot.context import BotContext
 from bot.handlers import connect
+from bot.handlers.approvals import requester_role, show_card
 from bot.handlers.common import edit_pressed, message_of, reply, sender_name
 from bot.handlers.confirm import ask
 from bot.handlers.send import USAGE as SEND_USAGE
@@ -27,6 +28,7 @@ from bot.parsing import command_body, take_token
 from bot.render_lists import addressed_note
 from bot.schedule_text import LIST_LIMIT, confirmation, handed_over_note, schedule_list
 from bot.services import Services
+from bot.services.approvals import Waiting
 from bot.services.chats import route_from
 from bot.services.errors import BadInput, UserError
 from bot.services.integers import parse_id, read_id
@@ -83,7 +85,12 @@ async def schedule(update: Update, context: BotContext) -> None:
         text=sending.text,
         texts=sending.texts,
     )
-    plan = await services.gate.check_schedule(chat, draft)
+    plan = await services.gate.check_schedule(
+        chat, draft, role=await requester_role(update, context, chat)
+    )
+    if isinstance(plan, Waiting):  # scheduled once another admin approves it
+        await show_card(context.bot, services, plan)
+        return
     if plan is not None:  # many recipients: scheduled once Send is pressed
         await ask(update, plan)
         return

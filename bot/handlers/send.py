@@ -21,11 +21,13 @@ from telegram import Update
 from bot.cards import post_card
 from bot.commands import Command, chat_of
 from bot.context import BotContext
+from bot.handlers.approvals import requester_role, show_card
 from bot.handlers.attachment import Attachment, attachment_of, download
 from bot.handlers.common import message_of, reply, sender_name
 from bot.handlers.confirm import ask, tell_held
 from bot.parsing import command_body, take_recipients, take_token
 from bot.services.addressing import is_list, is_template
+from bot.services.approvals import Waiting
 from bot.services.channels import channel_options, require_channel_credentials
 from bot.services.chats import route_from
 from bot.services.errors import BadInput, echo
@@ -204,8 +206,15 @@ async def send(update: Update, context: BotContext) -> None:
     )
     # Large sends wait for a Send press; quiet hours hold a send (or /send now confirms it).
     verdict = await services.gate.check_send(
-        chat, request, now=now, media=media_ref(attachment) if attachment else None
+        chat,
+        request,
+        role=await requester_role(update, context, chat),
+        now=now,
+        media=media_ref(attachment) if attachment else None,
     )
+    if isinstance(verdict, Waiting):
+        await show_card(context.bot, services, verdict)
+        return
     if isinstance(verdict, Plan):
         await ask(update, verdict)
         return
@@ -230,7 +239,8 @@ COMMANDS = (
         "[now] [<route>] [--otp] <to>[,<to>…] <text>|template:<name> [key=value …]",
         "send now (to numbers or list:<name>; --otp: SMS OTP route); reply to a "
         "photo/document to send it on WhatsApp; more than CONFIRM_ABOVE recipients ask for "
-        "a Send press; now: send inside quiet hours (confirmed)",
+        "a Send press; now: send inside quiet hours (confirmed); above /approval an "
+        "operator's send waits for an admin",
         Role.OPERATOR,
         send,
     ),

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.services.accounts import Accounts
 from bot.services.address_book import AddressBooks
 from bot.services.addressing import Addressing
+from bot.services.approvals import Approvals
 from bot.services.chats import Chats
 from bot.services.checks import PhoneChecks
 from bot.services.dialogues import Dialogues
@@ -31,6 +33,7 @@ from bot.services.stoplist import Stoplists
 from bot.services.templates import Templates
 from i18n import ENGLISH
 from providers.registry import ProviderEnvironment
+from storage.approvals import ApprovalStore
 from storage.confirmations import Confirmations
 from storage.crypto import CredentialCipher
 from storage.lists import ListStore
@@ -68,6 +71,7 @@ class Services:
     stoplists: Stoplists
     reports: Reports
     dialogues: Dialogues
+    approvals: Approvals
     # Set once the delivery tracker runs; post_card tells it about every new card.
     card_events: CardEvents | None = None
 
@@ -84,6 +88,7 @@ class Services:
         large_above: int | None = None,
         confirm_above: int = 50,
         default_language: str = ENGLISH,
+        approval_expiry: timedelta = timedelta(hours=24),
     ) -> Services:
         """Wire the use-cases together.
 
@@ -91,6 +96,7 @@ class Services:
         ``default_language`` is the language of chats that chose none; a send to more than
         ``confirm_above`` recipients waits for a Send press, and one to more
         than ``large_above`` is a large send (progress card, Stop); both are ``CONFIRM_ABOVE``.
+        An operator's send held for approval expires after ``approval_expiry``.
         """
         accounts = Accounts(repo, cipher, env)
         sender = Sender(
@@ -108,12 +114,16 @@ class Services:
         schedules = Schedules(
             ScheduleRepository(repo.db, repo.messages.outbox), repo, accounts, sender
         )
-        # One clock for schedules and quiet hours: a test that moves one moves both.
+        # One clock for schedules, quiet hours and approvals: a test that moves one moves all.
+        approvals = Approvals(
+            ApprovalStore(repo.db), repo, expiry=approval_expiry, clock=lambda: schedules.clock()
+        )
         gate = SendGate(
             confirmations,
             repo,
             accounts,
             schedules,
+            approvals,
             confirm_above=confirm_above,
             clock=lambda: schedules.clock(),
         )
@@ -128,7 +138,7 @@ class Services:
             links=ConnectLinks(repo),
             senders=Senders(accounts),
             address_books=AddressBooks(repo, accounts),
-            multicasts=Multicasts(accounts, sender, confirmations, repo.messages),
+            multicasts=Multicasts(accounts, sender, confirmations, repo.messages, approvals),
             lists=lists,
             templates=templates,
             addressing=Addressing(lists, templates),
@@ -138,4 +148,5 @@ class Services:
             stoplists=Stoplists(repo),
             reports=Reports(repo),
             dialogues=Dialogues(repo, cipher),
+            approvals=approvals,
         )

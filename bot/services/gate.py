@@ -11,6 +11,12 @@
   when it goes. ``/send now`` goes at once, after a confirmation that names the quiet hours;
 - anything else passes (``None``) and the caller sends as before.
 
+An operator's send to more than the chat's ``/approval`` threshold is held for an admin
+(:mod:`bot.services.approvals`, :class:`Waiting`) before anything else: when it also needs a
+Send press, the operator presses first (the confirmation shows what an admin will be asked),
+and the press holds it for approval instead of sending. An approved send is made by
+:meth:`SendGate.release`, which applies quiet hours at that moment as a Send press would.
+
 A press (:meth:`SendGate.press`) is decided once by the shared confirmation store
 (:meth:`storage.confirmations.Confirmations.press`); a confirmed send keeps the origin of the
 command that asked for it, so a second press, or a replay of the command, never sends twice.
@@ -29,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.services.accounts import Accounts
+from bot.services.approvals import UNKNOWN_SIZE, Approvals, Waiting, new_origin
 from bot.services.errors import BadInput
 from bot.services.gate_payload import (
     MediaRef,
@@ -38,6 +45,8 @@ from bot.services.gate_payload import (
     schedule_payload,
     send_payload,
 )
+from bot.services.multicasts import KIND as MULTICAST
+from bot.services.multicasts import multicast_request
 from bot.services.quiet import QuietHours
 from bot.services.scheduling import Created, ScheduleDraft, Schedules
 from bot.services.sending import SendRequest, addressed
@@ -49,7 +58,7 @@ from providers.registry import Route
 from providers.sms_encoding import SmsSegments, count_segments
 from storage.confirmations import Confirmations, Pressed
 from storage.messages import Messages
-from storage.models import Chat, Confirmation, utcnow
+from storage.models import Approval, Chat, Confirmation, Role, utcnow
 from storage.repo import Repository
 
 SEND = "send"
@@ -99,6 +108,7 @@ class Plan:
     zone: str
     when: datetime | None = None  # a schedule's first run
     media: str = ""  # what file goes with it (photo, document …)
+    approve: bool = False  # after Send it waits for an admin's approval
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +134,7 @@ class Decided:
     held: Held | None = None
     created: Created | None = None
     earlier: bool = False
+    waiting: Waiting | None = None  # held for an admin's approval instead
 
 
 def _held_until(chat: Chat, at: datetime) -> tuple[QuietHours | None, datetime | None]:
@@ -150,6 +161,7 @@ class SendGate:
         repo: Repository,
         accounts: Accounts,
         schedules: Schedules,
+        approvals: Approvals,
         *,
         confirm_above: int,
         clock: Callable[[], datetime] = utcnow,
@@ -159,13 +171,23 @@ class SendGate:
         self._repo = repo
         self._accounts = accounts
         self._schedules = schedules
+        self._approvals = approvals
         self.confirm_above = confirm_above
         self.clock = clock
 
     async def check_send(
-        self, chat: Chat, request: SendRequest, *, now: bool = False, media: MediaRef | None = None
-    ) -> Plan | Held | None:
-        """A /send's way out: ``None`` to send at once, a plan to confirm, or held.
+        self,
+        chat: Chat,
+        request: SendRequest,
+        *,
+        role: Role,
+        now: bool = False,
+        media: MediaRef | None = None,
+    ) -> Plan | Held | Waiting | None:
+        """A /send's way out: ``None`` to send at once, a plan to confirm, held, or waiting.
+
+        ``role`` is the requester's: an operator's send above the chat's approval threshold
+        waits for an admin (after its Send press, when it needs one).
 
         Raises:
             BadInput: a recipient or text the send path would refuse; a file or an option
@@ -179,17 +201,24 @@ class SendGate:
         pairs = await self.counted(chat, request.route, addressed(probe)[1])
         groups = sum(1 for to, _ in pairs if request.route.channel.names_group(to))
         large = len(pairs) > self.confirm_above or groups > 0
-        if not large and until is None:
+        approve = self._approvals.needed(chat, role, len(pairs), unknown=groups > 0)
+        if not large and until is None and not approve:
             return None  # the common case costs no query
         if await self._messages.batch_for_origin(request.origin) is not None:
             return None  # a replay of a send already made: the send path finds it
+        payload = send_payload(request, now=now, media=media, approve=approve)
+        if approve and not large:
+            return await self._hold_for_approval(
+                chat, SEND, payload, request.origin, request, pairs, groups
+            )
         if not large and not now and quiet is not None and until is not None:
             return await self._hold(chat, request, media, quiet, until)
         # Large, or /send now inside quiet hours: either way a press first.
         return await self._ask(
             SEND,
-            send_payload(request, now=now, media=media),
+            payload,
             request.actor_id,
+            approve,
             chat,
             request.route,
             request.fallbacks,
@@ -202,8 +231,13 @@ class SendGate:
             media=media,
         )
 
-    async def check_schedule(self, chat: Chat, draft: ScheduleDraft) -> Plan | None:
+    async def check_schedule(
+        self, chat: Chat, draft: ScheduleDraft, *, role: Role
+    ) -> Plan | Waiting | None:
         """A /schedule to many recipients as a plan to confirm; None to schedule at once.
+
+        An operator's schedule above the approval threshold waits for an admin (after its
+        Send press, when it needs one): approval creates the schedule.
 
         Raises:
             BadInput: a recipient or text the send path would refuse.
@@ -212,13 +246,26 @@ class SendGate:
         request = draft_request(draft, origin="")
         pairs = await self.counted(chat, draft.route, addressed(request)[1])
         groups = sum(1 for to, _ in pairs if draft.route.channel.names_group(to))
+        approve = self._approvals.needed(chat, role, len(pairs), unknown=groups > 0)
+        payload = schedule_payload(draft, approve=approve)
         if len(pairs) <= self.confirm_above and not groups:
-            return None
+            if not approve:
+                return None
+            return await self._hold_for_approval(
+                chat,
+                SCHEDULE,
+                payload,
+                new_origin(),
+                draft_request(draft, origin=""),
+                pairs,
+                groups,
+            )
         quiet, until = _held_until(chat, draft.when.at)
         return await self._ask(
             SCHEDULE,
-            schedule_payload(draft),
+            payload,
             draft.actor_id,
+            approve,
             chat,
             draft.route,
             draft.fallbacks,
@@ -282,25 +329,106 @@ class SendGate:
                 "expired; nothing was sent. Run the command again."
             )
         data: dict[str, Any] = json.loads(row.payload)
+        if data.get("approve"):  # the operator confirmed it: now an admin decides
+            origin = data.get("origin") or f"confirm:{confirmation_id}"
+            if pressed == Pressed.EARLIER:
+                return Decided(row.kind, earlier=True)
+            request = (
+                read_request(chat, data)
+                if row.kind == SEND
+                else draft_request(read_draft(chat, data, self.clock()), origin="")
+            )
+            pairs = await self.counted(chat, request.route, addressed(request)[1])
+            groups = sum(1 for to, _ in pairs if request.route.channel.names_group(to))
+            waiting = await self._hold_for_approval(
+                chat, row.kind, row.payload, origin, request, pairs, groups
+            )
+            return Decided(row.kind, waiting=waiting)
         if row.kind == SCHEDULE:
             if pressed == Pressed.EARLIER:
                 return Decided(SCHEDULE, earlier=True)
             draft = read_draft(chat, data, self.clock())
             return Decided(SCHEDULE, created=await self._schedules.create(draft))
+        return await self._release_send(chat, data, earlier=pressed == Pressed.EARLIER)
+
+    async def release(self, chat: Chat, row: Approval) -> Decided:
+        """What an approved send does now: send, hold for quiet hours, schedule or multicast.
+
+        Safe to repeat (after a restart): each path finds what an earlier run stored by its
+        unique origin, and then says ``earlier``.
+
+        Raises:
+            BadInput: a schedule's one-off time passed while it waited for approval.
+
+        """
+        data: dict[str, Any] = json.loads(row.payload)
+        if row.kind == MULTICAST:
+            return Decided(
+                SEND,
+                request=multicast_request(
+                    chat.id,
+                    data,
+                    actor=row.requested_by,
+                    actor_name=row.requested_by_name,
+                    origin=row.origin,
+                ),
+            )
+        if row.kind == SCHEDULE:
+            origin = f"approval:{row.id}"
+            if await self._schedules.store.by_origin(origin) is not None:
+                return Decided(SCHEDULE, earlier=True)
+            draft = replace(read_draft(chat, data, self.clock()), origin=origin)
+            return Decided(SCHEDULE, created=await self._schedules.create(draft))
+        return await self._release_send(chat, data, earlier=True, hold_again=True)
+
+    async def _release_send(
+        self, chat: Chat, data: dict[str, Any], *, earlier: bool, hold_again: bool = False
+    ) -> Decided:
+        """A decided send: held by quiet hours, or handed back to be sent now.
+
+        ``earlier``: it may have been sent (or held) before, by a press or a run before a
+        restart; then nothing more happens. ``hold_again``: a send quiet hours hold is held
+        (again: the held schedule is found by origin) rather than called earlier.
+        """
         request = read_request(chat, data)
         media = MediaRef(**data["media"]) if data.get("media") else None
         quiet, until = _held_until(chat, self.clock())
         holds = until is not None and quiet is not None and not data.get("now")
-        if pressed == Pressed.EARLIER and (
-            holds or await self._messages.batch_for_origin(request.origin) is not None
+        if earlier and (
+            (holds and not hold_again)
+            or await self._messages.batch_for_origin(request.origin) is not None
         ):
             return Decided(SEND, earlier=True)
         if holds and quiet is not None and until is not None:
             held = await self._hold(chat, request, media, quiet, until)
-            return Decided(SEND, held=held)
+            return Decided(SEND, held=held)  # a replay finds the held schedule by origin
         # Otherwise the send goes now; a press after a stop cut the first one off sends it
         # (its origin is unique, so it is never sent twice).
         return Decided(SEND, request=request, media=media)
+
+    async def _hold_for_approval(
+        self,
+        chat: Chat,
+        kind: str,
+        payload: str,
+        origin: str,
+        request: SendRequest,
+        pairs: Sequence[tuple[str, str]],
+        groups: int,
+    ) -> Waiting:
+        """Keep a send for an admin's approval; its card counts who gets it."""
+        texts = {text for _, text in pairs}
+        return await self._approvals.hold(
+            chat,
+            kind,
+            payload,
+            origin=origin,
+            actor_id=request.actor_id,
+            actor_name=request.actor_name,
+            route=str(request.route),
+            recipients=UNKNOWN_SIZE if groups else len(pairs),
+            text=max(texts, key=len) if texts else request.text,
+        )
 
     async def _hold(
         self,
@@ -341,6 +469,7 @@ class SendGate:
         kind: str,
         payload: str,
         actor: int,
+        approve: bool,
         chat: Chat,
         route: Route,
         fallbacks: tuple[Route, ...],
@@ -395,6 +524,7 @@ class SendGate:
             zone=chat.timezone,
             when=when,
             media=media.what if media is not None else "",
+            approve=approve,
         )
 
     async def _estimate(

@@ -33,8 +33,13 @@ class MediaRef:
     note: str = ""
 
 
-def send_payload(request: SendRequest, *, now: bool, media: MediaRef | None) -> str:
-    """The JSON a /send confirmation keeps (``now``: /send now, which quiet hours do not hold)."""
+def send_payload(
+    request: SendRequest, *, now: bool, media: MediaRef | None, approve: bool = False
+) -> str:
+    """The JSON a /send confirmation keeps (``now``: /send now, which quiet hours do not hold).
+
+    ``approve``: after the Send press it waits for an admin's approval.
+    """
     return json.dumps(
         {
             "route": chain_text([request.route, *request.fallbacks]),
@@ -48,6 +53,7 @@ def send_payload(request: SendRequest, *, now: bool, media: MediaRef | None) -> 
             "actor_name": request.actor_name,
             "now": now,
             "media": asdict(media) if media is not None else None,
+            "approve": approve,
         }
     )
 
@@ -86,8 +92,8 @@ def draft_request(draft: ScheduleDraft, *, origin: str) -> SendRequest:
     )
 
 
-def schedule_payload(draft: ScheduleDraft) -> str:
-    """The JSON a /schedule confirmation keeps."""
+def schedule_payload(draft: ScheduleDraft, *, approve: bool = False) -> str:
+    """The JSON a /schedule confirmation keeps (``approve``: see :func:`send_payload`)."""
     rule = draft.when.recurrence
     return json.dumps(
         {
@@ -100,6 +106,7 @@ def schedule_payload(draft: ScheduleDraft) -> str:
             "at": draft.when.at.isoformat(),
             "zone": draft.when.zone,
             "rule": rule.rule if rule is not None else None,
+            "approve": approve,
         }
     )
 

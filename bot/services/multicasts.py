@@ -15,15 +15,17 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
+from typing import Any
 
 from bot.services.accounts import Accounts
+from bot.services.approvals import UNKNOWN_SIZE, Approvals, Waiting
 from bot.services.errors import BadInput, NotConnected
 from bot.services.sending import Sender, SendOutcome, SendRequest
 from providers.base import MulticastRequest
 from providers.registry import Route, command_route, parse_route
 from storage.confirmations import Confirmations, Pressed
 from storage.messages import Messages
-from storage.models import Confirmation
+from storage.models import Chat, Confirmation
 
 KIND = "multicast"
 CONFIRM_TTL = timedelta(minutes=15)
@@ -40,6 +42,7 @@ class MulticastPlan:
     confirmation_id: int
     route: Route
     request: MulticastRequest
+    approve: bool = False  # after Send it waits for an admin's approval
 
 
 class MulticastExpired(BadInput):
@@ -86,14 +89,26 @@ class Multicasts:
         sender: Sender,
         confirmations: Confirmations,
         messages: Messages,
+        approvals: Approvals,
     ) -> None:
         self._accounts = accounts
         self._sender = sender
         self._confirmations = confirmations
         self._messages = messages
+        self._approvals = approvals
 
-    async def plan(self, chat_id: int, actor: int, request: MulticastRequest) -> MulticastPlan:
+    async def plan(
+        self,
+        chat_id: int,
+        actor: int,
+        request: MulticastRequest,
+        *,
+        actor_name: str = "",
+        approve: bool = False,
+    ) -> MulticastPlan:
         """Store the multicast as waiting for a press; nothing reaches the provider.
+
+        ``approve``: its Send press holds it for an admin's approval instead of sending.
 
         Raises:
             NotConnected: no provider connected here can multicast.
@@ -108,11 +123,13 @@ class Multicasts:
                 "audience": request.audience,
                 "audience_value": request.audience_value,
                 "data": dict(request.data),
+                "approve": approve,
+                "actor_name": actor_name,
             }
         )
         row = await self._confirmations.ask(chat_id, actor, KIND, payload, ttl=CONFIRM_TTL)
         assert row.id is not None
-        return MulticastPlan(row.id, route, request)
+        return MulticastPlan(row.id, route, request, approve)
 
     async def waiting(self, chat_id: int, confirmation_id: int) -> Confirmation:
         """The chat's multicast confirmation, or ``BadInput`` when there is none."""
@@ -122,15 +139,19 @@ class Multicasts:
         return row
 
     async def confirm(
-        self, chat_id: int, confirmation_id: int, *, actor: int, actor_name: str
-    ) -> SendOutcome | None:
+        self, chat: Chat, confirmation_id: int, *, actor: int, actor_name: str
+    ) -> SendOutcome | Waiting | None:
         """Send a confirmed multicast; None when an earlier press already sent it.
+
+        A multicast that needs approval is held for an admin instead (its audience is of
+        unknown size); a second press finds the same approval.
 
         Raises:
             MulticastExpired: it waited longer than :data:`CONFIRM_TTL`.
             BadInput: it was cancelled.
 
         """
+        chat_id = chat.id
         row = await self.waiting(chat_id, confirmation_id)
         origin = f"confirm:{confirmation_id}"
         pressed = await self._confirmations.press(confirmation_id, by=actor)
@@ -143,25 +164,27 @@ class Multicasts:
             )
         # Confirmed before: sent, unless the process stopped between the press and the send
         # (then its origin has no batch yet, and this press sends it).
-        if pressed == Pressed.EARLIER and await self._messages.batch_for_origin(origin):
-            return None
         data = json.loads(row.payload)
-        request = MulticastRequest(
-            data["template_id"], data["audience"], data["audience_value"], data["data"]
+        request = multicast_request(
+            chat_id, data, actor=actor, actor_name=actor_name, origin=origin
         )
-        audience, text = describe(request)
-        return await self._sender.send(
-            SendRequest(
-                chat_id=chat_id,
-                actor_id=actor,
-                actor_name=actor_name,
-                route=parse_command_route(data["route"]),
-                recipients=[audience],
-                text=text,
+        if pressed == Pressed.EARLIER and (
+            data.get("approve") or await self._messages.batch_for_origin(origin)
+        ):
+            return None
+        if data.get("approve"):
+            return await self._approvals.hold(
+                chat,
+                KIND,
+                row.payload,
                 origin=origin,
-                multicast=request,
+                actor_id=row.requested_by,
+                actor_name=str(data.get("actor_name") or ""),
+                route=str(request.route),
+                recipients=UNKNOWN_SIZE,
+                text=request.text,
             )
-        )
+        return await self._sender.send(request)
 
     async def cancel(self, chat_id: int, confirmation_id: int, *, actor: int) -> bool:
         """Cancel a waiting multicast; whether this press cancelled it."""
@@ -179,6 +202,26 @@ class Multicasts:
                 "An admin can connect one with /connect."
             )
         return usable[0]
+
+
+def multicast_request(
+    chat_id: int, data: dict[str, Any], *, actor: int, actor_name: str, origin: str
+) -> SendRequest:
+    """The send of a multicast as its confirmation stored it (``data``: the payload)."""
+    request = MulticastRequest(
+        data["template_id"], data["audience"], data["audience_value"], data["data"]
+    )
+    audience, text = describe(request)
+    return SendRequest(
+        chat_id=chat_id,
+        actor_id=actor,
+        actor_name=actor_name,
+        route=parse_command_route(data["route"]),
+        recipients=[audience],
+        text=text,
+        origin=origin,
+        multicast=request,
+    )
 
 
 def parse_command_route(text: str) -> Route:

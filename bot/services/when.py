@@ -29,6 +29,7 @@ from bot.parsing import take_token
 from bot.services.chats import valid_timezone
 from bot.services.errors import BadInput, echo
 from bot.services.integers import read_whole
+from i18n import _
 
 MIN_INTERVAL = timedelta(minutes=5)
 MAX_AHEAD = timedelta(days=366)
@@ -200,6 +201,21 @@ def duration_label(span: timedelta) -> str:
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     return "".join(f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (mins, "m")) if n) or "0m"
+
+
+def read_duration(text: str) -> timedelta:
+    """A whole span as ``/schedule in …`` reads it (``24h``, ``1h30m``, ``2 days``).
+
+    Raises:
+        BadInput: anything but one positive span.
+
+    """
+    span, rest = _take_duration(text.strip())
+    if span is None or rest.strip() or span <= timedelta(0):
+        raise BadInput(
+            _("{value} is not a span of time such as 24h, 90m or 2d.").format(value=echo(text))
+        )
+    return span
 
 
 def read_when(body: str, *, zone: str, now: datetime) -> tuple[When, str]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -102,6 +102,8 @@ class Tracker:
         # finds other replicas' changes of them by a sweep (``SWEEP_SECONDS``).
         self.me: str | None = None
         updater.wake = self._wake_cards.set
+        # Other things that expire, checked in the same sweep (approvals waiting too long).
+        self.on_expire: list[Callable[[datetime], Awaitable[object]]] = []
 
     @property
     def policy(self) -> PollPolicy:
@@ -306,6 +308,8 @@ class Tracker:
                 self._expire_at = now + EXPIRE_EVERY
                 await self.poller.expire(now)
                 await reconcile(self.poller, self.store.messages, now)
+                for expire_more in self.on_expire:
+                    await expire_more(now)
 
     async def _retry_orphans(self, now: datetime) -> None:
         for key, (_reports, first) in list(self._orphans.items()):
