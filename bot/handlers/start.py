@@ -33,7 +33,7 @@ def intro() -> str:
 
 def inline_help(bot_username: str) -> str:
     """The /help line about inline mode (anyone may use it)."""
-    mention = escape(f"@{bot_username}" if bot_username else _("@<this bot>"))
+    mention = escape(f"@{bot_username}") if bot_username else _("@&lt;this bot&gt;")
     return _(
         "Inline mode: type {mention} &lt;message id or number&gt; in any chat to share the "
         "status card of one of your messages (from chats you are a member of)."

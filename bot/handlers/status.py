@@ -31,7 +31,7 @@ FILTERS_USAGE = escape(FILTERS)
 async def status(update: Update, context: BotContext) -> None:
     """/status [<id>]: one message with its history (asking the provider), or the latest."""
     chat = await chat_of(update, context)
-    arg, _ = take_token(command_body(message_of(update).text or ""))
+    arg, _rest = take_token(command_body(message_of(update).text or ""))
     if not arg:
         await reply(
             update,
