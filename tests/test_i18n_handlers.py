@@ -199,9 +199,7 @@ async def test_a_bad_reschedule_is_refused_in_indonesian_and_keeps_the_row(sbot:
 # -- English is unchanged -----------------------------------------------------------------------
 
 
-async def test_a_chat_that_never_chose_reads_the_same_english(
-    tbot: Bot, clock: FakeClock
-) -> None:
+async def test_a_chat_that_never_chose_reads_the_same_english(tbot: Bot, clock: FakeClock) -> None:
     await tbot.connect()
     help_text = await tbot.private("/help")
     assert "Your commands (role: admin):" in help_text
