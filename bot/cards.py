@@ -19,6 +19,7 @@ from bot.services import Services
 from bot.services.integers import read_id
 from bot.services.sending import SendOutcome
 from bot.tracking.policy import READ_CHANNELS
+from i18n import _
 from providers.base import DeliveryState
 from storage.models import Progress, utcnow
 from storage.tracking_repo import CardView
@@ -58,24 +59,26 @@ def card_keyboard(view: CardView) -> InlineKeyboardMarkup | None:
     progress = view.batch.progress
     if progress == Progress.SENDING.value:
         buttons.append(
-            InlineKeyboardButton("⏹ Stop", callback_data=card_data(STOP, view.batch.id))
+            InlineKeyboardButton(_("⏹ Stop"), callback_data=card_data(STOP, view.batch.id))
         )
     elif progress is not None and view.counts.get(DeliveryState.FAILED.value):
         buttons.append(
-            InlineKeyboardButton("🔁 Retry failed", callback_data=card_data(RETRY, view.batch.id))
+            InlineKeyboardButton(
+                _("🔁 Retry failed"), callback_data=card_data(RETRY, view.batch.id)
+            )
         )
     channel = view.batch.route.partition(":")[2]
     if view.has_open or (view.counts.get(DeliveryState.DELIVERED) and channel in READ_CHANNELS):
         buttons.append(
-            InlineKeyboardButton("🔄 Refresh", callback_data=card_data(REFRESH, view.batch.id))
+            InlineKeyboardButton(_("🔄 Refresh"), callback_data=card_data(REFRESH, view.batch.id))
         )
     if view.total > 1:
         buttons.append(
-            InlineKeyboardButton("📋 Details", callback_data=card_data(DETAILS, view.batch.id))
+            InlineKeyboardButton(_("📋 Details"), callback_data=card_data(DETAILS, view.batch.id))
         )
     elif view.total == 1:  # one message: its status history, as /status <id> shows it
         buttons.append(
-            InlineKeyboardButton("🕘 History", callback_data=card_data(HISTORY, view.batch.id))
+            InlineKeyboardButton(_("🕘 History"), callback_data=card_data(HISTORY, view.batch.id))
         )
     return InlineKeyboardMarkup([buttons]) if buttons else None
 

@@ -90,8 +90,10 @@ async def require_role(
     role = await current_role(update, context, chat, needed)
     if role.rank < needed.rank:
         raise NotAllowed(
-            f"{what} needs the {needed.value} role in this chat; you are {role.value}. "
-            "A chat admin can change it with /role."
+            _(
+                "{what} needs the {needed} role in this chat; you are {role}. "
+                "A chat admin can change it with /role."
+            ).format(what=what, needed=needed.value, role=role.value)
         )
 
 
@@ -119,7 +121,9 @@ def guarded(command: Command) -> Callback:
         if update.effective_chat is None or update.effective_user is None:
             return
         if command.private_only and update.effective_chat.type != TgChat.PRIVATE:
-            raise NotAllowed(f"/{command.name} works in a private chat with me only.")
+            raise NotAllowed(
+                _("/{name} works in a private chat with me only.").format(name=command.name)
+            )
         chat = await chat_of(update, context)
         try:
             await require_role(update, context, chat, command.role, f"/{command.name}")
@@ -129,7 +133,7 @@ def guarded(command: Command) -> Callback:
                     chat.id,
                     update.effective_user.id,
                     command.name,
-                    f"needs the {command.role.value} role",
+                    _("needs the {role} role").format(role=command.role.value),
                     AuditOutcome.REFUSED,
                 )
             raise

@@ -15,17 +15,18 @@ from telegram.error import Forbidden, TelegramError
 
 from bot.context import BotContext
 from bot.services.errors import UserError
+from i18n import N_, _
 from providers.errors import ProviderError, RateLimited
 from storage.db import is_unavailable
 
 log = logging.getLogger(__name__)
 
-DATABASE_DOWN = (
+DATABASE_DOWN = N_(
     "⚠️ The bot's database did not answer, so this command did not finish. Try again in a "
     "minute; if it was a send, /status shows what reached the provider once the database is "
     "back (nothing is resent automatically)."
 )
-UNEXPECTED = (
+UNEXPECTED = N_(
     "Something went wrong on my side; it has been logged. Nothing was retried automatically: "
     "/status shows what was sent."
 )
@@ -36,12 +37,14 @@ def describe(error: BaseException) -> str:
     if isinstance(error, UserError):
         return f"⚠️ {error.message}"
     if isinstance(error, RateLimited):
-        return f"⏳ {escape(error.message)} Try again in {error.retry_after:.0f} s."
+        return _("⏳ {message} Try again in {seconds:.0f} s.").format(
+            message=escape(error.message), seconds=error.retry_after
+        )
     if isinstance(error, ProviderError):
         return f"⚠️ {escape(error.message)}"
     if is_unavailable(error):
-        return DATABASE_DOWN
-    return UNEXPECTED
+        return _(DATABASE_DOWN)
+    return _(UNEXPECTED)
 
 
 async def on_error(update: object, context: BotContext) -> None:

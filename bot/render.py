@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.render_sms import sms_card_lines
 from bot.services.accounts import BalanceReport
+from i18n import N_, _, ngettext
 from providers.base import BalanceKind, DeliveryState
 from providers.registry import provider_names
 from storage.models import Batch, Credential, Message, StatusEvent
@@ -26,12 +27,32 @@ ICONS: dict[str, str] = {
     DeliveryState.UNDELIVERED: "⚠️",
     DeliveryState.EXPIRED: "⌛",
 }
+# What a state is called in a chat; the stored value stays English (it is also typed in
+# filters such as ``state=failed``), only its display is translated.
+STATE_LABELS: dict[str, str] = {
+    DeliveryState.QUEUED: N_("queued"),
+    DeliveryState.UNKNOWN: N_("unknown"),
+    DeliveryState.ACCEPTED: N_("accepted"),
+    DeliveryState.SENT: N_("sent"),
+    DeliveryState.DELIVERED: N_("delivered"),
+    DeliveryState.READ: N_("read"),
+    DeliveryState.FAILED: N_("failed"),
+    DeliveryState.ABORTED: N_("aborted"),
+    DeliveryState.UNDELIVERED: N_("undelivered"),
+    DeliveryState.EXPIRED: N_("expired"),
+}
 CARD_LINES = 10
 
 
 def icon(state: str) -> str:
     """The emoji of a state (a dot for states this version does not know)."""
     return ICONS.get(state, "•")
+
+
+def state_label(state: str) -> str:
+    """A state as the chat reads it, escaped (a state this version does not know, as stored)."""
+    label = STATE_LABELS.get(state)
+    return escape(_(label) if label is not None else state)
 
 
 def local_time(at: datetime, zone: str) -> str:
@@ -45,12 +66,12 @@ def message_line(message: Message, batch_route: str = "") -> str:
     A message that failed over to another route than its send's names it.
     """
     line = (
-        f"<code>#{message.id}</code> {icon(message.state)} {escape(message.state)} → "
+        f"<code>#{message.id}</code> {icon(message.state)} {state_label(message.state)} → "
         f"<code>{escape(message.recipient)}</code>"
     )
     route = f"{message.provider}:{message.channel}"
     if batch_route and route != batch_route:
-        line += f" via <code>{escape(route)}</code>"
+        line += " " + _("via <code>{route}</code>").format(route=escape(route))
     if message.detail and DeliveryState(message.state) in (
         DeliveryState.FAILED,
         DeliveryState.ABORTED,
@@ -72,47 +93,74 @@ def card_text(
     batch: Batch, counts: Mapping[str, int], shown: Sequence[Message], total: int
 ) -> str:
     """A card from counts per state and its first messages (a large send is never loaded)."""
-    head = f"<b>Send {batch.id}</b> via <code>{escape(batch.route)}</code>"
-    if batch.created_by_name:
-        head += f" by {escape(batch.created_by_name)}"
+    head = card_head(batch)
     if batch.schedule_id is not None:  # kept on every edit, unlike the note of the first post
-        head += f" · ⏰ scheduled send #{batch.schedule_id}"
+        head += " · " + _("⏰ scheduled send #{id}").format(id=batch.schedule_id)
     lines = [head, *sms_card_lines(batch, shown[:CARD_LINES], total)]
     if total > 1:
-        lines.append(" · ".join(f"{icon(s)} {escape(s)} {n}" for s, n in sorted(counts.items())))
+        lines.append(
+            " · ".join(f"{icon(s)} {state_label(s)} {n}" for s, n in sorted(counts.items()))
+        )
     lines.extend(message_line(m, batch.route) for m in shown[:CARD_LINES])
     if total > min(len(shown), CARD_LINES):
-        lines.append(f"…and {total - min(len(shown), CARD_LINES)} more (Details, /history).")
+        more = total - min(len(shown), CARD_LINES)
+        lines.append(_("…and {count} more (Details, /history).").format(count=more))
     return "\n".join(lines)
+
+
+def card_head(batch: Batch) -> str:
+    """``Send 12 via nusasms:wa by @ann``: the first line of a send's card."""
+    values = {
+        "id": batch.id,
+        "route": escape(batch.route),
+        "name": escape(batch.created_by_name or ""),
+    }
+    if batch.created_by_name:
+        return _("<b>Send {id}</b> via <code>{route}</code> by {name}").format(**values)
+    return _("<b>Send {id}</b> via <code>{route}</code>").format(**values)
 
 
 def mention(user_id: int, name: str) -> str:
     """An HTML mention that notifies the user (works without a @username)."""
-    return f'<a href="tg://user?id={user_id}">{escape(name or f"user {user_id}")}</a>'
+    return (
+        f'<a href="tg://user?id={user_id}">{escape(name or _("user {id}").format(id=user_id))}</a>'
+    )
 
 
 def failure_notice(batch: Batch, failures: Sequence[tuple[Message, StatusEvent]]) -> str:
     """A new message telling the sender that messages of their send finally failed."""
-    count = len({m.id for m, _ in failures})
-    what = "a message" if count == 1 else f"{count} messages"
+    count = len({m.id for m, _event in failures})
     lines = [
-        f"⚠️ {mention(batch.created_by, batch.created_by_name)}: {what} of send {batch.id} "
-        f"via <code>{escape(batch.route)}</code> ended without delivery."
+        ngettext(
+            "⚠️ {who}: a message of send {id} via <code>{route}</code> ended without delivery.",
+            "⚠️ {who}: {count} messages of send {id} via <code>{route}</code> ended without "
+            "delivery.",
+            count,
+        ).format(
+            who=mention(batch.created_by, batch.created_by_name),
+            count=count,
+            id=batch.id,
+            route=escape(batch.route),
+        )
     ]
     for message, event in failures[:CARD_LINES]:
         reason = f": <i>{escape(event.detail)}</i>" if event.detail else ""
         lines.append(
-            f"<code>#{message.id}</code> {icon(event.state)} {escape(event.state)} → "
+            f"<code>#{message.id}</code> {icon(event.state)} {state_label(event.state)} → "
             f"<code>{escape(message.recipient)}</code>{reason}"
         )
     if len(failures) > CARD_LINES:
-        lines.append(f"…and {len(failures) - CARD_LINES} more (/history).")
+        lines.append(_("…and {count} more (/history).").format(count=len(failures) - CARD_LINES))
     return "\n".join(lines)
 
 
 def card_details(batch: Batch, messages: Sequence[Message], total: int, limit: int) -> str:
     """Every recipient of a send with its state, as many as fit one Telegram message."""
-    lines = [f"<b>Send {batch.id}</b>: {total} recipients"]
+    lines = [
+        ngettext(
+            "<b>Send {id}</b>: {count} recipient", "<b>Send {id}</b>: {count} recipients", total
+        ).format(id=batch.id, count=total)
+    ]
     size = len(lines[0])
     shown = 0
     for message in messages:
@@ -123,28 +171,32 @@ def card_details(batch: Batch, messages: Sequence[Message], total: int, limit: i
         size += len(line) + 1
         shown += 1
     if shown < total:
-        lines.append(f"…and {total - shown} more: /export has them all.")
+        lines.append(_("…and {count} more: /export has them all.").format(count=total - shown))
     return "\n".join(lines)
 
 
 def status_details(message: Message, history: Sequence[StatusEvent], zone: str) -> str:
     """One message with its whole history, for /status <id>."""
     lines = [
-        f"<b>Message #{message.id}</b> via <code>{escape(message.provider)}:"
-        f"{escape(message.channel)}</code>",
-        f"To <code>{escape(message.recipient)}</code>: {icon(message.state)} "
-        f"<b>{escape(message.state)}</b>",
+        _("<b>Message #{id}</b> via <code>{route}</code>").format(
+            id=message.id, route=escape(f"{message.provider}:{message.channel}")
+        ),
+        _("To <code>{recipient}</code>: {icon} <b>{state}</b>").format(
+            recipient=escape(message.recipient),
+            icon=icon(message.state),
+            state=state_label(message.state),
+        ),
     ]
     if message.provider_ref:
-        lines.append(f"Provider ref <code>{escape(message.provider_ref)}</code>")
+        lines.append(_("Provider ref <code>{ref}</code>").format(ref=escape(message.provider_ref)))
     if message.detail:
         lines.append(f"<i>{escape(message.detail)}</i>")
     lines.append("")
-    lines.append(f"History ({escape(zone)}):")
+    lines.append(_("History ({zone}):").format(zone=escape(zone)))
     for event in history:
         extra = f" ({escape(event.provider_status)})" if event.provider_status else ""
         lines.append(
-            f"{local_time(event.at, zone)} {icon(event.state)} {escape(event.state)}{extra}"
+            f"{local_time(event.at, zone)} {icon(event.state)} {state_label(event.state)}{extra}"
             f" · {escape(event.source)}"
         )
     return "\n".join(lines)
@@ -156,20 +208,22 @@ def message_list(messages: Sequence[Message], zone: str, *, matching: str = "") 
     ``matching``: the filters they were chosen by, as the chat wrote them (escaped).
     """
     if not messages and matching:
-        return f"No message of this chat matches {matching}."
+        return _("No message of this chat matches {filters}.").format(filters=matching)
     if not messages:
-        return "No messages yet in this chat. Send one with /send."
+        return _("No messages yet in this chat. Send one with /send.")
     lines = [
-        f"<b>Latest messages</b> matching {matching}" if matching else "<b>Latest messages</b>"
+        _("<b>Latest messages</b> matching {filters}").format(filters=matching)
+        if matching
+        else _("<b>Latest messages</b>")
     ]
     for m in messages:
         preview = m.text if len(m.text) <= 30 else m.text[:29] + "…"
         lines.append(
             f"<code>#{m.id}</code> {local_time(m.created_at, zone)} {icon(m.state)} "
-            f"{escape(m.state)} → <code>{escape(m.recipient)}</code> "
+            f"{state_label(m.state)} → <code>{escape(m.recipient)}</code> "
             f"<i>{escape(preview)}</i>"
         )
-    lines.append("Details: /status &lt;id&gt;")
+    lines.append(_("Details: /status &lt;id&gt;"))
     return "\n".join(lines)
 
 
@@ -180,21 +234,23 @@ def balances(reports: Sequence[BalanceReport]) -> str:
         lines.append(f"<b>{escape(report.provider.display)}</b>")
         kind = report.provider.capabilities.balance
         if kind == BalanceKind.NONE:
-            lines.append("  has no balance endpoint: check the balance on its website")
+            lines.append("  " + _("has no balance endpoint: check the balance on its website"))
             continue
         if kind == BalanceKind.TRANSACTIONS:
-            lines.append("  no balance endpoint; its recent transactions:")
+            lines.append("  " + _("no balance endpoint; its recent transactions:"))
         if report.error:
             lines.append(f"  ⚠️ {escape(report.error)}")
         for b in report.balances:
             amount = f"{b.amount:,.0f}" if b.amount == int(b.amount) else f"{b.amount:,.2f}"
-            expiry = f" (expires {b.expires.isoformat()})" if b.expires else ""
+            expiry = (
+                " " + _("(expires {date})").format(date=b.expires.isoformat()) if b.expires else ""
+            )
             lines.append(f"  {escape(b.name)}: {amount} {escape(b.unit)}{expiry}")
         if not report.error and not report.balances:
             lines.append(
-                "  no transactions yet"
+                "  " + _("no transactions yet")
                 if kind == BalanceKind.TRANSACTIONS
-                else "  no balances reported"
+                else "  " + _("no balances reported")
             )
     return "\n".join(lines)
 
@@ -205,16 +261,22 @@ def providers_overview(
     """Connected providers with their last check, and the chat's default route."""
     if not credentials:
         lines = [
-            "No provider is connected in this chat. Connect one with "
-            f"/connect &lt;provider&gt; ({provider_names()})."
+            _(
+                "No provider is connected in this chat. Connect one with "
+                "/connect &lt;provider&gt; ({names})."
+            ).format(names=provider_names())
         ]
     else:
-        lines = ["<b>Connected providers</b>"]
+        lines = [_("<b>Connected providers</b>")]
         for c in credentials:
-            check = "✅ ok" if c.check_ok else f"⚠️ {escape(c.check_detail)}"
-            when = local_time(c.checked_at, zone) if c.checked_at else "never"
+            check = _("✅ ok") if c.check_ok else f"⚠️ {escape(c.check_detail)}"
+            when = local_time(c.checked_at, zone) if c.checked_at else _("never")
             account = f" ({escape(c.account)})" if c.account else ""
-            lines.append(f"• {escape(c.provider)}{account}: last check {when}, {check}")
-    route = f"<code>{escape(default_route)}</code>" if default_route else "not set (/use)"
-    lines.append(f"Default route: {route}")
+            lines.append(
+                _("• {provider}: last check {when}, {check}").format(
+                    provider=escape(c.provider) + account, when=when, check=check
+                )
+            )
+    route = f"<code>{escape(default_route)}</code>" if default_route else _("not set (/use)")
+    lines.append(_("Default route: {route}").format(route=route))
     return "\n".join(lines)

@@ -9,43 +9,61 @@ from __future__ import annotations
 from html import escape
 
 from bot.services.checks import CheckAnswer, CheckSubmission
+from i18n import _, ngettext
 
 _RESULT_ICONS = {True: "✅", False: "❌", None: "❔"}
 
 
 def check_submitted(sub: CheckSubmission) -> str:
     """The reply to /check: what was submitted and where the results will appear."""
-    requests = "request" if sub.requests == 1 else "requests"
     count = len(sub.submitted)
-    numbers = "number" if count == 1 else "numbers"
     provider = escape(sub.provider)
+    requests = ngettext("{count} request", "{count} requests", sub.requests).format(
+        count=sub.requests
+    )
     lines = [
-        f"🔎 Sent {count} {numbers} to {provider}'s WhatsApp check ({sub.requests} {requests})."
+        ngettext(
+            "🔎 Sent {count} number to {provider}'s WhatsApp check ({requests}).",
+            "🔎 Sent {count} numbers to {provider}'s WhatsApp check ({requests}).",
+            count,
+        ).format(count=count, provider=provider, requests=requests)
     ]
     if sub.failure:
         lines.append(
-            f"⚠️ {len(sub.numbers) - count} more were not submitted: {escape(sub.failure)}"
+            _("⚠️ {count} more were not submitted: {reason}").format(
+                count=len(sub.numbers) - count, reason=escape(sub.failure)
+            )
         )
     if sub.callback:
-        lines.append(f"The results will be posted here as soon as {provider} reports them.")
+        lines.append(
+            _("The results will be posted here as soon as {provider} reports them.").format(
+                provider=provider
+            )
+        )
     else:
         lines.append(
-            f"{provider} delivers the results only to a callback URL, and this bot runs without "
-            "WEBHOOK_URL (webhook mode), so they cannot be shown here. Set WEBHOOK_URL to get "
-            "them in the chat."
+            _(
+                "{provider} delivers the results only to a callback URL, and this bot runs "
+                "without WEBHOOK_URL (webhook mode), so they cannot be shown here. Set "
+                "WEBHOOK_URL to get them in the chat."
+            ).format(provider=provider)
         )
     return "\n".join(lines)
 
 
 def check_answer(answer: CheckAnswer) -> str:
     """Results of a /check as they arrive."""
-    lines = ["<b>WhatsApp number check</b>"]
+    lines = [_("<b>WhatsApp number check</b>")]
     for r in answer.results:
         if r.on_whatsapp is None:
-            verdict = f"unknown ({escape(r.status)})"
+            verdict = _("unknown ({status})").format(status=escape(r.status))
         else:
-            verdict = "on WhatsApp" if r.on_whatsapp else "not on WhatsApp"
+            verdict = _("on WhatsApp") if r.on_whatsapp else _("not on WhatsApp")
         lines.append(f"{_RESULT_ICONS[r.on_whatsapp]} <code>{escape(r.number)}</code> {verdict}")
     if answer.answered < answer.total:
-        lines.append(f"{answer.answered} of {answer.total} numbers answered so far.")
+        lines.append(
+            _("{answered} of {total} numbers answered so far.").format(
+                answered=answer.answered, total=answer.total
+            )
+        )
     return "\n".join(lines)

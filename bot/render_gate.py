@@ -10,7 +10,7 @@ from html import escape
 from bot.services.gate import CONFIRM_TTL, SEND, Held, Plan
 from bot.services.segments import describe
 from bot.services.when import describe_time
-from i18n import _
+from i18n import _, ngettext
 from providers.sms_encoding import Encoding, count_segments, non_gsm7
 
 PREVIEW = 120
@@ -31,72 +31,124 @@ def plan_text(plan: Plan) -> str:
     """What the Send button will do, with the warnings that matter before a large send."""
     route = escape(str(plan.route))
     if plan.fallbacks:
-        route += " (then " + ", ".join(escape(str(r)) for r in plan.fallbacks) + ")"
-    verb = "Send" if plan.kind == SEND else "Schedule"
-    people = f"{plan.recipients:,} recipient" + ("" if plan.recipients == 1 else "s")
+        then = ", ".join(escape(str(r)) for r in plan.fallbacks)
+        route = _("{route} (then {fallbacks})").format(route=route, fallbacks=then)
+    people = ngettext("{count:,} recipient", "{count:,} recipients", plan.recipients).format(
+        count=plan.recipients
+    )
     if plan.groups:
-        people += f", {plan.groups} of them provider group" + ("" if plan.groups == 1 else "s")
-        people += " (each may reach many people)"
-    lines = [f"<b>{verb} to {people}?</b>", f"Route: <code>{route}</code>"]
+        people = ngettext(
+            "{people}, {count} of them provider group (each may reach many people)",
+            "{people}, {count} of them provider groups (each may reach many people)",
+            plan.groups,
+        ).format(people=people, count=plan.groups)
+    head = (
+        _("<b>Send to {people}?</b>") if plan.kind == SEND else _("<b>Schedule to {people}?</b>")
+    )
+    lines = [head.format(people=people), _("Route: <code>{route}</code>").format(route=route)]
     if plan.duplicates:
-        lines.append(f"Counted after removing {plan.duplicates:,} duplicate(s).")
+        lines.append(
+            _("Counted after removing {count:,} duplicate(s).").format(count=plan.duplicates)
+        )
     if plan.when is not None:
-        lines.append(f"⏰ First run: {escape(describe_time(plan.when, plan.zone))}")
+        lines.append(
+            _("⏰ First run: {when}").format(when=escape(describe_time(plan.when, plan.zone)))
+        )
     if plan.media:
-        lines.append(f"📎 With the {escape(plan.media)} as WhatsApp media.")
+        lines.append(_("📎 With the {what} as WhatsApp media.").format(what=escape(_(plan.media))))
     flat = " ".join(plan.text.split())
     shown = flat if len(flat) <= PREVIEW else flat[: PREVIEW - 1] + "…"
-    label = "Longest text" if plan.personal else "Text"
-    lines.append(f"{label}: <i>{escape(shown)}</i>")
+    label = _("Longest text: <i>{text}</i>") if plan.personal else _("Text: <i>{text}</i>")
+    lines.append(label.format(text=escape(shown)))
     if plan.segments is not None:
         lines.append(
-            f"📏 {escape(describe(plan.segments, plan.text))} per message; "
-            f"{plan.parts:,} SMS parts in all."
+            _("📏 {size} per message; {parts:,} SMS parts in all.").format(
+                size=escape(describe(plan.segments, plan.text)), parts=plan.parts
+            )
         )
         if plan.segments.encoding is Encoding.UCS2:
             without = _gsm_alternative(plan.text)
             if without:
                 lines.append(
-                    "⚠️ One character outside GSM-7 makes the whole text UCS-2: without "
-                    f"those characters it would be {escape(without)}."
+                    _(
+                        "⚠️ One character outside GSM-7 makes the whole text UCS-2: without "
+                        "those characters it would be {size}."
+                    ).format(size=escape(without))
                 )
-    estimate = plan.estimate
-    if estimate is None:
-        lines.append(f"💰 Cost: {escape(plan.route.provider.display)} does not state a price.")
-    else:
-        cost = f"{'at least ' if estimate.at_least else ''}{_amount(estimate.amount)}"
-        line = f"💰 Estimated cost: {cost} {escape(estimate.unit)}"
-        if estimate.balance is not None:
-            line += f" ({escape(estimate.balance_name)} balance: {_amount(estimate.balance)})"
-        lines.append(line + ".")
-        if estimate.short:
-            lines.append(
-                f"⚠️ The {escape(estimate.balance_name)} balance "
-                f"({_amount(estimate.balance or 0)}) is below the estimated cost: part of "
-                "this send may fail for lack of credit."
-            )
-        elif estimate.problem:
-            lines.append(f"⚠️ The balance could not be read: {escape(estimate.problem)}")
+    lines.extend(_cost_lines(plan))
     if plan.repeats:
         lines.append(
-            f"⚠️ {plan.repeats:,} of these recipients got this same text in the last hour."
+            _("⚠️ {count:,} of these recipients got this same text in the last hour.").format(
+                count=plan.repeats
+            )
         )
-    if plan.quiet is not None and plan.now:
-        lines.append(
-            f"🌙 Quiet hours now ({plan.quiet.label}, {escape(plan.zone)}): Send sends it at "
-            "once anyway."
-        )
-    elif plan.quiet is not None and plan.held_until is not None:
-        going = "it is held" if plan.kind == SEND else "its run waits"
-        lines.append(
-            f"🌙 Quiet hours ({plan.quiet.label}, {escape(plan.zone)}): after Send {going} "
-            f"until {escape(describe_time(plan.held_until, plan.zone))}."
-        )
+    if plan.quiet is not None:
+        quiet = {"hours": plan.quiet.label, "zone": escape(plan.zone), "until": ""}
+        if plan.held_until is not None:
+            quiet["until"] = escape(describe_time(plan.held_until, plan.zone))
+        if plan.now:
+            lines.append(
+                _("🌙 Quiet hours now ({hours}, {zone}): Send sends it at once anyway.").format(
+                    **quiet
+                )
+            )
+        elif plan.held_until is not None:
+            going = (
+                _("🌙 Quiet hours ({hours}, {zone}): after Send it is held until {until}.")
+                if plan.kind == SEND
+                else _("🌙 Quiet hours ({hours}, {zone}): after Send its run waits until {until}.")
+            )
+            lines.append(going.format(**quiet))
     if plan.approve:
         lines.append(_("👮 After Send it waits for another admin's approval (/approval)."))
     minutes = int(CONFIRM_TTL.total_seconds() // 60)
-    lines.append(f"Nothing is sent until you press Send (valid for {minutes} minutes).")
+    lines.append(
+        _("Nothing is sent until you press Send (valid for {minutes} minutes).").format(
+            minutes=minutes
+        )
+    )
     return "\n".join(lines)
+
+
+def _cost_lines(plan: Plan) -> list[str]:
+    """The estimated cost, and a warning when the balance is short or could not be read."""
+    estimate = plan.estimate
+    if estimate is None:
+        return [
+            _("💰 Cost: {provider} does not state a price.").format(
+                provider=escape(plan.route.provider.display)
+            )
+        ]
+    values = {
+        "amount": _amount(estimate.amount),
+        "unit": escape(estimate.unit),
+        "name": escape(estimate.balance_name),
+        "balance": _amount(estimate.balance or 0),
+        "reason": escape(estimate.problem or ""),
+    }
+    if estimate.balance is None:
+        cost = (
+            _("💰 Estimated cost: at least {amount} {unit}.")
+            if estimate.at_least
+            else _("💰 Estimated cost: {amount} {unit}.")
+        )
+    else:
+        cost = (
+            _("💰 Estimated cost: at least {amount} {unit} ({name} balance: {balance}).")
+            if estimate.at_least
+            else _("💰 Estimated cost: {amount} {unit} ({name} balance: {balance}).")
+        )
+    lines = [cost.format(**values)]
+    if estimate.short:
+        lines.append(
+            _(
+                "⚠️ The {name} balance ({balance}) is below the estimated cost: part of "
+                "this send may fail for lack of credit."
+            ).format(**values)
+        )
+    elif estimate.problem:
+        lines.append(_("⚠️ The balance could not be read: {reason}").format(**values))
+    return lines
 
 
 def held_text(held: Held) -> str:
@@ -104,11 +156,15 @@ def held_text(held: Held) -> str:
     row = held.created.schedule
     when = escape(describe_time(held.until, held.zone))
     lines = [
-        f"🌙 Quiet hours ({held.quiet.label}, {escape(held.zone)}): this send is held until "
-        f"{when}, as scheduled send <b>#{row.id}</b>.",
+        _(
+            "🌙 Quiet hours ({hours}, {zone}): this send is held until "
+            "{when}, as scheduled send <b>#{id}</b>."
+        ).format(hours=held.quiet.label, zone=escape(held.zone), when=when, id=row.id),
     ]
     if row.provider_ref:
-        lines.append("Its provider holds it and sends it then, even while the bot is down.")
+        lines.append(_("Its provider holds it and sends it then, even while the bot is down."))
     else:
-        lines.append(f"Cancel: /cancel {row.id} · send at once instead: /send now …")
+        lines.append(
+            _("Cancel: /cancel {id} · send at once instead: /send now …").format(id=row.id)
+        )
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from bot.services.lists import COUNTRY_HINT, Decided, Decision, Upload, UploadRe
 from bot.services.segments import describe
 from bot.services.templates import placeholders
 from bot.services.when import describe_time
+from i18n import _, ngettext
 from providers.sms_encoding import count_segments
 from storage.models import RecipientList, Template
 
@@ -21,12 +22,12 @@ PREVIEW = 50
 
 def _numbers(n: int) -> str:
     """``1 number``, ``2,000 numbers``."""
-    return f"{n:,} number" + ("" if n == 1 else "s")
+    return ngettext("{count:,} number", "{count:,} numbers", n).format(count=n)
 
 
 def _lines(n: int) -> str:
     """``1 line``, ``2,000 lines``."""
-    return f"{n:,} line" + ("" if n == 1 else "s")
+    return ngettext("{count:,} line", "{count:,} lines", n).format(count=n)
 
 
 def _preview(text: str, limit: int = PREVIEW) -> str:
@@ -35,35 +36,44 @@ def _preview(text: str, limit: int = PREVIEW) -> str:
 
 
 def _problems(problems: Problems, what: str) -> list[str]:
+    """``what`` is the translated heading, with a ``{count}`` placeholder."""
     if not problems.count:
         return []
-    lines = [f"{what} ({problems.count:,}):", *problems.shown]
+    lines = [what.format(count=problems.count), *problems.shown]
     if problems.count > len(problems.shown):
-        lines.append(f"…and {problems.count - len(problems.shown):,} more.")
+        more = problems.count - len(problems.shown)
+        lines.append(_("…and {count:,} more.").format(count=more))
     return lines
 
 
 def fields_text(fields: Sequence[str], limit: int = 10) -> str:
     """``{name} {city}``: a template's placeholders, the first ``limit`` of them (HTML)."""
     shown = " ".join("{" + f + "}" for f in fields[:limit])
-    more = f" …and {len(fields) - limit} more" if len(fields) > limit else ""
+    more = (
+        " " + _("…and {count} more").format(count=len(fields) - limit)
+        if len(fields) > limit
+        else ""
+    )
     return escape(shown) + more
 
 
 def _columns(columns: Sequence[str]) -> str:
-    return ", ".join(echo(c, limit=30) for c in columns) if columns else "none"
+    return ", ".join(echo(c, limit=30) for c in columns) if columns else _("none")
 
 
 def report_lines(report: UploadReport) -> list[str]:
     """What the file held: numbers, columns, invalid and duplicate lines."""
     lines = [
-        f"{_numbers(report.stored)} from {_lines(report.lines)}; columns kept: "
-        f"{_columns(report.columns)}."
+        _("{numbers} from {lines}; columns kept: {columns}.").format(
+            numbers=_numbers(report.stored),
+            lines=_lines(report.lines),
+            columns=_columns(report.columns),
+        )
     ]
-    lines += _problems(report.invalid, "⚠️ Invalid lines, not stored")
-    lines += _problems(report.duplicates, "🔁 Duplicate lines, stored once")
+    lines += _problems(report.invalid, _("⚠️ Invalid lines, not stored ({count:,}):"))
+    lines += _problems(report.duplicates, _("🔁 Duplicate lines, stored once ({count:,}):"))
     if report.needs_country:
-        lines.append(COUNTRY_HINT)
+        lines.append(_(COUNTRY_HINT))
     return lines
 
 
@@ -72,17 +82,24 @@ def uploaded(upload: Upload, zone: str) -> str:
     report = upload.report
     name = escape(report.name)
     if upload.replaces is None:
-        head = f"📋 List <b>{name}</b> stored: use it as <code>list:{name}</code>."
+        head = _("📋 List <b>{name}</b> stored: use it as <code>list:{name}</code>.").format(
+            name=name
+        )
         return "\n".join([head, *report_lines(report)])
     old = upload.replaces
     return "\n".join(
         [
-            f"📋 A list <b>{name}</b> exists already: {_numbers(old.size)}, updated "
-            f"{describe_time(old.updated_at, zone)}.",
-            "The new file:",
+            _("📋 A list <b>{name}</b> exists already: {numbers}, updated {when}.").format(
+                name=name,
+                numbers=_numbers(old.size),
+                when=describe_time(old.updated_at, zone),
+            ),
+            _("The new file:"),
             *report_lines(report),
-            f"Replace <b>{name}</b> with it? Scheduled sends keep the numbers they were "
-            "made with either way.",
+            _(
+                "Replace <b>{name}</b> with it? Scheduled sends keep the numbers they were "
+                "made with either way."
+            ).format(name=name),
         ]
     )
 
@@ -92,35 +109,43 @@ def decided(outcome: Decided, by: str) -> str:
     name = escape(outcome.name)
     who = escape(by)
     if outcome.decision is Decision.REPLACED:
-        return (
-            f"📋 List <b>{name}</b> replaced by {who}: {_numbers(outcome.size)} (it had "
-            f"{outcome.old_size:,}). Scheduled sends keep the numbers they were made with."
-        )
+        return _(
+            "📋 List <b>{name}</b> replaced by {who}: {numbers} (it had "
+            "{old:,}). Scheduled sends keep the numbers they were made with."
+        ).format(name=name, who=who, numbers=_numbers(outcome.size), old=outcome.old_size)
     if outcome.decision is Decision.KEPT:
-        return (
-            f"📋 List <b>{name}</b> kept as it was ({_numbers(outcome.old_size)}), by {who}; "
+        return _(
+            "📋 List <b>{name}</b> kept as it was ({numbers}), by {who}; "
             "the new file was not stored."
-        )
+        ).format(name=name, who=who, numbers=_numbers(outcome.old_size))
     if outcome.decision is Decision.ALREADY_REPLACED:
-        return f"📋 List <b>{name}</b> was replaced already ({_numbers(outcome.size)})."
-    return f"📋 List <b>{name}</b> was kept already; the new file was not stored."
+        return _("📋 List <b>{name}</b> was replaced already ({numbers}).").format(
+            name=name, numbers=_numbers(outcome.size)
+        )
+    return _("📋 List <b>{name}</b> was kept already; the new file was not stored.").format(
+        name=name
+    )
 
 
 def list_table(rows: Sequence[RecipientList], zone: str) -> str:
     """/lists: name, size, columns, last update."""
     if not rows:
-        return (
+        return _(
             "This chat has no recipient lists. Reply to a .csv or .txt file of numbers with "
             "/list add &lt;name&gt; to make one; then send to it with list:&lt;name&gt;."
         )
-    lines = [f"<b>Recipient lists</b> ({len(rows)})"]
+    lines = [_("<b>Recipient lists</b> ({count})").format(count=len(rows))]
     for row in rows:
-        line = (
-            f"• <code>list:{escape(row.name)}</code> — {_numbers(row.size)} · columns: "
-            f"{_columns(row.columns)} · updated {describe_time(row.updated_at, zone)}"
+        line = _(
+            "• <code>list:{name}</code> — {numbers} · columns: {columns} · updated {when}"
+        ).format(
+            name=escape(row.name),
+            numbers=_numbers(row.size),
+            columns=_columns(row.columns),
+            when=describe_time(row.updated_at, zone),
         )
         if sum(len(x) + 1 for x in lines) + len(line) > LIMIT:
-            lines.append(f"…and {len(rows) - len(lines) + 1} more.")
+            lines.append(_("…and {count} more.").format(count=len(rows) - len(lines) + 1))
             break
         lines.append(line)
     return "\n".join(lines)
@@ -128,28 +153,28 @@ def list_table(rows: Sequence[RecipientList], zone: str) -> str:
 
 def deleted(row: RecipientList) -> str:
     """The reply to /list del."""
-    return (
-        f"🗑 List <b>{escape(row.name)}</b> deleted ({_numbers(row.size)}). Scheduled sends "
+    return _(
+        "🗑 List <b>{name}</b> deleted ({numbers}). Scheduled sends "
         "made from it keep their numbers."
-    )
+    ).format(name=escape(row.name), numbers=_numbers(row.size))
 
 
 def template_table(rows: Sequence[Template]) -> str:
     """/templates: name, placeholders and a preview of the text."""
     if not rows:
-        return (
+        return _(
             "This chat has no templates. Add one with /template add &lt;name&gt; &lt;text&gt;, "
             "e.g. /template add promo Hi {name}, 20% off today; send it with "
             "/send &lt;to&gt; template:promo."
         )
-    lines = [f"<b>Templates</b> ({len(rows)})"]
+    lines = [_("<b>Templates</b> ({count})").format(count=len(rows))]
     for row in rows:
         fields = placeholders(row.text)
         line = f"• <code>{escape(row.name)}</code>: <i>{_preview(row.text)}</i>"
         if fields:
-            line += f" · fills {fields_text(fields, 5)}"
+            line += " · " + _("fills {fields}").format(fields=fields_text(fields, 5))
         if sum(len(x) + 1 for x in lines) + len(line) > LIMIT:
-            lines.append(f"…and {len(rows) - len(lines) + 1} more.")
+            lines.append(_("…and {count} more.").format(count=len(rows) - len(lines) + 1))
             break
         lines.append(line)
     return "\n".join(lines)
@@ -158,28 +183,42 @@ def template_table(rows: Sequence[Template]) -> str:
 def template_saved(row: Template, old: str | None) -> str:
     """The reply to /template add: the template, its placeholders and its SMS size."""
     fields = placeholders(row.text)
-    verb = "replaced" if old is not None else "saved"
-    lines = [f"📝 Template <b>{escape(row.name)}</b> {verb}: <i>{_preview(row.text, 200)}</i>"]
-    if fields:
-        lines.append(f"Placeholders: {fields_text(fields, 30)}.")
-    info = count_segments(row.text)
-    lines.append(
-        f"📏 As SMS: {escape(describe(info, row.text))} before filling"
-        + ("; the values change it." if fields else ".")
+    head = (
+        _("📝 Template <b>{name}</b> replaced: <i>{text}</i>")
+        if old is not None
+        else _("📝 Template <b>{name}</b> saved: <i>{text}</i>")
     )
-    lines.append(f"Send it with /send &lt;to&gt; template:{escape(row.name)} [key=value …].")
+    lines = [head.format(name=escape(row.name), text=_preview(row.text, 200))]
+    if fields:
+        lines.append(_("Placeholders: {fields}.").format(fields=fields_text(fields, 30)))
+    info = count_segments(row.text)
+    size = escape(describe(info, row.text))
+    lines.append(
+        _("📏 As SMS: {size} before filling; the values change it.").format(size=size)
+        if fields
+        else _("📏 As SMS: {size} before filling.").format(size=size)
+    )
+    lines.append(
+        _("Send it with /send &lt;to&gt; template:{name} [key=value …].").format(
+            name=escape(row.name)
+        )
+    )
     return "\n".join(lines)
 
 
 def addressed_note(addressed: Addressed) -> str:
     """Lines saying where a scheduled send's numbers and texts come from."""
     lines = [
-        f"📋 {_numbers(use.size)} of list <b>{escape(use.name)}</b> as they are now: "
-        "replacing or deleting the list later does not change this send."
+        _(
+            "📋 {numbers} of list <b>{name}</b> as they are now: "
+            "replacing or deleting the list later does not change this send."
+        ).format(numbers=_numbers(use.size), name=escape(use.name))
         for use in addressed.lists
     ]
     if addressed.texts is not None and addressed.template:
         lines.append(
-            f"📝 Template <b>{escape(addressed.template)}</b>, filled for each recipient now."
+            _("📝 Template <b>{name}</b>, filled for each recipient now.").format(
+                name=escape(addressed.template)
+            )
         )
     return "\n".join(lines)

@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
 
-from bot.render import icon
+from bot.render import card_head, icon, state_label
 from bot.render_sms import sms_card_lines
+from i18n import _, ngettext
 from providers.base import DeliveryState
 from storage.models import Batch, Message, Progress
 
@@ -41,12 +42,12 @@ def progress_card(
     now: datetime,
 ) -> str:
     """The card of a large send at ``now`` (rate and time left are measured up to then)."""
-    head = f"<b>Send {batch.id}</b> via <code>{escape(batch.route)}</code>"
-    if batch.created_by_name:
-        head += f" by {escape(batch.created_by_name)}"
+    head = card_head(batch)
     if batch.schedule_id is not None:
-        head += f" · ⏰ scheduled send #{batch.schedule_id}"
-    head += f" · {total:,} recipients"
+        head += " · " + _("⏰ scheduled send #{id}").format(id=batch.schedule_id)
+    head += " · " + ngettext("{count:,} recipient", "{count:,} recipients", total).format(
+        count=total
+    )
     stopped_run = batch.progress == Progress.STOPPED.value
     remaining = counts.get(DeliveryState.QUEUED.value, 0)
     kept_back = counts.get(DeliveryState.ABORTED.value, 0) if stopped_run else 0
@@ -58,24 +59,45 @@ def progress_card(
     lines = [head, *sms_card_lines(batch, shown[:1], total)]
     if batch.progress == Progress.SENDING.value:
         share = handed * 100 // total if total else 100
-        lines.append(f"▶️ Sending: {handed:,} of {total:,} handed to the provider ({share} %)")
+        lines.append(
+            _("▶️ Sending: {handed:,} of {total:,} handed to the provider ({share} %)").format(
+                handed=handed, total=total, share=share
+            )
+        )
     elif stopped_run:
-        who = f" by {escape(batch.stopped_by_name)}" if batch.stopped_by_name else ""
-        lines.append(f"⏹ Stopped{who}: {kept_back:,} recipients were not sent")
+        stopped = (
+            _("⏹ Stopped by {name}: {count:,} recipients were not sent")
+            if batch.stopped_by_name
+            else _("⏹ Stopped: {count:,} recipients were not sent")
+        )
+        lines.append(stopped.format(name=escape(batch.stopped_by_name or ""), count=kept_back))
     else:
-        lines.append(f"🏁 Finished in {duration(elapsed)}")
+        lines.append(_("🏁 Finished in {duration}").format(duration=duration(elapsed)))
     # Done and failed count answers; remaining is what has none yet (in flight included).
-    figures = f"✅ done {done:,} · ❌ failed {failed:,} · ⏳ remaining {remaining:,}"
+    figures = _("✅ done {done:,} · ❌ failed {failed:,} · ⏳ remaining {remaining:,}").format(
+        done=done, failed=failed, remaining=remaining
+    )
     if kept_back:
-        figures += f" · ⏹ not sent {kept_back:,}"
+        figures += " · " + _("⏹ not sent {count:,}").format(count=kept_back)
     lines.append(figures)
     if batch.progress == Progress.SENDING.value and rate > 0:
         to_hand = total - handed - kept_back
-        left = f" · about {duration(to_hand / rate)} left" if to_hand > 0 else ""
-        lines.append(f"⚡ {rate:,.1f} a second{left}")
-    lines.append(" · ".join(f"{icon(s)} {escape(s)} {n:,}" for s, n in sorted(counts.items())))
+        speed = (
+            _("⚡ {rate:,.1f} a second · about {left} left")
+            if to_hand > 0
+            else _("⚡ {rate:,.1f} a second")
+        )
+        left = duration(to_hand / rate) if to_hand > 0 else ""
+        lines.append(speed.format(rate=rate, left=left))
+    lines.append(
+        " · ".join(f"{icon(s)} {state_label(s)} {n:,}" for s, n in sorted(counts.items()))
+    )
     if shown and shown[0].id is not None:
-        lines.append(f"Each recipient: /status &lt;id&gt; (ids from #{shown[0].id}); Details.")
+        lines.append(
+            _("Each recipient: /status &lt;id&gt; (ids from #{id}); Details.").format(
+                id=shown[0].id
+            )
+        )
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from html import escape
 
 from bot.services.segments import describe
+from i18n import _
 from providers.registry import UnknownRoute, parse_route
 from providers.sms_encoding import count_segments
 from storage.models import Batch, Message
@@ -25,16 +26,22 @@ def sms_card_lines(batch: Batch, shown: Sequence[Message], total: int) -> list[s
     if not route.channel.sms:
         return []
     if any(m.text != batch.text for m in shown):  # a template filled per recipient
-        return ["📏 Personalised: each recipient's text has its own segment count"]
+        return [_("📏 Personalised: each recipient's text has its own segment count")]
     info = count_segments(batch.text)
-    line = f"📏 {escape(describe(info, batch.text))} per SMS"
+    size = escape(describe(info, batch.text))
     if route.channel.phone_recipients and total > 1:
-        line += f", {info.segments * total} parts in all"
+        line = _("📏 {size} per SMS, {parts} parts in all").format(
+            size=size, parts=info.segments * total
+        )
+    else:
+        line = _("📏 {size} per SMS").format(size=size)
     lines = [line]
     if not route.channel.phone_recipients:
         for m in shown:
             if m.provider_ref:
                 lines.append(
-                    f"📣 {escape(m.recipient)}: campaign <code>{escape(m.provider_ref)}</code>"
+                    _("📣 {recipient}: campaign <code>{ref}</code>").format(
+                        recipient=escape(m.recipient), ref=escape(m.provider_ref)
+                    )
                 )
     return lines

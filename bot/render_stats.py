@@ -12,10 +12,20 @@ import io
 from html import escape
 
 from bot.services.stats import DELIVERED, FAILED, OPEN, OUTCOMES, UNKNOWN, Stats
+from i18n import N_, _, ngettext
 
 COLOURS = {DELIVERED: "#2e7d32", FAILED: "#c62828", OPEN: "#9e9e9e", UNKNOWN: "#f9a825"}
 ROUTES_SHOWN = 8  # more routes than this are summed as "other"
 OTHER = "other"
+# How the chart names its groups (the group keys stay English; only the legend is translated).
+LABELS = {
+    DELIVERED: N_("delivered"),
+    FAILED: N_("failed"),
+    OPEN: N_("in progress"),
+    UNKNOWN: N_("unknown"),
+    OTHER: N_("other"),
+}
+LEGEND = "upper left"  # i18n: not shown
 
 
 def chart_png(stats: Stats) -> bytes:
@@ -32,22 +42,25 @@ def chart_png(stats: Stats) -> bytes:
     for outcome in OUTCOMES:
         heights = [stats.by_outcome[(d, outcome)] for d in stats.days]
         if any(heights):
-            by_state.bar(positions, heights, bottom=bottom, label=outcome, color=COLOURS[outcome])
+            by_state.bar(
+                positions, heights, bottom=bottom, label=_(LABELS[outcome]), color=COLOURS[outcome]
+            )
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-    by_state.set_title(f"Messages per day by final state ({stats.zone})")
-    by_state.set_ylabel("messages")
-    by_state.legend(loc="upper left", fontsize="small")
+    by_state.set_title(_("Messages per day by final state ({zone})").format(zone=stats.zone))
+    by_state.set_ylabel(_("messages"))
+    by_state.legend(loc=LEGEND, fontsize="small")
     routes = stats.routes
     shown, rest = routes[:ROUTES_SHOWN], routes[ROUTES_SHOWN:]
     bottom = [0] * len(stats.days)
     for route in [*shown, *([OTHER] if rest else [])]:
         names = rest if route == OTHER else [route]
         heights = [sum(stats.by_route[(d, r)] for r in names) for d in stats.days]
-        by_route.bar(positions, heights, bottom=bottom, label=route)
+        label = _(LABELS[OTHER]) if route == OTHER else route
+        by_route.bar(positions, heights, bottom=bottom, label=label)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-    by_route.set_title("Messages per day by route")
-    by_route.set_ylabel("messages")
-    by_route.legend(loc="upper left", fontsize="small")
+    by_route.set_title(_("Messages per day by route"))
+    by_route.set_ylabel(_("messages"))
+    by_route.legend(loc=LEGEND, fontsize="small")
     by_route.set_xticks(positions, labels, rotation=45 if len(positions) > 14 else 0)
     if len(positions) > 31:  # label every week only: ninety labels overlap
         for index, label in enumerate(by_route.get_xticklabels()):
@@ -79,24 +92,40 @@ def summary(stats: Stats) -> str:
     first, last = stats.days[0], stats.days[-1]
     median = stats.median_to_delivered
     lines = [
-        f"<b>Last {len(stats.days)} day(s)</b> ({first} – {last}, {escape(stats.zone)})",
-        f"Sent: {stats.sent:,}",
-        f"Delivered: {stats.outcomes[DELIVERED]:,}",
-        f"Failed: {stats.outcomes[FAILED]:,}",
+        _("<b>Last {count} day(s)</b> ({first} – {last}, {zone})").format(
+            count=len(stats.days), first=first, last=last, zone=escape(stats.zone)
+        ),
+        _("Sent: {count:,}").format(count=stats.sent),
+        _("Delivered: {count:,}").format(count=stats.outcomes[DELIVERED]),
+        _("Failed: {count:,}").format(count=stats.outcomes[FAILED]),
     ]
     if stats.outcomes[OPEN] or stats.outcomes[UNKNOWN]:
         lines.append(
-            f"Still open: {stats.outcomes[OPEN]:,} · unknown: {stats.outcomes[UNKNOWN]:,}"
+            _("Still open: {open:,} · unknown: {unknown:,}").format(
+                open=stats.outcomes[OPEN], unknown=stats.outcomes[UNKNOWN]
+            )
         )
-    lines.append(f"Delivery rate: {stats.delivery_rate:.1%} of sent")
+    lines.append(_("Delivery rate: {rate:.1%} of sent").format(rate=stats.delivery_rate))
     lines.append(
-        "Median time to delivered: "
-        + (duration_text(median.total_seconds()) if median is not None else "no deliveries")
+        _("Median time to delivered: {duration}").format(
+            duration=duration_text(median.total_seconds())
+        )
+        if median is not None
+        else _("Median time to delivered: no deliveries")
     )
     return "\n".join(lines)
 
 
 def nothing_to_chart(days: int) -> str:
     """The sentence an empty period gets instead of an empty chart."""
-    period = "today" if days == 1 else f"in the last {days} days"
-    return f"This chat sent no messages {period}, so there is nothing to chart. /send sends one."
+    if days == 1:
+        return _(
+            "This chat sent no messages today, so there is nothing to chart. /send sends one."
+        )
+    return ngettext(
+        "This chat sent no messages in the last {count} day, so there is nothing to chart. "
+        "/send sends one.",
+        "This chat sent no messages in the last {count} days, so there is nothing to chart. "
+        "/send sends one.",
+        days,
+    ).format(count=days)

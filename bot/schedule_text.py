@@ -9,6 +9,7 @@ from html import escape
 from bot.services.provider_schedules import holder
 from bot.services.scheduling import recipients_of
 from bot.services.when import Recurrence, describe_time
+from i18n import _
 from storage.models import Schedule, ScheduleState
 
 PREVIEW = 40
@@ -22,35 +23,59 @@ def _preview(text: str, limit: int = PREVIEW) -> str:
 
 def _to(row: Schedule) -> str:
     people = recipients_of(row)
-    shown = ", ".join(people[:3]) + (f" +{len(people) - 3} more" if len(people) > 3 else "")
+    shown = ", ".join(people[:3])
+    if len(people) > 3:
+        shown = _("{numbers} +{count} more").format(numbers=shown, count=len(people) - 3)
     return f"<code>{escape(shown)}</code>"
 
 
 def _repeat(row: Schedule) -> str:
     if not row.recurrence:
         return ""
-    return f"repeats {escape(Recurrence(row.recurrence).label)} ({escape(row.timezone)})"
+    return _("repeats {rule} ({zone})").format(
+        rule=escape(Recurrence(row.recurrence).label), zone=escape(row.timezone)
+    )
 
 
-def confirmation(row: Schedule, *, verb: str = "Scheduled", kept_rule: bool = False) -> str:
+def confirmation(row: Schedule, *, rescheduled: bool = False, kept_rule: bool = False) -> str:
     """The reply to /schedule and /reschedule: the exact local and UTC time, what and how."""
+    values = {
+        "id": row.id,
+        "when": describe_time(row.next_run_at, row.timezone),
+        "rule": escape(Recurrence(row.recurrence).label) if row.recurrence else "",
+        "zone": escape(row.timezone),
+        "holder": escape(holder(row)) if row.provider_ref else "",
+    }
+    head = (
+        _("⏰ Rescheduled send <b>#{id}</b> for {when}")
+        if rescheduled
+        else _("⏰ Scheduled send <b>#{id}</b> for {when}")
+    )
     lines = [
-        f"⏰ {verb} send <b>#{row.id}</b> for {describe_time(row.next_run_at, row.timezone)}",
-        f"via <code>{escape(row.route)}</code> to {_to(row)}: <i>{_preview(row.text)}</i>",
+        head.format(**values),
+        _("via <code>{route}</code> to {to}: <i>{text}</i>").format(
+            route=escape(row.route), to=_to(row), text=_preview(row.text)
+        ),
     ]
     if row.recurrence:
-        after = ", then as before" if kept_rule else ""
-        repeat = _repeat(row)
-        lines.append(f"🔁 {repeat[:1].upper()}{repeat[1:]}{after}")
+        repeat = (
+            _("🔁 Repeats {rule} ({zone}), then as before")
+            if kept_rule
+            else _("🔁 Repeats {rule} ({zone})")
+        )
+        lines.append(repeat.format(**values))
     if row.provider_ref:
         lines.append(
-            f"📮 Held by {escape(holder(row))}: it goes out at that time even while the bot "
-            "is down."
+            _("📮 Held by {holder}: it goes out at that time even while the bot is down.").format(
+                **values
+            )
         )
-        lines.append(f"New time: /reschedule {row.id} &lt;when&gt; · /scheduled")
+        lines.append(_("New time: /reschedule {id} &lt;when&gt; · /scheduled").format(**values))
     else:
         lines.append(
-            f"Cancel: /cancel {row.id} · new time: /reschedule {row.id} &lt;when&gt; · /scheduled"
+            _(
+                "Cancel: /cancel {id} · new time: /reschedule {id} &lt;when&gt; · /scheduled"
+            ).format(**values)
         )
     return "\n".join(lines)
 
@@ -59,25 +84,25 @@ def handed_over_note(row: Schedule) -> str:
     """The line(s) above the card of a /schedule handed to its provider."""
     if row.provider_ref:
         return confirmation(row)
-    return (
-        f"⚠️ Scheduled send #{row.id} could not be handed to {escape(holder(row))}: "
-        f"{escape(row.note)}. The bot does not schedule it either (the card below shows each "
-        f"recipient); /reschedule {row.id} &lt;when&gt; makes the bot send it at that time."
-    )
+    return _(
+        "⚠️ Scheduled send #{id} could not be handed to {holder}: "
+        "{reason}. The bot does not schedule it either (the card below shows each "
+        "recipient); /reschedule {id} &lt;when&gt; makes the bot send it at that time."
+    ).format(id=row.id, holder=escape(holder(row)), reason=escape(row.note))
 
 
 def schedule_list(rows: Sequence[Schedule]) -> str:
     """/scheduled: the chat's open schedules, soonest first."""
     if not rows:
-        return (
+        return _(
             "Nothing is scheduled in this chat. "
             "Add one with /schedule &lt;when&gt; &lt;to&gt; &lt;text&gt;."
         )
-    lines = ["<b>Scheduled sends</b>"]
+    lines = [_("<b>Scheduled sends</b>")]
     for row in rows[:LIST_LIMIT]:
-        sending = " · <i>sending now</i>" if row.state == ScheduleState.CLAIMED else ""
+        sending = " · " + _("<i>sending now</i>") if row.state == ScheduleState.CLAIMED else ""
         if row.provider_ref:
-            sending = f" · <i>at {escape(holder(row))}</i>"
+            sending = " · " + _("<i>at {holder}</i>").format(holder=escape(holder(row)))
         lines.append(f"<b>#{row.id}</b> {describe_time(row.next_run_at, row.timezone)}{sending}")
         repeat = f"\n    🔁 {_repeat(row)}" if row.recurrence else ""
         lines.append(
@@ -85,48 +110,59 @@ def schedule_list(rows: Sequence[Schedule]) -> str:
             + repeat
         )
     if len(rows) > LIST_LIMIT:
-        lines.append(f"…and {len(rows) - LIST_LIMIT} more.")
+        lines.append(_("…and {count} more.").format(count=len(rows) - LIST_LIMIT))
     lines.append(
-        "Cancel with the buttons or /cancel &lt;id&gt;; /reschedule &lt;id&gt; &lt;when&gt;."
+        _("Cancel with the buttons or /cancel &lt;id&gt;; /reschedule &lt;id&gt; &lt;when&gt;.")
     )
     return "\n".join(lines)
 
 
 def _next(row: Schedule) -> str:
     if row.state == ScheduleState.PENDING and row.recurrence:
-        return f"\nNext run: {describe_time(row.next_run_at, row.timezone)}."
+        return "\n" + _("Next run: {when}.").format(
+            when=describe_time(row.next_run_at, row.timezone)
+        )
     if row.state == ScheduleState.CANCELLED and row.recurrence:
-        return "\nIt was cancelled: no further runs."
+        return "\n" + _("It was cancelled: no further runs.")
     return ""
 
 
 def fired_note(row: Schedule, note: str) -> str:
     """The line above a fired schedule's status card."""
-    extra = f" ({escape(note)})" if note else ""
-    return f"⏰ Scheduled send #{row.id} fired{extra}.{_next(row)}"
+    if note:
+        text = _("⏰ Scheduled send #{id} fired ({note}).").format(id=row.id, note=escape(note))
+    else:
+        text = _("⏰ Scheduled send #{id} fired.").format(id=row.id)
+    return text + _next(row)
 
 
 def failed_text(row: Schedule, reason: str) -> str:
     """A run that could not be sent, with the reason (plain text)."""
-    return f"⚠️ Scheduled send #{row.id} could not be sent: {escape(reason)}{_next(row)}"
+    text = _("⚠️ Scheduled send #{id} could not be sent: {reason}").format(
+        id=row.id, reason=escape(reason)
+    )
+    return text + _next(row)
 
 
 def missed_text(row: Schedule, due: datetime, grace_minutes: float) -> str:
     """A run the bot was not running for, found later than the grace period."""
-    head = (
-        f"⌛ Scheduled send #{row.id} was due on {describe_time(due, row.timezone)}, but the "
-        f"bot was not running then. It was found more than {grace_minutes:g} min late, "
-        "so it was not sent."
-    )
+    values = {"id": row.id, "when": describe_time(due, row.timezone), "late": grace_minutes}
     if row.recurrence:
-        return head + _next(row)
-    return head + f" To send it later: /reschedule {row.id} &lt;when&gt;."
+        head = _(
+            "⌛ Scheduled send #{id} was due on {when}, but the bot was not running then. "
+            "It was found more than {late:g} min late, so it was not sent."
+        )
+        return head.format(**values) + _next(row)
+    return _(
+        "⌛ Scheduled send #{id} was due on {when}, but the bot was not running then. "
+        "It was found more than {late:g} min late, so it was not sent. "
+        "To send it later: /reschedule {id} &lt;when&gt;."
+    ).format(**values)
 
 
 def quiet_held_text(row: Schedule, until: datetime) -> str:
     """A run that fell inside the chat's quiet hours: when it goes instead."""
-    return (
-        f"🌙 Scheduled send #{row.id} is due inside this chat's quiet hours; it waits until "
-        f"{describe_time(until, row.timezone)}. To send it at once: /cancel {row.id}, then "
-        "/send now …"
-    )
+    return _(
+        "🌙 Scheduled send #{id} is due inside this chat's quiet hours; it waits until "
+        "{when}. To send it at once: /cancel {id}, then /send now …"
+    ).format(id=row.id, when=describe_time(until, row.timezone))

@@ -71,7 +71,10 @@ async def unknown_command(update: Update, context: BotContext) -> None:
         return
     if not addressee and message.chat.type != ChatType.PRIVATE:
         return
-    await reply(update, f"Unknown command {echo(name)}. /help lists the commands you can use.")
+    await reply(
+        update,
+        _("Unknown command {name}. /help lists the commands you can use.").format(name=echo(name)),
+    )
 
 
 # Only new messages run commands: an edited /send must not send again.
@@ -103,7 +106,7 @@ async def stale_button(update: Update, context: BotContext) -> None:
     """
     query = update.callback_query
     assert query is not None
-    await query.answer("This button is no longer valid. Run the command again for fresh ones.")
+    await query.answer(_("This button is no longer valid. Run the command again for fresh ones."))
 
 
 def register(app: BotApplication) -> None:

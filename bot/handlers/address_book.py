@@ -20,6 +20,7 @@ from bot.render_address_book import (
     group_list,
 )
 from bot.services.address_book import split_provider
+from i18n import N_
 from storage.models import Role
 
 ADD = frozenset({"add"})
@@ -39,13 +40,13 @@ async def contacts(update: Update, context: BotContext) -> None:
     action, rest = take_token(body)
     book = context.services.address_books
     if action.lower() in ADD:
-        await require_role(update, context, chat, Role.ADMIN, "/contacts add")
+        await require_role(update, context, chat, Role.ADMIN, "/contacts add")  # i18n: not shown
         added = await book.add_contact(
             chat.id, rest, country=chat.country, actor=_actor(update), provider=provider
         )
         await reply(update, contact_added(added))
     elif action.lower() in DELETE:
-        await require_role(update, context, chat, Role.ADMIN, "/contacts del")
+        await require_role(update, context, chat, Role.ADMIN, "/contacts del")  # i18n: not shown
         deleted = await book.delete_contacts(
             chat.id, rest, actor=_actor(update), provider=provider
         )
@@ -57,7 +58,7 @@ async def contacts(update: Update, context: BotContext) -> None:
 async def groups(update: Update, context: BotContext) -> None:
     """/groups [<provider>]."""
     chat = await chat_of(update, context)
-    provider, _ = take_token(command_body(message_of(update).text or ""))
+    provider, _rest = take_token(command_body(message_of(update).text or ""))
     listing = await context.services.address_books.groups(chat.id, provider=provider or None)
     await reply(update, group_list(listing))
 
@@ -65,7 +66,7 @@ async def groups(update: Update, context: BotContext) -> None:
 async def activity(update: Update, context: BotContext) -> None:
     """/activity [<provider>]."""
     chat = await chat_of(update, context)
-    provider, _ = take_token(command_body(message_of(update).text or ""))
+    provider, _rest = take_token(command_body(message_of(update).text or ""))
     listing = await context.services.address_books.activity(chat.id, provider=provider or None)
     await reply(update, activity_list(listing, chat.timezone))
 
@@ -74,12 +75,16 @@ COMMANDS = (
     Command(
         "contacts",
         "[<page>] | add <name> <number> | del <id>[,<id>…]",
-        "the provider's address book (admins add and delete)",
+        N_("the provider's address book (admins add and delete)"),
         Role.VIEWER,
         contacts,
     ),
-    Command("groups", "[<provider>]", "the provider's contact groups", Role.VIEWER, groups),
+    Command("groups", "[<provider>]", N_("the provider's contact groups"), Role.VIEWER, groups),
     Command(
-        "activity", "[<provider>]", "the provider account's recent activity", Role.VIEWER, activity
+        "activity",
+        "[<provider>]",
+        N_("the provider account's recent activity"),
+        Role.VIEWER,
+        activity,
     ),
 )

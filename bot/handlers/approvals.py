@@ -103,7 +103,9 @@ async def approvals(update: Update, context: BotContext) -> None:
 async def on_press(update: Update, context: BotContext) -> None:
     """Approve or Reject (another admin), or Withdraw (the requester); each decides once."""
     services = context.services
-    press = await take_press(update, context, services.approvals.of_chat, lambda row: _("send"))
+    press = await take_press(
+        update, context, services.approvals.of_chat, lambda row: _("Deciding another user's send")
+    )
     if press is None:
         return
     chat, row_id, name = press.chat, press.row.id or 0, sender_name(update)

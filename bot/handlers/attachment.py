@@ -19,15 +19,19 @@ from telegram.error import TelegramError
 from bot.services.errors import BadInput
 from bot.services.gate_payload import MediaRef
 from bot.services.media import MediaPlan, accept_media, allowed_summary, plan_media, size_text
+from i18n import N_, _
 from providers.base import Media
 from providers.registry import Route
 
 _UNSENDABLE = {
-    "voice": "a voice message",
-    "audio": "an audio file",
-    "sticker": "a sticker",
-    "video_note": "a video message",
+    "voice": N_("a voice message"),
+    "audio": N_("an audio file"),
+    "sticker": N_("a sticker"),
+    "video_note": N_("a video message"),
 }
+# What a file is called in a reply; ``what`` travels as one of these words and is shown
+# translated with ``_(what)``.
+KINDS = (N_("photo"), N_("document"), N_("video"), N_("file"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +53,17 @@ def pick_photo(sizes: Sequence[PhotoSize], route: Route) -> tuple[PhotoSize, str
     if not fitting or fitting[-1] is largest:
         return largest, ""
     chosen = fitting[-1]
-    note = (
-        f"📷 Sent the {chosen.width}×{chosen.height} version of the photo: the original "
-        f"{largest.width}×{largest.height} is {size_text(largest.file_size or 0)}, over "
-        f"{route.provider.display}'s {size_text(limit)}."
+    note = _(
+        "📷 Sent the {width}×{height} version of the photo: the original "
+        "{full_width}×{full_height} is {size}, over {provider}'s {limit}."
+    ).format(
+        width=chosen.width,
+        height=chosen.height,
+        full_width=largest.width,
+        full_height=largest.height,
+        size=size_text(largest.file_size or 0),
+        provider=route.provider.display,
+        limit=size_text(limit),
     )
     return chosen, note
 
@@ -104,8 +115,10 @@ def attachment_of(message: Message | None, route: Route) -> Attachment | None:
     for attr, label in _UNSENDABLE.items():
         if getattr(message, attr, None) is not None:
             raise BadInput(
-                f"That message is {label}, which cannot go out as WhatsApp media. Reply to a "
-                f"photo or document instead ({allowed_summary(limits)}). Nothing was sent."
+                _(
+                    "That message is {what}, which cannot go out as WhatsApp media. Reply to a "
+                    "photo or document instead ({allowed}). Nothing was sent."
+                ).format(what=_(label), allowed=allowed_summary(limits))
             )
     return None
 
@@ -126,10 +139,12 @@ async def download_file(bot: Bot, file_id: str, what: str, *, outcome: str = "se
         file = await bot.get_file(file_id)
         data = await file.download_as_bytearray()
     except TelegramError as exc:
-        raise BadInput(
-            f"I could not download the {what} from Telegram "
-            f"({escape(exc.message)}). Nothing was {outcome}."
-        ) from exc
+        text = (
+            _("I could not download the {what} from Telegram ({error}). Nothing was stored.")
+            if outcome == "stored"
+            else _("I could not download the {what} from Telegram ({error}). Nothing was sent.")
+        )
+        raise BadInput(text.format(what=_(what), error=escape(exc.message))) from exc
     return bytes(data)
 
 

@@ -26,6 +26,7 @@ from bot.render import status_details
 from bot.services.errors import BadInput, UserError
 from bot.tracking.tracker import RefreshOutcome, Tracker
 from bot.webhooks import ProviderCallbackHandler
+from i18n import _, ngettext
 from providers.receipts import InvalidCallback
 from providers.registry import read_receipts
 
@@ -47,16 +48,29 @@ def tracker_of(context: BotContext) -> Tracker:
 def refresh_text(outcome: RefreshOutcome) -> str:
     """The toast answering a Refresh press."""
     if outcome.throttled:
-        return "Refreshed a moment ago; try again in a few seconds."
+        return _("Refreshed a moment ago; try again in a few seconds.")
     if not outcome.asked:
-        return "Nothing left to ask: every message of this send has its final status."
+        return _("Nothing left to ask: every message of this send has its final status.")
     if outcome.errors and not outcome.changed and len(outcome.errors) == outcome.asked:
-        return f"Could not ask the provider just now: {outcome.errors[0]}"
-    what = "1 message" if outcome.asked == 1 else f"{outcome.asked} messages"
-    text = f"Asked about {what}: {outcome.changed} changed."
+        return _("Could not ask the provider just now: {error}").format(error=outcome.errors[0])
     if outcome.errors:
-        text += f" {len(outcome.errors)} could not be asked ({outcome.errors[0]})."
-    return text
+        return ngettext(
+            "Asked about {count} message: {changed} changed. "
+            "{failed} could not be asked ({error}).",
+            "Asked about {count} messages: {changed} changed. "
+            "{failed} could not be asked ({error}).",
+            outcome.asked,
+        ).format(
+            count=outcome.asked,
+            changed=outcome.changed,
+            failed=len(outcome.errors),
+            error=outcome.errors[0],
+        )
+    return ngettext(
+        "Asked about {count} message: {changed} changed.",
+        "Asked about {count} messages: {changed} changed.",
+        outcome.asked,
+    ).format(count=outcome.asked, changed=outcome.changed)
 
 
 async def _answer_button(update: Update, context: BotContext) -> str:
@@ -64,10 +78,10 @@ async def _answer_button(update: Update, context: BotContext) -> str:
     assert query is not None
     parsed = parse_card_data(query.data or "")
     if parsed is None or parsed[0] not in (REFRESH, DETAILS, HISTORY):
-        raise BadInput("This button is from an older version of the bot; use /status instead.")
+        raise BadInput(_("This button is from an older version of the bot; use /status instead."))
     action, batch_id = parsed
     if query.message is None:
-        raise BadInput("This card is too old to use; /status shows the latest messages.")
+        raise BadInput(_("This card is too old to use; /status shows the latest messages."))
     chat_id = query.message.chat.id
     await context.services.status.check_batch(chat_id, batch_id)
     tracker = tracker_of(context)
@@ -76,8 +90,8 @@ async def _answer_button(update: Update, context: BotContext) -> str:
     if action == HISTORY:
         return await _post_history(update, context, batch_id)
     if tracker.request_details(batch_id, chat_id):
-        return "The details follow below the card."
-    return "The details were just posted below the card."
+        return _("The details follow below the card.")
+    return _("The details were just posted below the card.")
 
 
 async def _post_history(update: Update, context: BotContext, batch_id: int) -> str:
@@ -86,7 +100,7 @@ async def _post_history(update: Update, context: BotContext, batch_id: int) -> s
     assert query is not None
     assert query.message is not None
     if not tracker_of(context).may_press(HISTORY, batch_id, HISTORY_COOLDOWN):
-        return "The history was just posted below the card."
+        return _("The history was just posted below the card.")
     chat = await chat_of(update, context)
     found = await context.services.status.only_message(chat.id, batch_id)
     await context.bot.send_message(
@@ -96,7 +110,7 @@ async def _post_history(update: Update, context: BotContext, batch_id: int) -> s
         reply_to_message_id=query.message.message_id,
         allow_sending_without_reply=True,
     )
-    return "The history follows below the card."
+    return _("The history follows below the card.")
 
 
 async def on_card_button(update: Update, context: BotContext) -> None:

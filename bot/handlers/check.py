@@ -23,6 +23,7 @@ from bot.handlers.send import number_complete
 from bot.parsing import command_body, take_recipients
 from bot.render_checks import check_answer, check_submitted
 from bot.services.errors import BadInput
+from i18n import N_, _
 from providers.number_checks import KIND, NUMBER_CHECKS
 from storage.models import Role
 
@@ -50,7 +51,7 @@ async def check(update: Update, context: BotContext) -> None:
     body = command_body(message_of(update).text or "")
     numbers = split_numbers(body, chat.country)
     if not numbers:
-        raise BadInput(f"Usage: {USAGE}")
+        raise BadInput(_("Usage: {usage}").format(usage=USAGE))
     settings = context.settings
     token = settings.telegram_bot_token.get_secret_value()
 
@@ -97,7 +98,7 @@ COMMANDS = (
     Command(
         "check",
         "<number>[,<number>…]",
-        "is a number on WhatsApp? (the provider's number check)",
+        N_("is a number on WhatsApp? (the provider's number check)"),
         Role.OPERATOR,
         check,
     ),

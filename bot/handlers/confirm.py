@@ -38,8 +38,8 @@ def buttons(confirmation_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("Send", callback_data=f"{DATA}{confirmation_id}:y"),
-                InlineKeyboardButton("Cancel", callback_data=f"{DATA}{confirmation_id}:n"),
+                InlineKeyboardButton(_("Send"), callback_data=f"{DATA}{confirmation_id}:y"),
+                InlineKeyboardButton(_("Cancel"), callback_data=f"{DATA}{confirmation_id}:n"),
             ]
         ]
     )
@@ -66,7 +66,9 @@ async def _scheduled(update: Update, services: Services, created: Created) -> st
     if handed is None:
         return confirmation(created.schedule)
     await post_card(services, handed.outcome, note=handed_over_note(handed.schedule))
-    return f"Scheduled send #{created.schedule.id} confirmed; its provider holds it."
+    return _("Scheduled send #{id} confirmed; its provider holds it.").format(
+        id=created.schedule.id
+    )
 
 
 async def on_press(update: Update, context: BotContext) -> None:
@@ -76,16 +78,20 @@ async def on_press(update: Update, context: BotContext) -> None:
     if press is None:
         return
     query, chat, row = press.query, press.chat, press.row
-    what = _what(row)
     if not press.send:
         cancelled = await services.gate.cancel(chat.id, row.id or 0, actor=press.user_id)
-        text = f"Cancelled by {escape(sender_name(update))}; nothing was sent."
-        await edit_pressed(query, text if cancelled else "Already decided.", None)
+        text = _("Cancelled by {name}; nothing was sent.").format(name=escape(sender_name(update)))
+        await edit_pressed(query, text if cancelled else _("Already decided."), None)
         return
-    await require_role(update, context, chat, Role.OPERATOR, "Sending")
+    await require_role(update, context, chat, Role.OPERATOR, _("Sending"))
     decided = await services.gate.press(chat, row.id or 0, actor=press.user_id)
     if decided.earlier:
-        await edit_pressed(query, f"This {what} was already confirmed; see its status.", None)
+        earlier = (
+            _("This scheduled send was already confirmed; see its status.")
+            if row.kind == SCHEDULE
+            else _("This send was already confirmed; see its status.")
+        )
+        await edit_pressed(query, earlier, None)
         return
     if decided.waiting is not None:
         text = _("Confirmed by {name}; it now waits for an admin's approval.").format(
@@ -106,13 +112,20 @@ async def on_press(update: Update, context: BotContext) -> None:
     request = decided.request
     if decided.media is not None:
         request = replace(request, media=await download_ref(context.bot, decided.media))
-    await edit_pressed(query, f"Sending, confirmed by {escape(sender_name(update))}.", None)
+    await edit_pressed(
+        query,
+        _("Sending, confirmed by {name}.").format(name=escape(sender_name(update))),
+        None,
+    )
     outcome = await services.sender.send(request)
     await post_card(services, outcome, note="" if outcome.replayed else request.card_note)
 
 
 def _what(row: Confirmation) -> str:
-    return "scheduled send" if row.kind == SCHEDULE else "send"
+    """The subject of a refusal to decide ``row`` for someone else."""
+    if row.kind == SCHEDULE:
+        return _("Deciding another user's scheduled send")
+    return _("Deciding another user's send")
 
 
 def press_handler() -> CallbackQueryHandler[BotContext, None]:

@@ -28,6 +28,7 @@ from bot.services.accounts import provider_spec
 from bot.services.dialogues import PendingConnect
 from bot.services.errors import BadInput, NotAllowed
 from bot.services.links import LIFETIME as LINK_LIFETIME
+from i18n import N_, _
 from providers.registry import REGISTRY, example_route
 from storage.models import Role, utcnow
 
@@ -53,10 +54,10 @@ def _usage() -> str:
     keys = "; ".join(
         f"{p.name}: {' '.join(f.key + '=…' for f in p.credentials)}" for p in REGISTRY.values()
     )
-    return (
+    return _(
         "Usage: /connect &lt;provider&gt; to be asked for each value, or "
-        f"/connect &lt;provider&gt; k=v … in one line ({escape(keys)})."
-    )
+        "/connect &lt;provider&gt; k=v … in one line ({keys})."
+    ).format(keys=escape(keys))
 
 
 async def delete_quietly(message: Message) -> bool:
@@ -71,13 +72,28 @@ async def delete_quietly(message: Message) -> bool:
 def _prompt(pending: PendingConnect) -> str:
     f = pending.current
     spec = REGISTRY[pending.provider]
-    optional = " (optional: send - to skip)" if not f.required else ""
-    target = "" if not pending.chat_title else f" for <b>{escape(pending.chat_title)}</b>"
-    return (
-        f"Connecting {escape(spec.display)}{target}.\n"
-        f"Send {escape(f.prompt)} (<code>{escape(f.key)}</code>){optional}. "
-        "I delete your message as soon as I read it. /cancel stops."
-    )
+    # The field's prompt is the provider module's fact, marked there and translated here.
+    values = {
+        "provider": escape(spec.display),
+        "chat": escape(pending.chat_title),
+        "prompt": escape(_(f.prompt)),
+        "key": escape(f.key),
+    }
+    if pending.chat_title:
+        head = _("Connecting {provider} for <b>{chat}</b>.")
+    else:
+        head = _("Connecting {provider}.")
+    if f.required:
+        ask = _(
+            "Send {prompt} (<code>{key}</code>). "
+            "I delete your message as soon as I read it. /cancel stops."
+        )
+    else:
+        ask = _(
+            "Send {prompt} (<code>{key}</code>) (optional: send - to skip). "
+            "I delete your message as soon as I read it. /cancel stops."
+        )
+    return head.format(**values) + "\n" + ask.format(**values)
 
 
 async def _begin(
@@ -111,15 +127,19 @@ async def connect(update: Update, context: BotContext) -> None:
     except ValueError:
         # Never repeated, not even in part: a value typed without "k=" is most likely the key.
         raise BadInput(
-            "One value is not k=v, so nothing was stored (your message was deleted). " + _usage()
+            _(
+                "One value is not k=v, so nothing was stored (your message was deleted). {usage}"
+            ).format(usage=_usage())
         ) from None
     user = update.effective_user
     assert user is not None
     info = await context.services.accounts.connect(chat.id, spec.name, values, actor=user.id)
     await reply(
         update,
-        f"✅ {escape(spec.display)} connected (account {escape(info.account)}). "
-        "Your message with the credentials was deleted.",
+        _(
+            "✅ {provider} connected (account {account}). "
+            "Your message with the credentials was deleted."
+        ).format(provider=escape(spec.display), account=escape(info.account)),
     )
     await offer_choice(context.bot, context.services, chat.id, spec)
 
@@ -148,13 +168,16 @@ async def scrub_group_secret(update: Update, context: BotContext) -> None:
     deleted = await delete_quietly(message)
     await reply(
         update,
-        "⚠️ Never type credentials in a group. "
-        + (
-            "I deleted your message"
-            if deleted
-            else "I could not delete your message: delete it yourself and rotate the key"
+        _(
+            "⚠️ Never type credentials in a group. I deleted your message; nothing was "
+            "stored. Use the private-chat button instead."
         )
-        + "; nothing was stored. Use the private-chat button instead.",
+        if deleted
+        else _(
+            "⚠️ Never type credentials in a group. I could not delete your message: delete "
+            "it yourself and rotate the key; nothing was stored. Use the private-chat button "
+            "instead."
+        ),
     )
     if not _CONNECT.match(message.text or ""):
         # Anything else carrying a secret (a /send with api_key=… in its text) must not run:
@@ -174,11 +197,20 @@ async def _connect_in_group(update: Update, context: BotContext, provider: str) 
     token = await context.services.links.issue(update.effective_chat.id, spec.name, actor=user.id)
     url = f"https://t.me/{context.bot.username}?start=connect-{token}"
     button = InlineKeyboardMarkup(
-        [[InlineKeyboardButton(f"Enter {spec.display} credentials privately", url=url)]]
+        [
+            [
+                InlineKeyboardButton(
+                    _("Enter {provider} credentials privately").format(provider=spec.display),
+                    url=url,
+                )
+            ]
+        ]
     )
     await message.reply_html(
-        "Credentials are entered in a private chat with me. "
-        f"The button works for {int(LINK_LIFETIME.total_seconds() // 60)} minutes, once.",
+        _(
+            "Credentials are entered in a private chat with me. "
+            "The button works for {minutes} minutes, once."
+        ).format(minutes=int(LINK_LIFETIME.total_seconds() // 60)),
         reply_markup=button,
         do_quote=False,
     )
@@ -205,7 +237,7 @@ async def start_from_deep_link(update: Update, context: BotContext, token: str) 
     assert user is not None
     found = await context.services.links.peek(token)
     if not await _may_administer(context, found.chat_id, user.id):
-        raise NotAllowed("Only an admin of that group can connect a provider for it.")
+        raise NotAllowed(_("Only an admin of that group can connect a provider for it."))
     await context.services.links.redeem(token)
     title = await context.services.chats.title(found.chat_id)
     pending = await _begin(
@@ -221,19 +253,23 @@ async def on_private_text(update: Update, context: BotContext) -> None:
     pending = await dialogues.get(user_id)
     message = message_of(update)
     if pending is None:
-        await reply(update, "I only understand commands. /help lists them.")
+        await reply(update, _("I only understand commands. /help lists them."))
         return
     await delete_quietly(message)
     if utcnow() - pending.started > DIALOGUE_TIMEOUT:
         await dialogues.drop(user_id)
-        raise BadInput("The /connect dialogue timed out. Start it again with /connect.")
+        raise BadInput(_("The /connect dialogue timed out. Start it again with /connect."))
     value = (message.text or "").strip()
     current = pending.current
     if value.lower() in SKIP_WORDS:
         if current.required:
-            raise BadInput(f"{current.key} is required. Send it, or /cancel.")
+            raise BadInput(_("{key} is required. Send it, or /cancel.").format(key=current.key))
     elif not value or " " in value:
-        raise BadInput(f"That does not look like a {current.key}. Send it again, or /cancel.")
+        raise BadInput(
+            _("That does not look like a {key}. Send it again, or /cancel.").format(
+                key=current.key
+            )
+        )
     else:
         pending.values[current.key] = value
     pending.fields.pop(0)
@@ -248,16 +284,27 @@ async def on_private_text(update: Update, context: BotContext) -> None:
     info = await context.services.accounts.connect(
         pending.chat_id, spec.name, pending.values, actor=user.id
     )
-    where = f" for <b>{escape(pending.chat_title)}</b>" if pending.chat_title else ""
+    done = (
+        _("✅ {provider} connected for <b>{chat}</b> (account {account}).")
+        if pending.chat_title
+        else _("✅ {provider} connected (account {account}).")
+    )
     await reply(
-        update, f"✅ {escape(spec.display)} connected{where} (account {escape(info.account)})."
+        update,
+        done.format(
+            provider=escape(spec.display),
+            chat=escape(pending.chat_title),
+            account=escape(info.account),
+        ),
     )
     await offer_choice(context.bot, context.services, pending.chat_id, spec)
     if update.effective_chat is not None and pending.chat_id != update.effective_chat.id:
         try:
             await context.bot.send_message(
                 pending.chat_id,
-                f"✅ {escape(spec.display)} was connected by {escape(sender_name(update))}.",
+                _("✅ {provider} was connected by {name}.").format(
+                    provider=escape(spec.display), name=escape(sender_name(update))
+                ),
                 parse_mode="HTML",
             )
         except TelegramError as exc:
@@ -271,15 +318,24 @@ async def cancel_dialogue(update: Update, context: BotContext) -> bool:
 
 async def disconnect(update: Update, context: BotContext) -> None:
     """/disconnect <provider>."""
-    provider, _ = take_token(command_body(message_of(update).text or ""))
+    provider, _rest = take_token(command_body(message_of(update).text or ""))
     if not provider:
         example = example_route().provider.name
-        raise BadInput(f"Usage: /disconnect &lt;provider&gt;, e.g. /disconnect {example}.")
+        raise BadInput(
+            _("Usage: /disconnect &lt;provider&gt;, e.g. /disconnect {example}.").format(
+                example=example
+            )
+        )
     chat = await chat_of(update, context)
     user = update.effective_user
     assert user is not None
     spec = await context.services.accounts.disconnect(chat.id, provider, actor=user.id)
-    await reply(update, f"{escape(spec.display)} disconnected; its credentials are deleted.")
+    await reply(
+        update,
+        _("{provider} disconnected; its credentials are deleted.").format(
+            provider=escape(spec.display)
+        ),
+    )
 
 
 async def providers(update: Update, context: BotContext) -> None:
@@ -293,26 +349,32 @@ async def use(update: Update, context: BotContext) -> None:
     """/use <route>[,<route>...]: the default route, or an ordered failover chain."""
     text = "".join(command_body(message_of(update).text or "").split())
     if not text:
-        raise BadInput(f"Usage: /use &lt;route&gt;[,&lt;route&gt;…], e.g. /use {example_route()}.")
+        raise BadInput(
+            _("Usage: /use &lt;route&gt;[,&lt;route&gt;…], e.g. /use {example}.").format(
+                example=example_route()
+            )
+        )
     chat = await chat_of(update, context)
     user = update.effective_user
     assert user is not None
     routes = await context.services.chats.use_route(chat.id, text, actor=user.id)
     providers = {r.provider.name: r.provider for r in routes}
     notes = [
-        f"{escape(p.display)} is not connected yet: /connect {p.name}."
+        _("{provider} is not connected yet: /connect {name}.").format(
+            provider=escape(p.display), name=p.name
+        )
         for p in providers.values()
         if not await context.services.accounts.is_connected(chat.id, p.name)
     ]
     shown = " → ".join(f"<code>{escape(str(r))}</code>" for r in routes)
     if len(routes) == 1:
-        head = f"Default route is now {shown}."
+        head = _("Default route is now {routes}.").format(routes=shown)
     else:
-        head = (
-            f"Sends now try {shown} in this order: the next route is used only when a route "
+        head = _(
+            "Sends now try {routes} in this order: the next route is used only when a route "
             "certainly did not send (refused credentials or input, no credit, rate limit, "
             "no connection), never after a timeout or a lost answer."
-        )
+        ).format(routes=shown)
     await reply(update, "\n".join([head, *notes]))
 
 
@@ -320,11 +382,15 @@ COMMANDS = (
     Command(
         "connect",
         "<provider> [k=v …]",
-        "connect a provider (credentials in private)",
+        N_("connect a provider (credentials in private)"),
         Role.ADMIN,
         connect,
     ),
-    Command("disconnect", "<provider>", "remove a provider's credentials", Role.ADMIN, disconnect),
-    Command("providers", "", "connected providers and the default route", Role.VIEWER, providers),
-    Command("use", "<route>", "set this chat's default route", Role.ADMIN, use),
+    Command(
+        "disconnect", "<provider>", N_("remove a provider's credentials"), Role.ADMIN, disconnect
+    ),
+    Command(
+        "providers", "", N_("connected providers and the default route"), Role.VIEWER, providers
+    ),
+    Command("use", "<route>", N_("set this chat's default route"), Role.ADMIN, use),
 )

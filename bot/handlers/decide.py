@@ -51,8 +51,8 @@ async def take_press(
 ) -> Press[R] | None:
     """Read a ``<prefix>:<id>:<choice>`` press; None for an update that is no press.
 
-    ``waiting`` finds the chat's confirmation (or refuses it); ``what`` names it for the
-    refusal ("Deciding another user's send …").
+    ``waiting`` finds the chat's confirmation (or refuses it); ``what`` is the whole subject
+    of the refusal, translated ("Deciding another user's send").
 
     Raises:
         NotAllowed: someone other than the requester, below admin.
@@ -64,10 +64,8 @@ async def take_press(
         return None
     await query.answer()
     chat = await chat_of(update, context)
-    _, raw_id, choice = (query.data or "").split(":")
+    _prefix, raw_id, choice = (query.data or "").split(":")
     row = await waiting(chat.id, int(raw_id))
     if row.requested_by != user.id:
-        await require_role(
-            update, context, chat, Role.ADMIN, f"Deciding another user's {what(row)}"
-        )
+        await require_role(update, context, chat, Role.ADMIN, what(row))
     return Press(query, user.id, chat, row, choice)

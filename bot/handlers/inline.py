@@ -31,11 +31,12 @@ from telegram.ext import CallbackQueryHandler, InlineQueryHandler
 
 from bot.context import BotApplication, BotContext
 from bot.handlers.cards import TOAST_LIMIT, refresh_text, tracker_of
-from bot.render import icon, local_time, status_details
+from bot.render import icon, local_time, state_label, status_details
 from bot.services.errors import BadInput, UserError
 from bot.services.inline import Found, IsMember
 from bot.services.integers import read_id
 from bot.tracking.policy import READ_CHANNELS
+from i18n import _
 from providers.base import DeliveryState
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ START_PARAMETER = "inline"  # the empty list's button opens the private chat: /s
 _MEMBER_STATUSES = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER}
 _DESCRIPTION = 120
 _BUTTON_TEXT = 64
-_NOT_MODIFIED = "message is not modified"
+_NOT_MODIFIED = "message is not modified"  # i18n: not shown
 _REFRESH_DATA = re.compile(r"msg:refresh:([0-9]+)")
 
 
@@ -81,7 +82,7 @@ def card_markup(found: Found) -> InlineKeyboardMarkup | None:
         state == DeliveryState.DELIVERED and message.channel in READ_CHANNELS
     ):
         return None
-    button = InlineKeyboardButton("🔄 Refresh", callback_data=f"{REFRESH}{message.id}")
+    button = InlineKeyboardButton(_("🔄 Refresh"), callback_data=f"{REFRESH}{message.id}")
     return InlineKeyboardMarkup([[button]])
 
 
@@ -93,7 +94,7 @@ def card_text(found: Found) -> str:
 def result_of(found: Found) -> InlineQueryResultArticle:
     """One message as an inline result (title: id, state, recipient; description: where)."""
     message = found.message
-    where = found.chat.title or ("private chat" if found.chat.kind == "private" else "group")
+    where = found.chat.title or (_("private chat") if found.chat.kind == "private" else _("group"))
     preview = " ".join(message.text.split())
     description = (
         f"{where} · {message.provider}:{message.channel} · "
@@ -101,7 +102,10 @@ def result_of(found: Found) -> InlineQueryResultArticle:
     )
     return InlineQueryResultArticle(
         id=str(message.id),
-        title=f"#{message.id} {icon(message.state)} {message.state} → {message.recipient}",
+        title=(
+            f"#{message.id} {icon(message.state)} {state_label(message.state)} "
+            f"→ {message.recipient}"
+        ),
         description=description[:_DESCRIPTION],
         input_message_content=InputTextMessageContent(card_text(found), parse_mode=ParseMode.HTML),
         reply_markup=card_markup(found),
@@ -135,7 +139,7 @@ async def on_inline_query(update: Update, context: BotContext) -> None:
 async def _refresh(query: CallbackQuery, context: BotContext) -> str:
     message_id = refresh_target(query.data)
     if message_id is None:
-        raise BadInput("This button is from an older version of the bot; use /status instead.")
+        raise BadInput(_("This button is from an older version of the bot; use /status instead."))
     inline = context.services.inline
     is_member = member_check(context)
     found = await inline.visible(query.from_user.id, message_id, is_member)

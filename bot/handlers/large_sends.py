@@ -18,7 +18,7 @@ from bot.handlers.confirm import ask, tell_held
 from bot.services.approvals import Waiting
 from bot.services.errors import UserError
 from bot.services.gate import Held, Plan
-from i18n import _
+from i18n import _, ngettext
 from storage.models import Progress, Role
 
 TOAST_LIMIT = 200  # Telegram's limit for a callback answer
@@ -46,18 +46,22 @@ async def _stop(update: Update, context: BotContext, batch_id: int) -> str:
     service = context.services.large_sends
     batch = await service.batch(chat.id, batch_id)
     if batch.created_by != user.id:
-        await require_role(update, context, chat, Role.ADMIN, "Stopping another user's send")
+        await require_role(update, context, chat, Role.ADMIN, _("Stopping another user's send"))
     else:
-        await require_role(update, context, chat, Role.OPERATOR, "Stopping a send")
+        await require_role(update, context, chat, Role.OPERATOR, _("Stopping a send"))
     outcome = await service.stop(chat.id, batch_id, actor=user.id, by=sender_name(update))
     if outcome.stopped is None:
         if outcome.progress == Progress.STOPPED.value:
-            return f"Send {batch_id} was stopped already."
-        return f"Send {batch_id} is not running any more: nothing to stop."
-    return (
-        f"Send {batch_id} stopped: {outcome.stopped.not_sent:,} recipients will not get it. "
-        "Those already handed to the provider go on; the card shows them."
-    )
+            return _("Send {id} was stopped already.").format(id=batch_id)
+        return _("Send {id} is not running any more: nothing to stop.").format(id=batch_id)
+    not_sent = outcome.stopped.not_sent
+    return ngettext(
+        "Send {id} stopped: {count:,} recipient will not get it. "
+        "Those already handed to the provider go on; the card shows them.",
+        "Send {id} stopped: {count:,} recipients will not get it. "
+        "Those already handed to the provider go on; the card shows them.",
+        not_sent,
+    ).format(id=batch_id, count=not_sent)
 
 
 async def _retry(update: Update, context: BotContext, query: CallbackQuery, batch_id: int) -> None:
@@ -67,7 +71,7 @@ async def _retry(update: Update, context: BotContext, query: CallbackQuery, batc
     services = context.services
     try:
         chat = await chat_of(update, context)
-        await require_role(update, context, chat, Role.OPERATOR, "Retry failed")
+        await require_role(update, context, chat, Role.OPERATOR, _("Retry failed"))
         plan = await services.large_sends.retry_plan(
             chat.id, batch_id, actor_id=user.id, actor_name=sender_name(update)
         )
@@ -75,7 +79,9 @@ async def _retry(update: Update, context: BotContext, query: CallbackQuery, batc
         await query.answer(exc.message[:TOAST_LIMIT], show_alert=True)
         return
     if plan.earlier is not None:
-        text = f"Send {batch_id} was retried already: send {plan.earlier.id}."
+        text = _("Send {id} was retried already: send {earlier}.").format(
+            id=batch_id, earlier=plan.earlier.id
+        )
         await query.answer(text, show_alert=True)
         return
     # A new send like any other: many recipients wait for a Send press, quiet hours hold it.
@@ -90,14 +96,24 @@ async def _retry(update: Update, context: BotContext, query: CallbackQuery, batc
         await show_card(context.bot, services, verdict)
         return
     if isinstance(verdict, Plan):
-        await query.answer(f"Retry of send {batch_id}: press Send below to go ahead.")
+        await query.answer(
+            _("Retry of send {id}: press Send below to go ahead.").format(id=batch_id)
+        )
         await ask(update, verdict)
         return
     if isinstance(verdict, Held):
-        await query.answer(f"Retry of send {batch_id}: held by this chat's quiet hours.")
+        await query.answer(
+            _("Retry of send {id}: held by this chat's quiet hours.").format(id=batch_id)
+        )
         await tell_held(update, services, verdict)
         return
     # Answered before the send: a large one takes longer than Telegram waits for an answer.
-    await query.answer(f"Retrying the {plan.count:,} failed recipients of send {batch_id}.")
+    await query.answer(
+        ngettext(
+            "Retrying the {count:,} failed recipient of send {id}.",
+            "Retrying the {count:,} failed recipients of send {id}.",
+            plan.count,
+        ).format(count=plan.count, id=batch_id)
+    )
     outcome = await services.large_sends.retry(plan)
     await post_card(services, outcome)

@@ -24,15 +24,16 @@ from bot.render_lists import (
     uploaded,
 )
 from bot.services.errors import BadInput
+from i18n import N_, _
 from storage.models import Role
 
 ADD = frozenset({"add"})
 DELETE = frozenset({"del", "delete"})
-LIST_USAGE = (
+LIST_USAGE = N_(
     "/list add &lt;name&gt; (as a reply to a .csv or .txt file of numbers) · "
     "/list del &lt;name&gt; · /lists"
 )
-TEMPLATE_USAGE = (
+TEMPLATE_USAGE = N_(
     "/template add &lt;name&gt; &lt;text with {placeholders}&gt; · /template del &lt;name&gt; · "
     "/templates"
 )
@@ -61,15 +62,21 @@ async def list_command(update: Update, context: BotContext) -> None:
     name, extra = take_token(rest)
     service = context.services.lists
     if action.lower() in ADD:
-        await require_role(update, context, chat, Role.ADMIN, "/list add")
+        await require_role(update, context, chat, Role.ADMIN, "/list add")  # i18n: not shown
         if not name or extra:
-            raise BadInput(f"Usage: {LIST_USAGE}. A list name is one word, e.g. customers.")
+            raise BadInput(
+                _("Usage: {usage}. A list name is one word, e.g. customers.").format(
+                    usage=_(LIST_USAGE)
+                )
+            )
         quoted = message.reply_to_message
         document = quoted.document if quoted is not None else None
         if document is None:
             raise BadInput(
-                "Send /list add &lt;name&gt; as a reply to the .csv or .txt file that holds "
-                "the numbers (one a line, or a number/phone column)."
+                _(
+                    "Send /list add &lt;name&gt; as a reply to the .csv or .txt file that holds "
+                    "the numbers (one a line, or a number/phone column)."
+                )
             )
         name = await service.check_upload(
             chat.id,
@@ -88,10 +95,10 @@ async def list_command(update: Update, context: BotContext) -> None:
                 [
                     [
                         InlineKeyboardButton(
-                            "Replace", callback_data=f"{DATA}{upload.confirmation_id}:r"
+                            _("Replace"), callback_data=f"{DATA}{upload.confirmation_id}:r"
                         ),
                         InlineKeyboardButton(
-                            "Keep", callback_data=f"{DATA}{upload.confirmation_id}:k"
+                            _("Keep"), callback_data=f"{DATA}{upload.confirmation_id}:k"
                         ),
                     ]
                 ]
@@ -100,15 +107,15 @@ async def list_command(update: Update, context: BotContext) -> None:
             uploaded(upload, chat.timezone), reply_markup=markup, do_quote=False
         )
     elif action.lower() in DELETE:
-        await require_role(update, context, chat, Role.ADMIN, "/list del")
+        await require_role(update, context, chat, Role.ADMIN, "/list del")  # i18n: not shown
         if not name or extra:
-            raise BadInput(f"Usage: {LIST_USAGE}")
+            raise BadInput(_("Usage: {usage}").format(usage=_(LIST_USAGE)))
         row = await service.delete(chat.id, name, actor=_actor(update))
         await reply(update, deleted(row))
     elif not action:
         await lists(update, context)
     else:
-        raise BadInput(f"Usage: {LIST_USAGE}")
+        raise BadInput(_("Usage: {usage}").format(usage=_(LIST_USAGE)))
 
 
 async def on_press(update: Update, context: BotContext) -> None:
@@ -118,8 +125,8 @@ async def on_press(update: Update, context: BotContext) -> None:
         return
     await query.answer()
     chat = await chat_of(update, context)
-    await require_role(update, context, chat, Role.ADMIN, "Replacing a list")
-    _, raw_id, choice = (query.data or "").split(":")
+    await require_role(update, context, chat, Role.ADMIN, _("Replacing a list"))
+    _prefix, raw_id, choice = (query.data or "").split(":")
     outcome = await context.services.lists.decide(
         chat.id, int(raw_id), replace=choice == "r", actor=_actor(update)
     )
@@ -143,36 +150,38 @@ async def template_command(update: Update, context: BotContext) -> None:
     action, rest = take_token(command_body(message_of(update).text or ""))
     service = context.services.templates
     if action.lower() in ADD:
-        await require_role(update, context, chat, Role.ADMIN, "/template add")
+        await require_role(update, context, chat, Role.ADMIN, "/template add")  # i18n: not shown
         row, old = await service.add(chat.id, rest, actor=_actor(update))
         await reply(update, template_saved(row, old))
     elif action.lower() in DELETE:
-        await require_role(update, context, chat, Role.ADMIN, "/template del")
+        await require_role(update, context, chat, Role.ADMIN, "/template del")  # i18n: not shown
         name, extra = take_token(rest)
         if not name or extra:
-            raise BadInput(f"Usage: {TEMPLATE_USAGE}")
+            raise BadInput(_("Usage: {usage}").format(usage=_(TEMPLATE_USAGE)))
         name = await service.delete(chat.id, name, actor=_actor(update))
-        await reply(update, f"🗑 Template <b>{name}</b> deleted.")
+        await reply(update, _("🗑 Template <b>{name}</b> deleted.").format(name=name))
     elif not action:
         await templates(update, context)
     else:
-        raise BadInput(f"Usage: {TEMPLATE_USAGE}")
+        raise BadInput(_("Usage: {usage}").format(usage=_(TEMPLATE_USAGE)))
 
 
 COMMANDS = (
-    Command("lists", "", "this chat's recipient lists (name, size, columns)", Role.VIEWER, lists),
+    Command(
+        "lists", "", N_("this chat's recipient lists (name, size, columns)"), Role.VIEWER, lists
+    ),
     Command(
         "list",
         "add <name> | del <name>",
-        "store a .csv/.txt of numbers as a list (reply to the file), or delete one (admins)",
+        N_("store a .csv/.txt of numbers as a list (reply to the file), or delete one (admins)"),
         Role.VIEWER,
         list_command,
     ),
-    Command("templates", "", "this chat's message templates", Role.VIEWER, templates),
+    Command("templates", "", N_("this chat's message templates"), Role.VIEWER, templates),
     Command(
         "template",
-        "add <name> <text with {placeholders}> | del <name>",
-        "add, replace or delete a message template (admins)",
+        "add <name> <text with {placeholders}> | del <name>",  # i18n: not shown
+        N_("add, replace or delete a message template (admins)"),
         Role.VIEWER,
         template_command,
     ),

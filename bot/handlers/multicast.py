@@ -23,7 +23,7 @@ from bot.parsing import command_body, take_token
 from bot.services.approvals import Waiting
 from bot.services.errors import BadInput
 from bot.services.multicasts import CONFIRM_TTL, MulticastPlan, describe, read_multicast
-from i18n import _
+from i18n import N_, _
 from storage.models import Role
 
 USAGE = (
@@ -35,18 +35,24 @@ PATTERN = r"^mc:\d{1,18}:[yn]$"
 
 def plan_text(plan: MulticastPlan) -> str:
     """What the Send button will do (HTML)."""
-    audience, _text = describe(plan.request)
+    audience, _described = describe(plan.request)
     lines = [
-        f"<b>Multicast via {escape(str(plan.route))}</b>",
-        f"Template: <code>{escape(plan.request.template_id)}</code>",
-        f"Audience: <code>{escape(audience)}</code> (everyone the provider counts in it)",
+        _("<b>Multicast via {route}</b>").format(route=escape(str(plan.route))),
+        _("Template: <code>{template}</code>").format(template=escape(plan.request.template_id)),
+        _("Audience: <code>{audience}</code> (everyone the provider counts in it)").format(
+            audience=escape(audience)
+        ),
     ]
     for key, value in plan.request.data.items():
         lines.append(f"• {escape(key)} = {escape(value)}")
     if plan.approve:
         lines.append(_("👮 After Send it waits for another admin's approval (/approval)."))
     minutes = int(CONFIRM_TTL.total_seconds() // 60)
-    lines.append(f"Nothing is sent until you press Send (valid for {minutes} minutes).")
+    lines.append(
+        _("Nothing is sent until you press Send (valid for {minutes} minutes).").format(
+            minutes=minutes
+        )
+    )
     return "\n".join(lines)
 
 
@@ -60,12 +66,16 @@ def template_pairs(text: str) -> dict[str, str]:
     try:
         tokens = shlex.split(text)
     except ValueError as exc:
-        raise BadInput(f"A quote is not closed. Usage: {USAGE}") from exc
+        raise BadInput(_("A quote is not closed. Usage: {usage}").format(usage=USAGE)) from exc
     pairs: dict[str, str] = {}
     for token in tokens:
         key, sep, value = token.partition("=")
         if not sep or not key:
-            raise BadInput(f"“{escape(token)}” is not key=value. Usage: {USAGE}")
+            raise BadInput(
+                _("“{token}” is not key=value. Usage: {usage}").format(
+                    token=escape(token), usage=USAGE
+                )
+            )
         pairs[key] = value
     return pairs
 
@@ -76,7 +86,7 @@ async def multicast(update: Update, context: BotContext) -> None:
     chat = await chat_of(update, context)
     template, rest = take_token(command_body(message.text or ""))
     if not template:
-        raise BadInput(f"Usage: {USAGE}")
+        raise BadInput(_("Usage: {usage}").format(usage=USAGE))
     pairs = template_pairs(rest)
     audience = pairs.pop("audience", None)
     request = read_multicast(template, audience, pairs)
@@ -90,8 +100,8 @@ async def multicast(update: Update, context: BotContext) -> None:
     buttons = InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("Send", callback_data=f"{DATA}{plan.confirmation_id}:y"),
-                InlineKeyboardButton("Cancel", callback_data=f"{DATA}{plan.confirmation_id}:n"),
+                InlineKeyboardButton(_("Send"), callback_data=f"{DATA}{plan.confirmation_id}:y"),
+                InlineKeyboardButton(_("Cancel"), callback_data=f"{DATA}{plan.confirmation_id}:n"),
             ]
         ]
     )
@@ -101,16 +111,16 @@ async def multicast(update: Update, context: BotContext) -> None:
 async def on_press(update: Update, context: BotContext) -> None:
     """Send or Cancel: the requester or an admin; a second press never sends again."""
     services = context.services
-    press = await take_press(update, context, services.multicasts.waiting, lambda row: "multicast")
+    press = await take_press(update, context, services.multicasts.waiting, _deciding)
     if press is None:
         return
     query, chat, row = press.query, press.chat, press.row
     if not press.send:
         cancelled = await services.multicasts.cancel(chat.id, row.id or 0, actor=press.user_id)
-        text = "Multicast cancelled; nothing was sent." if cancelled else "Already decided."
+        text = _("Multicast cancelled; nothing was sent.") if cancelled else _("Already decided.")
         await query.edit_message_text(text, parse_mode=ParseMode.HTML)
         return
-    await require_role(update, context, chat, Role.OPERATOR, "Sending a multicast")
+    await require_role(update, context, chat, Role.OPERATOR, _("Sending a multicast"))
     outcome = await services.multicasts.confirm(
         chat, row.id or 0, actor=press.user_id, actor_name=sender_name(update)
     )
@@ -122,10 +132,16 @@ async def on_press(update: Update, context: BotContext) -> None:
         await show_card(context.bot, services, outcome)
         return
     if outcome is None:
-        await query.edit_message_text("This multicast was already sent; see its status card.")
+        await query.edit_message_text(_("This multicast was already sent; see its status card."))
         return
-    await query.edit_message_text(f"Multicast sent by {escape(sender_name(update))}.")
+    await query.edit_message_text(
+        _("Multicast sent by {name}.").format(name=escape(sender_name(update)))
+    )
     await post_card(services, outcome)
+
+
+def _deciding(_row: object) -> str:
+    return _("Deciding another user's multicast")
 
 
 def press_handler() -> CallbackQueryHandler[BotContext, None]:
@@ -137,7 +153,7 @@ COMMANDS = (
     Command(
         "multicast",
         "<template-id> [audience=<filter-type>[:<value>]] [key=value …]",
-        "a template broadcast to a provider's audience, confirmed with a button first",
+        N_("a template broadcast to a provider's audience, confirmed with a button first"),
         Role.OPERATOR,
         multicast,
     ),

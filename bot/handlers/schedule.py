@@ -35,6 +35,7 @@ from bot.services.integers import parse_id, read_id
 from bot.services.scheduling import Cancelled, ScheduleDraft
 from bot.services.stoplist import skipped_note
 from bot.services.when import EXAMPLES, Recurrence, When, describe_time
+from i18n import N_, _
 from storage.models import Chat, Role
 
 log = logging.getLogger(__name__)
@@ -53,23 +54,29 @@ async def schedule(update: Update, context: BotContext) -> None:
     quoted = message.reply_to_message
     if quoted is not None and (quoted.photo or quoted.document):
         raise BadInput(
-            "Scheduled sends carry text only: media is not kept for later. "
-            "Send media now with /send, as a reply to it."
+            _(
+                "Scheduled sends carry text only: media is not kept for later. "
+                "Send media now with /send, as a reply to it."
+            )
         )
     body = command_body(message.text or "")
     if not body:
-        raise BadInput(f"Usage: {USAGE}\n&lt;when&gt; is one of: {EXAMPLES}.")
+        raise BadInput(
+            _("Usage: {usage}\n&lt;when&gt; is one of: {examples}.").format(
+                usage=USAGE, examples=EXAMPLES
+            )
+        )
     services = context.services
     when, rest = services.schedules.read_when(chat, body)
     if not rest.strip():
-        raise BadInput(f"Who gets it, and what does it say? Usage: {USAGE}")
+        raise BadInput(_("Who gets it, and what does it say? Usage: {usage}").format(usage=USAGE))
     try:
         route_text, recipients, text = parse_send(chat, rest)
     except BadInput as exc:
-        raise BadInput(exc.message.replace(SEND_USAGE, USAGE)) from None
+        raise BadInput(exc.message.replace(_(SEND_USAGE), USAGE)) from None
     chain = [route_from(route_text)] if route_text else await services.chats.default_chain(chat)
     if not text.strip():
-        raise BadInput(f"The message text is empty. Usage: {USAGE}")
+        raise BadInput(_("The message text is empty. Usage: {usage}").format(usage=USAGE))
     user = update.effective_user
     assert user is not None
     # A list's numbers and a template's texts are taken now: the schedule keeps them.
@@ -117,23 +124,22 @@ def quiet_note(services: Services, chat: Chat, when: When) -> str:
     until = services.gate.quiet_until(chat, when.at)
     if until is None:
         return ""
-    return (
-        f"🌙 That is inside this chat's quiet hours: it waits until "
-        f"{escape(describe_time(until, chat.timezone))}."
+    return _("🌙 That is inside this chat's quiet hours: it waits until {when}.").format(
+        when=escape(describe_time(until, chat.timezone))
     )
 
 
 def card_keyboard(schedule_id: int) -> InlineKeyboardMarkup:
     """The Cancel button under a new schedule's confirmation (the schedule's card)."""
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton("🚫 Cancel", callback_data=f"{CARD_CANCEL_DATA}{schedule_id}")]]
+        [[InlineKeyboardButton(_("🚫 Cancel"), callback_data=f"{CARD_CANCEL_DATA}{schedule_id}")]]
     )
 
 
 def keyboard(ids: Sequence[int]) -> InlineKeyboardMarkup | None:
     """One "Cancel #id" button per listed schedule."""
     buttons = [
-        InlineKeyboardButton(f"Cancel #{i}", callback_data=f"{CANCEL_DATA}{i}")
+        InlineKeyboardButton(_("Cancel #{id}").format(id=i), callback_data=f"{CANCEL_DATA}{i}")
         for i in ids[:LIST_LIMIT]
     ]
     if not buttons:
@@ -156,34 +162,56 @@ async def scheduled(update: Update, context: BotContext) -> None:
 def cancelled_text(result: Cancelled, by: str = "") -> str:
     """What the chat is told after a cancel."""
     row = result.schedule
-    who = f" by {escape(by)}" if by else ""
+    values = {
+        "id": row.id,
+        "name": escape(by),
+        "rule": Recurrence(row.recurrence).label if row.recurrence else "",
+    }
     if result.after_current_run:
-        return (
-            f"🚫 Scheduled send #{row.id} is being sent right now; that run goes out, and no "
-            f"further runs will follow (cancelled{who})."
+        text = (
+            _(
+                "🚫 Scheduled send #{id} is being sent right now; that run goes out, and no "
+                "further runs will follow (cancelled by {name})."
+            )
+            if by
+            else _(
+                "🚫 Scheduled send #{id} is being sent right now; that run goes out, and no "
+                "further runs will follow (cancelled)."
+            )
         )
-    if row.recurrence:
-        label = Recurrence(row.recurrence).label
-        return f"🚫 Scheduled send #{row.id} ({label}) cancelled{who}: no further runs."
-    return f"🚫 Scheduled send #{row.id} cancelled{who}; it will not be sent."
+    elif row.recurrence:
+        text = (
+            _("🚫 Scheduled send #{id} ({rule}) cancelled by {name}: no further runs.")
+            if by
+            else _("🚫 Scheduled send #{id} ({rule}) cancelled: no further runs.")
+        )
+    else:
+        text = (
+            _("🚫 Scheduled send #{id} cancelled by {name}; it will not be sent.")
+            if by
+            else _("🚫 Scheduled send #{id} cancelled; it will not be sent.")
+        )
+    return text.format(**values)
 
 
 async def cancel(update: Update, context: BotContext) -> None:
     """/cancel <id> cancels a scheduled send; /cancel alone stops a guided /connect."""
-    token, _ = take_token(command_body(message_of(update).text or ""))
+    token, _rest = take_token(command_body(message_of(update).text or ""))
     if not token:
         if await connect.cancel_dialogue(update, context):
-            await reply(update, "Cancelled. Nothing was stored.")
+            await reply(update, _("Cancelled. Nothing was stored."))
         else:
             await reply(
                 update,
-                "There is nothing to cancel. To cancel a scheduled send: /cancel &lt;id&gt; "
-                "(/scheduled lists them).",
+                _(
+                    "There is nothing to cancel. To cancel a scheduled send: /cancel &lt;id&gt; "
+                    "(/scheduled lists them)."
+                ),
             )
         return
     chat = await chat_of(update, context)
-    await require_role(update, context, chat, Role.OPERATOR, "Cancelling a scheduled send")
-    schedule_id = parse_id(token, what="scheduled send")
+    await require_role(update, context, chat, Role.OPERATOR, _("Cancelling a scheduled send"))
+    schedule_id = parse_id(token, what=_("scheduled send"))
     await reply(update, cancelled_text(await cancel_as_sender(update, context, chat, schedule_id)))
 
 
@@ -194,7 +222,7 @@ async def cancel_as_sender(
 
     /cancel, the list's buttons and a schedule card's button all go through here.
     """
-    await require_role(update, context, chat, Role.OPERATOR, "Cancelling a scheduled send")
+    await require_role(update, context, chat, Role.OPERATOR, _("Cancelling a scheduled send"))
     role = await current_role(update, context, chat, Role.ADMIN)
     user = update.effective_user
     assert user is not None
@@ -209,17 +237,19 @@ async def reschedule(update: Update, context: BotContext) -> None:
     token, rest = take_token(command_body(message_of(update).text or ""))
     if not token or not rest.strip():
         raise BadInput(
-            f"Usage: /reschedule &lt;id&gt; &lt;when&gt;, e.g. /reschedule 3 tomorrow 09:00. "
-            f"&lt;when&gt; is one of: {EXAMPLES}."
+            _(
+                "Usage: /reschedule &lt;id&gt; &lt;when&gt;, e.g. /reschedule 3 tomorrow 09:00. "
+                "&lt;when&gt; is one of: {examples}."
+            ).format(examples=EXAMPLES)
         )
-    schedule_id = parse_id(token, what="scheduled send")
+    schedule_id = parse_id(token, what=_("scheduled send"))
     user = update.effective_user
     assert user is not None
     role = await current_role(update, context, chat, Role.ADMIN)
     row, kept = await context.services.schedules.reschedule(
         chat, schedule_id, rest, actor=user.id, anyones=role == Role.ADMIN
     )
-    await reply(update, confirmation(row, verb="Rescheduled", kept_rule=kept))
+    await reply(update, confirmation(row, rescheduled=True, kept_rule=kept))
 
 
 def cancel_target(data: object) -> int | None:
@@ -265,13 +295,13 @@ async def on_card_cancel_button(update: Update, context: BotContext) -> None:
     assert schedule_id is not None  # the handler's pattern
     try:
         if query.message is None:
-            raise BadInput("This button only works in the chat the schedule belongs to.")
+            raise BadInput(_("This button only works in the chat the schedule belongs to."))
         chat = await chat_of(update, context)
         result = await cancel_as_sender(update, context, chat, schedule_id)
     except UserError as exc:
         await query.answer(unescape(exc.message)[:TOAST_LIMIT], show_alert=True)
         return
-    await query.answer(f"Scheduled send #{schedule_id} cancelled.")
+    await query.answer(_("Scheduled send #{id} cancelled.").format(id=schedule_id))
     try:
         await query.edit_message_reply_markup(None)
     except TelegramError as exc:  # too old or gone: the cancel itself stands
@@ -299,14 +329,20 @@ COMMANDS = (
     Command(
         "schedule",
         "<when> [<route>] <to>[,<to>…] <text>|template:<name> [key=value …]",
-        "send later, once or repeating (in 2h, tomorrow 09:00, every day 09:00); a list's "
-        "numbers are taken when scheduled",
+        N_(
+            "send later, once or repeating (in 2h, tomorrow 09:00, every day 09:00); a list's "
+            "numbers are taken when scheduled"
+        ),
         Role.OPERATOR,
         schedule,
     ),
-    Command("scheduled", "", "pending scheduled sends of this chat", Role.VIEWER, scheduled),
+    Command("scheduled", "", N_("pending scheduled sends of this chat"), Role.VIEWER, scheduled),
     Command(
-        "cancel", "[<id>]", "cancel a scheduled send, or a running /connect", Role.VIEWER, cancel
+        "cancel",
+        "[<id>]",
+        N_("cancel a scheduled send, or a running /connect"),
+        Role.VIEWER,
+        cancel,
     ),
-    Command("reschedule", "<id> <when>", "move a scheduled send", Role.OPERATOR, reschedule),
+    Command("reschedule", "<id> <when>", N_("move a scheduled send"), Role.OPERATOR, reschedule),
 )

@@ -37,10 +37,11 @@ from bot.services.media import accept_media
 from bot.services.phones import normalise
 from bot.services.segments import preview, preview_personal, sms_segments
 from bot.services.sending import SendRequest, recipients_for, validate_text
+from i18n import N_, _
 from providers.registry import Route, looks_like_route, media_route
 from storage.models import Chat, Role
 
-USAGE = (
+USAGE = N_(
     "/send [now] [&lt;route&gt;] [--otp] &lt;to&gt;[,&lt;to&gt;…] &lt;text&gt; "
     "(or template:&lt;name&gt; [key=value …] for the text)"
 )
@@ -77,7 +78,7 @@ def take_quoted(body: str) -> tuple[str, str] | None:
         return None
     end = body.find(QUOTES[body[0]], 1)
     if end < 0:
-        raise BadInput("A quoted recipient has no closing quote.")
+        raise BadInput(_("A quoted recipient has no closing quote."))
     return body[1:end].strip(), body[end + 1 :].lstrip()
 
 
@@ -85,7 +86,7 @@ def parse_send_args(chat: Chat, body: str) -> SendArgs:
     """Split a /send body; flags such as ``--otp`` follow the route."""
     first, rest = take_token(body)
     if not first:
-        raise BadInput(f"Usage: {USAGE}")
+        raise BadInput(_("Usage: {usage}").format(usage=_(USAGE)))
     route_text = ""
     if looks_like_route(first) and not is_list(first) and not is_template(first):
         route_text, body = first, rest
@@ -96,14 +97,18 @@ def parse_send_args(chat: Chat, body: str) -> SendArgs:
         body = rest
         token, rest = take_token(body)
     if is_template(body):
-        raise BadInput(f"Who gets it? The recipients go before template:…. Usage: {USAGE}")
+        raise BadInput(
+            _("Who gets it? The recipients go before template:…. Usage: {usage}").format(
+                usage=_(USAGE)
+            )
+        )
     quoted = take_quoted(body)
     if quoted is not None:
         recipients, text = ([quoted[0]] if quoted[0] else []), quoted[1]
     else:
         recipients, text = take_recipients(body, number_complete(chat.country))
     if not recipients:
-        raise BadInput(f"No recipient given. Usage: {USAGE}")
+        raise BadInput(_("No recipient given. Usage: {usage}").format(usage=_(USAGE)))
     return SendArgs(route_text, tuple(flags), recipients, text)
 
 
@@ -136,7 +141,9 @@ def parse_send(chat: Chat, body: str) -> tuple[str, list[str], str]:
     """
     args = parse_send_args(chat, body)
     if args.flags:
-        raise BadInput(f"Options such as {echo(args.flags[0])} work with /send only.")
+        raise BadInput(
+            _("Options such as {option} work with /send only.").format(option=echo(args.flags[0]))
+        )
     return args.route_text, args.recipients, args.text
 
 
@@ -163,11 +170,13 @@ async def send(update: Update, context: BotContext) -> None:
     attachment = attachment_of(message.reply_to_message, file_route)
     if attachment is not None and not route.channel.media:
         raise BadInput(
-            f"{route} cannot carry files. Reply with /send {file_route} &lt;number&gt; to send "
-            f"this {attachment.what} on WhatsApp."
+            _(
+                "{route} cannot carry files. Reply with /send {file_route} &lt;number&gt; to "
+                "send this {what} on WhatsApp."
+            ).format(route=route, file_route=file_route, what=_(attachment.what))
         )
     if attachment is None and not args.text.strip():
-        raise BadInput(f"The message text is empty. Usage: {USAGE}")
+        raise BadInput(_("The message text is empty. Usage: {usage}").format(usage=_(USAGE)))
     services = context.services
     # list:<name> recipients expanded, template:<name> filled (a plain send passes through).
     sending = await services.addressing.prepare(chat, route, args.recipients, args.text)
@@ -237,10 +246,12 @@ COMMANDS = (
     Command(
         "send",
         "[now] [<route>] [--otp] <to>[,<to>…] <text>|template:<name> [key=value …]",
-        "send now (to numbers or list:<name>; --otp: SMS OTP route); reply to a "
-        "photo/document to send it on WhatsApp; more than CONFIRM_ABOVE recipients ask for "
-        "a Send press; now: send inside quiet hours (confirmed); above /approval an "
-        "operator's send waits for an admin",
+        N_(
+            "send now (to numbers or list:<name>; --otp: SMS OTP route); reply to a "
+            "photo/document to send it on WhatsApp; more than CONFIRM_ABOVE recipients ask "
+            "for a Send press; now: send inside quiet hours (confirmed); above /approval an "
+            "operator's send waits for an admin"
+        ),
         Role.OPERATOR,
         send,
     ),

@@ -16,6 +16,7 @@ from bot.parsing import command_body, take_token
 from bot.services import Services
 from bot.services.errors import UserError
 from bot.services.senders import SenderChoice
+from i18n import N_, _
 from providers.errors import ProviderError
 from providers.registry import ProviderSpec
 from storage.models import Role
@@ -28,14 +29,15 @@ MAX_BUTTONS = 30
 
 def sender_list(choice: SenderChoice) -> str:
     """The identities, marking the current one (HTML)."""
-    lines = [f"<b>{escape(choice.provider.display)} senders</b>"]
+    lines = [_("<b>{provider} senders</b>").format(provider=escape(choice.provider.display))]
     if not choice.identities:
-        lines.append("None yet: create one with the provider first.")
+        lines.append(_("None yet: create one with the provider first."))
     for identity in choice.identities:
         mark = "✅" if identity.value == choice.current else ("•" if identity.usable else "⏳")
         status = f" ({escape(identity.status)})" if identity.status else ""
         lines.append(f"{mark} <code>{escape(identity.value)}</code>{status}")
-    lines.append(f"This chat sends from <code>{escape(choice.current or 'none')}</code>.")
+    current = escape(choice.current) if choice.current else _("none")
+    lines.append(_("This chat sends from <code>{sender}</code>.").format(sender=current))
     return "\n".join(lines)
 
 
@@ -56,7 +58,7 @@ def sender_buttons(choice: SenderChoice) -> InlineKeyboardMarkup | None:
 async def senders(update: Update, context: BotContext) -> None:
     """List a provider's sender identities with buttons."""
     chat = await chat_of(update, context)
-    provider, _ = take_token(command_body(message_of(update).text or ""))
+    provider, _rest = take_token(command_body(message_of(update).text or ""))
     choice = await context.services.senders.list(chat.id, provider or None)
     await message_of(update).reply_html(
         sender_list(choice), reply_markup=sender_buttons(choice), do_quote=False
@@ -70,8 +72,8 @@ async def on_pick(update: Update, context: BotContext) -> None:
         return
     await query.answer()
     chat = await chat_of(update, context)
-    await require_role(update, context, chat, Role.ADMIN, "Changing the sender")
-    _, provider, index = (query.data or "").split(":")
+    await require_role(update, context, chat, Role.ADMIN, _("Changing the sender"))
+    _prefix, provider, index = (query.data or "").split(":")
     choice = await context.services.senders.choose(
         chat.id, provider, int(index), actor=update.effective_user.id
     )
@@ -95,8 +97,12 @@ async def offer_choice(bot: Bot, services: Services, chat_id: int, spec: Provide
         return
     await bot.send_message(
         chat_id,
-        "Pick what this chat sends from (an admin can change it later with "
-        f"/senders {escape(spec.name)}):\n" + sender_list(choice),
+        _(
+            "Pick what this chat sends from (an admin can change it later with "
+            "/senders {provider}):"
+        ).format(provider=escape(spec.name))
+        + "\n"
+        + sender_list(choice),
         parse_mode=ParseMode.HTML,
         reply_markup=sender_buttons(choice),
     )
@@ -111,7 +117,7 @@ COMMANDS = (
     Command(
         "senders",
         "[<provider>]",
-        "sender identities, with buttons to pick this chat's",
+        N_("sender identities, with buttons to pick this chat's"),
         Role.VIEWER,
         senders,
     ),

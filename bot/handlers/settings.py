@@ -17,11 +17,11 @@ from bot.services.errors import BadInput, NotAllowed, echo
 from bot.services.integers import parse_id
 from bot.services.quiet import USAGE as QUIET_USAGE
 from bot.services.quiet import QuietHours
-from i18n import LANGUAGES, _, use_language
+from i18n import LANGUAGES, N_, _, use_language
 from storage.models import Role
 
 _USERNAME = re.compile(r"@|[A-Za-z]")
-ROLE_USAGE = (
+ROLE_USAGE = N_(
     "Usage: /role &lt;@user|user id&gt; &lt;admin|operator|viewer&gt;, or reply to a "
     "member's message with /role &lt;role&gt;."
 )
@@ -34,14 +34,16 @@ async def timezone(update: Update, context: BotContext) -> None:
     if not arg:
         await reply(
             update,
-            f"This chat's time zone is <code>{escape(chat.timezone)}</code>. "
-            "Change it with /timezone Area/City (e.g. Asia/Jakarta).",
+            _(
+                "This chat's time zone is <code>{zone}</code>. "
+                "Change it with /timezone Area/City (e.g. Asia/Jakarta)."
+            ).format(zone=escape(chat.timezone)),
         )
         return
     user = update.effective_user
     assert user is not None
     zone = await context.services.chats.set_timezone(chat.id, arg, actor=user.id)
-    await reply(update, f"Time zone set to <code>{escape(zone)}</code>.")
+    await reply(update, _("Time zone set to <code>{zone}</code>.").format(zone=escape(zone)))
 
 
 async def country(update: Update, context: BotContext) -> None:
@@ -49,13 +51,23 @@ async def country(update: Update, context: BotContext) -> None:
     chat = await chat_of(update, context)
     arg, _rest = take_token(command_body(message_of(update).text or ""))
     if not arg:
-        current = chat.country or "not set (numbers need a + country code)"
-        await reply(update, f"Default country: {escape(current)}. Change it with /country ID.")
+        current = chat.country or _("not set (numbers need a + country code)")
+        await reply(
+            update,
+            _("Default country: {country}. Change it with /country ID.").format(
+                country=escape(current)
+            ),
+        )
         return
     user = update.effective_user
     assert user is not None
     region = await context.services.chats.set_country(chat.id, arg, actor=user.id)
-    await reply(update, f"Numbers written without + are now read as {escape(region)} numbers.")
+    await reply(
+        update,
+        _("Numbers written without + are now read as {region} numbers.").format(
+            region=escape(region)
+        ),
+    )
 
 
 async def quiet(update: Update, context: BotContext) -> None:
@@ -65,20 +77,24 @@ async def quiet(update: Update, context: BotContext) -> None:
     zone = escape(chat.timezone)
     if not body:
         window = QuietHours.stored(chat.quiet_hours)
-        now = "none" if window is None else f"{window.label} ({zone})"
-        await reply(update, f"Quiet hours: {now}. Usage: {QUIET_USAGE}")
+        now = _("none") if window is None else f"{window.label} ({zone})"
+        await reply(
+            update, _("Quiet hours: {hours}. Usage: {usage}").format(hours=now, usage=QUIET_USAGE)
+        )
         return
     user = update.effective_user
     assert user is not None
     window = await context.services.chats.set_quiet(chat.id, body, actor=user.id)
     if window is None:
-        await reply(update, "Quiet hours are off: sends go out when they are made.")
+        await reply(update, _("Quiet hours are off: sends go out when they are made."))
         return
     await reply(
         update,
-        f"🌙 Quiet hours: {window.label} ({zone}, this chat's /timezone). Sends and scheduled "
-        f"runs inside the window wait until {window.end:%H:%M}; /send now … sends at once "
-        "after a confirmation.",
+        _(
+            "🌙 Quiet hours: {hours} ({zone}, this chat's /timezone). Sends and scheduled "
+            "runs inside the window wait until {end:%H:%M}; /send now … sends at once "
+            "after a confirmation."
+        ).format(hours=window.label, zone=zone, end=window.end),
     )
 
 
@@ -99,7 +115,7 @@ async def lang(update: Update, context: BotContext) -> None:
         return
     user = update.effective_user
     assert user is not None
-    await require_role(update, context, chat, Role.ADMIN, "Changing the language")
+    await require_role(update, context, chat, Role.ADMIN, _("Changing the language"))
     code = await chats.set_language(chat.id, arg, actor=user.id)
     with use_language(code):  # the confirmation is the first answer in the new language
         await reply(
@@ -112,7 +128,7 @@ async def role(update: Update, context: BotContext) -> None:
     message = message_of(update)
     chat = await chat_of(update, context)
     if chat.kind == ChatType.PRIVATE:
-        raise NotAllowed(ROLES_ARE_FOR_GROUPS)
+        raise NotAllowed(_(ROLES_ARE_FOR_GROUPS))
     first, rest = take_token(command_body(message.text or ""))
     second, _rest = take_token(rest)
     services = context.services
@@ -121,10 +137,12 @@ async def role(update: Update, context: BotContext) -> None:
         if not members:
             await reply(
                 update,
-                "No roles set. Group admins are admins; others are operators.\n" + ROLE_USAGE,
+                _("No roles set. Group admins are admins; others are operators.")
+                + "\n"
+                + _(ROLE_USAGE),
             )
             return
-        lines = ["<b>Roles</b>"] + [
+        lines = [_("<b>Roles</b>")] + [
             f"• {escape('@' + m.username if m.username else str(m.user_id))}: {m.role}"
             for m in members
         ]
@@ -135,17 +153,19 @@ async def role(update: Update, context: BotContext) -> None:
         user_id, username, role_name = target.id, target.username or "", first
     else:
         if not second:
-            raise BadInput(ROLE_USAGE)
+            raise BadInput(_(ROLE_USAGE))
         role_name, username = second, first.lstrip("@")
         if not _USERNAME.match(first):  # usernames start with a letter: anything else is an id
-            user_id, username = parse_id(first, what="user"), ""
+            user_id, username = parse_id(first, what=_("user")), ""
         else:
             found = await services.chats.find_member(chat.id, first)
             if found is None:
                 raise BadInput(
-                    f"I do not know {echo(first)} yet (Telegram does not tell bots who a "
-                    "username is). Reply to one of their messages with /role &lt;role&gt;, "
-                    "or use their numeric id."
+                    _(
+                        "I do not know {user} yet (Telegram does not tell bots who a "
+                        "username is). Reply to one of their messages with /role &lt;role&gt;, "
+                        "or use their numeric id."
+                    ).format(user=echo(first))
                 )
             user_id = found
     actor = update.effective_user
@@ -154,25 +174,36 @@ async def role(update: Update, context: BotContext) -> None:
         chat, user_id=user_id, username=username, role_name=role_name, actor=actor.id
     )
     who = f"@{username}" if username else str(user_id)
-    await reply(update, f"{escape(who)} is now {given.value} in this chat.")
+    await reply(
+        update,
+        _("{user} is now {role} in this chat.").format(user=escape(who), role=given.value),
+    )
 
 
 COMMANDS = (
     Command(
-        "timezone", "<Area/City>", "time zone for schedules and display", Role.ADMIN, timezone
+        "timezone", "<Area/City>", N_("time zone for schedules and display"), Role.ADMIN, timezone
     ),
     Command(
-        "country", "<ISO 3166 code>", "default country for numbers without +", Role.ADMIN, country
+        "country",
+        "<ISO 3166 code>",
+        N_("default country for numbers without +"),
+        Role.ADMIN,
+        country,
     ),
     Command(
         "quiet",
         "<HH:MM>-<HH:MM>|off",
-        "quiet hours: sends and schedules inside the window wait for its end",
+        N_("quiet hours: sends and schedules inside the window wait for its end"),
         Role.ADMIN,
         quiet,
     ),
-    Command("lang", "<en|id>", "the chat's language (English, Indonesian)", Role.VIEWER, lang),
+    Command("lang", "<en|id>", N_("the chat's language (English, Indonesian)"), Role.VIEWER, lang),
     Command(
-        "role", "<user> <admin|operator|viewer>", "team roles in a group chat", Role.ADMIN, role
+        "role",
+        "<user> <admin|operator|viewer>",
+        N_("team roles in a group chat"),
+        Role.ADMIN,
+        role,
     ),
 )

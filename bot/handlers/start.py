@@ -11,6 +11,7 @@ from telegram.constants import ChatType
 from bot.commands import Command, chat_of, current_role, visible_to
 from bot.context import BotContext
 from bot.handlers.common import reply
+from i18n import N_, _
 from providers.registry import REGISTRY
 from storage.models import Role
 
@@ -18,28 +19,32 @@ from storage.models import Role
 def intro() -> str:
     """What the bot does, naming the registry's providers (``A``, ``A or B``, ``A, B or C``)."""
     names = [escape(p.display) for p in REGISTRY.values()]
-    through = names[-1] if len(names) < 2 else f"{', '.join(names[:-1])} or {names[-1]}"
-    return (
-        f"<b>chatops-bridge</b> sends SMS and WhatsApp messages through {through} from this "
+    through = (
+        names[-1]
+        if len(names) < 2
+        else _("{names} or {last}").format(names=", ".join(names[:-1]), last=names[-1])
+    )
+    return _(
+        "<b>chatops-bridge</b> sends SMS and WhatsApp messages through {providers} from this "
         "chat and shows what happened to them.\n"
         "Connect a provider with /connect, then /send a message and follow it with /status."
-    )
+    ).format(providers=through)
 
 
 def inline_help(bot_username: str) -> str:
     """The /help line about inline mode (anyone may use it)."""
-    mention = escape(f"@{bot_username}" if bot_username else "@<this bot>")
-    return (
-        f"Inline mode: type {mention} &lt;message id or number&gt; in any chat to share the "
+    mention = escape(f"@{bot_username}") if bot_username else _("@&lt;this bot&gt;")
+    return _(
+        "Inline mode: type {mention} &lt;message id or number&gt; in any chat to share the "
         "status card of one of your messages (from chats you are a member of)."
-    )
+    ).format(mention=mention)
 
 
 def help_text(
     commands: Sequence[Command], role: Role, *, private: bool, bot_username: str = ""
 ) -> str:
     """The /help reply: intro and the commands this role may run in this chat."""
-    lines = [intro(), "", f"<b>Your commands</b> (role: {role.value}):"]
+    lines = [intro(), "", _("<b>Your commands</b> (role: {role}):").format(role=role.value)]
     lines.extend(escape(c.help_line) for c in visible_to(list(commands), role, private=private))
     lines.append("")
     lines.append(inline_help(bot_username))
@@ -69,6 +74,6 @@ async def start(update: Update, context: BotContext) -> None:
 
 
 COMMANDS = (
-    Command("start", "", "what this bot does", Role.VIEWER, start),
-    Command("help", "", "the commands you may use here", Role.VIEWER, show_help),
+    Command("start", "", N_("what this bot does"), Role.VIEWER, start),
+    Command("help", "", N_("the commands you may use here"), Role.VIEWER, show_help),
 )

@@ -18,6 +18,7 @@ from bot.parsing import command_body, take_token
 from bot.render import message_list, status_details
 from bot.services.errors import BadInput
 from bot.services.integers import parse_id, read_whole
+from i18n import N_, _, ngettext
 from storage.models import Role
 
 LATEST = 10
@@ -30,7 +31,7 @@ FILTERS_USAGE = escape(FILTERS)
 async def status(update: Update, context: BotContext) -> None:
     """/status [<id>]: one message with its history (asking the provider), or the latest."""
     chat = await chat_of(update, context)
-    arg, _ = take_token(command_body(message_of(update).text or ""))
+    arg, _rest = take_token(command_body(message_of(update).text or ""))
     if not arg:
         await reply(
             update,
@@ -51,8 +52,10 @@ def history_args(body: str) -> tuple[int, list[str]]:
         count = read_whole(tokens[0])
         if count is None or not 1 <= count <= HISTORY_MAX:
             raise BadInput(
-                f"/history takes a number from 1 to {HISTORY_MAX}, then filters: "
-                f"/history [&lt;n&gt;] {FILTERS_USAGE}"
+                _(
+                    "/history takes a number from 1 to {maximum}, then filters: "
+                    "/history [&lt;n&gt;] {filters}"
+                ).format(maximum=HISTORY_MAX, filters=FILTERS_USAGE)
             )
         return count, tokens[1:]
     return HISTORY_DEFAULT, tokens
@@ -78,9 +81,16 @@ async def export(update: Update, context: BotContext) -> None:
     filters = reports.filters(chat, command_body(message_of(update).text or "").split())
     exported = await reports.export(chat, filters)
     try:
-        caption = f"{exported.rows:,} messages" + (
-            f" matching {filters.described}" if filters.described else ""
-        )
+        if filters.described:
+            caption = ngettext(
+                "{count:,} message matching {filters}",
+                "{count:,} messages matching {filters}",
+                exported.rows,
+            ).format(count=exported.rows, filters=filters.described)
+        else:
+            caption = ngettext("{count:,} message", "{count:,} messages", exported.rows).format(
+                count=exported.rows
+            )
         # Streamed from the file by the HTTP layer, not read into memory first.
         document = InputFile(
             exported.file, filename=f"chatops-history-{chat.id}.csv", read_file_handle=False
@@ -99,18 +109,22 @@ COMMANDS = (
     Command(
         "status",
         "[<id>]",
-        "a message's status history, or the latest messages",
+        N_("a message's status history, or the latest messages"),
         Role.VIEWER,
         status,
     ),
     Command(
         "history",
         f"[<n>] {FILTERS}",
-        "recent messages of this chat, filtered",
+        N_("recent messages of this chat, filtered"),
         Role.VIEWER,
         history,
     ),
     Command(
-        "export", FILTERS, "this chat's messages as a CSV document (streamed)", Role.VIEWER, export
+        "export",
+        FILTERS,
+        N_("this chat's messages as a CSV document (streamed)"),
+        Role.VIEWER,
+        export,
     ),
 )

@@ -11,6 +11,7 @@ from bot.context import BotContext
 from bot.handlers.common import message_of, reply
 from bot.parsing import command_body
 from bot.services.stoplist import StopChange, StopListing, numbers_text
+from i18n import N_, _
 from storage.models import Role
 
 USAGE = "&lt;number&gt;[,&lt;number&gt;…]"
@@ -21,12 +22,16 @@ def stop_text(change: StopChange) -> str:
     lines = []
     if change.changed:
         lines.append(
-            f"🚫 Stopped {len(change.changed)} number(s): {numbers_text(change.changed)}. "
-            "Sends and schedules from this chat skip them."
+            _(
+                "🚫 Stopped {count} number(s): {numbers}. "
+                "Sends and schedules from this chat skip them."
+            ).format(count=len(change.changed), numbers=numbers_text(change.changed))
         )
     if change.unchanged:
         lines.append(
-            f"Already on the stoplist: {len(change.unchanged)} ({numbers_text(change.unchanged)})."
+            _("Already on the stoplist: {count} ({numbers}).").format(
+                count=len(change.unchanged), numbers=numbers_text(change.unchanged)
+            )
         )
     return "\n".join(lines)
 
@@ -36,12 +41,15 @@ def unstop_text(change: StopChange) -> str:
     lines = []
     if change.changed:
         lines.append(
-            f"✅ Removed {len(change.changed)} number(s) from the stoplist: "
-            f"{numbers_text(change.changed)}."
+            _("✅ Removed {count} number(s) from the stoplist: {numbers}.").format(
+                count=len(change.changed), numbers=numbers_text(change.changed)
+            )
         )
     if change.unchanged:
         lines.append(
-            f"Not on the stoplist: {len(change.unchanged)} ({numbers_text(change.unchanged)})."
+            _("Not on the stoplist: {count} ({numbers}).").format(
+                count=len(change.unchanged), numbers=numbers_text(change.unchanged)
+            )
         )
     return "\n".join(lines)
 
@@ -49,12 +57,13 @@ def unstop_text(change: StopChange) -> str:
 def listing_text(listing: StopListing) -> str:
     """/stoplist: the count and the first numbers."""
     if not listing.total:
-        return f"This chat's stoplist is empty. /stop {USAGE} adds numbers."
-    lines = [f"<b>Stoplist</b>: {listing.total:,} number(s)"]
+        return _("This chat's stoplist is empty. /stop {usage} adds numbers.").format(usage=USAGE)
+    lines = [_("<b>Stoplist</b>: {count:,} number(s)").format(count=listing.total)]
     lines.extend(f"• <code>{escape(e.number)}</code>" for e in listing.entries)
     if listing.total > len(listing.entries):
-        lines.append(f"…and {listing.total - len(listing.entries):,} more.")
-    lines.append(f"/unstop {USAGE} removes numbers.")
+        more = listing.total - len(listing.entries)
+        lines.append(_("…and {count:,} more.").format(count=more))
+    lines.append(_("/unstop {usage} removes numbers.").format(usage=USAGE))
     return "\n".join(lines)
 
 
@@ -90,12 +99,16 @@ COMMANDS = (
     Command(
         "stop",
         "<number>[,<number>…]",
-        "put numbers on this chat's stoplist: sends to them are refused",
+        N_("put numbers on this chat's stoplist: sends to them are refused"),
         Role.OPERATOR,
         stop,
     ),
     Command(
-        "unstop", "<number>[,<number>…]", "take numbers off the stoplist", Role.OPERATOR, unstop
+        "unstop",
+        "<number>[,<number>…]",
+        N_("take numbers off the stoplist"),
+        Role.OPERATOR,
+        unstop,
     ),
-    Command("stoplist", "", "the numbers this chat never sends to", Role.VIEWER, stoplist),
+    Command("stoplist", "", N_("the numbers this chat never sends to"), Role.VIEWER, stoplist),
 )
