@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.render_sms import sms_card_lines
 from bot.services.accounts import BalanceReport
+from i18n import _
 from providers.base import BalanceKind, DeliveryState
 from providers.registry import provider_names
 from storage.models import Batch, Credential, Message, StatusEvent
@@ -58,7 +59,8 @@ def message_line(message: Message, batch_route: str = "") -> str:
         DeliveryState.EXPIRED,
         DeliveryState.UNKNOWN,
     ):
-        line += f"\n    <i>{escape(message.detail)}</i>"
+        # A provider's status meaning is stored in English; its translation is looked up here.
+        line += f"\n    <i>{escape(_(message.detail))}</i>"
     return line
 
 
@@ -93,14 +95,14 @@ def mention(user_id: int, name: str) -> str:
 
 def failure_notice(batch: Batch, failures: Sequence[tuple[Message, StatusEvent]]) -> str:
     """A new message telling the sender that messages of their send finally failed."""
-    count = len({m.id for m, _ in failures})
+    count = len({m.id for m, _event in failures})
     what = "a message" if count == 1 else f"{count} messages"
     lines = [
         f"⚠️ {mention(batch.created_by, batch.created_by_name)}: {what} of send {batch.id} "
         f"via <code>{escape(batch.route)}</code> ended without delivery."
     ]
     for message, event in failures[:CARD_LINES]:
-        reason = f": <i>{escape(event.detail)}</i>" if event.detail else ""
+        reason = f": <i>{escape(_(event.detail))}</i>" if event.detail else ""
         lines.append(
             f"<code>#{message.id}</code> {icon(event.state)} {escape(event.state)} → "
             f"<code>{escape(message.recipient)}</code>{reason}"
@@ -138,7 +140,7 @@ def status_details(message: Message, history: Sequence[StatusEvent], zone: str) 
     if message.provider_ref:
         lines.append(f"Provider ref <code>{escape(message.provider_ref)}</code>")
     if message.detail:
-        lines.append(f"<i>{escape(message.detail)}</i>")
+        lines.append(f"<i>{escape(_(message.detail))}</i>")
     lines.append("")
     lines.append(f"History ({escape(zone)}):")
     for event in history:
