@@ -28,6 +28,7 @@ from bot.services.accounts import provider_spec
 from bot.services.dialogues import PendingConnect
 from bot.services.errors import BadInput, NotAllowed
 from bot.services.links import LIFETIME as LINK_LIFETIME
+from i18n import _
 from providers.registry import REGISTRY, example_route
 from storage.models import Role, utcnow
 
@@ -75,7 +76,7 @@ def _prompt(pending: PendingConnect) -> str:
     target = "" if not pending.chat_title else f" for <b>{escape(pending.chat_title)}</b>"
     return (
         f"Connecting {escape(spec.display)}{target}.\n"
-        f"Send {escape(f.prompt)} (<code>{escape(f.key)}</code>){optional}. "
+        f"Send {escape(_(f.prompt))} (<code>{escape(f.key)}</code>){optional}. "
         "I delete your message as soon as I read it. /cancel stops."
     )
 
@@ -271,7 +272,7 @@ async def cancel_dialogue(update: Update, context: BotContext) -> bool:
 
 async def disconnect(update: Update, context: BotContext) -> None:
     """/disconnect <provider>."""
-    provider, _ = take_token(command_body(message_of(update).text or ""))
+    provider, _rest = take_token(command_body(message_of(update).text or ""))
     if not provider:
         example = example_route().provider.name
         raise BadInput(f"Usage: /disconnect &lt;provider&gt;, e.g. /disconnect {example}.")
