@@ -10,6 +10,7 @@ from html import escape
 from bot.services.gate import CONFIRM_TTL, SEND, Held, Plan
 from bot.services.segments import describe
 from bot.services.when import describe_time
+from i18n import _
 from providers.sms_encoding import Encoding, count_segments, non_gsm7
 
 PREVIEW = 120
@@ -64,7 +65,7 @@ def plan_text(plan: Plan) -> str:
         lines.append(f"💰 Cost: {escape(plan.route.provider.display)} does not state a price.")
     else:
         cost = f"{'at least ' if estimate.at_least else ''}{_amount(estimate.amount)}"
-        line = f"💰 Estimated cost: {cost} {escape(estimate.unit)}"
+        line = f"💰 Estimated cost: {cost} {escape(_(estimate.unit) if estimate.unit else '')}"
         if estimate.balance is not None:
             line += f" ({escape(estimate.balance_name)} balance: {_amount(estimate.balance)})"
         lines.append(line + ".")

@@ -2,16 +2,34 @@
 
 A provider's refusal (an error raised in ``providers/``), a vendor status code's meaning, a
 status meaning from a vendor's table (stored in English, translated where it is shown), a
-route error from the registry and a /connect credential prompt all reach a chat that chose
-``/lang id`` in Indonesian; a chat that did not still reads the English.
+route error from the registry, a /connect credential prompt and the unit of a provider's
+documented price all reach a chat that chose ``/lang id`` in Indonesian; a chat that did not
+still reads the English.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 from sqlmodel import select
 
 from storage.models import Credential, Message
-from tests.conftest import NUSA_KEY, USER, Bot
+from tests.conftest import NUSA_KEY, USER, Bot, make_settings, start_bot, stop_bot
+from tests.fakes.nusasms import FakeNusaSms
+from tests.fakes.telegram import FakeTelegram
+
+
+@pytest.fixture
+async def small(tmp_path: Path, tg: FakeTelegram, nusa: FakeNusaSms) -> AsyncIterator[Bot]:
+    """A connected bot that confirms sends to more than 3 recipients (and shows their cost)."""
+    started = await start_bot(make_settings(tmp_path, confirm_above=3), tg, nusa)
+    await started.connect()
+    try:
+        yield started
+    finally:
+        await stop_bot(started)
 
 
 async def _indonesian(bot: Bot) -> None:
@@ -89,3 +107,14 @@ async def test_a_credential_prompt_is_asked_in_indonesian(bot: Bot) -> None:
     reply = await bot.private("/connect parrotica")
     assert "kunci API Parrotica (x-api-key)" in reply, reply
     assert "the Parrotica API key" not in reply
+
+
+async def test_a_documented_price_is_in_the_chats_language(small: Bot) -> None:
+    recipients = ",".join(f"62812000000{n:02d}" for n in range(4))
+    english = await small.private(f"/send nusasms:wa {recipients} Hi")
+    assert "Estimated cost: 4 credits" in english, english
+    await _indonesian(small)
+    indonesian = await small.private(f"/send nusasms:wa {recipients} Hi")
+    assert "4 kredit" in indonesian, indonesian
+    assert "4 credits" not in indonesian
+    assert small.nusa.sent == []
