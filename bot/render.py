@@ -79,7 +79,8 @@ def message_line(message: Message, batch_route: str = "") -> str:
         DeliveryState.EXPIRED,
         DeliveryState.UNKNOWN,
     ):
-        line += f"\n    <i>{escape(message.detail)}</i>"
+        # A provider's status meaning is stored in English; its translation is looked up here.
+        line += f"\n    <i>{escape(_(message.detail))}</i>"
     return line
 
 
@@ -144,7 +145,7 @@ def failure_notice(batch: Batch, failures: Sequence[tuple[Message, StatusEvent]]
         )
     ]
     for message, event in failures[:CARD_LINES]:
-        reason = f": <i>{escape(event.detail)}</i>" if event.detail else ""
+        reason = f": <i>{escape(_(event.detail))}</i>" if event.detail else ""
         lines.append(
             f"<code>#{message.id}</code> {icon(event.state)} {state_label(event.state)} → "
             f"<code>{escape(message.recipient)}</code>{reason}"
@@ -190,7 +191,7 @@ def status_details(message: Message, history: Sequence[StatusEvent], zone: str) 
     if message.provider_ref:
         lines.append(_("Provider ref <code>{ref}</code>").format(ref=escape(message.provider_ref)))
     if message.detail:
-        lines.append(f"<i>{escape(message.detail)}</i>")
+        lines.append(f"<i>{escape(_(message.detail))}</i>")
     lines.append("")
     lines.append(_("History ({zone}):").format(zone=escape(zone)))
     for event in history:

@@ -121,7 +121,7 @@ def _cost_lines(plan: Plan) -> list[str]:
         ]
     values = {
         "amount": _amount(estimate.amount),
-        "unit": escape(estimate.unit),
+        "unit": escape(_(estimate.unit) if estimate.unit else ""),
         "name": escape(estimate.balance_name),
         "balance": _amount(estimate.balance or 0),
         "reason": escape(estimate.problem or ""),

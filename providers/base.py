@@ -14,6 +14,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
 
+from i18n import N_
+
 
 class DeliveryState(StrEnum):
     """Where a message is, across every provider.
@@ -186,7 +188,8 @@ class Cost:
     """
 
     balance: str
-    unit: str = "credits"
+    # Marked for translation here, translated where a chat is shown the estimate.
+    unit: str = N_("credits")
     per_message: float = 1.0
     text_chunk: int = 0
     per_media: float | None = None

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from i18n import _
 from providers.errors import (
     AuthError,
     ProviderUnavailable,
@@ -115,16 +116,22 @@ def unavailable(exc: httpx.TransportError, *, provider: str) -> ProviderUnavaila
     """
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return ProviderUnavailable(
-            f"{provider} could not be reached ({type(exc).__name__}).",
+            _("{provider} could not be reached ({error}).").format(
+                provider=provider, error=type(exc).__name__
+            ),
             provider=provider,
             not_sent=True,
         )
     if isinstance(exc, httpx.TimeoutException):
         return ProviderUnavailable(
-            f"{provider} did not answer in time.", provider=provider, maybe_sent=True
+            _("{provider} did not answer in time.").format(provider=provider),
+            provider=provider,
+            maybe_sent=True,
         )
     return ProviderUnavailable(
-        f"The connection to {provider} broke off ({type(exc).__name__}).",
+        _("The connection to {provider} broke off ({error}).").format(
+            provider=provider, error=type(exc).__name__
+        ),
         provider=provider,
         maybe_sent=True,
     )
@@ -150,27 +157,41 @@ def raise_for_common_status(response: httpx.Response, *, provider: str, detail: 
 
     """
     status = response.status_code
-    suffix = f": {detail}" if detail else ""
     if status in (401, 403):
+        refused = (
+            _("{provider} refused the credentials: {detail}.")
+            if detail
+            else _("{provider} refused the credentials.")
+        )
         raise AuthError(
-            f"{provider} refused the credentials{suffix}.", provider=provider, code=str(status)
+            refused.format(provider=provider, detail=detail), provider=provider, code=str(status)
         )
     if status == 429:
         raise RateLimited(
-            f"{provider} is rate limiting requests.",
+            _("{provider} is rate limiting requests.").format(provider=provider),
             provider=provider,
             retry_after=retry_after_seconds(response),
             code="429",
         )
     if status == 503:
+        down = (
+            _("{provider} is temporarily unavailable (HTTP 503): {detail}.")
+            if detail
+            else _("{provider} is temporarily unavailable (HTTP 503).")
+        )
         raise ProviderUnavailable(
-            f"{provider} is temporarily unavailable (HTTP 503){suffix}.",
+            down.format(provider=provider, detail=detail),
             provider=provider,
             code="503",
         )
     if status >= 500:
+        failed = (
+            _("{provider} failed on its side (HTTP {status}): {detail}.")
+            if detail
+            else _("{provider} failed on its side (HTTP {status}).")
+        )
         raise ProviderUnavailable(
-            f"{provider} failed on its side (HTTP {status}){suffix}.",
+            failed.format(provider=provider, status=status, detail=detail),
             provider=provider,
             maybe_sent=True,
             code=str(status),
@@ -183,6 +204,8 @@ def json_body(response: httpx.Response, *, provider: str) -> Any:
         return response.json()
     except ValueError as exc:
         raise UnexpectedResponse(
-            f"{provider} answered HTTP {response.status_code} with a body that is not JSON.",
+            _("{provider} answered HTTP {status} with a body that is not JSON.").format(
+                provider=provider, status=response.status_code
+            ),
             provider=provider,
         ) from exc

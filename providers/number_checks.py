@@ -21,8 +21,8 @@ from providers.registry import REGISTRY, ProviderSpec
 # The callback kind results arrive as: ``/callbacks/<provider>/phone_check/<secret>``.
 KIND = "phone_check"
 
+# Reads the results in one callback body (an empty list when it holds none).
 CheckReader = Callable[[Any], list[PhoneCheckResult]]
-"""Reads the results in one callback body (an empty list when it holds none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,9 @@ def _validator(provider: str) -> Callable[[Any], object]:
     def validate(body: Any) -> object:
         results = read_results(provider, body)
         if not results:
-            raise InvalidCallback("no phone number with a WhatsApp answer in the body")
+            raise InvalidCallback(
+                "no phone number with a WhatsApp answer in the body"  # i18n: not shown
+            )
         return results
 
     return validate

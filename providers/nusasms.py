@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
+from i18n import N_, _
 from providers.base import (
     AccountInfo,
     Balance,
@@ -46,14 +47,15 @@ JSON_TYPE = "application/json"
 ACCEPT_JSON: Mapping[str, str] = {"Accept": JSON_TYPE}
 
 # Letters from the docs; the test server and some receipts spell the names out instead.
+# The meanings are stored in English and translated where a chat shows them (bot/render.py).
 WA_STATES: Mapping[str, tuple[DeliveryState, str]] = {
-    "U": (DeliveryState.ACCEPTED, "un-sent: about to be queued"),
-    "Q": (DeliveryState.ACCEPTED, "on queue"),
-    "S": (DeliveryState.SENT, "being sent"),
-    "D": (DeliveryState.DELIVERED, "delivered to the destination"),
-    "R": (DeliveryState.READ, "read"),
-    "A": (DeliveryState.ABORTED, "aborted, will not be sent"),
-    "F": (DeliveryState.FAILED, "failed; the WA credit is refunded"),
+    "U": (DeliveryState.ACCEPTED, N_("un-sent: about to be queued")),
+    "Q": (DeliveryState.ACCEPTED, N_("on queue")),
+    "S": (DeliveryState.SENT, N_("being sent")),
+    "D": (DeliveryState.DELIVERED, N_("delivered to the destination")),
+    "R": (DeliveryState.READ, N_("read")),
+    "A": (DeliveryState.ABORTED, N_("aborted, will not be sent")),
+    "F": (DeliveryState.FAILED, N_("failed; the WA credit is refunded")),
 }
 WA_STATE_WORDS: Mapping[str, str] = {
     "unsent": "U",
@@ -119,7 +121,7 @@ def map_wa_status(raw: str) -> tuple[DeliveryState, str]:
     letter = key.upper() if len(key) == 1 else WA_STATE_WORDS.get(key.lower(), "")
     if letter in WA_STATES:
         return WA_STATES[letter]
-    return DeliveryState.ACCEPTED, f"unrecognised status {raw!r}"
+    return DeliveryState.ACCEPTED, _("unrecognised status {status!r}").format(status=raw)
 
 
 def error_detail(body: Any) -> str:
@@ -184,15 +186,21 @@ class NusaSmsClient:
         """Check the key with ``GET auth/api_key``."""
         data = await self._call("GET", "auth/api_key")
         if not isinstance(data, dict):
-            raise UnexpectedResponse(f"{NAME} sent no account data.", provider=NAME)
-        userid = str(data.get("userid", "")) or "unknown user"
-        return AccountInfo(account=userid, details=f"client {data.get('idClient', '?')}")
+            raise UnexpectedResponse(
+                _("{provider} sent no account data.").format(provider=NAME), provider=NAME
+            )
+        userid = str(data.get("userid", "")) or _("unknown user")
+        return AccountInfo(
+            account=userid, details=_("client {client}").format(client=data.get("idClient", "?"))
+        )
 
     async def balances(self) -> list[Balance]:
         """Balances from ``GET balance`` (WA, SMS, HLR, SIM, pulsa) with expiry dates."""
         data = await self._call("GET", "balance")
         if not isinstance(data, dict):
-            raise UnexpectedResponse(f"{NAME} sent no balance data.", provider=NAME)
+            raise UnexpectedResponse(
+                _("{provider} sent no balance data.").format(provider=NAME), provider=NAME
+            )
         result = []
         for kind in ("wa", "sms", "hlr", "sim", "pulsa"):
             amount = data.get(f"{kind}_balance")
@@ -202,9 +210,12 @@ class NusaSmsClient:
                 value = float(amount)
             except (TypeError, ValueError) as exc:
                 raise UnexpectedResponse(
-                    f"{NAME} sent an unreadable {kind} balance.", provider=NAME
+                    _("{provider} sent an unreadable {kind} balance.").format(
+                        provider=NAME, kind=kind
+                    ),
+                    provider=NAME,
                 ) from exc
-            unit = "IDR" if kind == "pulsa" else "credits"
+            unit = "IDR" if kind == "pulsa" else _("credits")
             result.append(
                 Balance(
                     name=kind.upper(),
@@ -219,7 +230,10 @@ class NusaSmsClient:
         """Send a WhatsApp text (``whatsapp/message``) or file (``whatsapp/media``)."""
         if message.channel != "wa":
             raise ValidationError(
-                f"{NAME} WhatsApp cannot send on channel {message.channel!r}.", provider=NAME
+                _("{provider} WhatsApp cannot send on channel {channel!r}.").format(
+                    provider=NAME, channel=message.channel
+                ),
+                provider=NAME,
             )
         body: dict[str, Any] = {
             "destination": message.to,
@@ -239,7 +253,8 @@ class NusaSmsClient:
         ref = data.get("ref_no") if isinstance(data, dict) else None
         if not ref:
             raise UnexpectedResponse(
-                f"{NAME} accepted the message but returned no ref_no.", provider=NAME
+                _("{provider} accepted the message but returned no ref_no.").format(provider=NAME),
+                provider=NAME,
             )
         return SendResult(ref=str(ref), state=DeliveryState.ACCEPTED, provider_status="accepted")
 
@@ -247,7 +262,10 @@ class NusaSmsClient:
         """Ask ``GET whatsapp/status/{ref_no}`` where a WhatsApp message is."""
         data = await self._call("GET", f"whatsapp/status/{quote(ref, safe='')}")
         if not isinstance(data, dict) or "status" not in data:
-            raise UnexpectedResponse(f"{NAME} sent a status without a state.", provider=NAME)
+            raise UnexpectedResponse(
+                _("{provider} sent a status without a state.").format(provider=NAME),
+                provider=NAME,
+            )
         raw = str(data.get("status") or "")
         state, meaning = map_wa_status(raw)
         at = None
@@ -264,14 +282,22 @@ class NusaSmsClient:
         """
         if not 1 <= len(numbers) <= PHONE_CHECK_MAX:
             raise ValidationError(
-                f"{NAME} checks 1 to {PHONE_CHECK_MAX} numbers per request "
-                f"({len(numbers)} given).",
+                _("{provider} checks 1 to {most} numbers per request ({count} given).").format(
+                    provider=NAME, most=PHONE_CHECK_MAX, count=len(numbers)
+                ),
                 provider=NAME,
             )
         bad = [n for n in numbers if not PHONE_CHECK_NUMBER.match(n)]
         if bad:
             raise ValidationError(
-                f"{NAME} checks numbers of 8 to 14 digits only: {', '.join(bad[:5])}.",
+                _(
+                    "{provider} checks numbers of {fewest} to {most} digits only: {numbers}."
+                ).format(
+                    provider=NAME,
+                    fewest=PHONE_CHECK_MIN_DIGITS,
+                    most=PHONE_CHECK_MAX_DIGITS,
+                    numbers=", ".join(bad[:5]),
+                ),
                 provider=NAME,
             )
         body: dict[str, Any] = {"phone_numbers": list(numbers)}
@@ -301,7 +327,8 @@ class NusaSmsClient:
             body = json_body(response, provider=NAME)
             if not isinstance(body, dict):
                 raise UnexpectedResponse(
-                    f"{NAME} answered with an unexpected body.", provider=NAME
+                    _("{provider} answered with an unexpected body.").format(provider=NAME),
+                    provider=NAME,
                 )
             if body.get("error") is True:
                 raise _envelope_error(body, error_detail(body))
@@ -316,26 +343,48 @@ class NusaSmsClient:
 
 
 def _client_error(status: int, detail: str) -> ProviderError:
-    reason = detail or "no reason given"
+    reason = detail or _("no reason given")
     if status == 404:
-        return ValidationError(f"{NAME}: not found ({reason}).", provider=NAME, code="404")
+        return ValidationError(
+            _("{provider}: not found ({reason}).").format(provider=NAME, reason=reason),
+            provider=NAME,
+            code="404",
+        )
     if status == 402 or _CREDIT_WORDS.search(detail):
         return InsufficientCredit(
-            f"{NAME}: not enough credit ({reason}).", provider=NAME, code=str(status)
+            _("{provider}: not enough credit ({reason}).").format(provider=NAME, reason=reason),
+            provider=NAME,
+            code=str(status),
         )
     return ValidationError(
-        f"{NAME} refused the request (HTTP {status}): {reason}.", provider=NAME, code=str(status)
+        _("{provider} refused the request (HTTP {status}): {reason}.").format(
+            provider=NAME, status=status, reason=reason
+        ),
+        provider=NAME,
+        code=str(status),
     )
 
 
 def _envelope_error(body: Mapping[str, Any], detail: str) -> ProviderError:
     code = str(body.get("error_code", "")) or None
-    reason = detail or "no reason given"
-    if _CREDIT_WORDS.search(reason):
-        return InsufficientCredit(f"{NAME}: not enough credit ({reason}).", provider=NAME)
-    if re.search(r"api ?key|unauthori[sz]ed|forbidden", reason, re.IGNORECASE):
-        return AuthError(f"{NAME} refused the API key ({reason}).", provider=NAME, code=code)
-    return MessageRejected(f"{NAME} refused the message: {reason}.", provider=NAME, code=code)
+    # The provider's own words are matched, before a missing reason is put in ours.
+    if _CREDIT_WORDS.search(detail):
+        return InsufficientCredit(
+            _("{provider}: not enough credit ({reason}).").format(provider=NAME, reason=detail),
+            provider=NAME,
+        )
+    if re.search(r"api ?key|unauthori[sz]ed|forbidden", detail, re.IGNORECASE):
+        return AuthError(
+            _("{provider} refused the API key ({reason}).").format(provider=NAME, reason=detail),
+            provider=NAME,
+            code=code,
+        )
+    reason = detail or _("no reason given")
+    return MessageRejected(
+        _("{provider} refused the message: {reason}.").format(provider=NAME, reason=reason),
+        provider=NAME,
+        code=code,
+    )
 
 
 def _parse_date(raw: object) -> date | None:

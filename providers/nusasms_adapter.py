@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import httpx
 
+from i18n import _
 from providers.base import (
     AccountInfo,
     Balance,
@@ -65,7 +66,10 @@ class NusaSms:
         """Check the API key, and the SMS login too when one is stored."""
         if self._sms_half_given:
             raise ValidationError(
-                f"{NAME}: give sms_user and sms_password together (or neither).", provider=NAME
+                _("{provider}: give sms_user and sms_password together (or neither).").format(
+                    provider=NAME
+                ),
+                provider=NAME,
             )
         info = await self.wa.verify()
         if self.sms is None:
@@ -73,7 +77,9 @@ class NusaSms:
         credits = await self.sms.credits()
         return AccountInfo(
             account=info.account,
-            details=f"{info.details}; SMS API ok ({credits.amount:,.0f} credits)",
+            details=_("{details}; SMS API ok ({credits:,.0f} credits)").format(
+                details=info.details, credits=credits.amount
+            ),
         )
 
     async def send(self, message: OutgoingMessage) -> SendResult:
@@ -81,7 +87,12 @@ class NusaSms:
         if message.channel == "wa":
             return await self.wa.send(message)
         if message.channel not in SMS_CHANNELS:
-            raise ValidationError(f"{NAME} has no channel {message.channel!r}.", provider=NAME)
+            raise ValidationError(
+                _("{provider} has no channel {channel!r}.").format(
+                    provider=NAME, channel=message.channel
+                ),
+                provider=NAME,
+            )
         sms = self._sms_client()
         otp = message.options.get("otp", "").upper() == "Y"
         if message.channel == "sms":
@@ -119,8 +130,10 @@ class NusaSms:
     def _sms_client(self) -> NusaSmsSmsClient:
         if self.sms is None:
             raise AuthError(
-                f"{NAME} SMS needs sms_user and sms_password: "
-                "/connect nusasms sms_user=… sms_password=…",
+                _(
+                    "{provider} SMS needs sms_user and sms_password: "
+                    "/connect nusasms sms_user=… sms_password=…"
+                ).format(provider=NAME),
                 provider=NAME,
             )
         return self.sms

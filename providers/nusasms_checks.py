@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from i18n import _
 from providers.base import PhoneCheckResult
 
 _LIST_KEYS = ("data", "results", "result", "phone_numbers", "numbers", "items")
@@ -150,11 +151,13 @@ def _digits(raw: Any) -> str | None:
 
 def _result(number: str, answer: Any) -> PhoneCheckResult:
     if isinstance(answer, bool):
-        return PhoneCheckResult(number, answer, "on WhatsApp" if answer else "not on WhatsApp")
+        # The raw answer is kept for the record; a known answer is worded by the bot itself.
+        raw = "on WhatsApp" if answer else "not on WhatsApp"  # i18n: not shown
+        return PhoneCheckResult(number, answer, raw)
     text = "" if answer is None else str(answer).strip()
     key = re.sub(r"[\s\-]+", "_", text.lower())
     if key in _YES:
         return PhoneCheckResult(number, True, text)
     if key in _NO:
         return PhoneCheckResult(number, False, text)
-    return PhoneCheckResult(number, None, text or "no answer")
+    return PhoneCheckResult(number, None, text or _("no answer"))

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from i18n import N_, _
 from providers.base import DeliveryState
 from providers.errors import (
     AuthError,
@@ -35,7 +36,7 @@ from providers.errors import (
     ValidationError,
 )
 
-NAME = "NusaSMS SMS"
+NAME = "NusaSMS SMS"  # i18n: not shown (a product name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,86 +50,96 @@ class SmsStatus:
 
 
 _TABLE = (
-    SmsStatus("0", "ALL_RECIPIENTS_PROCESSED", "accepted for all recipients", None),
-    SmsStatus("-1", "SEND_ERROR", "error in processing the request", ProviderUnavailable),
-    SmsStatus("-2", "NOT_ENOUGH_CREDITS", "not enough credits", InsufficientCredit),
+    SmsStatus("0", "ALL_RECIPIENTS_PROCESSED", N_("accepted for all recipients"), None),
+    SmsStatus("-1", "SEND_ERROR", N_("error in processing the request"), ProviderUnavailable),
+    SmsStatus("-2", "NOT_ENOUGH_CREDITS", N_("not enough credits"), InsufficientCredit),
     SmsStatus(
         "-3",
         "NETWORK_NOTCOVERED",
-        "the recipient's network is not covered by this account",
+        N_("the recipient's network is not covered by this account"),
         MessageRejected,
     ),
     SmsStatus(
         "-5",
         "INVALID_USER_OR_PASS",
-        "the SMS user name or password is invalid (sms_user / sms_password)",
+        N_("the SMS user name or password is invalid (sms_user / sms_password)"),
         AuthError,
     ),
     SmsStatus(
-        "-6", "MISSING_DESTINATION_ADDRESS", "the destination number is missing", ValidationError
+        "-6",
+        "MISSING_DESTINATION_ADDRESS",
+        N_("the destination number is missing"),
+        ValidationError,
     ),
-    SmsStatus("-7", "BALANCE_EXPIRED", "the SMS balance has expired", InsufficientCredit),
+    SmsStatus("-7", "BALANCE_EXPIRED", N_("the SMS balance has expired"), InsufficientCredit),
     SmsStatus(
         "-10",
         "REJECTED",
-        "rejected: OTP messages must be sent on the OTP route (use --otp)",
+        N_("rejected: OTP messages must be sent on the OTP route (use --otp)"),
         MessageRejected,
     ),
     SmsStatus(
         "-11",
         "INVALID_DESTINATION_ADDRESS",
-        "the number is not recognised by NusaSMS",
+        N_("the number is not recognised by NusaSMS"),
         MessageRejected,
     ),
-    SmsStatus("-12", "MISSING_MESSAGE", "the message text is missing", ValidationError),
+    SmsStatus("-12", "MISSING_MESSAGE", N_("the message text is missing"), ValidationError),
     SmsStatus(
         "-13",
         "INVALID_DESTINATION_ADDRESS",
-        "the number is not recognised by NusaSMS",
+        N_("the number is not recognised by NusaSMS"),
         MessageRejected,
     ),
-    SmsStatus("-22", "SYNTAX_ERROR", "the request had a syntax error", ValidationError),
-    SmsStatus("-23", "ERROR_PROCESSING", "general error on NusaSMS's side", ProviderUnavailable),
-    SmsStatus("-26", "COMMUNICATION_ERROR", "general API error", ProviderUnavailable),
-    SmsStatus("-27", "INVALID_SENDDATETIME", "invalid scheduling parameter", ValidationError),
+    SmsStatus("-22", "SYNTAX_ERROR", N_("the request had a syntax error"), ValidationError),
+    SmsStatus(
+        "-23", "ERROR_PROCESSING", N_("general error on NusaSMS's side"), ProviderUnavailable
+    ),
+    SmsStatus("-26", "COMMUNICATION_ERROR", N_("general API error"), ProviderUnavailable),
+    SmsStatus("-27", "INVALID_SENDDATETIME", N_("invalid scheduling parameter"), ValidationError),
     SmsStatus(
         "-28",
         "INVALID_DELIVERY_REPORT_PUSH_URL",
-        "invalid delivery-report push URL",
+        N_("invalid delivery-report push URL"),
         ValidationError,
     ),
-    SmsStatus("-30", "INVALID_CLIENT_APPID", "invalid APPID in the request", ValidationError),
-    SmsStatus("-33", "DUPLICATE_MESSAGEID", "duplicated message id", ValidationError),
-    SmsStatus("-34", "SENDER_NOT_ALLOWED", "the sender name is not allowed", MessageRejected),
+    SmsStatus("-30", "INVALID_CLIENT_APPID", N_("invalid APPID in the request"), ValidationError),
+    SmsStatus("-33", "DUPLICATE_MESSAGEID", N_("duplicated message id"), ValidationError),
+    SmsStatus("-34", "SENDER_NOT_ALLOWED", N_("the sender name is not allowed"), MessageRejected),
     SmsStatus(
         "-40",
         "IP_ADDRESS_FORBIDDEN",
-        "this server's IP address is not on the account's whitelist",
+        N_("this server's IP address is not on the account's whitelist"),
         AuthError,
     ),
     SmsStatus(  # not in the table; the sendsms/group example names no constant
         "-55",
         "",
-        "the group does not exist or has no contacts; see the address book on app.nusasms.com",
+        N_("the group does not exist or has no contacts; see the address book on app.nusasms.com"),
         ValidationError,
     ),
     SmsStatus(
         "-77",
         "SPAM_PATTERN",
-        "spam pattern: more than 10 identical messages to this recipient today",
+        N_("spam pattern: more than 10 identical messages to this recipient today"),
         MessageRejected,
     ),
     SmsStatus(
         "-78",
-        "LIMIT REACHED FOR DESTINATION NUMBER",
-        "daily limit for this number reached (24 hours)",
+        "LIMIT REACHED FOR DESTINATION NUMBER",  # i18n: not shown (the vendor's constant)
+        N_("daily limit for this number reached (24 hours)"),
         MessageRejected,
     ),
-    SmsStatus("-88", "REJECTED ROUTE", "the operator rejected the request", MessageRejected),
+    SmsStatus(
+        "-88",
+        "REJECTED ROUTE",  # i18n: not shown (the vendor's constant)
+        N_("the operator rejected the request"),
+        MessageRejected,
+    ),
     SmsStatus(
         "-99",
         "GENERAL_ERROR",
-        "error in processing the request on NusaSMS's side",
+        N_("error in processing the request on NusaSMS's side"),
         ProviderUnavailable,
     ),
 )
@@ -150,36 +161,43 @@ def sms_error(raw_code: object) -> ProviderError | None:
     status = SMS_STATUSES.get(code)
     if status is None:
         return UnexpectedResponse(
-            f"{NAME} answered the undocumented status {code!r}.", provider=NAME, code=code
+            _("{provider} answered the undocumented status {code!r}.").format(
+                provider=NAME, code=code
+            ),
+            provider=NAME,
+            code=code,
         )
     if status.error is None:
         return None
     label = f"{code} {status.name}" if status.name else code
-    message = f"{NAME}: {status.meaning} (status {label})."
+    message = _("{provider}: {meaning} (status {label}).").format(
+        provider=NAME, meaning=_(status.meaning), label=label
+    )
     return status.error(message, provider=NAME, code=code)
 
 
+# The meanings are stored in English and translated where a chat shows them (bot/render.py).
 DR_STATES: Mapping[str, tuple[DeliveryState, str]] = {
-    "DELIVERED": (DeliveryState.DELIVERED, "delivered to the handset"),
-    "DELIVRD": (DeliveryState.DELIVERED, "delivered to the handset"),
-    "22": (DeliveryState.DELIVERED, "delivered to the handset"),
-    "SENT": (DeliveryState.SENT, "sent to the operator"),
-    "SUBMITTED": (DeliveryState.SENT, "sent to the operator"),
-    "ENROUTE": (DeliveryState.SENT, "on its way"),
-    "PENDING": (DeliveryState.SENT, "pending at the operator"),
-    "BUFFERED": (DeliveryState.SENT, "buffered at the operator"),
-    "20": (DeliveryState.SENT, "pending at the operator"),
-    "ACCEPTED": (DeliveryState.ACCEPTED, "accepted by NusaSMS"),
-    "QUEUED": (DeliveryState.ACCEPTED, "queued at NusaSMS"),
-    "SCHEDULED": (DeliveryState.ACCEPTED, "scheduled at NusaSMS"),
-    "UNDELIVERED": (DeliveryState.UNDELIVERED, "not delivered to the handset"),
-    "UNDELIV": (DeliveryState.UNDELIVERED, "not delivered to the handset"),
-    "NOT_DELIVERED": (DeliveryState.UNDELIVERED, "not delivered to the handset"),
-    "FAILED": (DeliveryState.FAILED, "failed"),
-    "50": (DeliveryState.FAILED, "failed"),
-    "REJECTED": (DeliveryState.FAILED, "rejected by the operator"),
-    "REJECTD": (DeliveryState.FAILED, "rejected by the operator"),
-    "EXPIRED": (DeliveryState.EXPIRED, "expired before it could be delivered"),
+    "DELIVERED": (DeliveryState.DELIVERED, N_("delivered to the handset")),
+    "DELIVRD": (DeliveryState.DELIVERED, N_("delivered to the handset")),
+    "22": (DeliveryState.DELIVERED, N_("delivered to the handset")),
+    "SENT": (DeliveryState.SENT, N_("sent to the operator")),
+    "SUBMITTED": (DeliveryState.SENT, N_("sent to the operator")),
+    "ENROUTE": (DeliveryState.SENT, N_("on its way")),
+    "PENDING": (DeliveryState.SENT, N_("pending at the operator")),
+    "BUFFERED": (DeliveryState.SENT, N_("buffered at the operator")),
+    "20": (DeliveryState.SENT, N_("pending at the operator")),
+    "ACCEPTED": (DeliveryState.ACCEPTED, N_("accepted by NusaSMS")),
+    "QUEUED": (DeliveryState.ACCEPTED, N_("queued at NusaSMS")),
+    "SCHEDULED": (DeliveryState.ACCEPTED, N_("scheduled at NusaSMS")),
+    "UNDELIVERED": (DeliveryState.UNDELIVERED, N_("not delivered to the handset")),
+    "UNDELIV": (DeliveryState.UNDELIVERED, N_("not delivered to the handset")),
+    "NOT_DELIVERED": (DeliveryState.UNDELIVERED, N_("not delivered to the handset")),
+    "FAILED": (DeliveryState.FAILED, N_("failed")),
+    "50": (DeliveryState.FAILED, N_("failed")),
+    "REJECTED": (DeliveryState.FAILED, N_("rejected by the operator")),
+    "REJECTD": (DeliveryState.FAILED, N_("rejected by the operator")),
+    "EXPIRED": (DeliveryState.EXPIRED, N_("expired before it could be delivered")),
 }
 
 
@@ -193,4 +211,4 @@ def map_dr_status(raw: str) -> tuple[DeliveryState, str]:
     found = dr_state_of(raw)
     if found is not None:
         return found
-    return DeliveryState.ACCEPTED, f"unrecognised delivery report {raw!r}"
+    return DeliveryState.ACCEPTED, _("unrecognised delivery report {report!r}").format(report=raw)

@@ -29,6 +29,7 @@ import httpx
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from i18n import N_, _
 from providers.base import Balance, DeliveryState, SendResult, StatusReport
 from providers.errors import (
     ProviderError,
@@ -43,7 +44,8 @@ from providers.sms_encoding import is_gsm7
 
 Row = dict[str, str]
 OUTPUT_JSON: Mapping[str, str] = {"output": "json"}
-GROUP_NO_REPORT = "NusaSMS gives no delivery report for a group campaign (see app.nusasms.com)"
+# Stored in English as a status detail and translated where a chat shows it (bot/render.py).
+GROUP_NO_REPORT = N_("NusaSMS gives no delivery report for a group campaign (see app.nusasms.com)")
 _CREDIT_KEYS = ("credits", "credit", "value", "balance", "sms_balance", "amount")
 _EXPIRY_KEYS = ("expiredDate", "expired_date", "expiry", "sms_expired_date", "expired")
 _DR_KEYS = ("dr_status", "status_dr", "dr", "delivery_status", "report", "message_status")
@@ -71,8 +73,9 @@ def parse_results(response: httpx.Response) -> list[Row]:
         body = json.loads(raw)
     except ValueError as exc:
         raise UnexpectedResponse(
-            f"{NAME} answered HTTP {response.status_code} with a body that is neither JSON nor "
-            "XML.",
+            _(
+                "{provider} answered HTTP {status} with a body that is neither JSON nor XML."
+            ).format(provider=NAME, status=response.status_code),
             provider=NAME,
         ) from exc
     return _json_rows(body)
@@ -86,7 +89,10 @@ def _json_rows(body: Any) -> list[Row]:
             return _json_rows(body["result"])
         body = [body]
     if not isinstance(body, list) or not all(isinstance(r, dict) for r in body):
-        raise UnexpectedResponse(f"{NAME} answered JSON without result rows.", provider=NAME)
+        raise UnexpectedResponse(
+            _("{provider} answered JSON without result rows.").format(provider=NAME),
+            provider=NAME,
+        )
     return [{str(k): _text(v) for k, v in row.items()} for row in body]
 
 
@@ -94,7 +100,9 @@ def _xml_rows(raw: bytes) -> list[Row]:
     try:
         root = fromstring(raw)
     except (ParseError, DefusedXmlException) as exc:
-        raise UnexpectedResponse(f"{NAME} answered with unreadable XML.", provider=NAME) from exc
+        raise UnexpectedResponse(
+            _("{provider} answered with unreadable XML.").format(provider=NAME), provider=NAME
+        ) from exc
     results = [el for el in root.iter() if el.tag == "result"]
     if not results:
         # A bare <results>/<response> with fields directly inside it.
@@ -142,7 +150,8 @@ class NusaSmsSmsClient:
         ref = row.get("messageid", "")
         if not ref:
             raise UnexpectedResponse(
-                f"{NAME} accepted the SMS but returned no messageid.", provider=NAME
+                _("{provider} accepted the SMS but returned no messageid.").format(provider=NAME),
+                provider=NAME,
             )
         return SendResult(ref=ref, state=DeliveryState.ACCEPTED, provider_status="0")
 
@@ -152,13 +161,19 @@ class NusaSmsSmsClient:
         campaign = row.get("campaign_name", "")
         if not campaign:
             raise UnexpectedResponse(
-                f"{NAME} accepted the group send but named no campaign.", provider=NAME
+                _("{provider} accepted the group send but named no campaign.").format(
+                    provider=NAME
+                ),
+                provider=NAME,
             )
         return SendResult(
             ref=campaign,
             state=DeliveryState.ACCEPTED,
             provider_status="0",
-            detail=f"campaign {campaign}; {GROUP_NO_REPORT}",
+            detail=_(
+                "campaign {campaign}; NusaSMS gives no delivery report for a group campaign "
+                "(see app.nusasms.com)"
+            ).format(campaign=campaign),
         )
 
     async def credits(self) -> Balance:
@@ -168,7 +183,9 @@ class NusaSmsSmsClient:
         try:
             amount = float(raw or "")
         except ValueError as exc:
-            raise UnexpectedResponse(f"{NAME} sent unreadable credits.", provider=NAME) from exc
+            raise UnexpectedResponse(
+                _("{provider} sent unreadable credits.").format(provider=NAME), provider=NAME
+            ) from exc
         expiry = _first(row, _EXPIRY_KEYS)
         expires = None
         if expiry:
@@ -176,7 +193,9 @@ class NusaSmsSmsClient:
                 expires = date.fromisoformat(expiry[:10])
             except ValueError:
                 expires = None
-        return Balance(name="SMS API credits", amount=amount, expires=expires)
+        return Balance(
+            name=_("SMS API credits"), amount=amount, unit=_("credits"), expires=expires
+        )
 
     async def delivery_report(self, ref: str) -> StatusReport:
         """Where an SMS is, from ``command?cmd=DR&ref_no=``."""
@@ -184,7 +203,8 @@ class NusaSmsSmsClient:
         raw = _first(row, _DR_KEYS)
         if raw is None:
             raise UnexpectedResponse(
-                f"{NAME} sent a delivery report without a state.", provider=NAME
+                _("{provider} sent a delivery report without a state.").format(provider=NAME),
+                provider=NAME,
             )
         state, meaning = map_dr_status(raw)
         return StatusReport(ref=ref, state=state, provider_status=raw, detail=meaning)
@@ -249,13 +269,17 @@ def _unwrap(response: httpx.Response) -> list[Row]:
     raise_for_common_status(response, provider=NAME, detail=detail)
     if status >= 400:
         raise ValidationError(
-            f"{NAME} refused the request (HTTP {status}): {detail or 'no reason given'}.",
+            _("{provider} refused the request (HTTP {status}): {reason}.").format(
+                provider=NAME, status=status, reason=detail or _("no reason given")
+            ),
             provider=NAME,
             code=str(status),
         )
     rows = parse_results(response)
     if not rows:
-        raise UnexpectedResponse(f"{NAME} answered without a result.", provider=NAME)
+        raise UnexpectedResponse(
+            _("{provider} answered without a result.").format(provider=NAME), provider=NAME
+        )
     return rows
 
 

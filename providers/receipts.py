@@ -37,11 +37,15 @@ def items_of(body: Any) -> list[Mapping[str, Any]]:
         body = body["data"]
     items = body if isinstance(body, list) else [body]
     if not items:
-        raise InvalidCallback("the body holds no receipt")
+        raise InvalidCallback("the body holds no receipt")  # i18n: not shown
     if len(items) > MAX_RECEIPTS:
-        raise InvalidCallback(f"more than {MAX_RECEIPTS} receipts in one callback")
+        raise InvalidCallback(
+            f"more than {MAX_RECEIPTS} receipts in one callback"  # i18n: not shown
+        )
     if not all(isinstance(item, Mapping) for item in items):
-        raise InvalidCallback("a receipt must be a JSON object or form fields")
+        raise InvalidCallback(
+            "a receipt must be a JSON object or form fields"  # i18n: not shown
+        )
     return list(items)
 
 
@@ -84,9 +88,11 @@ def read_items(
         ref = _first(item, ref_keys)
         status = _first(item, status_keys)
         if not ref:
-            raise InvalidCallback(f"receipt {number} has no message reference ({ref_keys[0]})")
+            raise InvalidCallback(
+                f"receipt {number} has no message reference ({ref_keys[0]})"  # i18n: not shown
+            )
         if not status:
-            raise InvalidCallback(f"receipt {number} has no status")
+            raise InvalidCallback(f"receipt {number} has no status")  # i18n: not shown
         state = state_of(status)
         if state is None:
             ignored.append(status)

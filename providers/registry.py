@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from i18n import N_, _
 from providers import nusasms_receipts
 from providers.base import Capabilities, CredentialField, Provider
 from providers.courier import states as courier_states
@@ -57,7 +58,7 @@ def read_receipts(provider: str, kind: str, body: Any) -> Receipts:
     """
     reader = RECEIPT_READERS.get((provider, kind))
     if reader is None:
-        raise InvalidCallback(f"no receipt reader for {provider}/{kind}")
+        raise InvalidCallback(f"no receipt reader for {provider}/{kind}")  # i18n: not shown
     return reader(body)
 
 
@@ -132,8 +133,9 @@ class ChannelSpec:
     # text tells the user what is wrong. Without it, a ``phone_recipients`` channel reads
     # numbers and any other channel takes the text as typed (a provider group name).
     read_recipient: Callable[[str], str | None] | None = None
-    # What the recipients are, for usage lines and errors ("numbers", "e-mail addresses").
-    recipient_noun: str = "phone numbers"
+    # What the recipients are, for usage lines and errors ("numbers", "e-mail addresses"):
+    # marked ``N_`` here, translated where a chat is shown it.
+    recipient_noun: str = N_("phone numbers")
     # The text is ``<subject> | <body>``: the subject goes out as the ``SUBJECT`` option.
     subject: bool = False
     # Reached only through this command (``multicast``), never as a /send or /use route.
@@ -148,7 +150,7 @@ class ChannelSpec:
         """Whether a recipient (as the channel reads it) is a provider-side group."""
         if self.recipient_groups:
             return True
-        kind, sep, _ = recipient.partition(":")
+        kind, sep, _rest = recipient.partition(":")
         return bool(sep) and kind.lower() in self.group_kinds
 
 
@@ -204,14 +206,14 @@ NUSASMS = ProviderSpec(
     channels=(
         ChannelSpec(
             "wa",
-            "WhatsApp message, or media when replying to a file",
+            N_("WhatsApp message, or media when replying to a file"),
             4096,
             True,
             media_limits=WA_MEDIA_LIMITS,
         ),
         ChannelSpec(
             "sms",
-            "SMS v3 plain",
+            N_("SMS v3 plain"),
             _SMS_MAX_TEXT,
             credentials=_SMS_LOGIN,
             options=("otp",),
@@ -219,21 +221,21 @@ NUSASMS = ProviderSpec(
         ),
         ChannelSpec(
             "smsgroup",
-            "SMS v3 to an address-book group (the recipient is the group's name)",
+            N_("SMS v3 to an address-book group (the recipient is the group's name)"),
             _SMS_MAX_TEXT,
             phone_recipients=False,
             credentials=_SMS_LOGIN,
             options=("otp",),
             sms=True,
             reports_delivery=False,
-            recipient_noun="group names",
+            recipient_noun=N_("group names"),
             recipient_groups=True,
         ),
     ),
     credentials=(
-        CredentialField("api_key", "the NusaSMS API key (app.nusasms.com → Account → User)"),
-        CredentialField("sms_user", "the SMS v3 API user name", required=False, secret=False),
-        CredentialField("sms_password", "the SMS v3 API password", required=False),
+        CredentialField("api_key", N_("the NusaSMS API key (app.nusasms.com → Account → User)")),
+        CredentialField("sms_user", N_("the SMS v3 API user name"), required=False, secret=False),
+        CredentialField("sms_password", N_("the SMS v3 API password"), required=False),
     ),
     build=_build_nusasms,
     check_key="api_key",
@@ -251,7 +253,7 @@ PARROTICA = ProviderSpec(
     channels=(
         ChannelSpec(
             "sms",
-            "SMS to numbers, contact:<id> and group:<id> (address book)",
+            N_("SMS to numbers, contact:<id> and group:<id> (address book)"),
             _SMS_MAX_TEXT,
             sms=True,
             recipient_kinds=PARROTICA_RECIPIENTS,
@@ -260,10 +262,10 @@ PARROTICA = ProviderSpec(
         ),
     ),
     credentials=(
-        CredentialField("api_key", "the Parrotica API key (x-api-key)"),
-        CredentialField("user_id", "the account's User ID", secret=False),
+        CredentialField("api_key", N_("the Parrotica API key (x-api-key)")),
+        CredentialField("user_id", N_("the account's User ID"), secret=False),
         CredentialField(
-            "sender_id", "the sender ID to send from (/senders)", required=False, secret=False
+            "sender_id", N_("the sender ID to send from (/senders)"), required=False, secret=False
         ),
     ),
     build=_build_parrotica,
@@ -281,34 +283,34 @@ COURIER = ProviderSpec(
     display="courier",
     channels=(
         ChannelSpec(
-            "sms", "SMS (courier texts) from the account's number", COURIER_MAX_TEXT, sms=True
+            "sms", N_("SMS (courier texts) from the account's number"), COURIER_MAX_TEXT, sms=True
         ),
         ChannelSpec(
             "bulk",
-            "one message to individual:<id> and group:<id> channels (a bare id: individual)",
+            N_("one message to individual:<id> and group:<id> channels (a bare id: individual)"),
             MAX_CHANNEL_TEXT,
             phone_recipients=False,
             # Its GET says only "posted": no per-recipient delivery to poll for.
             reports_delivery=False,
             recipient_kinds=COURIER_RECIPIENTS,
             read_recipient=read_bulk_recipient,
-            recipient_noun="individual or group ids",
+            recipient_noun=N_("individual or group ids"),
             group_kinds=("group",),
         ),
         ChannelSpec(
             "email",
-            "e-mail: <address> <subject> | <body>",
+            N_("e-mail: <address> <subject> | <body>"),
             MAX_CHANNEL_TEXT,
             phone_recipients=False,
             # courier has no GET for one e-mail: nothing to poll.
             reports_delivery=False,
             read_recipient=read_email_recipient,
-            recipient_noun="e-mail addresses",
+            recipient_noun=N_("e-mail addresses"),
             subject=True,
         ),
         ChannelSpec(
             "multicast",
-            "template broadcast to an audience (/multicast)",
+            N_("template broadcast to an audience (/multicast)"),
             MAX_CHANNEL_TEXT,
             phone_recipients=False,
             # A broadcast's status is the job's; it reports no recipient's delivery.
@@ -317,20 +319,20 @@ COURIER = ProviderSpec(
         ),
     ),
     credentials=(
-        CredentialField("username", "the courier (Carium) user name", secret=False),
-        CredentialField("password", "the courier user's password"),
+        CredentialField("username", N_("the courier (Carium) user name"), secret=False),
+        CredentialField("password", N_("the courier user's password")),
         CredentialField(
-            "organization_id", "the organization id (a UUID) to send for", secret=False
+            "organization_id", N_("the organization id (a UUID) to send for"), secret=False
         ),
         CredentialField(
             "account_id",
-            "the text account id (found for you when left out)",
+            N_("the text account id (found for you when left out)"),
             required=False,
             secret=False,
         ),
         CredentialField(
             "number_id",
-            "the number id to text from (/senders courier)",
+            N_("the number id to text from (/senders courier)"),
             required=False,
             secret=False,
         ),
@@ -467,20 +469,35 @@ def parse_route(text: str) -> Route:
         UnknownRoute: with a message naming the known routes.
 
     """
-    provider_name, _, channel_name = text.strip().lower().partition(":")
+    provider_name, _sep, channel_name = text.strip().lower().partition(":")
     spec = REGISTRY.get(provider_name)
     if spec is None:
         raise UnknownRoute(
-            f"Unknown provider “{_typed(provider_name)}”. Known routes: {', '.join(all_routes())}."
+            _("Unknown provider “{name}”. Known routes: {routes}.").format(
+                name=_typed(provider_name), routes=", ".join(all_routes())
+            )
         )
     if not channel_name:
         return Route(spec, spec.default_channel)
     channel = spec.channel(channel_name)
     if channel is None or channel.command:
         names = ", ".join(f"{spec.name}:{c.name}" for c in spec.channels if not c.command)
-        hint = f" ({spec.name}:{channel.name} is sent with /{channel.command})" if channel else ""
+        unknown = (
+            _(
+                "{provider} has no channel “{channel}” ({route} is sent with /{command}). "
+                "Try {names}."
+            )
+            if channel
+            else _("{provider} has no channel “{channel}”. Try {names}.")
+        )
         raise UnknownRoute(
-            f"{spec.display} has no channel “{_typed(channel_name)}”{hint}. Try {names}."
+            unknown.format(
+                provider=spec.display,
+                channel=_typed(channel_name),
+                route=f"{spec.name}:{channel.name}" if channel else "",
+                command=channel.command if channel else "",
+                names=names,
+            )
         )
     return Route(spec, channel)
 
@@ -497,7 +514,7 @@ def looks_like_route(text: str) -> bool:
     ``nusasms``, ``nusasms:wa`` and ``foo:bar`` (an unknown provider) are routes;
     ``6281...``, ``+62 ...`` and ``contact:12`` are recipients.
     """
-    head, sep, _ = text.partition(":")
+    head, sep, _rest = text.partition(":")
     head = head.lower()
     if head in REGISTRY:
         return True

@@ -28,6 +28,7 @@ from bot.services.lists import RecipientLists
 from bot.services.phones import normalise
 from bot.services.sending import MAX_RECIPIENTS, validate_text
 from bot.services.templates import Templates, field_key, fill, placeholders
+from i18n import _
 from providers.registry import Route, all_route_specs
 from storage.models import Chat
 
@@ -131,7 +132,7 @@ class Addressing:
         names = [r.strip()[len(LIST_PREFIX) :] for r in typed if is_list(r)]
         if names and not route.channel.phone_recipients:
             raise BadInput(
-                f"{route} takes {route.channel.recipient_noun}, not list:{echo(names[0])}: "
+                f"{route} takes {_(route.channel.recipient_noun)}, not list:{echo(names[0])}: "
                 f"a list holds phone numbers, for {phone_routes()}."
             )
         people: dict[str, Mapping[str, str] | None] = {}

@@ -38,6 +38,7 @@ from bot.services.accounts import Accounts
 from bot.services.errors import BadInput, UserError, echo
 from bot.services.phones import normalise
 from bot.services.stoplist import drop_stopped, skipped_note
+from i18n import _
 from providers.base import (
     STATUS_CALLBACK,
     SUBJECT,
@@ -273,12 +274,12 @@ def _read_recipient(route: Route, item: str, country: str | None) -> str:
     channel = route.channel
     if channel.command:  # a multicast's one "recipient" names its audience, as typed
         return item
-    kind, sep, _ = item.partition(":")
+    kind, sep, _rest = item.partition(":")
     kind = kind.lower()
     if sep and kind in RECIPIENT_PREFIXES and kind not in channel.recipient_kinds:
         takes = [str(r) for r in all_route_specs() if kind in r.channel.recipient_kinds]
         raise BadInput(
-            f"“{echo(item)}”: {route} takes {channel.recipient_noun}, not {kind} ids "
+            f"“{echo(item)}”: {route} takes {_(channel.recipient_noun)}, not {kind} ids "
             f"({', '.join(takes)} do)."
         )
     if channel.read_recipient is not None:

@@ -29,6 +29,7 @@ from typing import ClassVar
 
 import httpx
 
+from i18n import N_, _
 from providers.base import (
     STATUS_CALLBACK,
     SUBJECT,
@@ -74,9 +75,9 @@ SMS, BULK, EMAIL, MULTICAST = "sms", "bulk", "email", "multicast"
 LOST_SKEW = timedelta(minutes=2)
 LOST_LOOKUP_MAX = 500
 EMAILS_REMEMBERED = 1000  # e-mail statuses kept for /status (there is no GET to ask)
-PICK_NUMBER = f"pick the number to send from with /senders {NAME}"
-NO_EMAIL_LOOKUP = (
-    f"{NAME} offers no look-up of a sent e-mail; this is the status it gave when it was sent"
+# Stored in English as a status detail and translated where a chat shows it (bot/render.py).
+NO_EMAIL_LOOKUP = N_(
+    "courier offers no look-up of a sent e-mail; this is the status it gave when it was sent"
 )
 
 
@@ -134,9 +135,9 @@ class Courier:
 
         """
         if self._account:
-            checked_uuid(self._account, what="text account id")
+            checked_uuid(self._account, what=N_("text account id"))
         if self._number:
-            checked_uuid(self._number, what="number id")
+            checked_uuid(self._number, what=N_("number id"))
         info = await self.client.verify(self._org)
         try:
             found = await self._candidates()
@@ -144,14 +145,32 @@ class Courier:
             # A chosen number must exist; without one, e-mail and bulk work without numbers.
             if isinstance(exc, AuthError) or self._account or self._number:
                 raise
-            return replace(info, details=f"{info.details}; text numbers not listed: {exc}")
+            details = _("{details}; text numbers not listed: {error}")
+            return replace(info, details=details.format(details=info.details, error=exc))
         picked = self._pick(found)
         if picked is not None:
-            note = "" if picked.can_text else f" (it cannot send SMS: {PICK_NUMBER})"
-            return replace(info, details=f"{info.details}; texts from {_shown(picked)}{note}")
-        if not any(n.can_text for n in found):
-            return replace(info, details=f"{info.details}; no number that can send texts")
-        return replace(info, details=f"{info.details}; several numbers: {PICK_NUMBER}")
+            details = (
+                _("{details}; texts from {number}")
+                if picked.can_text
+                else _(
+                    "{details}; texts from {number} (it cannot send SMS: pick the number to "
+                    "send from with /senders {provider})"
+                )
+            )
+        elif not any(n.can_text for n in found):
+            details = _("{details}; no number that can send texts")
+        else:
+            details = _(
+                "{details}; several numbers: pick the number to send from with /senders {provider}"
+            )
+        return replace(
+            info,
+            details=details.format(
+                details=info.details,
+                number=_shown(picked) if picked is not None else "",
+                provider=NAME,
+            ),
+        )
 
     async def senders(self) -> list[SenderIdentity]:
         """Every number of the organization's text accounts; those without SMS cannot send."""
@@ -205,11 +224,17 @@ class Courier:
         if channel == BULK:
             return await self._bulk(message.text, recipients)
         if channel not in (SMS, EMAIL):
-            hint = " (start one with /multicast)" if channel == MULTICAST else ""
-            raise ValidationError(f"{NAME} has no /send channel “{channel}”{hint}.", provider=NAME)
+            unknown = (
+                _("{provider} has no /send channel “{channel}” (start one with /multicast).")
+                if channel == MULTICAST
+                else _("{provider} has no /send channel “{channel}”.")
+            )
+            raise ValidationError(unknown.format(provider=NAME, channel=channel), provider=NAME)
         if len(recipients) != 1:
             raise ValidationError(
-                f"{NAME}:{channel} takes one recipient a request ({len(recipients)} given).",
+                _("{provider}:{channel} takes one recipient a request ({count} given).").format(
+                    provider=NAME, channel=channel, count=len(recipients)
+                ),
                 provider=NAME,
             )
         (to,) = recipients
@@ -282,7 +307,8 @@ class Courier:
         """
         if lost.channel != SMS or len(lost.recipients) != 1:
             return LostSendAnswer(
-                Lookup.CANNOT_ASK, detail=f"{NAME} can look up single texts only"
+                Lookup.CANNOT_ASK,
+                detail=_("{provider} can look up single texts only").format(provider=NAME),
             )
         account, _number = await self._sending_ids()
         (target,) = lost.recipients
@@ -295,11 +321,12 @@ class Courier:
         ]
         if len(matches) > 1:
             return LostSendAnswer(
-                Lookup.AMBIGUOUS, detail=f"{len(matches)} texts with this message went there"
+                Lookup.AMBIGUOUS,
+                detail=_("{count} texts with this message went there").format(count=len(matches)),
             )
         if not matches:
             if len(texts) >= LOST_LOOKUP_MAX:
-                return LostSendAnswer(Lookup.AMBIGUOUS, detail="too many texts to search")
+                return LostSendAnswer(Lookup.AMBIGUOUS, detail=_("too many texts to search"))
             return LostSendAnswer(Lookup.ABSENT)
         (text,) = matches
         return LostSendAnswer(Lookup.FOUND, _report(text.id, text.reading, text.error))
@@ -326,7 +353,10 @@ class Courier:
             if known is None:
                 return StatusReport(ref, DeliveryState.ACCEPTED, "", NO_EMAIL_LOOKUP)
             return _report(ref, replace(known, detail=NO_EMAIL_LOOKUP))
-        raise ValidationError(f"{NAME} has no channel “{channel}”.", provider=NAME)
+        raise ValidationError(
+            _("{provider} has no channel “{channel}”.").format(provider=NAME, channel=channel),
+            provider=NAME,
+        )
 
     # -- numbers ---------------------------------------------------------------------------
 
@@ -355,9 +385,19 @@ class Courier:
         if self._number:
             found = [n for n in found if n.id.lower() == self._number]
             if not found:
-                where = f"text account {self._account}" if self._account else "organization"
+                missing = (
+                    _(
+                        "{provider} has no number {number} in this text account {account}; pick "
+                        "the number to send from with /senders {provider}."
+                    )
+                    if self._account
+                    else _(
+                        "{provider} has no number {number} in this organization; pick the "
+                        "number to send from with /senders {provider}."
+                    )
+                )
                 raise ValidationError(
-                    f"{NAME} has no number {self._number} in this {where}; {PICK_NUMBER}.",
+                    missing.format(provider=NAME, number=self._number, account=self._account),
                     provider=NAME,
                 )
         return found
@@ -394,10 +434,18 @@ class Courier:
             return picked.account_id, picked.id
         if not any(n.can_text for n in found):
             raise ValidationError(
-                f"{NAME} has no number that can send texts in organization {self._org}.",
+                _(
+                    "{provider} has no number that can send texts in organization {organization}."
+                ).format(provider=NAME, organization=self._org),
                 provider=NAME,
             )
-        raise ValidationError(f"{NAME} has several numbers: {PICK_NUMBER}.", provider=NAME)
+        raise ValidationError(
+            _(
+                "{provider} has several numbers: pick the number to send from with /senders "
+                "{provider}."
+            ).format(provider=NAME),
+            provider=NAME,
+        )
 
     def _remember(self, ref: str, reading: Reading) -> None:
         self._emails[ref] = reading
@@ -446,12 +494,14 @@ def _report(ref: str, reading: Reading, error: str = "") -> StatusReport:
 def _draft_not_sent(exc: ProviderError, draft_id: str) -> ProviderError:
     """The error of a failed ``send`` step: the draft exists; sent or not, as known."""
     if exc.maybe_sent:
-        text = (
-            f"{NAME} created the e-mail as draft {draft_id}, but the answer to sending it was "
-            f"lost ({exc.message}); it may have gone out. Check at {NAME} before sending again."
-        )
+        text = _(
+            "{provider} created the e-mail as draft {draft}, but the answer to sending it was "
+            "lost ({error}); it may have gone out. Check at {provider} before sending again."
+        ).format(provider=NAME, draft=draft_id, error=exc.message)
     else:
-        text = f"{NAME} created the e-mail as draft {draft_id} but did NOT send it: {exc.message}"
+        text = _(
+            "{provider} created the e-mail as draft {draft} but did NOT send it: {error}"
+        ).format(provider=NAME, draft=draft_id, error=exc.message)
     reworded: ProviderError
     if isinstance(exc, RateLimited):
         reworded = RateLimited(text, provider=NAME, retry_after=exc.retry_after, code=exc.code)

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from i18n import _
 from providers.courier.facts import NAME
 from providers.courier.jsonapi import clean, error_detail
 from providers.courier.paths import LOGIN_PATH
@@ -43,7 +44,6 @@ from providers.errors import (
 )
 from providers.http import retry_after_seconds, send_request
 
-WRONG_LOGIN = f"{NAME} refused the user name or password"
 _TOKEN_KEYS = ("access-token", "access_token", "accessToken")
 
 
@@ -67,9 +67,15 @@ class CourierLogin(httpx.Auth):
         self, http: httpx.AsyncClient, *, identity_url: str, username: str, password: str
     ) -> None:
         if not username.strip():
-            raise AuthError(f"{NAME} needs the user name (username).", provider=NAME)
+            raise AuthError(
+                _("{provider} needs the user name (username).").format(provider=NAME),
+                provider=NAME,
+            )
         if not password:
-            raise AuthError(f"{NAME} needs the password (password).", provider=NAME)
+            raise AuthError(
+                _("{provider} needs the password (password).").format(provider=NAME),
+                provider=NAME,
+            )
         self._http = http
         self._url = identity_url.rstrip("/") + LOGIN_PATH
         self.username = username.strip()
@@ -112,7 +118,7 @@ class CourierLogin(httpx.Auth):
         if response.status_code != 401:
             return
         # A 401 means the request was not processed: sending it again cannot send twice.
-        token, _ = await self._token_newer_than(generation)
+        token, _newer = await self._token_newer_than(generation)
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
@@ -158,7 +164,9 @@ class CourierLogin(httpx.Auth):
             )
         except ProviderUnavailable as exc:
             raise ProviderUnavailable(
-                f"{NAME}'s login service could not be reached: {exc.message}",
+                _("{provider}'s login service could not be reached: {error}").format(
+                    provider=NAME, error=exc.message
+                ),
                 provider=NAME,
                 maybe_sent=False,  # nothing of the request itself went out
                 code=exc.code,
@@ -175,31 +183,55 @@ class CourierLogin(httpx.Auth):
             token = _token_in(body)
             if token is None:
                 failed = UnexpectedResponse(
-                    f"{NAME}'s login answered HTTP {status} without an access token.",
+                    _("{provider}'s login answered HTTP {status} without an access token.").format(
+                        provider=NAME, status=status
+                    ),
                     provider=NAME,
                 )
                 failed.maybe_sent = False
                 raise failed
             return token
         detail = self.scrub(error_detail(response))
-        said = f" ({detail})" if detail else ""
+        values = {"provider": NAME, "detail": detail, "status": status, "url": self._url}
         if status in (400, 401):
-            raise AuthError(f"{WRONG_LOGIN}{said}.", provider=NAME, code=str(status))
+            wrong = (
+                _("{provider} refused the user name or password ({detail}).")
+                if detail
+                else _("{provider} refused the user name or password.")
+            )
+            raise AuthError(wrong.format(**values), provider=NAME, code=str(status))
         if status == 429:
+            slow = (
+                _("{provider}'s login is rate limiting requests ({detail}).")
+                if detail
+                else _("{provider}'s login is rate limiting requests.")
+            )
             raise RateLimited(
-                f"{NAME}'s login is rate limiting requests{said}.",
+                slow.format(**values),
                 provider=NAME,
                 retry_after=retry_after_seconds(response),
                 code="429",
             )
         if status >= 500:
+            down = (
+                _("{provider}'s login service failed (HTTP {status}) ({detail}).")
+                if detail
+                else _("{provider}'s login service failed (HTTP {status}).")
+            )
             raise ProviderUnavailable(
-                f"{NAME}'s login service failed (HTTP {status}){said}.",
+                down.format(**values),
                 provider=NAME,
                 code=str(status),
             )
-        text = detail or f"HTTP {status} from {self._url} (is COURIER_IDENTITY_URL right?)"
-        raise AuthError(f"{NAME}'s login failed: {text}.", provider=NAME, code=str(status))
+        failed_login = (
+            _("{provider}'s login failed: {detail}.")
+            if detail
+            else _(
+                "{provider}'s login failed: HTTP {status} from {url} (is "
+                "COURIER_IDENTITY_URL right?)."
+            )
+        )
+        raise AuthError(failed_login.format(**values), provider=NAME, code=str(status))
 
 
 def _token_in(body: Any) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from i18n import N_, _
 from providers.base import AccountInfo
 from providers.courier.auth import CourierLogin
 from providers.courier.facts import (
@@ -103,7 +104,10 @@ class CourierClient:
         await self.auth.login()  # a wrong password is told apart from a missing organization
         organization = await self.organization(organization_id)
         name = organization.name or organization.id
-        return AccountInfo(account=f"{self.username} @ {name}", details=f"organization {name}")
+        return AccountInfo(
+            account=f"{self.username} @ {name}",
+            details=_("organization {name}").format(name=name),
+        )
 
     async def organization(self, organization_id: str) -> Organization:
         """One organization.
@@ -112,29 +116,33 @@ class CourierClient:
             AuthError: courier has no such organization visible to this user (404 or 403).
 
         """
-        org = checked_uuid(organization_id, what="organization id")
+        org = checked_uuid(organization_id, what=N_("organization id"))
         try:
-            body = await self._call("GET", "organization", item_id=org, what="organization")
+            body = await self._call("GET", "organization", item_id=org, what=N_("organization"))
         except (ValidationError, AuthError) as exc:
             if exc.code not in ("403", "404"):
                 raise
             raise AuthError(
-                f"{NAME} has no organization {org} visible to this user.",
+                _("{provider} has no organization {id} visible to this user.").format(
+                    provider=NAME, id=org
+                ),
                 provider=NAME,
                 code=exc.code,
             ) from exc
-        return Organization.read(read_resource(body, what="organization"))
+        return Organization.read(read_resource(body, what=N_("organization")))
 
     async def text_accounts(self, organization_id: str) -> list[TextAccount]:
         """The organization's text accounts (every page)."""
-        org = checked_uuid(organization_id, what="organization id")
-        items = await self._walk("text_accounts", {"organization-id": org}, what="text accounts")
+        org = checked_uuid(organization_id, what=N_("organization id"))
+        items = await self._walk(
+            "text_accounts", {"organization-id": org}, what=N_("text accounts")
+        )
         return [TextAccount.read(r) for r in items]
 
     async def text_numbers(self, account_id: str) -> list[TextNumber]:
         """A text account's phone numbers (every page)."""
-        account = checked_uuid(account_id, what="text account id")
-        items = await self._walk("text_numbers", {"account-id": account}, what="text numbers")
+        account = checked_uuid(account_id, what=N_("text account id"))
+        items = await self._walk("text_numbers", {"account-id": account}, what=N_("text numbers"))
         return [TextNumber.read(r) for r in items]
 
     # -- texts -----------------------------------------------------------------------------
@@ -156,26 +164,26 @@ class CourierClient:
                 request), or courier refused the text.
 
         """
-        _check_text(message, MAX_TEXT, what="text")
+        _check_text(message, MAX_TEXT, what=N_("text"))
         attributes: dict[str, Any] = {
-            "account-id": checked_uuid(account_id, what="text account id"),
-            "number-id": checked_uuid(number_id, what="number id"),
-            "organization-id": checked_uuid(organization_id, what="organization id"),
+            "account-id": checked_uuid(account_id, what=N_("text account id")),
+            "number-id": checked_uuid(number_id, what=N_("number id")),
+            "organization-id": checked_uuid(organization_id, what=N_("organization id")),
             "target": e164(target),
             "message": message,
         }
         if callback_status_url:
             attributes["callback-status-url"] = callback_status_url
         body = await self._call(
-            "POST", "texts", body=document("texts", attributes), what="text", sending=True
+            "POST", "texts", body=document("texts", attributes), what=N_("text"), sending=True
         )
-        return Text.read(read_resource(body, what="text"))
+        return Text.read(read_resource(body, what=N_("text")))
 
     async def get_text(self, text_id: str) -> Text:
         """One text, with its status."""
-        ident = checked_uuid(text_id, what="text id")
-        body = await self._call("GET", "text", item_id=ident, what="text")
-        return Text.read(read_resource(body, what="text"))
+        ident = checked_uuid(text_id, what=N_("text id"))
+        body = await self._call("GET", "text", item_id=ident, what=N_("text"))
+        return Text.read(read_resource(body, what=N_("text")))
 
     async def list_texts(
         self,
@@ -190,12 +198,12 @@ class CourierClient:
         For reconciliation: after a send whose answer was lost, the text to that target shows
         whether courier took it.
         """
-        params = {"account-id": checked_uuid(account_id, what="text account id")}
+        params = {"account-id": checked_uuid(account_id, what=N_("text account id"))}
         if target is not None:
             params["filter[target]"] = e164(target)
         if number_id is not None:
-            params["filter[number-id]"] = checked_uuid(number_id, what="number id")
-        items = await self._walk("texts", params, what="texts", max_items=max_items)
+            params["filter[number-id]"] = checked_uuid(number_id, what=N_("number id"))
+        items = await self._walk("texts", params, what=N_("texts"), max_items=max_items)
         return [Text.read(r) for r in items]
 
     # -- bulk messages ---------------------------------------------------------------------
@@ -210,16 +218,18 @@ class CourierClient:
                 not a UUID, or an empty text (before any request).
 
         """
-        _check_text(message, MAX_CHANNEL_TEXT, what="message")
-        individuals = [checked_uuid(i, what="individual id") for i in individual_ids]
-        groups = [checked_uuid(g, what="group id") for g in group_ids]
+        _check_text(message, MAX_CHANNEL_TEXT, what=N_("message"))
+        individuals = [checked_uuid(i, what=N_("individual id")) for i in individual_ids]
+        groups = [checked_uuid(g, what=N_("group id")) for g in group_ids]
         count = len(individuals) + len(groups)
         if count == 0:
-            raise ValidationError("The bulk message has no recipients.", provider=NAME)
+            raise ValidationError(_("The bulk message has no recipients."), provider=NAME)
         if count > MAX_BULK_RECIPIENTS:
             raise ValidationError(
-                f"{NAME} takes at most {MAX_BULK_RECIPIENTS} recipients in one bulk message "
-                f"({count} given).",
+                _(
+                    "{provider} takes at most {most} recipients in one bulk message "
+                    "({count} given)."
+                ).format(provider=NAME, most=MAX_BULK_RECIPIENTS, count=count),
                 provider=NAME,
             )
         attributes = {
@@ -232,16 +242,16 @@ class CourierClient:
             "POST",
             "bulk_messages",
             body=document("messaging-bulk-messages", attributes),
-            what="bulk message",
+            what=N_("bulk message"),
             sending=True,
         )
-        return BulkMessage.read(read_resource(body, what="bulk message"))
+        return BulkMessage.read(read_resource(body, what=N_("bulk message")))
 
     async def get_bulk_message(self, bulk_id: str) -> BulkMessage:
         """One bulk message, with its draft flag and posted time."""
-        ident = checked_uuid(bulk_id, what="bulk message id")
-        body = await self._call("GET", "bulk_message", item_id=ident, what="bulk message")
-        return BulkMessage.read(read_resource(body, what="bulk message"))
+        ident = checked_uuid(bulk_id, what=N_("bulk message id"))
+        body = await self._call("GET", "bulk_message", item_id=ident, what=N_("bulk message"))
+        return BulkMessage.read(read_resource(body, what=N_("bulk message")))
 
     # -- multicasts ------------------------------------------------------------------------
 
@@ -264,33 +274,36 @@ class CourierClient:
         template = template_id.strip()
         if not template or len(template) > 255:
             raise ValidationError(
-                f"A {NAME} template id is 1 to 255 characters ({template_id!r}).", provider=NAME
+                _("A {provider} template id is 1 to 255 characters ({template!r}).").format(
+                    provider=NAME, template=template_id
+                ),
+                provider=NAME,
             )
         if not filter_type.strip():
             raise ValidationError(
-                "The multicast's audience (filter type) is empty.", provider=NAME
+                _("The multicast's audience (filter type) is empty."), provider=NAME
             )
         attributes = {
             "template-id": template,
             "filter-type": filter_type.strip(),
             "filter-value": dict(filter_value),
-            "organization-id": checked_uuid(organization_id, what="organization id"),
+            "organization-id": checked_uuid(organization_id, what=N_("organization id")),
             "data": dict(data),
         }
         body = await self._call(
             "POST",
             "multicasts",
             body=document("multicasts", attributes),
-            what="multicast",
+            what=N_("multicast"),
             sending=True,
         )
-        return Multicast.read(read_resource(body, what="multicast"))
+        return Multicast.read(read_resource(body, what=N_("multicast")))
 
     async def get_multicast(self, multicast_id: str) -> Multicast:
         """One multicast, with its status."""
-        ident = checked_uuid(multicast_id, what="multicast id")
-        body = await self._call("GET", "multicast", item_id=ident, what="multicast")
-        return Multicast.read(read_resource(body, what="multicast"))
+        ident = checked_uuid(multicast_id, what=N_("multicast id"))
+        body = await self._call("GET", "multicast", item_id=ident, what=N_("multicast"))
+        return Multicast.read(read_resource(body, what=N_("multicast")))
 
     # -- e-mails ---------------------------------------------------------------------------
 
@@ -302,31 +315,36 @@ class CourierClient:
         Two steps, so that a failure leaves a known state: the draft exists or it does not.
         """
         if not to.strip():
-            raise ValidationError("The e-mail has no recipient.", provider=NAME)
+            raise ValidationError(_("The e-mail has no recipient."), provider=NAME)
         if not subject.strip():
             raise ValidationError(
-                "The e-mail has no subject: write <address> <subject> | <body>.", provider=NAME
+                _("The e-mail has no subject: write <address> <subject> | <body>."),
+                provider=NAME,
             )
-        _check_text(message, MAX_CHANNEL_TEXT, what="e-mail body")
+        _check_text(message, MAX_CHANNEL_TEXT, what=N_("e-mail body"))
         attributes = {
             "to": to.strip(),
             "subject": subject.strip(),
             "message": message,
-            "sender-organization-id": checked_uuid(organization_id, what="organization id"),
+            "sender-organization-id": checked_uuid(organization_id, what=N_("organization id")),
             "auto-send": False,
         }
         body = await self._call(
-            "POST", "emails", body=document("user-emails", attributes), what="e-mail", sending=True
+            "POST",
+            "emails",
+            body=document("user-emails", attributes),
+            what=N_("e-mail"),
+            sending=True,
         )
-        return Email.read(read_resource(body, what="e-mail"))
+        return Email.read(read_resource(body, what=N_("e-mail")))
 
     async def send_email(self, email_id: str) -> Email:
         """Send a draft made by :meth:`create_email`."""
-        ident = checked_uuid(email_id, what="e-mail id")
+        ident = checked_uuid(email_id, what=N_("e-mail id"))
         body = await self._call(
-            "POST", "email_send", item_id=ident, body={}, what="e-mail", sending=True
+            "POST", "email_send", item_id=ident, body={}, what=N_("e-mail"), sending=True
         )
-        return Email.read(read_resource(body, what="e-mail"))
+        return Email.read(read_resource(body, what=N_("e-mail")))
 
     # -- internals -------------------------------------------------------------------------
 
@@ -377,9 +395,11 @@ class CourierClient:
 
 def _check_text(text: str, limit: int, *, what: str) -> None:
     if not text.strip():
-        raise ValidationError(f"The {what} is empty.", provider=NAME)
+        raise ValidationError(_("The {what} is empty.").format(what=_(what)), provider=NAME)
     if len(text) > limit:
         raise ValidationError(
-            f"The {what} has {len(text)} characters; {NAME} takes at most {limit}.",
+            _("The {what} has {count} characters; {provider} takes at most {most}.").format(
+                what=_(what), count=len(text), provider=NAME, most=limit
+            ),
             provider=NAME,
         )

@@ -16,31 +16,36 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from i18n import _
 from providers.errors import ValidationError
 
 NAME = "courier"
 
+# Characters in one text: courier texts go out through Twilio, which refuses longer bodies.
 MAX_TEXT = 1600
-"""Characters in one text: courier texts go out through Twilio, which refuses longer bodies."""
 
+# Characters in a bulk message or an e-mail body (*inferred*: courier documents no limit; a
+# Telegram message, which the text comes from, holds at most 4096).
 MAX_CHANNEL_TEXT = 4096
-"""Characters in a bulk message or an e-mail body (*inferred*: courier documents no limit; a
-Telegram message, which the text comes from, holds at most 4096)."""
 
+# Individual + group ids in one bulk message (*inferred*: undocumented; a conservative cut well
+# under the 1,000 items courier pages by, so one request stays a reasonable size).
 MAX_BULK_RECIPIENTS = 500
-"""Individual + group ids in one bulk message (*inferred*: undocumented; a conservative cut
-well under the 1,000 items courier pages by, so one request stays a reasonable size)."""
 
+# ``page[limit]`` of every list we walk (courier's default; it allows 1..1000).
 PAGE_LIMIT = 100
-"""``page[limit]`` of every list we walk (courier's default; it allows 1..1000)."""
 
 MAX_PAGE_LIMIT = 1000
+# A list longer than this many pages is cut there: a runaway server cannot make us walk on.
 MAX_PAGES = 50
-"""A list longer than this many pages is cut there: a runaway server cannot make us walk on."""
 
+# A multicast's ``filter-type`` when the chat names none (the documented sample).
 DEFAULT_AUDIENCE = "all-participants"
-"""A multicast's ``filter-type`` when the chat names none (the documented sample)."""
 
+# filter-type → the ``filter-value`` key a plain value goes under (*inferred*: the sample prints
+# only ``{}``; these follow the multicast resource's own ``individual-id`` /
+# ``individual-group-id`` attributes). Any other filter-type puts it under ``"value"``; a value
+# written as a JSON object is sent exactly as written, which overrides all of this.
 FILTER_VALUE_KEYS: Mapping[str, str] = MappingProxyType(
     {
         "individual": "individual-id",
@@ -48,10 +53,6 @@ FILTER_VALUE_KEYS: Mapping[str, str] = MappingProxyType(
         "group": "individual-group-id",
     }
 )
-"""filter-type → the ``filter-value`` key a plain value goes under (*inferred*: the sample
-prints only ``{}``; these follow the multicast resource's own ``individual-id`` /
-``individual-group-id`` attributes). Any other filter-type puts it under ``"value"``; a value
-written as a JSON object is sent exactly as written, which overrides all of this."""
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -72,7 +73,10 @@ def checked_uuid(raw: str, *, what: str) -> str:
     cleaned = raw.strip()
     if not is_uuid(cleaned):
         raise ValidationError(
-            f"“{raw}” is not a {NAME} {what} (a UUID like 11111111-2222-3333-4444-555555555555).",
+            _(
+                "“{value}” is not a {provider} {what} (a UUID like "
+                "11111111-2222-3333-4444-555555555555)."
+            ).format(value=raw, provider=NAME, what=_(what)),
             provider=NAME,
         )
     return cleaned.lower()
@@ -92,7 +96,8 @@ def e164(number: str) -> str:
     target = cleaned if cleaned.startswith("+") else f"+{cleaned}"
     if not _E164.match(target):
         raise ValidationError(
-            f"“{number}” is not a phone number in international format.", provider=NAME
+            _("“{number}” is not a phone number in international format.").format(number=number),
+            provider=NAME,
         )
     return target
 
@@ -116,9 +121,10 @@ def filter_value(filter_type: str, raw: str | None) -> dict[str, Any]:
             parsed = json.loads(text)
         except ValueError as exc:
             raise ValidationError(
-                f"The audience value {text!r} is not a valid JSON object.", provider=NAME
+                _("The audience value {value!r} is not a valid JSON object.").format(value=text),
+                provider=NAME,
             ) from exc
         if not isinstance(parsed, dict):  # pragma: no cover - "{" always parses to an object
-            raise ValidationError("The audience value must be a JSON object.", provider=NAME)
+            raise ValidationError(_("The audience value must be a JSON object."), provider=NAME)
         return parsed
     return {FILTER_VALUE_KEYS.get(filter_type.strip().lower(), "value"): text}

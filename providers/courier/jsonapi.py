@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from i18n import N_, _
 from providers.courier.facts import MAX_PAGES, NAME, PAGE_LIMIT
 from providers.errors import (
     AuthError,
@@ -116,7 +117,10 @@ def read_answer(
             return response.json()
         except ValueError as exc:
             raise UnexpectedResponse(
-                f"{NAME} answered HTTP {status} with a body that is not JSON.", provider=NAME
+                _("{provider} answered HTTP {status} with a body that is not JSON.").format(
+                    provider=NAME, status=status
+                ),
+                provider=NAME,
             ) from exc
     raise error_for(response, what=what, item_id=item_id, sending=sending, scrub=scrub)
 
@@ -133,40 +137,68 @@ def error_for(
     status = response.status_code
     detail = error_detail(response)
     detail = scrub(detail) if scrub is not None else clean(detail, "")
-    said = f": {detail}" if detail else ""
     code = str(status)
+    # Each message has a form with courier's own words and one without, never glued.
+    values = {"provider": NAME, "what": _(what), "id": item_id, "detail": detail, "status": status}
     if status == 401:
-        return AuthError(f"{NAME} refused the login{said} (HTTP 401).", provider=NAME, code=code)
+        refused = (
+            _("{provider} refused the login: {detail} (HTTP 401).")
+            if detail
+            else _("{provider} refused the login (HTTP 401).")
+        )
+        return AuthError(refused.format(**values), provider=NAME, code=code)
     if status == 403:
-        return AuthError(
-            f"{NAME} does not allow this user to use the {what}{said} (HTTP 403).",
-            provider=NAME,
-            code=code,
+        forbidden = (
+            _("{provider} does not allow this user to use the {what}: {detail} (HTTP 403).")
+            if detail
+            else _("{provider} does not allow this user to use the {what} (HTTP 403).")
         )
+        return AuthError(forbidden.format(**values), provider=NAME, code=code)
     if status == 404:
-        named = f" {item_id}" if item_id else ""
-        return ValidationError(
-            f"{NAME} has no {what}{named} visible to this user{said}.", provider=NAME, code=code
-        )
+        if item_id:
+            missing = (
+                _("{provider} has no {what} {id} visible to this user: {detail}.")
+                if detail
+                else _("{provider} has no {what} {id} visible to this user.")
+            )
+        else:
+            missing = (
+                _("{provider} has no {what} visible to this user: {detail}.")
+                if detail
+                else _("{provider} has no {what} visible to this user.")
+            )
+        return ValidationError(missing.format(**values), provider=NAME, code=code)
     if status == 429:
+        slow = (
+            _("{provider} is rate limiting requests: {detail}.")
+            if detail
+            else _("{provider} is rate limiting requests.")
+        )
         return RateLimited(
-            f"{NAME} is rate limiting requests{said}.",
+            slow.format(**values),
             provider=NAME,
             retry_after=retry_after_seconds(response),
             code=code,
         )
     if status >= 500:
+        failed = (
+            _("{provider} failed on its side (HTTP {status}): {detail}.")
+            if detail
+            else _("{provider} failed on its side (HTTP {status}).")
+        )
         return ProviderUnavailable(
-            f"{NAME} failed on its side (HTTP {status}){said}.",
+            failed.format(**values),
             provider=NAME,
             # A 503 is refused at the door; any other 5xx may come after the write.
             maybe_sent=sending and status != 503,
             code=code,
         )
-    text = detail or "the request was refused"
-    return ValidationError(
-        f"{NAME} refused the {what}: {text} (HTTP {status}).", provider=NAME, code=code
+    refused = (
+        _("{provider} refused the {what}: {detail} (HTTP {status}).")
+        if detail
+        else _("{provider} refused the {what}: the request was refused (HTTP {status}).")
     )
+    return ValidationError(refused.format(**values), provider=NAME, code=code)
 
 
 def error_detail(response: httpx.Response) -> str:
@@ -230,7 +262,13 @@ def read_resource(body: Any, *, what: str) -> Resource:
 
     """
     if not isinstance(body, Mapping) or not isinstance(body.get("data"), Mapping):
-        raise _malformed(what, "has no data object")
+        raise _malformed(
+            what,
+            N_(
+                "{provider}'s answer about the {what} has no data object (not the documented "
+                "JSON:API shape)."
+            ),
+        )
     return _resource(body["data"], what=what)
 
 
@@ -242,27 +280,49 @@ def read_collection(body: Any, *, what: str) -> list[Resource]:
 
     """
     if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
-        raise _malformed(what, "has no data list")
+        raise _malformed(
+            what,
+            N_(
+                "{provider}'s answer about the {what} has no data list (not the documented "
+                "JSON:API shape)."
+            ),
+        )
     return [_resource(item, what=what) for item in body["data"]]
 
 
 def _resource(raw: object, *, what: str) -> Resource:
     if not isinstance(raw, Mapping):
-        raise _malformed(what, "holds an item that is not an object")
+        raise _malformed(
+            what,
+            N_(
+                "{provider}'s answer about the {what} holds an item that is not an object (not "
+                "the documented JSON:API shape)."
+            ),
+        )
     ident = raw.get("id")
     if isinstance(ident, bool) or not isinstance(ident, str | int) or not str(ident).strip():
-        raise _malformed(what, "holds an item without an id")
+        raise _malformed(
+            what,
+            N_(
+                "{provider}'s answer about the {what} holds an item without an id (not the "
+                "documented JSON:API shape)."
+            ),
+        )
     attributes = raw.get("attributes", {})
     if attributes is None:
         attributes = {}
     if not isinstance(attributes, Mapping):
-        raise _malformed(what, "holds an item whose attributes are not an object")
+        raise _malformed(
+            what,
+            N_(
+                "{provider}'s answer about the {what} holds an item whose attributes are not an "
+                "object (not the documented JSON:API shape)."
+            ),
+        )
     kind = raw.get("type")
     return Resource(str(ident).strip(), kind if isinstance(kind, str) else "", attributes)
 
 
 def _malformed(what: str, problem: str) -> UnexpectedResponse:
-    return UnexpectedResponse(
-        f"{NAME}'s answer about the {what} {problem} (not the documented JSON:API shape).",
-        provider=NAME,
-    )
+    """``problem``: a whole message (marked ``N_``) with ``{provider}`` and ``{what}``."""
+    return UnexpectedResponse(_(problem).format(provider=NAME, what=_(what)), provider=NAME)

@@ -102,7 +102,7 @@ class TextNumber:
             w for w, on in (("sms", self.sms), ("mms", self.mms), ("voice", self.voice)) if on
         ]
         if self.sms is False:
-            words.insert(0, "no sms")
+            words.insert(0, "no sms")  # i18n: not shown (among courier's own words)
         return ", ".join(words)
 
 

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 LOGIN_PATH = "/v1/login/"
 
+# Key → path; keys with ``{id}`` take one item's id.
 DEFAULT_PATHS: Mapping[str, str] = MappingProxyType(
     {
         "organizations": "/v1/organizations/",
@@ -35,7 +36,6 @@ DEFAULT_PATHS: Mapping[str, str] = MappingProxyType(
         "email_send": "/v1/user-emails/{id}/send/",
     }
 )
-"""Key → path; keys with ``{id}`` take one item's id."""
 
 ITEM = "{id}"
 
@@ -57,7 +57,8 @@ def resolve_paths(overrides: Mapping[str, str] | None = None) -> Mapping[str, st
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"courier path {key!r} must start with '/': {path!r}")
         if (ITEM in path) != (ITEM in DEFAULT_PATHS[key]):
-            needs = "needs" if ITEM in DEFAULT_PATHS[key] else "may not contain"
+            # A start-up error in COURIER_PATHS, for whoever runs the bot.
+            needs = "needs" if ITEM in DEFAULT_PATHS[key] else "may not contain"  # i18n: not shown
             raise ValueError(f"courier path {key!r} {needs} {ITEM}: {path!r}")
         table[key] = path
     return MappingProxyType(table)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from email_validator import EmailNotValidError, validate_email
 
+from i18n import _
 from providers.courier.facts import is_uuid
 
 INDIVIDUAL = "individual"
@@ -37,13 +38,17 @@ def read_bulk_recipient(raw: str) -> str:
     value = value.strip()
     if kind not in RECIPIENT_KINDS:
         raise ValueError(
-            f"“{raw}” is not a courier recipient: write individual:<id> or group:<id> "
-            "(a bare id is an individual)."
+            _(
+                "“{value}” is not a courier recipient: write individual:<id> or group:<id> "
+                "(a bare id is an individual)."
+            ).format(value=raw)
         )
     if not is_uuid(value):
         raise ValueError(
-            f"“{raw}” is not a courier {kind} id: ids are UUIDs like "
-            "11111111-2222-3333-4444-555555555555."
+            _(
+                "“{value}” is not a courier {kind} id: ids are UUIDs like "
+                "11111111-2222-3333-4444-555555555555."
+            ).format(value=raw, kind=kind)
         )
     return f"{kind}:{value.lower()}"
 
@@ -58,7 +63,7 @@ def split_bulk(recipients: Sequence[str]) -> tuple[list[str], list[str]]:
     individuals: list[str] = []
     groups: list[str] = []
     for recipient in recipients:
-        kind, _, value = read_bulk_recipient(recipient).partition(":")
+        kind, _sep, value = read_bulk_recipient(recipient).partition(":")
         (groups if kind == GROUP else individuals).append(value)
     return individuals, groups
 
@@ -73,5 +78,7 @@ def read_email_recipient(raw: str) -> str:
     try:
         checked = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"“{raw}” is not an e-mail address: {exc}") from exc
+        raise ValueError(
+            _("“{value}” is not an e-mail address: {reason}").format(value=raw, reason=exc)
+        ) from exc
     return checked.normalized

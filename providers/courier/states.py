@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from i18n import N_, _
 from providers.base import DeliveryState
 from providers.receipts import ReceiptFields, Receipts, items_of, read_items
 
@@ -99,11 +100,12 @@ BULK_STATES: Mapping[str, DeliveryState] = MappingProxyType(
     {BULK_DRAFT: _D.ACCEPTED, BULK_POSTING: _D.ACCEPTED, BULK_POSTED: _D.SENT}
 )
 
+# Stored in English as a status detail and translated where a chat shows it (bot/render.py).
 _MEANINGS: Mapping[str, str] = MappingProxyType(
     {
-        BULK_DRAFT: "held as a draft at courier, not posted",
-        BULK_POSTING: "accepted by courier, not posted yet",
-        BULK_POSTED: "posted to the recipients' channels",
+        BULK_DRAFT: N_("held as a draft at courier, not posted"),
+        BULK_POSTING: N_("accepted by courier, not posted yet"),
+        BULK_POSTED: N_("posted to the recipients' channels"),
     }
 )
 
@@ -132,26 +134,28 @@ def _read(table: Mapping[str, DeliveryState], word: str, what: str) -> Reading:
     if state is not None:
         return Reading(state, word, _MEANINGS.get(normalise(word), ""))
     detail = (
-        f"courier reports the {what} as “{word}”, a status this bot does not know"
+        _("courier reports the {what} as “{word}”, a status this bot does not know").format(
+            what=_(what), word=word
+        )
         if word.strip()
-        else "no status reported"
+        else _("no status reported")
     )
     return Reading(None, word, detail)
 
 
 def read_text(word: str) -> Reading:
     """A text's ``status``."""
-    return _read(TEXT_STATES, word, "text")
+    return _read(TEXT_STATES, word, N_("text"))
 
 
 def read_multicast(word: str) -> Reading:
     """A multicast's ``status``."""
-    return _read(MULTICAST_STATES, word, "multicast")
+    return _read(MULTICAST_STATES, word, N_("multicast"))
 
 
 def read_email(word: str) -> Reading:
     """An e-mail's ``status``."""
-    return _read(EMAIL_STATES, word, "e-mail")
+    return _read(EMAIL_STATES, word, N_("e-mail"))
 
 
 def bulk_word(*, draft: bool | None, posted_time: str) -> str:
@@ -165,7 +169,7 @@ def bulk_word(*, draft: bool | None, posted_time: str) -> str:
 
 def read_bulk(*, draft: bool | None, posted_time: str) -> Reading:
     """A bulk message's ``draft`` and ``posted-time``."""
-    return _read(BULK_STATES, bulk_word(draft=draft, posted_time=posted_time), "bulk message")
+    return _read(BULK_STATES, bulk_word(draft=draft, posted_time=posted_time), N_("bulk message"))
 
 
 # -- callbacks ---------------------------------------------------------------------------------

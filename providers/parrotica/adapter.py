@@ -19,6 +19,7 @@ from typing import ClassVar
 
 import httpx
 
+from i18n import N_, _
 from providers.base import (
     SCHEDULED_AT,
     AccountInfo,
@@ -65,12 +66,16 @@ def read_recipient(raw: str) -> str | None:
     kind = kind.lower()
     if not sep or kind not in RECIPIENT_KINDS:
         return None
+    what = N_("contact id") if kind == "contact" else N_("group id")
     try:
-        return f"{kind}:{parse_id(value, what=f'{kind} id')}"
+        return f"{kind}:{parse_id(value, what=what)}"
     except ValidationError as exc:
-        raise ValueError(
-            f"“{kind}:{value}” is not a {kind} id: write {kind}:<number>, e.g. {kind}:12."
-        ) from exc
+        wrong = (
+            _("“{kind}:{value}” is not a contact id: write {kind}:<number>, e.g. {kind}:12.")
+            if kind == "contact"
+            else _("“{kind}:{value}” is not a group id: write {kind}:<number>, e.g. {kind}:12.")
+        )
+        raise ValueError(wrong.format(kind=kind, value=value)) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +123,9 @@ class Parrotica:
         for recipient in recipients:
             kind, sep, value = recipient.partition(":")
             if sep and kind == "contact":
-                contacts.append(parse_id(value, what="contact id"))
+                contacts.append(parse_id(value, what=N_("contact id")))
             elif sep and kind == "group":
-                groups.append(parse_id(value, what="group id"))
+                groups.append(parse_id(value, what=N_("group id")))
             else:
                 numbers.append(recipient if recipient.startswith("+") else f"+{recipient}")
         outcome = await self.client.send(
@@ -135,7 +140,7 @@ class Parrotica:
 
     async def status(self, ref: str, *, channel: str) -> StatusReport:
         """Where a message is; an unknown word is kept verbatim and moves nothing."""
-        message = await self.client.get_message(parse_id(ref, what="message id"))
+        message = await self.client.get_message(parse_id(ref, what=N_("message id")))
         report = message.status_report()
         if report is not None:
             return report
@@ -144,7 +149,9 @@ class Parrotica:
             ref=ref,
             state=DeliveryState.ACCEPTED,
             provider_status=word,
-            detail=f"{NAME} says “{word}”, which this bot does not know",
+            detail=_("{provider} says “{word}”, which this bot does not know").format(
+                provider=NAME, word=word
+            ),
         )
 
     async def balances(self) -> list[Balance]:
@@ -157,7 +164,8 @@ class Parrotica:
             amount = t.amount if t.amount is not None else (t.value or 0.0)
             lines.append(Balance(f"{when}{what}".strip() or f"#{t.id}", amount, t.unit or ""))
             totals[t.unit or ""] = totals.get(t.unit or "", 0.0) + amount
-        summary = [Balance(f"total of these {len(lines)}", v, unit) for unit, v in totals.items()]
+        total = _("total of these {count}").format(count=len(lines))
+        summary = [Balance(total, v, unit) for unit, v in totals.items()]
         return lines + summary
 
     async def find_sent(self, lost: LostSend) -> LostSendAnswer:
@@ -167,7 +175,7 @@ class Parrotica:
         request takes (several messages with the same text) cannot be told apart.
         """
         if len(lost.recipients) > MAX_RECIPIENTS_PER_REQUEST:
-            return LostSendAnswer(Lookup.AMBIGUOUS, detail="it was sent in several requests")
+            return LostSendAnswer(Lookup.AMBIGUOUS, detail=_("it was sent in several requests"))
         sender = await self.sender_id()
         low, high = lost.stored_at - LOST_SKEW, lost.stored_at + LOST_WINDOW
         listed, complete = await self.client.messages_between(low, high)
@@ -176,12 +184,13 @@ class Parrotica:
         ]
         if len(matches) > 1:
             return LostSendAnswer(
-                Lookup.AMBIGUOUS, detail=f"{len(matches)} messages with this text were sent"
+                Lookup.AMBIGUOUS,
+                detail=_("{count} messages with this text were sent").format(count=len(matches)),
             )
         if not matches:
             if not complete:
                 return LostSendAnswer(
-                    Lookup.AMBIGUOUS, detail="its message list is too long to search"
+                    Lookup.AMBIGUOUS, detail=_("its message list is too long to search")
                 )
             return LostSendAnswer(Lookup.ABSENT)
         (message,) = matches
@@ -194,7 +203,7 @@ class Parrotica:
 
     async def reschedule(self, ref: str, when: datetime) -> None:
         """Move a message handed over with a future time to ``when``."""
-        await self.client.reschedule(parse_id(ref, what="message id"), when)
+        await self.client.reschedule(parse_id(ref, what=N_("message id")), when)
 
     async def senders(self) -> list[SenderIdentity]:
         """The account's sender IDs; only approved ones can send."""
@@ -214,8 +223,10 @@ class Parrotica:
             usable = [s for s in senders if s.status.lower() in APPROVED] or senders
             if not usable:
                 raise ValidationError(
-                    f"{NAME} has no sender ID for this account yet; create one at Parrotica, "
-                    "then pick it with /senders parrotica.",
+                    _(
+                        "{provider} has no sender ID for this account yet; create one at "
+                        "Parrotica, then pick it with /senders parrotica."
+                    ).format(provider=NAME),
                     provider=NAME,
                 )
             self._default_sender = usable[0].sender_id

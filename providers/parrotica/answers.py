@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from i18n import N_, _
 from providers.errors import (
     AuthError,
     InsufficientCredit,
@@ -48,7 +49,7 @@ _MAX_DETAIL = 300
 # A 404 on a send names the refused recipient ("contact not found: 7"); any other 404 there
 # more likely means a wrong path, which the operator fixes with PARROTICA_PATHS.
 _RECIPIENT_WORDS = re.compile(r"\b(contact|group|number|recipient)s?\b", re.IGNORECASE)
-_NAMES_AN_ITEM = re.compile(r"\bnot found\b", re.IGNORECASE)
+_NAMES_AN_ITEM = re.compile(r"\bnot found\b", re.IGNORECASE)  # i18n: not shown
 
 
 class ApiKeyAuth(httpx.Auth):
@@ -95,7 +96,7 @@ def read_answer(response: httpx.Response, *, sending: bool, secret: str) -> Answ
             detail = ""
         raise_for_common_status(response, provider=NAME, detail=detail)
         raise _client_error(status, detail, sending=sending)
-    body = as_object(json_body(response, provider=NAME), what="an answer")
+    body = as_object(json_body(response, provider=NAME), what=N_("an answer"))
     if envelope_failed(status, body):
         detail = clean(envelope_message(body), secret)
         code = envelope_code(body)
@@ -124,43 +125,74 @@ def _client_error(status: int, detail: str, *, sending: bool) -> ProviderError:
     """The error for a refused request that is not auth, rate limit or a server failure."""
     code = str(status)
     if status == 402 or "insufficient" in detail.lower():
-        text = detail or "not enough credit"
-        return InsufficientCredit(f"{NAME}: {text}.", provider=NAME, code=code)
+        text = (
+            _("{provider}: {detail}.") if detail else _("{provider}: not enough credit.")
+        ).format(provider=NAME, detail=detail)
+        return InsufficientCredit(text, provider=NAME, code=code)
     if status == 404:
+        quoted = _("{provider}: {detail} (HTTP 404).").format(provider=NAME, detail=detail)
         if sending and _RECIPIENT_WORDS.search(detail):
-            return MessageRejected(f"{NAME}: {detail} (HTTP 404).", provider=NAME, code=code)
+            return MessageRejected(quoted, provider=NAME, code=code)
         if _NAMES_AN_ITEM.search(detail):
-            return ValidationError(f"{NAME}: {detail} (HTTP 404).", provider=NAME, code=code)
-        said = f" ({detail})" if detail else ""
+            return ValidationError(quoted, provider=NAME, code=code)
+        wrong_path = (
+            _(
+                "{provider} answered 404 Not Found ({detail}): the item does not exist, or the "
+                "path is wrong (see PARROTICA_PATHS)."
+            )
+            if detail
+            else _(
+                "{provider} answered 404 Not Found: the item does not exist, or the path is "
+                "wrong (see PARROTICA_PATHS)."
+            )
+        )
         return ValidationError(
-            f"{NAME} answered 404 Not Found{said}: the item does not exist, or the path is "
-            "wrong (see PARROTICA_PATHS).",
-            provider=NAME,
-            code=code,
+            wrong_path.format(provider=NAME, detail=detail), provider=NAME, code=code
         )
     if 400 <= status < 500:
-        text = detail or "the request was refused"
-        return ValidationError(f"{NAME}: {text} (HTTP {status}).", provider=NAME, code=code)
-    return UnexpectedResponse(f"{NAME} answered HTTP {status}.", provider=NAME, code=code)
+        refused = (
+            _("{provider}: {detail} (HTTP {status}).")
+            if detail
+            else _("{provider}: the request was refused (HTTP {status}).")
+        )
+        return ValidationError(
+            refused.format(provider=NAME, detail=detail, status=status), provider=NAME, code=code
+        )
+    return UnexpectedResponse(
+        _("{provider} answered HTTP {status}.").format(provider=NAME, status=status),
+        provider=NAME,
+        code=code,
+    )
 
 
 def _body_error(
     code: int, detail: str, response: httpx.Response, *, sending: bool
 ) -> ProviderError:
     """The error for a 2xx answer whose envelope says it failed (its ``code`` decides)."""
-    suffix = f": {detail}" if detail else ""
     if code in (401, 403):
-        return AuthError(f"{NAME} refused the credentials{suffix}.", provider=NAME, code=str(code))
+        refused = (
+            _("{provider} refused the credentials: {detail}.")
+            if detail
+            else _("{provider} refused the credentials.")
+        )
+        return AuthError(
+            refused.format(provider=NAME, detail=detail), provider=NAME, code=str(code)
+        )
     if code == 429:
         return RateLimited(
-            f"{NAME} is rate limiting requests.",
+            _("{provider} is rate limiting requests.").format(provider=NAME),
             provider=NAME,
             retry_after=retry_after_seconds(response),
             code="429",
         )
     if code >= 500:
+        failed = (
+            _("{provider} failed on its side: {detail}.")
+            if detail
+            else _("{provider} failed on its side.")
+        )
         return ProviderUnavailable(
-            f"{NAME} failed on its side{suffix}.",
+            failed.format(provider=NAME, detail=detail),
             provider=NAME,
             maybe_sent=sending and code != 503,
             code=str(code),

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
+from i18n import N_, _, ngettext
 from providers.base import AccountInfo
 from providers.errors import (
     AuthError,
@@ -115,10 +116,14 @@ class ParroticaClient:
         rate_limit_retries: int = 3,
     ) -> None:
         if not api_key.strip():
-            raise AuthError(f"{NAME} needs an API key (api_key).", provider=NAME)
+            raise AuthError(
+                _("{provider} needs an API key (api_key).").format(provider=NAME), provider=NAME
+            )
         if not user_id.strip():
             raise AuthError(
-                f"{NAME} needs the account's User ID (user_id) as well as the API key.",
+                _(
+                    "{provider} needs the account's User ID (user_id) as well as the API key."
+                ).format(provider=NAME),
                 provider=NAME,
             )
         if match_window < timedelta(0):
@@ -157,21 +162,23 @@ class ParroticaClient:
     async def verify(self) -> AccountInfo:
         """Check the key and User ID with a cheap read (the sender IDs)."""
         senders = await self.sender_ids()
-        names = ", ".join(s.sender_id for s in senders[:5]) or "none yet"
-        more = f" (+{len(senders) - 5})" if len(senders) > 5 else ""
-        return AccountInfo(account=f"user {self._user_id}", details=f"sender IDs: {names}{more}")
+        names = ", ".join(s.sender_id for s in senders[:5]) or _("none yet")
+        details = (
+            _("sender IDs: {names} (+{more})") if len(senders) > 5 else _("sender IDs: {names}")
+        ).format(names=names, more=len(senders) - 5)
+        return AccountInfo(account=_("user {id}").format(id=self._user_id), details=details)
 
     async def sender_ids(self) -> list[SenderId]:
         """The account's sender IDs."""
-        return await self._list("senderids", parse_sender_id, what="sender IDs")
+        return await self._list("senderids", parse_sender_id, what=N_("sender IDs"))
 
     async def transactions(self) -> list[Transaction]:
         """The account's credit transactions."""
-        return await self._list("transactions", parse_transaction, what="transactions")
+        return await self._list("transactions", parse_transaction, what=N_("transactions"))
 
     async def activity(self) -> list[Activity]:
         """The account's recent activity."""
-        return await self._list("activity", parse_activity, what="activity")
+        return await self._list("activity", parse_activity, what=N_("activity"))
 
     # -- messages --------------------------------------------------------------------------
 
@@ -210,13 +217,13 @@ class ParroticaClient:
 
     async def get_message(self, message_id: int) -> Message:
         """One message, with its state."""
-        (checked,) = wire_ids([message_id], what="message ids")
+        (checked,) = wire_ids([message_id], what=N_("message ids"))
         answer = await self._call("GET", "message", item_id=checked)
         return parse_message(answer.data)
 
     async def list_messages(self, page: int = 1, limit: int = 20) -> Page[Message]:
         """A page of the account's messages."""
-        return await self._page("messages", parse_message, page, limit, what="messages")
+        return await self._page("messages", parse_message, page, limit, what=N_("messages"))
 
     async def messages_between(self, low: datetime, high: datetime) -> tuple[list[Message], bool]:
         """Listed messages created from ``low`` to ``high``, and whether that is all of them.
@@ -243,7 +250,7 @@ class ParroticaClient:
                 Parrotica refused (unknown message, already sent).
 
         """
-        (checked,) = wire_ids([message_id], what="message ids")
+        (checked,) = wire_ids([message_id], what=N_("message ids"))
         body = {"messageId": checked, "scheduleDate": self._future(when, "scheduleDate")}
         answer = await self._call("POST", "reschedule", body=body)
         return Ack(answer.message)
@@ -252,11 +259,11 @@ class ParroticaClient:
 
     async def contacts(self, page: int = 1, limit: int = 20) -> Page[Contact]:
         """A page of the address book."""
-        return await self._page("contacts", parse_contact, page, limit, what="contacts")
+        return await self._page("contacts", parse_contact, page, limit, what=N_("contacts"))
 
     async def get_contact(self, contact_id: int) -> Contact:
         """One contact."""
-        (checked,) = wire_ids([contact_id], what="contact ids")
+        (checked,) = wire_ids([contact_id], what=N_("contact ids"))
         answer = await self._call("GET", "contact", item_id=checked)
         return parse_contact(answer.data)
 
@@ -264,7 +271,9 @@ class ParroticaClient:
         """Add a contact; the new contact when Parrotica returns it, else ``None``."""
         name = full_name.strip()
         if not name:
-            raise ValidationError(f"A {NAME} contact needs a name.", provider=NAME)
+            raise ValidationError(
+                _("A {provider} contact needs a name.").format(provider=NAME), provider=NAME
+            )
         body = {"fullName": name, "number": _checked_number(number)}
         answer = await self._call("POST", "contacts", body=body)
         if isinstance(answer.data, dict) and "id" in answer.data:
@@ -273,15 +282,15 @@ class ParroticaClient:
 
     async def delete_contacts(self, contact_ids: Sequence[int]) -> Ack:
         """Delete contacts by id (one request, body ``{ids: [...]}``)."""
-        ids = wire_ids(contact_ids, what="contact ids")
+        ids = wire_ids(contact_ids, what=N_("contact ids"))
         if not ids:
-            raise ValidationError("Name at least one contact id to delete.", provider=NAME)
+            raise ValidationError(_("Name at least one contact id to delete."), provider=NAME)
         answer = await self._call("DELETE", "contacts", body={"ids": ids})
         return Ack(answer.message)
 
     async def delete_contact(self, contact_id: int) -> Ack:
         """Delete one contact (``DELETE`` on the ``contact`` path)."""
-        (checked,) = wire_ids([contact_id], what="contact ids")
+        (checked,) = wire_ids([contact_id], what=N_("contact ids"))
         answer = await self._call("DELETE", "contact", item_id=checked)
         return Ack(answer.message)
 
@@ -292,7 +301,7 @@ class ParroticaClient:
 
     async def groups(self) -> list[Group]:
         """The contact groups (``group:<id>`` recipients)."""
-        return await self._list("groups", parse_group, what="groups")
+        return await self._list("groups", parse_group, what=N_("groups"))
 
     # -- internals -------------------------------------------------------------------------
 
@@ -306,25 +315,30 @@ class ParroticaClient:
         scheduled_at: datetime | None,
     ) -> dict[str, Any]:
         if not content.strip():
-            raise ValidationError("The message text is empty.", provider=NAME)
+            raise ValidationError(_("The message text is empty."), provider=NAME)
         if not sender_id.strip():
-            raise ValidationError(f"Pick a {NAME} sender ID first (/senders).", provider=NAME)
+            raise ValidationError(
+                _("Pick a {provider} sender ID first (/senders).").format(provider=NAME),
+                provider=NAME,
+            )
         if isinstance(numbers, str):
-            raise ValidationError("numbers must be a list of numbers.", provider=NAME)
+            raise ValidationError(_("numbers must be a list of numbers."), provider=NAME)
         body: dict[str, Any] = {
             "content": content,
             "senderId": sender_id.strip(),
             "numbers": [_checked_number(n) for n in numbers],
-            "contactids": wire_ids(contact_ids, what="contact ids"),
-            "groupids": wire_ids(group_ids, what="group ids"),
+            "contactids": wire_ids(contact_ids, what=N_("contact ids")),
+            "groupids": wire_ids(group_ids, what=N_("group ids")),
         }
         count = len(body["numbers"]) + len(body["contactids"]) + len(body["groupids"])
         if count == 0:
-            raise ValidationError("The message has no recipients.", provider=NAME)
+            raise ValidationError(_("The message has no recipients."), provider=NAME)
         if count > self.MAX_RECIPIENTS_PER_REQUEST:
             raise ValidationError(
-                f"{NAME} takes at most {self.MAX_RECIPIENTS_PER_REQUEST} recipients a request "
-                f"({count} given); split the send.",
+                _(
+                    "{provider} takes at most {most} recipients a request ({count} given); "
+                    "split the send."
+                ).format(provider=NAME, most=self.MAX_RECIPIENTS_PER_REQUEST, count=count),
                 provider=NAME,
             )
         if scheduled_at is not None:
@@ -333,10 +347,15 @@ class ParroticaClient:
 
     def _future(self, when: datetime, field: str) -> str:
         if when.tzinfo is None or when.utcoffset() is None:
-            raise ValidationError(f"{field} needs a time zone.", provider=NAME)
+            raise ValidationError(
+                _("{field} needs a time zone.").format(field=field), provider=NAME
+            )
         if when <= self._clock():
             raise ValidationError(
-                f"{field} {format_time(when)} is in the past; pick a later time.", provider=NAME
+                _("{field} {time} is in the past; pick a later time.").format(
+                    field=field, time=format_time(when)
+                ),
+                provider=NAME,
             )
         return format_time(when)
 
@@ -351,9 +370,11 @@ class ParroticaClient:
         """Look for the message just sent in the message list (its id was not returned)."""
         low, high = started - self._window, finished + self._window
         try:
-            listed, _ = await self.messages_between(low, high)
+            listed, _complete = await self.messages_between(low, high)
         except ProviderError as exc:
-            detail = f"{NAME} accepted the message; its id could not be looked up: {exc.message}"
+            detail = _(
+                "{provider} accepted the message; its id could not be looked up: {error}"
+            ).format(provider=NAME, error=exc.message)
             return SendOutcome(None, IdSource.NONE, scheduled_at, detail)
         matches = {
             m.id: m
@@ -366,11 +387,20 @@ class ParroticaClient:
             (message_id,) = matches
             self._claimed.append(message_id)
             return SendOutcome(message_id, IdSource.MESSAGE_LIST, scheduled_at)
-        found = "no message" if not matches else f"{len(matches)} messages"
-        detail = (
-            f"{NAME} accepted the message but did not return its id, and {found} in its "
-            "message list matched; its delivery cannot be tracked."
-        )
+        if not matches:
+            untracked = _(
+                "{provider} accepted the message but did not return its id, and no message in "
+                "its message list matched; its delivery cannot be tracked."
+            )
+        else:
+            untracked = ngettext(
+                "{provider} accepted the message but did not return its id, and {count} message "
+                "in its message list matched; its delivery cannot be tracked.",
+                "{provider} accepted the message but did not return its id, and {count} messages "
+                "in its message list matched; its delivery cannot be tracked.",
+                len(matches),
+            )
+        detail = untracked.format(provider=NAME, count=len(matches))
         return SendOutcome(None, IdSource.NONE, scheduled_at, detail)
 
     async def _list(self, key: str, parse: Callable[[object], T], *, what: str) -> list[T]:
@@ -382,7 +412,7 @@ class ParroticaClient:
     ) -> Page[T]:
         if page < 1 or not 1 <= limit <= 100:
             raise ValidationError(
-                "page must be 1 or more and limit between 1 and 100.", provider=NAME
+                _("page must be 1 or more and limit between 1 and 100."), provider=NAME
             )
         answer = await self._call("GET", key, params={"page": page, "limit": limit})
         items = tuple(parse(item) for item in as_list(answer.data, what=what))
@@ -431,7 +461,7 @@ def _id_in(data: object) -> int | None:
     if not isinstance(data, dict) or data.get("id") is None:
         return None
     try:
-        return read_id(data["id"], what="a message id")
+        return read_id(data["id"], what=N_("a message id"))
     except UnexpectedResponse:
         return None  # a fractional id is no id: look it up instead
 
@@ -439,7 +469,9 @@ def _id_in(data: object) -> int | None:
 def _checked_number(number: object) -> str:
     if not isinstance(number, str) or not _NUMBER.match(number.strip()):
         raise ValidationError(
-            f"{number!r} is not a phone number in international format (+ and digits).",
+            _("{number!r} is not a phone number in international format (+ and digits).").format(
+                number=number
+            ),
             provider=NAME,
         )
     return number.strip()

@@ -16,12 +16,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from i18n import _
 from providers.errors import UnexpectedResponse, ValidationError
 
 NAME = "Parrotica"
 
+# Numbers + contact ids + group ids in one send request (*inferred*; 1,000 numbers → 10).
 MAX_RECIPIENTS_PER_REQUEST = 100
-"""Numbers + contact ids + group ids in one send request (*inferred*; 1,000 numbers → 10)."""
 
 FAILURE_WORDS = frozenset({"error", "fail", "failed", "false"})
 FAILURE_CODE = 400
@@ -78,7 +79,12 @@ def read_id(raw: object, *, what: str = "id") -> int:
         return int(raw)
     if isinstance(raw, str) and raw.strip().isdigit():
         return int(raw.strip())
-    raise UnexpectedResponse(f"{NAME} answered {what} {raw!r}, not a whole number.", provider=NAME)
+    raise UnexpectedResponse(
+        _("{provider} answered {what} {value!r}, not a whole number.").format(
+            provider=NAME, what=_(what), value=raw
+        ),
+        provider=NAME,
+    )
 
 
 def wire_ids(values: Iterable[int], *, what: str) -> list[int]:
@@ -92,7 +98,10 @@ def wire_ids(values: Iterable[int], *, what: str) -> list[int]:
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValidationError(
-                f"{NAME} {what} must be positive whole numbers, not {value!r}.", provider=NAME
+                _("{provider} {what} must be positive whole numbers, not {value!r}.").format(
+                    provider=NAME, what=_(what), value=value
+                ),
+                provider=NAME,
             )
         out.append(value)
     return out
@@ -109,7 +118,10 @@ def parse_id(text: str, *, what: str = "id") -> int:
     # isascii: str.isdigit() also accepts "²" and other scripts' digits, which int() refuses.
     if not (cleaned.isascii() and cleaned.isdigit()) or int(cleaned) == 0 or len(cleaned) > 18:
         raise ValidationError(
-            f"{text!r} is not a {NAME} {what} (a positive whole number).", provider=NAME
+            _("{text!r} is not a {provider} {what} (a positive whole number).").format(
+                text=text, provider=NAME, what=_(what)
+            ),
+            provider=NAME,
         )
     return int(cleaned)
 

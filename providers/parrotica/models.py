@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from i18n import N_, _
 from providers.base import DeliveryState, SendResult, StatusReport
 from providers.errors import UnexpectedResponse
 from providers.parrotica.facts import NAME, parse_time, read_id
@@ -43,7 +44,7 @@ class IdSource(StrEnum):
     """Where a sent message's id came from."""
 
     RESPONSE = "response"
-    MESSAGE_LIST = "message list"
+    MESSAGE_LIST = "message list"  # i18n: not shown
     NONE = "none"
 
 
@@ -226,22 +227,28 @@ def _ids(raw: object) -> tuple[int, ...]:
 def as_object(raw: object, *, what: str) -> Mapping[str, object]:
     """A JSON object from ``data`` or a list, or ``UnexpectedResponse``."""
     if not isinstance(raw, dict):
-        raise UnexpectedResponse(f"{NAME} sent {what} that is not an object.", provider=NAME)
+        raise UnexpectedResponse(
+            _("{provider} sent {what} that is not an object.").format(provider=NAME, what=_(what)),
+            provider=NAME,
+        )
     return raw
 
 
 def as_list(raw: object, *, what: str) -> list[object]:
     """A JSON list from ``data``, or ``UnexpectedResponse``."""
     if not isinstance(raw, list):
-        raise UnexpectedResponse(f"{NAME} sent {what} that is not a list.", provider=NAME)
+        raise UnexpectedResponse(
+            _("{provider} sent {what} that is not a list.").format(provider=NAME, what=_(what)),
+            provider=NAME,
+        )
     return raw
 
 
 def parse_message(raw: object) -> Message:
     """A ``MessageExisting`` object."""
-    item = as_object(raw, what="a message")
+    item = as_object(raw, what=N_("a message"))
     return Message(
-        id=read_id(item.get("id"), what="a message id"),
+        id=read_id(item.get("id"), what=N_("a message id")),
         content=_text(item, "content"),
         sender_id=_text(item, "senderId"),
         state=_text(item, "state"),
@@ -256,9 +263,9 @@ def parse_message(raw: object) -> Message:
 
 def parse_contact(raw: object) -> Contact:
     """A contact (``{id, fullName, number, …}``; the fields are inferred)."""
-    item = as_object(raw, what="a contact")
+    item = as_object(raw, what=N_("a contact"))
     return Contact(
-        id=read_id(item.get("id"), what="a contact id"),
+        id=read_id(item.get("id"), what=N_("a contact id")),
         full_name=_text(item, "fullName", "name"),
         number=_text(item, "number", "phone", "phoneNumber"),
         created_at=parse_time(item.get("createdAt")),
@@ -267,13 +274,13 @@ def parse_contact(raw: object) -> Contact:
 
 def parse_group(raw: object) -> Group:
     """A group (``{id, name, …}``; the fields are inferred)."""
-    item = as_object(raw, what="a group")
+    item = as_object(raw, what=N_("a group"))
     count = _number(item, "contactCount", "totalContacts", "count")
     members = item.get("contacts")
     if count is None and isinstance(members, list):
         count = float(len(members))
     return Group(
-        id=read_id(item.get("id"), what="a group id"),
+        id=read_id(item.get("id"), what=N_("a group id")),
         name=_text(item, "name", "groupName", "title"),
         contact_count=None if count is None else int(count),
     )
@@ -281,7 +288,7 @@ def parse_group(raw: object) -> Group:
 
 def parse_summary(raw: object) -> ContactSummary:
     """The contact summary: every numeric field, by the name Parrotica gave it."""
-    item = as_object(raw, what="a contact summary")
+    item = as_object(raw, what=N_("a contact summary"))
     counts = {
         key: float(value)
         for key, value in item.items()
@@ -292,9 +299,9 @@ def parse_summary(raw: object) -> ContactSummary:
 
 def parse_sender_id(raw: object) -> SenderId:
     """A ``SenderId`` object."""
-    item = as_object(raw, what="a sender ID")
+    item = as_object(raw, what=N_("a sender ID"))
     return SenderId(
-        id=read_id(item.get("id"), what="a sender ID id"),
+        id=read_id(item.get("id"), what=N_("a sender ID id")),
         sender_id=_text(item, "senderId"),
         status=_text(item, "status"),
         created_at=parse_time(item.get("createdAt")),
@@ -304,9 +311,9 @@ def parse_sender_id(raw: object) -> SenderId:
 
 def parse_transaction(raw: object) -> Transaction:
     """A transaction object."""
-    item = as_object(raw, what="a transaction")
+    item = as_object(raw, what=N_("a transaction"))
     return Transaction(
-        id=read_id(item.get("id"), what="a transaction id"),
+        id=read_id(item.get("id"), what=N_("a transaction id")),
         amount=_number(item, "amount"),
         unit=_text(item, "unit"),
         value=_number(item, "value"),
@@ -319,10 +326,10 @@ def parse_transaction(raw: object) -> Transaction:
 
 def parse_activity(raw: object) -> Activity:
     """An activity entry; the id is optional, the wording taken from the usual fields."""
-    item = as_object(raw, what="an activity entry")
+    item = as_object(raw, what=N_("an activity entry"))
     raw_id = item.get("id")
     return Activity(
-        id=None if raw_id is None else read_id(raw_id, what="an activity id"),
+        id=None if raw_id is None else read_id(raw_id, what=N_("an activity id")),
         action=_text(item, "action", "type", "event", "activity"),
         description=_text(item, "description", "message", "details"),
         created_at=parse_time(item.get("createdAt") or item.get("date")),

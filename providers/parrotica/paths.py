@@ -19,6 +19,7 @@ from urllib.parse import quote
 USER_ID = "userId"
 ITEM_ID = "id"
 
+# Key → default path (the methods each key serves are in the api-docs README).
 DEFAULT_PATHS: Mapping[str, str] = MappingProxyType(
     {
         "activity": "/api/v1/activity/{userId}",
@@ -33,7 +34,6 @@ DEFAULT_PATHS: Mapping[str, str] = MappingProxyType(
         "transactions": "/api/v1/transaction/{userId}",
     }
 )
-"""Key → default path (the methods each key serves are in the api-docs README)."""
 
 _WITH_ITEM_ID = frozenset({"contact", "message"})
 

@@ -17,35 +17,37 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from i18n import N_, _
 from providers.base import DeliveryState
 
+# Normalised word (lower case, ``_`` for spaces and hyphens) → (state, meaning). The meanings
+# are stored in English and translated where a chat shows them (bot/render.py).
 MESSAGE_STATES: Mapping[str, tuple[DeliveryState, str]] = MappingProxyType(
     {
-        "created": (DeliveryState.ACCEPTED, "accepted by Parrotica"),
-        "accepted": (DeliveryState.ACCEPTED, "accepted by Parrotica"),
-        "pending": (DeliveryState.ACCEPTED, "waiting at Parrotica"),
-        "queued": (DeliveryState.ACCEPTED, "queued at Parrotica"),
-        "scheduled": (DeliveryState.ACCEPTED, "scheduled at Parrotica"),
-        "processing": (DeliveryState.ACCEPTED, "being processed by Parrotica"),
-        "in_progress": (DeliveryState.ACCEPTED, "being processed by Parrotica"),
-        "sending": (DeliveryState.ACCEPTED, "being sent"),
-        "sent": (DeliveryState.SENT, "sent to the operator"),
-        "submitted": (DeliveryState.SENT, "sent to the operator"),
-        "completed": (DeliveryState.SENT, "Parrotica finished sending"),
-        "success": (DeliveryState.SENT, "Parrotica finished sending"),
-        "successful": (DeliveryState.SENT, "Parrotica finished sending"),
-        "delivered": (DeliveryState.DELIVERED, "delivered to the handset"),
-        "undelivered": (DeliveryState.UNDELIVERED, "not delivered to the handset"),
-        "failed": (DeliveryState.FAILED, "failed"),
-        "fail": (DeliveryState.FAILED, "failed"),
-        "error": (DeliveryState.FAILED, "failed"),
-        "rejected": (DeliveryState.FAILED, "rejected"),
-        "expired": (DeliveryState.EXPIRED, "expired before it could be delivered"),
-        "cancelled": (DeliveryState.ABORTED, "cancelled, will not be sent"),
-        "canceled": (DeliveryState.ABORTED, "cancelled, will not be sent"),
+        "created": (DeliveryState.ACCEPTED, N_("accepted by Parrotica")),
+        "accepted": (DeliveryState.ACCEPTED, N_("accepted by Parrotica")),
+        "pending": (DeliveryState.ACCEPTED, N_("waiting at Parrotica")),
+        "queued": (DeliveryState.ACCEPTED, N_("queued at Parrotica")),
+        "scheduled": (DeliveryState.ACCEPTED, N_("scheduled at Parrotica")),
+        "processing": (DeliveryState.ACCEPTED, N_("being processed by Parrotica")),
+        "in_progress": (DeliveryState.ACCEPTED, N_("being processed by Parrotica")),
+        "sending": (DeliveryState.ACCEPTED, N_("being sent")),
+        "sent": (DeliveryState.SENT, N_("sent to the operator")),
+        "submitted": (DeliveryState.SENT, N_("sent to the operator")),
+        "completed": (DeliveryState.SENT, N_("Parrotica finished sending")),
+        "success": (DeliveryState.SENT, N_("Parrotica finished sending")),
+        "successful": (DeliveryState.SENT, N_("Parrotica finished sending")),
+        "delivered": (DeliveryState.DELIVERED, N_("delivered to the handset")),
+        "undelivered": (DeliveryState.UNDELIVERED, N_("not delivered to the handset")),
+        "failed": (DeliveryState.FAILED, N_("failed")),
+        "fail": (DeliveryState.FAILED, N_("failed")),
+        "error": (DeliveryState.FAILED, N_("failed")),
+        "rejected": (DeliveryState.FAILED, N_("rejected")),
+        "expired": (DeliveryState.EXPIRED, N_("expired before it could be delivered")),
+        "cancelled": (DeliveryState.ABORTED, N_("cancelled, will not be sent")),
+        "canceled": (DeliveryState.ABORTED, N_("cancelled, will not be sent")),
     }
 )
-"""Normalised word (lower case, ``_`` for spaces and hyphens) → (state, meaning)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,5 +84,9 @@ def read_state(state: str, status: str = "") -> StateReading:
         if entry is not None:
             return StateReading(entry[0], word, entry[1])
     raw = state if state.strip() else status
-    detail = f"unrecognised Parrotica state {raw!r}" if raw.strip() else "no state reported"
+    detail = (
+        _("unrecognised Parrotica state {state!r}").format(state=raw)
+        if raw.strip()
+        else _("no state reported")
+    )
     return StateReading(None, raw, detail)
