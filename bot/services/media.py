@@ -99,7 +99,7 @@ def plan_media(
         "name": echo(file_name or ""),
         "what": _(what),
         "ext": echo(ext),
-        "type": echo(mime_type or "unknown"),  # i18n: not shown
+        "type": echo(mime_type) if mime_type else _("unknown"),
         "allowed": allowed_summary(limits),
     }
     if ext not in limits:
