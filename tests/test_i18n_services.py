@@ -10,13 +10,15 @@ it. The same commands in an English chat read as before, and the input grammar (
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import select
 
 from bot.services.segments import describe
+from bot.tracking.reconcile import RECONCILE_AFTER
 from i18n import use_language
 from providers.sms_encoding import count_segments
 from storage.models import Message, Schedule, ScheduleState
@@ -24,6 +26,7 @@ from tests.conftest import USER, Bot, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram
 from tests.schedule_support import T0, at, manual_bot, runner_of, schedule
+from tests.tracking_support import FakeClock, tracker_of
 
 NUMBER = "6281234567890"
 
@@ -107,6 +110,26 @@ async def test_a_late_run_says_so_in_indonesian_on_its_card(idbot: Bot) -> None:
     assert "terkirim terlambat 5m" in card, card
     assert "jadwal sebelumnya dilewati saat bot tidak berjalan" in card
     assert len(idbot.nusa.sent) == 1
+
+
+def _timeout(request: httpx.Request) -> Exception:
+    return httpx.ReadTimeout("slow", request=request)
+
+
+async def test_a_lost_answer_is_noted_in_the_chats_language(tbot: Bot, clock: FakeClock) -> None:
+    # The tracker's sweep runs outside any update: it writes the note in the chat's language.
+    await tbot.connect()
+    await tbot.private("/lang id")
+    tbot.nusa.raise_next(_timeout, path_contains="message")
+    await tbot.private(f"/send nusasms:wa {NUMBER} Halo")
+    (message,) = await stored_messages(tbot)
+    assert message.state == "unknown"
+    assert "mungkin sudah atau belum terkirim" in message.detail, message.detail
+    await tracker_of(tbot).tick(datetime.now(UTC) + RECONCILE_AFTER + timedelta(seconds=5))
+    (message,) = await stored_messages(tbot)
+    assert message.state == "unknown"
+    assert "NusaSMS tidak dapat ditanya apakah pesan sudah dikirim" in message.detail
+    assert tbot.nusa.sent == []
 
 
 async def test_english_chats_read_as_before(sbot: Bot) -> None:
