@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.services.errors import BadInput, NotConnected, echo
+from i18n import _
 from providers.base import AccountInfo, Balance, BalanceKind, Provider
 from providers.errors import AuthError, ProviderError
 from providers.registry import (
@@ -44,7 +45,11 @@ def provider_spec(name: str) -> ProviderSpec:
     """
     spec = REGISTRY.get(name.strip().lower())
     if spec is None:
-        raise BadInput(f"Unknown provider “{echo(name)}”. Known providers: {', '.join(REGISTRY)}.")
+        raise BadInput(
+            _("Unknown provider “{name}”. Known providers: {known}.").format(
+                name=echo(name), known=", ".join(REGISTRY)
+            )
+        )
     return spec
 
 
@@ -54,12 +59,13 @@ def check_fields(spec: ProviderSpec, values: Mapping[str, str]) -> None:
     if set(values) - known:
         # Not named: a key typed without "=" (a base64 key ending in "==") is the secret.
         raise BadInput(
-            f"{spec.display} does not take one of these keys. "
-            f"Its keys are: {', '.join(f.key for f in spec.credentials)}."
+            _("{provider} does not take one of these keys. Its keys are: {keys}.").format(
+                provider=spec.display, keys=", ".join(f.key for f in spec.credentials)
+            )
         )
     empty = sorted(k for k, v in values.items() if not v.strip())
     if empty:
-        raise BadInput(f"These keys have no value: {', '.join(empty)}.")
+        raise BadInput(_("These keys have no value: {keys}.").format(keys=", ".join(empty)))
 
 
 class Accounts:
@@ -87,7 +93,11 @@ class Accounts:
         merged.update({k: v.strip() for k, v in values.items()})
         missing = [f.key for f in spec.credentials if f.required and not merged.get(f.key)]
         if missing:
-            raise BadInput(f"{spec.display} needs {', '.join(missing)}.")
+            raise BadInput(
+                _("{provider} needs {keys}.").format(
+                    provider=spec.display, keys=", ".join(missing)
+                )
+            )
         adapter = await self._adapters.get(spec, merged)
         try:
             info = await adapter.verify()
@@ -96,8 +106,9 @@ class Accounts:
             if not isinstance(exc, AuthError):
                 raise
             raise AuthError(
-                f"{spec.display} refused these credentials, so nothing was stored. "
-                f"({exc.message})",
+                _(
+                    "{provider} refused these credentials, so nothing was stored. ({reason})"
+                ).format(provider=spec.display, reason=exc.message),
                 provider=spec.display,
             ) from exc
         await self._repo.save_credential(
@@ -123,7 +134,9 @@ class Accounts:
         except NotConnected:  # undecryptable: no adapter was built from it; the row still goes
             values = {}
         if not await self._repo.delete_credential(chat_id, spec.name):
-            raise NotConnected(f"{spec.display} is not connected in this chat.")
+            raise NotConnected(
+                _("{provider} is not connected in this chat.").format(provider=spec.display)
+            )
         if values:  # built again on next use should another chat share the account
             await self._adapters.forget(spec, values)
         chat = await self._repo.get_chat(chat_id)
@@ -155,8 +168,10 @@ class Accounts:
             values = self._cipher.decrypt(cred.secret)
         except UndecryptableSecret as exc:
             raise NotConnected(
-                f"The stored {spec.display} credentials cannot be decrypted (was SECRET_KEY "
-                f"changed?). Connect again with /connect {spec.name}."
+                _(
+                    "The stored {provider} credentials cannot be decrypted (was SECRET_KEY "
+                    "changed?). Connect again with /connect {name}."
+                ).format(provider=spec.display, name=spec.name)
             ) from exc
         # Keyed by the ciphertext: new credentials (or a rotated key) are a new entry.
         if len(self._plain) >= PLAIN_CACHE:
@@ -177,16 +192,24 @@ class Accounts:
         values = await self.stored_values(chat_id, spec)
         if not values:
             raise NotConnected(
-                f"{spec.display} is not connected in this chat. "
-                f"An admin can connect it with /connect {spec.name}."
+                _(
+                    "{provider} is not connected in this chat. "
+                    "An admin can connect it with /connect {name}."
+                ).format(provider=spec.display, name=spec.name)
             )
         missing = [k for k in channel.credentials if not values.get(k)] if channel else []
         if missing:
             pairs = " ".join(f"{k}=…" for k in missing)
             raise NotConnected(
-                f"{spec.name}:{channel.name if channel else ''} needs {', '.join(missing)}, "
-                f"which this chat has not stored. An admin can add them with "
-                f"/connect {spec.name} {pairs} (keys already stored are kept)."
+                _(
+                    "{route} needs {keys}, which this chat has not stored. An admin can add "
+                    "them with /connect {name} {pairs} (keys already stored are kept)."
+                ).format(
+                    route=f"{spec.name}:{channel.name if channel else ''}",
+                    keys=", ".join(missing),
+                    name=spec.name,
+                    pairs=pairs,
+                )
             )
         return await self._adapters.get(spec, values)
 
@@ -202,8 +225,10 @@ class Accounts:
             ]
             if not specs:
                 raise NotConnected(
-                    "No provider is connected in this chat. Connect one with "
-                    f"/connect &lt;provider&gt; ({provider_names()})."
+                    _(
+                        "No provider is connected in this chat. Connect one with "
+                        "/connect &lt;provider&gt; ({names})."
+                    ).format(names=provider_names())
                 )
         reports = []
         for spec in specs:

@@ -17,6 +17,7 @@ from bot.services.accounts import Accounts, provider_spec
 from bot.services.errors import BadInput, NotConnected, echo
 from bot.services.integers import read_id, read_whole
 from bot.services.phones import normalise
+from i18n import N_, _, ngettext
 from providers.base import (
     ActivityEntry,
     ActivityLog,
@@ -33,8 +34,10 @@ from storage.repo import Repository
 MAX_DELETE = 100  # ids per /contacts del (one request)
 MAX_PAGE = 100_000
 MAX_NAME = 100
-ADD_USAGE = "Usage: /contacts add &lt;name&gt; &lt;number&gt; (a name with spaces may be quoted)"
-DEL_USAGE = "Usage: /contacts del &lt;id&gt;[,&lt;id&gt;…]"
+ADD_USAGE = N_(
+    "Usage: /contacts add &lt;name&gt; &lt;number&gt; (a name with spaces may be quoted)"
+)
+DEL_USAGE = N_("Usage: /contacts del &lt;id&gt;[,&lt;id&gt;…]")
 _QUOTED = re.compile(r"""^(["'“‘])(?P<name>.*?)["'”’](?:\s+(?P<rest>.*))?$""", re.DOTALL)
 _SEPARATORS = re.compile(r"[,\s]+")
 
@@ -44,16 +47,16 @@ class Feature:
     """A capability the use-cases need, and how to word it in a reply."""
 
     declared: Callable[[Capabilities], bool]
-    noun: str  # "address book"
+    noun: str  # "address book", marked with N_ and translated where a reply names it
 
     @property
     def what(self) -> str:
-        """The noun with its article, for a sentence."""
-        return f"an {self.noun}"
+        """The noun in the current language, for a sentence."""
+        return _(self.noun)
 
 
-ADDRESS_BOOK = Feature(lambda c: c.address_book, "address book")
-ACTIVITY = Feature(lambda c: c.activity, "activity log")
+ADDRESS_BOOK = Feature(lambda c: c.address_book, N_("address book"))
+ACTIVITY = Feature(lambda c: c.activity, N_("activity log"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,17 +109,18 @@ def offered_by(feature: Feature) -> list[ProviderSpec]:
 def _offer(feature: Feature) -> str:
     specs = offered_by(feature)
     if not specs:
-        return f"No provider this bot knows offers {feature.what}."
+        return _("No provider this bot knows offers an {feature}.").format(feature=feature.what)
     names = ", ".join(s.display for s in specs)
-    return (
-        f"{names} {'offers' if len(specs) == 1 else 'offer'} {feature.what}: an admin can "
-        f"connect it with /connect {specs[0].name}."
-    )
+    return ngettext(
+        "{names} offers an {feature}: an admin can connect it with /connect {name}.",
+        "{names} offer an {feature}: an admin can connect it with /connect {name}.",
+        len(specs),
+    ).format(names=names, feature=feature.what, name=specs[0].name)
 
 
 def split_provider(body: str) -> tuple[str | None, str]:
     """A leading provider name (``<provider> 2``) and the rest of the arguments."""
-    head, _, rest = body.strip().partition(" ")
+    head, _sep, rest = body.strip().partition(" ")
     if head.lower() in REGISTRY:
         return head.lower(), rest.strip()
     return None, body.strip()
@@ -135,8 +139,9 @@ def parse_page(text: str) -> int:
     page = read_whole(raw)
     if page is None or not 1 <= page <= MAX_PAGE:
         raise BadInput(
-            f"“{echo(raw)}” is not a page number: pages are whole numbers from 1, "
-            "e.g. /contacts 2."
+            _(
+                "“{page}” is not a page number: pages are whole numbers from 1, e.g. /contacts 2."
+            ).format(page=echo(raw))
         )
     return page
 
@@ -153,21 +158,27 @@ def parse_new_contact(text: str) -> tuple[str, str]:
     """
     body = text.strip()
     if not body:
-        raise BadInput(f"Name the contact and its number. {ADD_USAGE}")
+        raise BadInput(_("Name the contact and its number.") + " " + _(ADD_USAGE))
     quoted = _QUOTED.match(body)
     if quoted:
         name, number = quoted.group("name").strip(), (quoted.group("rest") or "").strip()
     else:
-        name, _, number = body.rpartition(" ")
+        name, _sep, number = body.rpartition(" ")
         if not any(ch.isdigit() for ch in number):  # words only: a name without a number
             name, number = body, ""
     name = " ".join(name.split())
     if not number:
-        raise BadInput(f"“{echo(name)}” needs a number. {ADD_USAGE}")
+        raise BadInput(_("“{name}” needs a number.").format(name=echo(name)) + " " + _(ADD_USAGE))
     if not name:
-        raise BadInput(f"The number {echo(number)} needs a name. {ADD_USAGE}")
+        raise BadInput(
+            _("The number {number} needs a name.").format(number=echo(number)) + " " + _(ADD_USAGE)
+        )
     if len(name) > MAX_NAME:
-        raise BadInput(f"A contact name has at most {MAX_NAME} characters ({len(name)} given).")
+        raise BadInput(
+            _("A contact name has at most {limit} characters ({given} given).").format(
+                limit=MAX_NAME, given=len(name)
+            )
+        )
     return name, number
 
 
@@ -181,21 +192,26 @@ def parse_ids(text: str) -> tuple[int, ...]:
     """
     tokens = [t for t in _SEPARATORS.split(text.strip()) if t]
     if not tokens:
-        raise BadInput(f"Name the contacts to delete. {DEL_USAGE}")
+        raise BadInput(_("Name the contacts to delete.") + " " + _(DEL_USAGE))
     ids: list[int] = []
     for token in tokens:
         contact_id = read_id(token)
         if contact_id is None:
             raise BadInput(
-                f"“{echo(token)}” is not a contact id: ids are positive whole numbers, as "
-                f"/contacts lists them. Nothing was deleted. {DEL_USAGE}"
+                _(
+                    "“{token}” is not a contact id: ids are positive whole numbers, as "
+                    "/contacts lists them. Nothing was deleted."
+                ).format(token=echo(token))
+                + " "
+                + _(DEL_USAGE)
             )
         ids.append(contact_id)
     distinct = tuple(dict.fromkeys(ids))
     if len(distinct) > MAX_DELETE:
         raise BadInput(
-            f"At most {MAX_DELETE} contacts per /contacts del ({len(distinct)} given). "
-            "Nothing was deleted."
+            _(
+                "At most {limit} contacts per /contacts del ({given} given). Nothing was deleted."
+            ).format(limit=MAX_DELETE, given=len(distinct))
         )
     return distinct
 
@@ -231,8 +247,12 @@ class AddressBooks:
         except BadInput as exc:
             if any(ch.isdigit() for ch in name.rsplit(" ", 1)[-1]):  # "+62 812 3456 7890"
                 raise BadInput(
-                    f"{exc.message} Write the number without spaces, or quote the name: "
-                    '/contacts add "Budi Santoso" +62 812 3456 7890.'
+                    exc.message
+                    + " "
+                    + _(
+                        "Write the number without spaces, or quote the name: "
+                        '/contacts add "Budi Santoso" +62 812 3456 7890.'
+                    )
                 ) from exc
             raise
         spec, book = await self._address_book(chat_id, provider)
@@ -240,7 +260,7 @@ class AddressBooks:
         detail = f"{spec.name}: {name} {number}"
         if contact is not None:
             detail += f" (id {contact.id})"
-        await self._repo.audit(chat_id, actor, "contacts add", detail)
+        await self._repo.audit(chat_id, actor, "contacts add", detail)  # i18n: not shown
         return ContactAdded(spec, name, number, contact)
 
     async def delete_contacts(
@@ -251,7 +271,10 @@ class AddressBooks:
         spec, book = await self._address_book(chat_id, provider)
         await book.delete_contacts(ids)
         await self._repo.audit(
-            chat_id, actor, "contacts del", f"{spec.name}: {', '.join(map(str, ids))}"
+            chat_id,
+            actor,
+            "contacts del",  # i18n: not shown
+            f"{spec.name}: {', '.join(map(str, ids))}",
         )
         return ContactsDeleted(spec, ids)
 
@@ -289,13 +312,23 @@ class AddressBooks:
         if provider:
             spec = provider_spec(provider)
             if not feature.declared(spec.capabilities):
-                raise BadInput(f"{spec.display} has no {feature.noun}. {_offer(feature)}")
+                raise BadInput(
+                    _("{provider} has no {feature}.").format(
+                        provider=spec.display, feature=feature.what
+                    )
+                    + " "
+                    + _offer(feature)
+                )
         else:
             connected = [REGISTRY.get(c.provider) for c in await self._accounts.connected(chat_id)]
             usable = [s for s in connected if s is not None and feature.declared(s.capabilities)]
             if not usable:
                 raise NotConnected(
-                    f"No provider connected in this chat offers {feature.what}. {_offer(feature)}"
+                    _("No provider connected in this chat offers an {feature}.").format(
+                        feature=feature.what
+                    )
+                    + " "
+                    + _offer(feature)
                 )
             spec = usable[0]
         return spec, await self._accounts.adapter(chat_id, spec)
@@ -303,4 +336,8 @@ class AddressBooks:
 
 def _undeclared(spec: ProviderSpec, feature: Feature) -> BadInput:
     # The capability is declared but the adapter lacks the methods: a bug, said plainly.
-    return BadInput(f"{spec.display} declares {feature.what} but its adapter does not offer it.")
+    return BadInput(
+        _("{provider} declares an {feature} but its adapter does not offer it.").format(
+            provider=spec.display, feature=feature.what
+        )
+    )

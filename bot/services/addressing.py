@@ -86,8 +86,10 @@ def read_pairs(text: str) -> dict[str, str]:
         if match is None:
             token = text[position:].split()[0]
             raise BadInput(
-                f"“{echo(token)}” is not key=value: after template:&lt;name&gt; come only "
-                'key=value pairs (a value with spaces goes in quotes: city="Jakarta Selatan").'
+                _(
+                    "“{token}” is not key=value: after template:&lt;name&gt; come only "
+                    'key=value pairs (a value with spaces goes in quotes: city="Jakarta Selatan").'
+                ).format(token=echo(token))
             )
         key, *values = match.groups()
         pairs[field_key(key)] = next(v for v in values if v is not None)
@@ -132,8 +134,15 @@ class Addressing:
         names = [r.strip()[len(LIST_PREFIX) :] for r in typed if is_list(r)]
         if names and not route.channel.phone_recipients:
             raise BadInput(
-                f"{route} takes {_(route.channel.recipient_noun)}, not list:{echo(names[0])}: "
-                f"a list holds phone numbers, for {phone_routes()}."
+                _(
+                    "{route} takes {noun}, not list:{name}: a list holds phone numbers, "
+                    "for {routes}."
+                ).format(
+                    route=route,
+                    noun=_(route.channel.recipient_noun),
+                    name=echo(names[0]),
+                    routes=phone_routes(),
+                )
             )
         people: dict[str, Mapping[str, str] | None] = {}
         uses: list[ListUse] = []
@@ -146,9 +155,10 @@ class Addressing:
                 continue
             if len(people) + row.size > MAX_RECIPIENTS:
                 raise BadInput(
-                    f"At most {MAX_RECIPIENTS:,} recipients per send; with the list "
-                    f"“{escape(row.name)}” ({row.size:,} numbers) this send has more. Split "
-                    "the list into smaller ones."
+                    _(
+                        "At most {limit:,} recipients per send; with the list “{name}” "
+                        "({size:,} numbers) this send has more. Split the list into smaller ones."
+                    ).format(limit=MAX_RECIPIENTS, name=escape(row.name), size=row.size)
                 )
             entries = await self._lists.entries(row)
             uses.append(ListUse(row.name, row.size, row.updated_at))
@@ -168,19 +178,16 @@ class Addressing:
         match = _TEMPLATE.match(text)
         assert match is not None
         if not match.group(1):
-            raise BadInput("Name the template: template:&lt;name&gt; [key=value …] (/templates).")
+            raise BadInput(
+                _("Name the template: template:&lt;name&gt; [key=value …] (/templates).")
+            )
         template = await self._templates.get(chat.id, match.group(1))
         fields = placeholders(template.text)
         given = read_pairs(match.group(2))
         known = {field_key(f) for f in fields}
         unknown = [k for k in given if k not in known]
         if unknown:
-            has = ", ".join("{" + f + "}" for f in fields[:10]) or "no placeholders"
-            more = f" and {len(fields) - 10} more" if len(fields) > 10 else ""
-            raise BadInput(
-                f"The template “{escape(template.name)}” has no placeholder "
-                f"{{{echo(unknown[0])}}}; it has {escape(has)}{more}."
-            )
+            raise BadInput(_no_placeholder(template.name, unknown[0], fields))
         needed = [f for f in fields if field_key(f) not in given]
         recipients = list(people)
         if not needed:
@@ -218,29 +225,67 @@ def _key(item: str, country: str | None) -> str:
         return item.strip()
 
 
+def _no_placeholder(name: str, unknown: str, fields: Sequence[str]) -> str:
+    """The refusal of a pair naming a placeholder the template lacks, listing those it has."""
+    values = {
+        "name": escape(name),
+        "field": echo(unknown),
+        "fields": escape(", ".join("{" + f + "}" for f in fields[:10])),
+        "more": len(fields) - 10,
+    }
+    if not fields:
+        text = _("The template “{name}” has no placeholder {{{field}}}; it has no placeholders.")
+    elif len(fields) > 10:
+        text = _(
+            "The template “{name}” has no placeholder {{{field}}}; it has {fields} and {more} "
+            "more."
+        )
+    else:
+        text = _("The template “{name}” has no placeholder {{{field}}}; it has {fields}.")
+    return text.format(**values)
+
+
 def _check(route: Route, text: str, recipient: str) -> None:
     try:
         validate_text(route, text, None)
     except BadInput as exc:
-        who = f" for {echo(recipient)}" if recipient else ""
-        raise BadInput(f"Nothing was sent: the filled template{who}: {exc.message}") from None
+        if recipient:
+            message = _("Nothing was sent: the filled template for {recipient}: {reason}").format(
+                recipient=echo(recipient), reason=exc.message
+            )
+        else:
+            message = _("Nothing was sent: the filled template: {reason}").format(
+                reason=exc.message
+            )
+        raise BadInput(message) from None
 
 
 def _missing(name: str, missing: Mapping[str, list[str]], total: int) -> str:
-    lines = [f"Nothing was sent: the template “{escape(name)}” lacks values."]
+    lines = [_("Nothing was sent: the template “{name}” lacks values.").format(name=escape(name))]
     lacking = [(field, people) for field, people in missing.items() if people]
     for field, people in lacking[:SHOWN]:
-        shown = ", ".join(echo(p) for p in people[:SHOWN])
-        more = f" and {len(people) - SHOWN:,} more" if len(people) > SHOWN else ""
-        lines.append(
-            f"{{{escape(field)}}}: no value for {len(people):,} of {total:,} recipients "
-            f"({shown}{more})."
-        )
+        values = {
+            "field": escape(field),
+            "count": len(people),
+            "total": total,
+            "shown": ", ".join(echo(p) for p in people[:SHOWN]),
+            "more": len(people) - SHOWN,
+        }
+        if len(people) > SHOWN:
+            line = _(
+                "{{{field}}}: no value for {count:,} of {total:,} recipients "
+                "({shown} and {more:,} more)."
+            )
+        else:
+            line = _("{{{field}}}: no value for {count:,} of {total:,} recipients ({shown}).")
+        lines.append(line.format(**values))
     if len(lacking) > SHOWN:
-        lines.append(f"…and {len(lacking) - SHOWN} more placeholders.")
+        lines.append(_("…and {count} more placeholders.").format(count=len(lacking) - SHOWN))
     first = lacking[0][0]
     lines.append(
-        f"Give one value for everyone with {escape(field_key(first))}=…, or fill the "
-        f"“{escape(first)}” column of the list for them."
+        _(
+            "Give one value for everyone with {key}=…, or fill the “{column}” column of the "
+            "list for them."
+        ).format(key=escape(field_key(first)), column=escape(first))
     )
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from bot.services.accounts import Accounts
 from bot.services.errors import BadInput, echo
+from i18n import _
 from providers.registry import REGISTRY, Route
 
 FLAG_VALUES = {"otp": "Y"}
@@ -23,9 +24,17 @@ def channel_options(route: Route, flags: Sequence[str]) -> dict[str, str]:
         name = flag.removeprefix("--").lower()
         if name not in FLAG_VALUES:
             known = ", ".join(f"--{n}" for n in FLAG_VALUES)
-            raise BadInput(f"Unknown option {echo(flag)}. Options: {known} (SMS routes only).")
+            raise BadInput(
+                _("Unknown option {flag}. Options: {known} (SMS routes only).").format(
+                    flag=echo(flag), known=known
+                )
+            )
         if name not in route.channel.options:
-            raise BadInput(f"--{name} does not apply to {route}; it works on {routes_with(name)}.")
+            raise BadInput(
+                _("--{name} does not apply to {route}; it works on {routes}.").format(
+                    name=name, route=route, routes=routes_with(name)
+                )
+            )
         options[name] = FLAG_VALUES[name]
     return options
 

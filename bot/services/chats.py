@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from bot.services.errors import BadInput, NotAllowed, echo
 from bot.services.phones import valid_country
 from bot.services.quiet import OFF, QuietHours
-from i18n import ENGLISH, LANGUAGES, _, supported
+from i18n import ENGLISH, LANGUAGES, N_, _, supported
 from providers.registry import Route, UnknownRoute, example_route, parse_route
 from storage.models import Chat, Member, Role
 from storage.repo import Repository
 
 PRIVATE = "private"
-ROLES_ARE_FOR_GROUPS = "Roles are for group chats; in a private chat you can do it all."
+ROLES_ARE_FOR_GROUPS = N_("Roles are for group chats; in a private chat you can do it all.")
 
 
 def route_from(text: str) -> Route:
@@ -37,13 +37,13 @@ def route_chain(text: str) -> list[Route]:
     """
     parts = [p.strip() for p in text.split(",")]
     if not all(parts):
-        raise BadInput("A route list is written route,route with nothing between the commas.")
+        raise BadInput(_("A route list is written route,route with nothing between the commas."))
     routes = [route_from(p) for p in parts]
     names = [str(r) for r in routes]
     if len(set(names)) != len(names):
-        raise BadInput("A route is named twice in the list.")
+        raise BadInput(_("A route is named twice in the list."))
     if len(routes) > MAX_CHAIN:
-        raise BadInput(f"A failover chain has at most {MAX_CHAIN} routes.")
+        raise BadInput(_("A failover chain has at most {limit} routes.").format(limit=MAX_CHAIN))
     return routes
 
 
@@ -59,12 +59,14 @@ def valid_timezone(name: str) -> str:
         return "UTC"
     if candidate not in available_timezones():
         raise BadInput(
-            f"“{echo(name)}” is not a time zone. Use an Area/City name like Asia/Jakarta."
+            _("“{name}” is not a time zone. Use an Area/City name like Asia/Jakarta.").format(
+                name=echo(name)
+            )
         )
     try:
         ZoneInfo(candidate)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise BadInput(f"“{echo(name)}” is not a time zone.") from exc
+        raise BadInput(_("“{name}” is not a time zone.").format(name=echo(name))) from exc
     return candidate
 
 
@@ -106,8 +108,10 @@ class Chats:
         if not chat.default_route:
             example = example_route()
             raise BadInput(
-                f"This chat has no default route. Name one (/send {example} …) "
-                f"or set it with /use {example}."
+                _(
+                    "This chat has no default route. Name one (/send {example} …) "
+                    "or set it with /use {example}."
+                ).format(example=example)
             )
         return route_chain(chat.default_route)
 
@@ -191,12 +195,14 @@ class Chats:
     ) -> Role:
         """Give a member a role (group chats only)."""
         if chat.kind == PRIVATE:
-            raise NotAllowed(ROLES_ARE_FOR_GROUPS)
+            raise NotAllowed(_(ROLES_ARE_FOR_GROUPS))
         try:
             role = Role(role_name.strip().lower())
         except ValueError as exc:
             raise BadInput(
-                f"“{echo(role_name)}” is not a role. Use admin, operator or viewer."
+                _("“{role}” is not a role. Use admin, operator or viewer.").format(
+                    role=echo(role_name)
+                )
             ) from exc
         await self._repo.set_role(chat.id, user_id, role=role, username=username, actor=actor)
         await self._repo.audit(chat.id, actor, "role", f"{user_id}={role.value}")

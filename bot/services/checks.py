@@ -18,6 +18,7 @@ from typing import Any
 from bot.services.accounts import Accounts
 from bot.services.errors import BadInput, NotAllowed, echo
 from bot.services.phones import normalise
+from i18n import _
 from providers.base import PhoneChecker, PhoneCheckResult
 from providers.errors import ProviderError
 from providers.number_checks import NumberCheck, number_check_providers, read_results
@@ -73,9 +74,13 @@ def check_numbers(
     """
     items = [r.strip() for r in raw if r.strip()]
     if not items:
-        raise BadInput("Usage: /check &lt;number&gt;[,&lt;number&gt;…]")
+        raise BadInput(_("Usage: /check &lt;number&gt;[,&lt;number&gt;…]"))
     if len(items) > MAX_NUMBERS:
-        raise BadInput(f"At most {MAX_NUMBERS} numbers per /check ({len(items)} given).")
+        raise BadInput(
+            _("At most {limit} numbers per /check ({given} given).").format(
+                limit=MAX_NUMBERS, given=len(items)
+            )
+        )
     found = _Normalised()
     for item in items:
         try:
@@ -85,15 +90,21 @@ def check_numbers(
             continue
         if not rules.accepts(digits):
             found.errors.append(
-                f"“{echo(item)}” has {len(digits)} digits; {spec.display} checks "
-                f"{rules.min_digits} to {rules.max_digits}."
+                _("“{number}” has {count} digits; {provider} checks {low} to {high}.").format(
+                    number=echo(item),
+                    count=len(digits),
+                    provider=spec.display,
+                    low=rules.min_digits,
+                    high=rules.max_digits,
+                )
             )
             continue
         found.numbers.append(digits)
     if found.errors:
         shown = "\n".join(found.errors[:5])
-        more = f"\n…and {len(found.errors) - 5} more." if len(found.errors) > 5 else ""
-        raise BadInput(f"Nothing was checked:\n{shown}{more}")
+        if len(found.errors) > 5:
+            shown += "\n" + _("…and {count} more.").format(count=len(found.errors) - 5)
+        raise BadInput(_("Nothing was checked:") + "\n" + shown)
     return list(dict.fromkeys(found.numbers))
 
 
@@ -133,7 +144,7 @@ class PhoneChecks:
         numbers = check_numbers(raw, country, spec=spec, rules=rules)
         adapter = await self._accounts.adapter(chat_id, spec)
         if not isinstance(adapter, PhoneChecker):
-            raise NotAllowed("This provider cannot check WhatsApp numbers.")
+            raise NotAllowed(_("This provider cannot check WhatsApp numbers."))
         url = callback_url(spec.name)
         submitted: list[str] = []
         requests = 0
@@ -153,7 +164,12 @@ class PhoneChecks:
             submitted.extend(batch)
             requests += 1
         await self._repo.audit(
-            chat_id, actor, "check", f"{len(submitted)} number(s) in {requests} request(s)"
+            chat_id,
+            actor,
+            "check",
+            _("{count} number(s) in {requests} request(s)").format(
+                count=len(submitted), requests=requests
+            ),
         )
         return CheckSubmission(spec.display, numbers, submitted, requests, bool(url))
 
@@ -166,7 +182,7 @@ class PhoneChecks:
         """
         offered = number_check_providers()
         if not offered:
-            raise NotAllowed("No provider this bot knows can check WhatsApp numbers.")
+            raise NotAllowed(_("No provider this bot knows can check WhatsApp numbers."))
         if len(offered) > 1:
             for spec, rules in offered:
                 if await self._accounts.is_connected(chat_id, spec.name):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from bot.services.errors import BadInput
+from i18n import _
 from storage.history import MessageFilter
 from storage.repo import Repository
 
@@ -95,8 +96,10 @@ async def export_csv(repo: Repository, chat_id: int, where: MessageFilter) -> Ex
             text.truncate()
             if out.tell() > MAX_BYTES:
                 raise BadInput(
-                    "The export is larger than the 50 MB Telegram lets a bot send. Narrow it "
-                    "with since=YYYY-MM-DD, state= or route=."
+                    _(
+                        "The export is larger than the 50 MB Telegram lets a bot send. Narrow it "
+                        "with since=YYYY-MM-DD, state= or route=."
+                    )
                 )
         out.seek(0)
     except BaseException:

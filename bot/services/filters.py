@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 from bot.services.chats import route_from
 from bot.services.errors import BadInput, echo
 from bot.services.phones import normalise
+from i18n import N_, _
 from providers.base import DeliveryState
 from providers.registry import REGISTRY
 from storage.history import MessageFilter
 
 KEYS = ("route", "state", "to", "since")
-HOW = "route=&lt;route&gt;, state=&lt;state&gt;, to=&lt;recipient&gt;, since=YYYY-MM-DD"
+HOW = N_("route=&lt;route&gt;, state=&lt;state&gt;, to=&lt;recipient&gt;, since=YYYY-MM-DD")
 _NUMBER_PIECE = re.compile(r"^[0-9().\-]+$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
@@ -45,11 +46,15 @@ def read_filters(tokens: Sequence[str], *, zone: str, country: str | None, today
     seen: dict[str, str] = {}
     for key, value in _pairs(tokens):
         if key not in KEYS:
-            raise BadInput(f"Unknown filter “{echo(key)}=”. Filters are {HOW}.")
+            raise BadInput(
+                _("Unknown filter “{key}=”. Filters are {how}.").format(key=echo(key), how=_(HOW))
+            )
         if key in seen:
-            raise BadInput(f"{key}= is given twice; give each filter once.")
+            raise BadInput(_("{key}= is given twice; give each filter once.").format(key=key))
         if not value:
-            raise BadInput(f"{key}= needs a value. Filters are {HOW}.")
+            raise BadInput(
+                _("{key}= needs a value. Filters are {how}.").format(key=key, how=_(HOW))
+            )
         seen[key] = value
         if key == "route":
             where = _route(where, value)
@@ -72,7 +77,11 @@ def _pairs(tokens: Sequence[str]) -> list[tuple[str, str]]:
             pairs[-1] = ("to", f"{pairs[-1][1]} {token}")
             continue
         if not sep or not key:
-            raise BadInput(f"“{echo(token)}” is not a filter. Filters are {HOW}.")
+            raise BadInput(
+                _("“{token}” is not a filter. Filters are {how}.").format(
+                    token=echo(token), how=_(HOW)
+                )
+            )
         pairs.append((key.lower(), value))
     return pairs
 
@@ -90,7 +99,11 @@ def _state(value: str) -> str:
         return DeliveryState(value.lower()).value
     except ValueError:
         states = ", ".join(s.value for s in DeliveryState)
-        raise BadInput(f"Unknown state “{echo(value)}”: use one of {states}.") from None
+        raise BadInput(
+            _("Unknown state “{state}”: use one of {states}.").format(
+                state=echo(value), states=states
+            )
+        ) from None
 
 
 def _recipient(value: str, country: str | None) -> str:
@@ -109,8 +122,12 @@ def _since(value: str, zone: str, today: date) -> datetime:
         day = date.fromisoformat(value)
     except ValueError:
         raise BadInput(
-            f"“{echo(value)}” is not a date: since= takes YYYY-MM-DD, e.g. since={today}."
+            _("“{value}” is not a date: since= takes YYYY-MM-DD, e.g. since={today}.").format(
+                value=echo(value), today=today
+            )
         ) from None
     if day > today:
-        raise BadInput(f"since={day} is in the future: no message can match it yet.")
+        raise BadInput(
+            _("since={day} is in the future: no message can match it yet.").format(day=day)
+        )
     return datetime.combine(day, time(), tzinfo=ZoneInfo(zone))

@@ -52,6 +52,7 @@ from bot.services.scheduling import Created, ScheduleDraft, Schedules
 from bot.services.sending import SendRequest, addressed
 from bot.services.stoplist import drop_stopped
 from bot.services.when import When
+from i18n import _
 from providers.base import BalanceKind, Cost, Media
 from providers.errors import ProviderError
 from providers.registry import Route
@@ -199,7 +200,7 @@ class SendGate:
         # A file may go without a caption: counted as the send path will check it, with one.
         probe = replace(request, media=Media(media.file_name, b"")) if media else request
         pairs = await self.counted(chat, request.route, addressed(probe)[1])
-        groups = sum(1 for to, _ in pairs if request.route.channel.names_group(to))
+        groups = sum(1 for to, _text in pairs if request.route.channel.names_group(to))
         large = len(pairs) > self.confirm_above or groups > 0
         approve = self._approvals.needed(chat, role, len(pairs), unknown=groups > 0)
         if not large and until is None and not approve:
@@ -245,7 +246,7 @@ class SendGate:
         """
         request = draft_request(draft, origin="")
         pairs = await self.counted(chat, draft.route, addressed(request)[1])
-        groups = sum(1 for to, _ in pairs if draft.route.channel.names_group(to))
+        groups = sum(1 for to, _text in pairs if draft.route.channel.names_group(to))
         approve = self._approvals.needed(chat, role, len(pairs), unknown=groups > 0)
         payload = schedule_payload(draft, approve=approve)
         if len(pairs) <= self.confirm_above and not groups:
@@ -302,7 +303,9 @@ class SendGate:
         """The chat's send or schedule confirmation, or ``BadInput`` when there is none."""
         row = await self._confirmations.get(confirmation_id)
         if row is None or row.chat_id != chat_id or row.kind not in KINDS:
-            raise BadInput("This confirmation is not known here any more; run the command again.")
+            raise BadInput(
+                _("This confirmation is not known here any more; run the command again.")
+            )
         return row
 
     async def cancel(self, chat_id: int, confirmation_id: int, *, actor: int) -> bool:
@@ -318,16 +321,24 @@ class SendGate:
 
         """
         row = await self.waiting(chat.id, confirmation_id)
-        what = "send" if row.kind == SEND else "scheduled send"
         pressed = await self._confirmations.press(confirmation_id, by=actor)
         if pressed == Pressed.CANCELLED:
-            raise BadInput(f"This {what} was cancelled; nothing was sent.")
+            if row.kind == SEND:
+                raise BadInput(_("This send was cancelled; nothing was sent."))
+            raise BadInput(_("This scheduled send was cancelled; nothing was sent."))
         if pressed == Pressed.EXPIRED:
             minutes = int(CONFIRM_TTL.total_seconds() // 60)
-            raise BadInput(
-                f"This {what} waited more than {minutes} minutes for its confirmation and "
-                "expired; nothing was sent. Run the command again."
-            )
+            if row.kind == SEND:
+                expired = _(
+                    "This send waited more than {minutes} minutes for its confirmation and "
+                    "expired; nothing was sent. Run the command again."
+                )
+            else:
+                expired = _(
+                    "This scheduled send waited more than {minutes} minutes for its "
+                    "confirmation and expired; nothing was sent. Run the command again."
+                )
+            raise BadInput(expired.format(minutes=minutes))
         data: dict[str, Any] = json.loads(row.payload)
         if data.get("approve"):  # the operator confirmed it: now an admin decides
             origin = data.get("origin") or f"confirm:{confirmation_id}"
@@ -339,7 +350,7 @@ class SendGate:
                 else draft_request(read_draft(chat, data, self.clock()), origin="")
             )
             pairs = await self.counted(chat, request.route, addressed(request)[1])
-            groups = sum(1 for to, _ in pairs if request.route.channel.names_group(to))
+            groups = sum(1 for to, _text in pairs if request.route.channel.names_group(to))
             waiting = await self._hold_for_approval(
                 chat, row.kind, row.payload, origin, request, pairs, groups
             )
@@ -440,11 +451,25 @@ class SendGate:
     ) -> Held:
         """Keep a send for the end of quiet hours as a one-off scheduled send."""
         if media is not None or request.options:
-            what = f"A {media.what}" if media is not None else "A send with --otp"
+            if media is not None:
+                refusal = _(
+                    "🌙 Quiet hours ({window}, {zone}): A {what} cannot wait for {end:%H:%M}, "
+                    "since scheduled sends carry text only. Send it at once with /send now …, "
+                    "or again after the quiet hours. Nothing was sent."
+                )
+            else:
+                refusal = _(
+                    "🌙 Quiet hours ({window}, {zone}): A send with --otp cannot wait for "
+                    "{end:%H:%M}, since scheduled sends carry text only. Send it at once with "
+                    "/send now …, or again after the quiet hours. Nothing was sent."
+                )
             raise BadInput(
-                f"🌙 Quiet hours ({quiet.label}, {chat.timezone}): {what} cannot wait for "
-                f"{quiet.end:%H:%M}, since scheduled sends carry text only. Send it at once "
-                "with /send now …, or again after the quiet hours. Nothing was sent."
+                refusal.format(
+                    window=quiet.label,
+                    zone=chat.timezone,
+                    what=_(media.what) if media is not None else "",
+                    end=quiet.end,
+                )
             )
         earlier = await self._schedules.store.by_origin(request.origin)
         if earlier is not None:  # the command replayed (after a crash): held already
@@ -492,8 +517,8 @@ class SendGate:
         recent = await self._messages.sent_since(chat.id, self.clock() - REPEAT_WINDOW)
         row = await self._confirmations.ask(chat.id, actor, kind, payload, ttl=CONFIRM_TTL)
         assert row.id is not None
-        groups = sum(1 for to, _ in pairs if route.channel.names_group(to))
-        texts = {text for _, text in pairs}
+        groups = sum(1 for to, _text in pairs if route.channel.names_group(to))
+        texts = {text for _to, text in pairs}
         longest = max(texts, key=len) if texts else ""
         segments = parts = None
         if route.channel.sms and texts:
@@ -503,7 +528,7 @@ class SendGate:
                 if len(texts) == 1
                 else max(counted.values(), key=lambda s: s.segments)
             )
-            parts = sum(counted[t].segments for _, t in pairs)
+            parts = sum(counted[t].segments for _to, t in pairs)
         return Plan(
             confirmation_id=row.id,
             kind=row.kind,
@@ -539,7 +564,7 @@ class SendGate:
         cost = adapter.capabilities.cost(route.channel.name)
         if cost is None:
             return None
-        amount = sum(_units(cost, text, media is not None) for _, text in pairs)
+        amount = sum(_units(cost, text, media is not None) for _to, text in pairs)
         balance, problem = None, ""
         if adapter.capabilities.balance == BalanceKind.CREDIT:
             try:
@@ -549,5 +574,5 @@ class SendGate:
             else:
                 found = next((b for b in lines if b.name == cost.balance), None)
                 balance = found.amount if found is not None else None
-        groups = any(route.channel.names_group(to) for to, _ in pairs)
+        groups = any(route.channel.names_group(to) for to, _text in pairs)
         return Estimate(amount, cost.unit, cost.balance, balance, problem, at_least=groups)

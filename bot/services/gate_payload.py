@@ -17,6 +17,7 @@ from bot.services.errors import BadInput
 from bot.services.scheduling import ScheduleDraft
 from bot.services.sending import SendRequest
 from bot.services.when import Recurrence, When, load_zone
+from i18n import _
 from storage.models import Chat
 
 
@@ -119,8 +120,10 @@ def read_draft(chat: Chat, data: dict[str, Any], now: datetime) -> ScheduleDraft
     if at <= now:
         if rule is None:
             raise BadInput(
-                "The time of this scheduled send passed while it waited for its confirmation; "
-                "nothing was scheduled. Run /schedule again with a new time."
+                _(
+                    "The time of this scheduled send passed while it waited for its "
+                    "confirmation; nothing was scheduled. Run /schedule again with a new time."
+                )
             )
         at = rule.next_after(now, zone=load_zone(data["zone"]), anchor=at)
     return ScheduleDraft(

@@ -21,6 +21,7 @@ from bot.services.errors import BadInput
 from bot.services.integers import read_id, read_whole
 from bot.services.phones import normalise
 from bot.services.status import StatusReader
+from i18n import _
 from storage.lookup import PRIVATE, MessageLookup
 from storage.models import Chat, Message, StatusEvent, may_be_row_id, utcnow
 
@@ -83,7 +84,7 @@ def read_query(text: str) -> Query:
     if not typed:
         return Query()
     if len(typed) > MAX_QUERY:
-        raise BadInput("Type a message id (like 12) or a phone number.")
+        raise BadInput(_("Type a message id (like 12) or a phone number."))
     ident = read_id(typed)
     number = typed if _PHONE_LIKE.match(typed) else ""
     if ident is not None and may_be_row_id(ident):
@@ -91,8 +92,8 @@ def read_query(text: str) -> Query:
     if number:
         return Query(number=number)
     if read_whole(typed.removeprefix("#")) is not None or typed.lstrip("#").isdigit():
-        raise BadInput(f"No message has the id {escape(typed[:20])}.")
-    raise BadInput("Type a message id (like 12) or a phone number.")
+        raise BadInput(_("No message has the id {id}.").format(id=escape(typed[:20])))
+    raise BadInput(_("Type a message id (like 12) or a phone number."))
 
 
 def recipient_forms(number: str, chats: list[Chat]) -> dict[str, list[int]]:
@@ -159,7 +160,7 @@ class InlineSearch:
             return InlinePage([])  # a made-up offset: the list simply ends
         chats = await self.chats_of(user_id, is_member)
         if not chats:
-            return InlinePage([], hint="You have no messages yet: send one with /send.")
+            return InlinePage([], hint=_("You have no messages yet: send one with /send."))
         by_id = {c.id: c for c in chats}
         messages = await self._lookup.find(
             list(by_id),
@@ -172,7 +173,11 @@ class InlineSearch:
         messages = messages[:PAGE]
         histories = await self._lookup.histories([m.id for m in messages if m.id is not None])
         found = [Found(m, histories.get(m.id or 0, []), by_id[m.chat_id]) for m in messages]
-        hint = "" if found or start else f"No message of yours matches “{escape(text.strip())}”."
+        hint = (
+            ""
+            if found or start
+            else _("No message of yours matches “{query}”.").format(query=escape(text.strip()))
+        )
         return InlinePage(found, str(start + PAGE) if more else "", hint)
 
     async def visible(self, user_id: int, message_id: int, is_member: IsMember) -> Found:
@@ -187,8 +192,10 @@ class InlineSearch:
         found = await self._lookup.find(list(chats), message_id=message_id, limit=1)
         if not found:
             raise BadInput(
-                f"Message #{message_id} is not one you can see: it belongs to a chat you are "
-                "not a member of, or it no longer exists."
+                _(
+                    "Message #{id} is not one you can see: it belongs to a chat you are not a "
+                    "member of, or it no longer exists."
+                ).format(id=message_id)
             )
         message = found[0]
         status = await self._status.message_status(message.chat_id, message_id, poll=False)

@@ -11,9 +11,25 @@ from __future__ import annotations
 import re
 
 from bot.services.errors import BadInput, echo
+from i18n import N_, _
 
 MAX_ID = 2**63 - 1  # the largest BIGINT: a larger id can be neither stored nor looked up
 _DIGITS = re.compile(r"[0-9]{1,19}")  # 19 digits hold MAX_ID; more never reach int()
+# The refusal per kind of id, a whole sentence each (word order differs between languages).
+_NOT_AN_ID = {
+    "message": N_(
+        "“{text}” is not a message id: ids are whole numbers from 1, written with the digits "
+        "0-9, like 12 or #12."
+    ),
+    "scheduled send": N_(  # i18n: not shown (the key)
+        "“{text}” is not a scheduled send id: ids are whole numbers from 1, written with the "
+        "digits 0-9, like 12 or #12."
+    ),
+    "user": N_(
+        "“{text}” is not a user id: ids are whole numbers from 1, written with the digits 0-9, "
+        "like 12 or #12."
+    ),
+}
 
 
 def read_whole(text: str) -> int | None:
@@ -39,8 +55,13 @@ def parse_id(text: str, *, what: str = "message") -> int:
     """
     value = read_id(text.strip())
     if value is None:
-        raise BadInput(
-            f"“{echo(text)}” is not a {what} id: ids are whole numbers from 1, written with "
-            "the digits 0-9, like 12 or #12."
-        )
+        refusal = _NOT_AN_ID.get(what)
+        if refusal is None:
+            raise BadInput(
+                _(
+                    "“{text}” is not a {what} id: ids are whole numbers from 1, written with "
+                    "the digits 0-9, like 12 or #12."
+                ).format(text=echo(text), what=what)
+            )
+        raise BadInput(_(refusal).format(text=echo(text)))
     return value

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from bot.services.errors import BadInput
 from bot.services.sending import Sender, SendOutcome, SendRequest, resumed_request
+from i18n import _
 from providers.base import DeliveryState
 from storage.large_sends import Stopped
 from storage.models import Batch, Message, Progress
@@ -63,12 +64,12 @@ class LargeSends:
         """The chat's send ``batch_id``, or ``BadInput``."""
         batch = await self._repo.messages.batch(batch_id)
         if batch is None or batch.chat_id != chat_id:
-            raise BadInput(f"Send {batch_id} does not belong to this chat.")
+            raise BadInput(_("Send {id} does not belong to this chat.").format(id=batch_id))
         return batch
 
     async def stop(self, chat_id: int, batch_id: int, *, actor: int, by: str) -> StopOutcome:
         """Stop a running large send: nothing not yet handed to the provider goes out."""
-        detail = f"not sent: the send was stopped by {by}"
+        detail = _("not sent: the send was stopped by {name}").format(name=by)
         stopped = await self._repo.large_sends.stop(
             chat_id, batch_id, actor=actor, by=by, detail=detail
         )
@@ -96,12 +97,18 @@ class LargeSends:
         if earlier is not None:
             return RetryPlan(None, earlier, 0)
         if batch.progress == Progress.SENDING.value:
-            raise BadInput(f"Send {batch_id} is still running; retry once it has ended.")
+            raise BadInput(
+                _("Send {id} is still running; retry once it has ended.").format(id=batch_id)
+            )
         failed = await self._repo.large_sends.failed(batch_id)
         if not failed:
-            raise BadInput(f"No recipient of send {batch_id} certainly failed: nothing to retry.")
+            raise BadInput(
+                _("No recipient of send {id} certainly failed: nothing to retry.").format(
+                    id=batch_id
+                )
+            )
         if any(m.media_name for m in failed):
-            raise BadInput("Files are not kept: reply to the file with /send to send it again.")
+            raise BadInput(_("Files are not kept: reply to the file with /send to send it again."))
         texts = [m.text for m in failed]
         personal = any(t != batch.text for t in texts)
         request = replace(
@@ -111,7 +118,9 @@ class LargeSends:
             recipients=[m.recipient for m in failed],
             texts=texts if personal else None,
             origin=origin,
-            card_note=f"🔁 Retry of the {len(failed):,} failed recipients of send {batch_id}.",
+            card_note=_("🔁 Retry of the {count:,} failed recipients of send {id}.").format(
+                count=len(failed), id=batch_id
+            ),
         )
         return RetryPlan(request, None, len(failed))
 

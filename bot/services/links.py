@@ -6,11 +6,12 @@ import secrets
 from datetime import timedelta
 
 from bot.services.errors import BadInput
+from i18n import N_, _
 from storage.models import ConnectToken, utcnow
 from storage.repo import Repository
 
 LIFETIME = timedelta(minutes=15)
-_EXPIRED = "This link has expired or was used already. Run /connect in the group."
+_EXPIRED = N_("This link has expired or was used already. Run /connect in the group.")
 
 
 class ConnectLinks:
@@ -37,12 +38,12 @@ class ConnectLinks:
         """The token, still unused and unexpired (nothing is changed), or ``BadInput``."""
         found = await self._repo.get_connect_token(token)
         if found is None or found.used_at is not None or found.expires_at <= utcnow():
-            raise BadInput(_EXPIRED)
+            raise BadInput(_(_EXPIRED))
         return found
 
     async def redeem(self, token: str) -> ConnectToken:
         """Use the token once; ``BadInput`` when it was used or expired meanwhile."""
         taken = await self._repo.take_connect_token(token)
         if taken is None:
-            raise BadInput(_EXPIRED)
+            raise BadInput(_(_EXPIRED))
         return taken

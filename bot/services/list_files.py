@@ -27,6 +27,7 @@ from html import escape
 from bot.services.errors import BadInput, echo
 from bot.services.phones import normalise
 from bot.services.templates import field_key
+from i18n import N_, _
 from storage.lists import Entry
 
 MAX_LINES = 100_000
@@ -39,9 +40,9 @@ TEXT_TYPES = ("text/csv", "text/plain", "text/comma-separated-values", "applicat
 NUMBER_COLUMNS = ("number", "phone")
 DELIMITERS = (";", ",", "\t")
 _PEEK = 64 * 1024
-_COUNTRY_HINT = "/country"
-TOO_LONG = (
-    f"The file has more than {MAX_LINES:,} lines, the most one list holds. Split it into "
+_COUNTRY_HINT = "/country"  # every language's refusal of a national number names it
+TOO_LONG = N_(
+    "The file has more than {limit:,} lines, the most one list holds. Split it into "
     "several lists; nothing was stored."
 )
 
@@ -63,16 +64,25 @@ def check_file(file_name: str | None, mime_type: str | None, size: int | None) -
     name = (file_name or "").lower()
     typed = (mime_type or "").lower()
     if not (name.endswith(EXTENSIONS) or (not name and typed in TEXT_TYPES)):
-        what = f"“{echo(file_name)}”" if file_name else "That document"
-        raise BadInput(
-            f"{what} is not a .csv or .txt file. A list is a text file with one number a line, "
-            "or a CSV with a number (or phone) column; save it as CSV UTF-8 and upload that."
-        )
+        if file_name:
+            refusal = _(
+                "“{name}” is not a .csv or .txt file. A list is a text file with one number a "
+                "line, or a CSV with a number (or phone) column; save it as CSV UTF-8 and "
+                "upload that."
+            ).format(name=echo(file_name))
+        else:
+            refusal = _(
+                "That document is not a .csv or .txt file. A list is a text file with one "
+                "number a line, or a CSV with a number (or phone) column; save it as CSV UTF-8 "
+                "and upload that."
+            )
+        raise BadInput(refusal)
     if size is not None and size > MAX_FILE_BYTES:
         raise BadInput(
-            f"The file is {size_text(size)}; a bot can download at most "
-            f"{size_text(MAX_FILE_BYTES)} from Telegram, and a list holds at most "
-            f"{MAX_LINES:,} lines. Split it into smaller lists."
+            _(
+                "The file is {size}; a bot can download at most {most} from Telegram, and a "
+                "list holds at most {lines:,} lines. Split it into smaller lists."
+            ).format(size=size_text(size), most=size_text(MAX_FILE_BYTES), lines=MAX_LINES)
         )
 
 
@@ -117,12 +127,12 @@ class ListReader:
         # Refused before anything is stored when even the count of lines says so (a header
         # may come on top); a quoted cell over several lines is counted exactly below.
         if sum(1 for line in data.splitlines() if line.strip()) > MAX_LINES + 1:
-            raise BadInput(TOO_LONG)
+            raise BadInput(_(TOO_LONG).format(limit=MAX_LINES))
 
     @property
     def columns(self) -> list[str]:
         """The extra columns kept with each number, as the header names them."""
-        return [name for _, name in self.layout.columns]
+        return [name for _position, name in self.layout.columns]
 
     def chunks(self, size: int = CHUNK) -> Iterator[list[Entry]]:
         """The file's valid, first-seen numbers, ``size`` at a time, in file order.
@@ -167,31 +177,40 @@ class ListReader:
                 yield reader.line_num, cells
         except csv.Error as exc:
             raise BadInput(
-                f"Line {reader.line_num + 1} could not be read as CSV ({escape(str(exc))}). "
-                "Nothing was stored."
+                _("Line {line} could not be read as CSV ({reason}). Nothing was stored.").format(
+                    line=reader.line_num + 1, reason=escape(str(exc))
+                )
             ) from exc
 
     def _entry(self, line: int, cells: list[str]) -> Entry | None:
         self.lines += 1
         if self.lines > MAX_LINES:
-            raise BadInput(TOO_LONG)
+            raise BadInput(_(TOO_LONG).format(limit=MAX_LINES))
         layout = self.layout
         raw = cells[layout.number_column].strip() if layout.number_column < len(cells) else ""
         if not raw:
-            self.invalid.add(f"line {line}: no number")
+            self.invalid.add(_("line {line}: no number").format(line=line))
             return None
         try:
             number = normalise(raw, country=self._country).e164
         except BadInput as exc:
             if _COUNTRY_HINT in exc.message:
                 self.needs_country = True
-                self.invalid.add(f"line {line}: “{echo(raw)}” is a national number")
+                self.invalid.add(
+                    _("line {line}: “{number}” is a national number").format(
+                        line=line, number=echo(raw)
+                    )
+                )
             else:
-                self.invalid.add(f"line {line}: {exc.message}")
+                self.invalid.add(_("line {line}: {reason}").format(line=line, reason=exc.message))
             return None
         first = self._seen.get(number)
         if first is not None:
-            self.duplicates.add(f"line {line}: {escape(number)} (as line {first})")
+            self.duplicates.add(
+                _("line {line}: {number} (as line {first})").format(
+                    line=line, number=escape(number), first=first
+                )
+            )
             return None
         self._seen[number] = line
         self.stored += 1
@@ -207,21 +226,27 @@ def _check_text(data: bytes) -> None:
     """Refuse what is not UTF-8 text, naming the line of the first byte that is not."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise BadInput(
-            "The file is UTF-16 text; save it as UTF-8 (in Excel: “CSV UTF-8”) and upload it "
-            "again. Nothing was stored."
+            _(
+                "The file is UTF-16 text; save it as UTF-8 (in Excel: “CSV UTF-8”) and upload "
+                "it again. Nothing was stored."
+            )
         )
     if data.startswith(b"PK\x03\x04"):
         raise BadInput(
-            "The file is a workbook (e.g. .xlsx), not text: save it as CSV UTF-8 and upload "
-            "that. Nothing was stored."
+            _(
+                "The file is a workbook (e.g. .xlsx), not text: save it as CSV UTF-8 and upload "
+                "that. Nothing was stored."
+            )
         )
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise BadInput(
-            f"The file is not UTF-8 text (line {line} has a byte UTF-8 does not allow). Save "
-            "it as UTF-8 (in Excel: “CSV UTF-8”) and upload it again. Nothing was stored."
+            _(
+                "The file is not UTF-8 text (line {line} has a byte UTF-8 does not allow). Save "
+                "it as UTF-8 (in Excel: “CSV UTF-8”) and upload it again. Nothing was stored."
+            ).format(line=line)
         ) from exc
 
 
@@ -230,7 +255,7 @@ def _layout(data: bytes) -> Layout:
     peek = data[:_PEEK].decode("utf-8-sig", errors="ignore")
     first = next((line for line in peek.splitlines() if line.strip()), None)
     if first is None:
-        raise BadInput("The file is empty: there is no number in it. Nothing was stored.")
+        raise BadInput(_("The file is empty: there is no number in it. Nothing was stored."))
     counts = {d: first.count(d) for d in DELIMITERS}
     delimiter = max(DELIMITERS, key=lambda d: counts[d])
     if not counts[delimiter]:
@@ -241,10 +266,17 @@ def _layout(data: bytes) -> Layout:
     position = next((i for i, k in enumerate(keys) if k in NUMBER_COLUMNS), None)
     if position is None:
         shown = ", ".join(f"“{echo(n, limit=30)}”" for n in names[:8] if n)
-        raise BadInput(
-            "The first line of a CSV names its columns, and one of them must be number or "
-            f"phone; this file's first line has {shown or 'no names'}. Nothing was stored."
-        )
+        if shown:
+            refusal = _(
+                "The first line of a CSV names its columns, and one of them must be number or "
+                "phone; this file's first line has {names}. Nothing was stored."
+            ).format(names=shown)
+        else:
+            refusal = _(
+                "The first line of a CSV names its columns, and one of them must be number or "
+                "phone; this file's first line has no names. Nothing was stored."
+            )
+        raise BadInput(refusal)
     columns: list[tuple[int, str]] = []
     seen = {field_key(names[position])}
     for i, name in enumerate(names):
@@ -253,13 +285,17 @@ def _layout(data: bytes) -> Layout:
         key = field_key(name)
         if key in seen:
             raise BadInput(
-                f"Two columns are called “{echo(name)}”; rename one. Nothing was stored."
+                _("Two columns are called “{name}”; rename one. Nothing was stored.").format(
+                    name=echo(name)
+                )
             )
         seen.add(key)
         columns.append((i, name))
     if len(columns) > MAX_COLUMNS:
         raise BadInput(
-            f"The file has {len(columns)} columns besides the number; a list keeps at most "
-            f"{MAX_COLUMNS}. Remove the ones no template uses. Nothing was stored."
+            _(
+                "The file has {count} columns besides the number; a list keeps at most "
+                "{limit}. Remove the ones no template uses. Nothing was stored."
+            ).format(count=len(columns), limit=MAX_COLUMNS)
         )
     return Layout(delimiter, True, position, tuple(columns))

@@ -20,6 +20,7 @@ from html import escape
 from bot.services.errors import BadInput, echo
 from bot.services.list_files import ListReader, Problems, check_file
 from bot.services.names import read_name
+from i18n import N_, _
 from storage.confirmations import Confirmations
 from storage.lists import Entry, ListChanged, ListStore
 from storage.models import Chat, ConfirmationState, RecipientList, utcnow
@@ -60,8 +61,8 @@ class Decision(StrEnum):
 
     REPLACED = "replaced"
     KEPT = "kept"
-    ALREADY_REPLACED = "already replaced"
-    ALREADY_KEPT = "already kept"
+    ALREADY_REPLACED = "already replaced"  # i18n: not shown
+    ALREADY_KEPT = "already kept"  # i18n: not shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +103,10 @@ class RecipientLists:
         new = await self.store.named(chat_id, name) is None
         if new and await self.store.count(chat_id) >= MAX_LISTS:
             raise BadInput(
-                f"This chat has {MAX_LISTS} lists, the most it may keep; delete one with "
-                "/list del &lt;name&gt; first."
+                _(
+                    "This chat has {limit} lists, the most it may keep; delete one with "
+                    "/list del &lt;name&gt; first."
+                ).format(limit=MAX_LISTS)
             )
         return name
 
@@ -141,7 +144,12 @@ class RecipientLists:
         existing = await self.store.named(chat.id, name)
         if existing is None:  # a new name: in use at once
             await self.store.publish(list_id)
-            await self._repo.audit(chat.id, actor, "list add", f"{name}: {reader.stored}")
+            await self._repo.audit(
+                chat.id,
+                actor,
+                "list add",  # i18n: not shown (an audit action)
+                f"{name}: {reader.stored}",
+            )
             return Upload(report)
         payload = json.dumps({"list_id": list_id, "name": name, "old_size": existing.size})
         asked = await self._confirmations.ask(chat.id, actor, KIND, payload, ttl=REPLACE_TTL)
@@ -159,7 +167,7 @@ class RecipientLists:
         """
         row = await self._confirmations.get(confirmation_id)
         if row is None or row.chat_id != chat_id or row.kind != KIND:
-            raise BadInput("This upload is not known any more; upload the file again.")
+            raise BadInput(_("This upload is not known any more; upload the file again."))
         payload = json.loads(row.payload)
         list_id, name = int(payload["list_id"]), str(payload["name"])
         old = int(payload["old_size"])
@@ -170,8 +178,17 @@ class RecipientLists:
                 await self.store.discard(list_id)
                 return Decided(Decision.KEPT, name, size, old)
             if not await self.store.publish(list_id):
-                raise BadInput(f"The upload for “{escape(name)}” is gone; upload the file again.")
-            await self._repo.audit(chat_id, actor, "list replace", f"{name}: {size}")
+                raise BadInput(
+                    _("The upload for “{name}” is gone; upload the file again.").format(
+                        name=escape(name)
+                    )
+                )
+            await self._repo.audit(
+                chat_id,
+                actor,
+                "list replace",  # i18n: not shown (an audit action)
+                f"{name}: {size}",
+            )
             return Decided(Decision.REPLACED, name, size, old)
         row = await self._confirmations.get(confirmation_id)
         assert row is not None
@@ -184,8 +201,10 @@ class RecipientLists:
         await self._confirmations.decide(confirmation_id, confirm=False, by=actor)
         await self.store.discard(list_id)
         raise BadInput(
-            f"This question waited longer than {int(REPLACE_TTL.total_seconds() // 60)} minutes; "
-            f"the list “{escape(name)}” was kept as it was. Upload the file again to replace it."
+            _(
+                "This question waited longer than {minutes} minutes; the list “{name}” was kept "
+                "as it was. Upload the file again to replace it."
+            ).format(minutes=int(REPLACE_TTL.total_seconds() // 60), name=escape(name))
         )
 
     async def all(self, chat_id: int) -> list[RecipientList]:
@@ -198,7 +217,12 @@ class RecipientLists:
         row = await self.store.delete(chat_id, name)
         if row is None:
             raise BadInput(await self.unknown(chat_id, name))
-        await self._repo.audit(chat_id, actor, "list del", f"{name}: {row.size}")
+        await self._repo.audit(
+            chat_id,
+            actor,
+            "list del",  # i18n: not shown (an audit action)
+            f"{name}: {row.size}",
+        )
         return row
 
     async def find(self, chat_id: int, raw_name: str) -> RecipientList:
@@ -215,37 +239,44 @@ class RecipientLists:
             return await self.store.entries(row)
         except ListChanged:
             raise BadInput(
-                f"The list “{escape(row.name)}” changed while it was being read; try again."
+                _("The list “{name}” changed while it was being read; try again.").format(
+                    name=escape(row.name)
+                )
             ) from None
 
     async def unknown(self, chat_id: int, name: str) -> str:
         """Why ``list:<name>`` names nothing, with the lists that exist (HTML)."""
         names = [r.name for r in await self.store.ready(chat_id)]
         if not names:
-            return (
-                f"There is no list “{echo(name)}”: this chat has no lists yet. Reply to a .csv "
+            return _(
+                "There is no list “{name}”: this chat has no lists yet. Reply to a .csv "
                 "or .txt file of numbers with /list add &lt;name&gt; to make one."
-            )
-        return (
-            f"There is no list “{echo(name)}” in this chat. Lists here: "
-            f"{escape(', '.join(names))} (/lists)."
+            ).format(name=echo(name))
+        return _("There is no list “{name}” in this chat. Lists here: {names} (/lists).").format(
+            name=echo(name), names=escape(", ".join(names))
         )
 
 
 def no_numbers(report: UploadReport) -> str:
     """Why an upload stored nothing (HTML)."""
     if not report.lines:
-        return "The file has no numbers, only a header or blank lines. Nothing was stored."
-    head = f"None of the file's {report.lines:,} lines holds a valid number; nothing was stored."
+        return _("The file has no numbers, only a header or blank lines. Nothing was stored.")
+    head = _(
+        "None of the file's {count:,} lines holds a valid number; nothing was stored."
+    ).format(count=report.lines)
     lines = [head, *report.invalid.shown]
     if report.invalid.count > len(report.invalid.shown):
-        lines.append(f"…and {report.invalid.count - len(report.invalid.shown):,} more.")
+        lines.append(
+            _("…and {count:,} more.").format(
+                count=report.invalid.count - len(report.invalid.shown)
+            )
+        )
     if report.needs_country:
-        lines.append(COUNTRY_HINT)
+        lines.append(_(COUNTRY_HINT))
     return "\n".join(lines)
 
 
-COUNTRY_HINT = (
+COUNTRY_HINT = N_(
     "Numbers written without a country code need the chat's country: set it with /country "
     "(e.g. /country ID), then upload the file again."
 )

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.services.errors import BadInput, echo
+from i18n import _
 from providers.base import Media
 
 KB = 1024
@@ -40,7 +41,10 @@ def allowed_summary(limits: Mapping[str, int]) -> str:
     by_limit: dict[int, list[str]] = {}
     for ext, limit in limits.items():
         by_limit.setdefault(limit, []).append(ext)
-    return "; ".join(f"{', '.join(exts)} up to {size_text(lim)}" for lim, exts in by_limit.items())
+    return "; ".join(
+        _("{extensions} up to {size}").format(extensions=", ".join(exts), size=size_text(lim))
+        for lim, exts in by_limit.items()
+    )
 
 
 def size_text(size: int) -> str:
@@ -91,19 +95,44 @@ def plan_media(
     """
     ext = extension_of(file_name, mime_type)
     # BadInput messages are HTML; a file name is typed by whoever sent the file.
-    label = f"“{echo(file_name)}”" if file_name else f"This {what}"
+    values = {
+        "name": echo(file_name or ""),
+        "what": _(what),
+        "ext": echo(ext),
+        "type": echo(mime_type) if mime_type else _("unknown"),
+        "allowed": allowed_summary(limits),
+    }
     if ext not in limits:
-        kind = f"a .{echo(ext)} file" if ext else f"of type {echo(mime_type or 'unknown')}"
-        raise BadInput(
-            f"{label} is {kind}; WhatsApp media can be {allowed_summary(limits)}. "
-            "Nothing was sent."
-        )
+        if file_name and ext:
+            refusal = _(
+                "“{name}” is a .{ext} file; WhatsApp media can be {allowed}. Nothing was sent."
+            )
+        elif file_name:
+            refusal = _(
+                "“{name}” is of type {type}; WhatsApp media can be {allowed}. Nothing was sent."
+            )
+        elif ext:
+            refusal = _(
+                "This {what} is a .{ext} file; WhatsApp media can be {allowed}. Nothing was sent."
+            )
+        else:
+            refusal = _(
+                "This {what} is of type {type}; WhatsApp media can be {allowed}. Nothing was sent."
+            )
+        raise BadInput(refusal.format(**values))
     limit = limits[ext]
     if size is not None and size > limit:
-        raise BadInput(
-            f"{label} is {size_text(size)}; WhatsApp media of type {ext} may be at most "
-            f"{size_text(limit)}. Nothing was sent."
-        )
+        if file_name:
+            too_large = _(
+                "“{name}” is {size}; WhatsApp media of type {ext} may be at most {limit}. "
+                "Nothing was sent."
+            )
+        else:
+            too_large = _(
+                "This {what} is {size}; WhatsApp media of type {ext} may be at most {limit}. "
+                "Nothing was sent."
+            )
+        raise BadInput(too_large.format(**values, size=size_text(size), limit=size_text(limit)))
     name = file_name or f"{what}.{ext}"
     return MediaPlan(name, ext, limit, EXTENSION_TO_MIME[ext])
 
@@ -117,16 +146,24 @@ def accept_media(plan: MediaPlan, content: bytes) -> Media:
     """
     name = echo(plan.file_name)
     if not content:
-        raise BadInput(f"“{name}” is empty. Nothing was sent.")
+        raise BadInput(_("“{name}” is empty. Nothing was sent.").format(name=name))
     if len(content) > plan.limit:
         raise BadInput(
-            f"“{name}” is {size_text(len(content))}; WhatsApp media of type "
-            f"{plan.extension} may be at most {size_text(plan.limit)}. Nothing was sent."
+            _(
+                "“{name}” is {size}; WhatsApp media of type {ext} may be at most {limit}. "
+                "Nothing was sent."
+            ).format(
+                name=name,
+                size=size_text(len(content)),
+                ext=plan.extension,
+                limit=size_text(plan.limit),
+            )
         )
     if not looks_like(plan.extension, content):
         raise BadInput(
-            f"“{name}” is named .{plan.extension} but its content is not a "
-            f"{plan.extension.upper()} file. Nothing was sent."
+            _(
+                "“{name}” is named .{ext} but its content is not a {kind} file. Nothing was sent."
+            ).format(name=name, ext=plan.extension, kind=plan.extension.upper())
         )
     return Media(file_name=plan.file_name, content=content, mime_type=plan.mime_type)
 

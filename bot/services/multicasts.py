@@ -21,6 +21,7 @@ from bot.services.accounts import Accounts
 from bot.services.approvals import UNKNOWN_SIZE, Approvals, Waiting
 from bot.services.errors import BadInput, NotConnected
 from bot.services.sending import Sender, SendOutcome, SendRequest
+from i18n import _
 from providers.base import MulticastRequest
 from providers.registry import Route, command_route, parse_route
 from storage.confirmations import Confirmations, Pressed
@@ -60,16 +61,22 @@ def read_multicast(
     """
     template = template_id.strip()
     if not template or len(template) > MAX_TEMPLATE_ID:
-        raise BadInput(f"The template id must be 1 to {MAX_TEMPLATE_ID} characters long.")
-    kind, _, value = (audience or DEFAULT_AUDIENCE).partition(":")
+        raise BadInput(
+            _("The template id must be 1 to {limit} characters long.").format(
+                limit=MAX_TEMPLATE_ID
+            )
+        )
+    kind, _sep, value = (audience or DEFAULT_AUDIENCE).partition(":")
     if not _AUDIENCE.match(kind):
         raise BadInput(
-            f"“{escape(kind)}” is not an audience type: write audience=&lt;filter-type&gt;"
-            f"[:&lt;value&gt;], e.g. audience={DEFAULT_AUDIENCE}."
+            _(
+                "“{kind}” is not an audience type: write audience=&lt;filter-type&gt;"
+                "[:&lt;value&gt;], e.g. audience={default}."
+            ).format(kind=escape(kind), default=DEFAULT_AUDIENCE)
         )
     bad = [k for k in pairs if not _KEY.match(k)]
     if bad:
-        raise BadInput(f"“{escape(bad[0])}” is not a template field name.")
+        raise BadInput(_("“{key}” is not a template field name.").format(key=escape(bad[0])))
     return MulticastRequest(template, kind, value.strip() or None, dict(pairs))
 
 
@@ -77,7 +84,8 @@ def describe(request: MulticastRequest) -> tuple[str, str]:
     """The audience and the text a multicast's status card shows."""
     audience = request.audience + (f":{request.audience_value}" if request.audience_value else "")
     data = " ".join(f"{k}={v}" for k, v in request.data.items())
-    return audience, f"template {request.template_id}" + (f" · {data}" if data else "")
+    shown = _("template {id}").format(id=request.template_id)
+    return audience, shown + (f" · {data}" if data else "")
 
 
 class Multicasts:
@@ -135,7 +143,7 @@ class Multicasts:
         """The chat's multicast confirmation, or ``BadInput`` when there is none."""
         row = await self._confirmations.get(confirmation_id)
         if row is None or row.chat_id != chat_id or row.kind != KIND:
-            raise BadInput("This multicast is not known here any more; run /multicast again.")
+            raise BadInput(_("This multicast is not known here any more; run /multicast again."))
         return row
 
     async def confirm(
@@ -156,11 +164,13 @@ class Multicasts:
         origin = f"confirm:{confirmation_id}"
         pressed = await self._confirmations.press(confirmation_id, by=actor)
         if pressed == Pressed.CANCELLED:
-            raise BadInput("This multicast was cancelled; nothing was sent.")
+            raise BadInput(_("This multicast was cancelled; nothing was sent."))
         if pressed == Pressed.EXPIRED:
             raise MulticastExpired(
-                "This multicast waited too long for its confirmation and was not sent; "
-                "run /multicast again."
+                _(
+                    "This multicast waited too long for its confirmation and was not sent; "
+                    "run /multicast again."
+                )
             )
         # Confirmed before: sent, unless the process stopped between the press and the send
         # (then its origin has no batch yet, and this press sends it).
@@ -196,10 +206,12 @@ class Multicasts:
         connected = {c.provider for c in await self._accounts.connected(chat_id)}
         usable = [r for r in routes if r.provider.name in connected]
         if not usable:
-            names = ", ".join(r.provider.name for r in routes) or "none"
+            names = ", ".join(r.provider.name for r in routes) or _("none")
             raise NotConnected(
-                f"No provider connected in this chat can multicast (those that can: {names}). "
-                "An admin can connect one with /connect."
+                _(
+                    "No provider connected in this chat can multicast (those that can: "
+                    "{names}). An admin can connect one with /connect."
+                ).format(names=names)
             )
         return usable[0]
 
@@ -226,7 +238,7 @@ def multicast_request(
 
 def parse_command_route(text: str) -> Route:
     """A stored ``provider:channel`` of a command-only channel (parse_route refuses those)."""
-    provider, _, channel = text.partition(":")
+    provider, _sep, channel = text.partition(":")
     for route in command_route(KIND):
         if route.provider.name == provider and route.channel.name == channel:
             return route

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from bot.services.errors import BadInput, echo
+from i18n import _
 
 _GROUP_ID = re.compile(r"^[0-9]{8,15}-[0-9]{6,}$")  # passed on as typed: ASCII only
 _ALLOWED = re.compile(r"^\+?[\d\s().\-]+$")
@@ -40,15 +41,18 @@ def normalise(raw: str, *, country: str | None, allow_wa_group: bool = False) ->
     if allow_wa_group and _GROUP_ID.match(text):
         return Recipient(text)
     if not text or not _ALLOWED.match(text):
-        raise BadInput(f"“{echo(raw)}” is not a phone number.")
+        raise BadInput(_("“{number}” is not a phone number.").format(number=echo(raw)))
     digits = re.sub(r"\D", "", text)
     if text.startswith("+"):
         candidate, region = "+" + digits, None
     elif digits.startswith("0"):
         if not country:
+            # The refusal names /country in every language: list uploads look for it.
             raise BadInput(
-                f"“{echo(raw)}” is a national number: write it with the country code "
-                "(e.g. +62…) or set the chat's country with /country ID."
+                _(
+                    "“{number}” is a national number: write it with the country code "
+                    "(e.g. +62…) or set the chat's country with /country ID."
+                ).format(number=echo(raw))
             )
         candidate, region = digits, country
     else:
@@ -56,10 +60,12 @@ def normalise(raw: str, *, country: str | None, allow_wa_group: bool = False) ->
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException as exc:
-        raise BadInput(f"“{echo(raw)}” is not a phone number.") from exc
+        raise BadInput(_("“{number}” is not a phone number.").format(number=echo(raw))) from exc
     if not phonenumbers.is_valid_number(number):
         raise BadInput(
-            f"“{echo(raw)}” is not a valid phone number (wrong length or unknown prefix)."
+            _("“{number}” is not a valid phone number (wrong length or unknown prefix).").format(
+                number=echo(raw)
+            )
         )
     return Recipient(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
@@ -73,5 +79,9 @@ def valid_country(code: str) -> str:
     """
     region = code.strip().upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise BadInput(f"“{echo(code)}” is not an ISO 3166 country code (for example ID, SG, US).")
+        raise BadInput(
+            _("“{code}” is not an ISO 3166 country code (for example ID, SG, US).").format(
+                code=echo(code)
+            )
+        )
     return region

@@ -29,6 +29,7 @@ from bot.services.chats import route_from
 from bot.services.errors import BadInput
 from bot.services.sending import Sender, SendOutcome, SendRequest
 from bot.services.when import When, describe_time
+from i18n import _
 from providers.base import SCHEDULED_AT, DeliveryState, ReschedulingProvider
 from providers.errors import ProviderError
 from storage.models import Chat, Schedule, ScheduleState
@@ -59,20 +60,26 @@ def holder(row: Schedule) -> str:
 
 def cannot_cancel(row: Schedule) -> str:
     """The plain refusal of /cancel for a schedule its provider holds and cannot cancel (HTML)."""
-    return (
-        f"{escape(holder(row))} cannot cancel a scheduled message: scheduled send #{row.id} "
-        f"is already with {escape(holder(row))} and goes out on "
-        f"{describe_time(row.next_run_at, row.timezone)}. Nothing was changed. "
-        f"To send it at another time: /reschedule {row.id} &lt;when&gt;."
+    return _(
+        "{provider} cannot cancel a scheduled message: scheduled send #{id} is already with "
+        "{provider} and goes out on {when}. Nothing was changed. To send it at another time: "
+        "/reschedule {id} &lt;when&gt;."
+    ).format(
+        provider=escape(holder(row)),
+        id=row.id,
+        when=describe_time(row.next_run_at, row.timezone),
     )
 
 
 def _failure_note(outcome: SendOutcome) -> str:
     details = [m.detail.rstrip(". ") for m in outcome.messages if m.detail]
     if any(m.state == DeliveryState.UNKNOWN for m in outcome.messages):
-        head = "the answer was lost; it may or may not be scheduled there"
-        return f"{head} ({details[0]})" if details else head
-    return details[0] if details else "nothing was accepted"
+        if details:
+            return _(
+                "the answer was lost; it may or may not be scheduled there ({reason})"
+            ).format(reason=details[0])
+        return _("the answer was lost; it may or may not be scheduled there")
+    return details[0] if details else _("nothing was accepted")
 
 
 class ProviderSchedules:
@@ -140,19 +147,28 @@ class ProviderSchedules:
         if row.next_run_at <= now:
             await self.store.close_handed_over(now)
             raise BadInput(
-                f"Scheduled send #{row.id} was due on "
-                f"{describe_time(row.next_run_at, row.timezone)} and {name} has sent it "
-                "(or is sending it); it can no longer be moved."
+                _(
+                    "Scheduled send #{id} was due on {when} and {provider} has sent it "
+                    "(or is sending it); it can no longer be moved."
+                ).format(
+                    id=row.id, when=describe_time(row.next_run_at, row.timezone), provider=name
+                )
             )
         if when.recurrence is not None:
             raise BadInput(
-                f"{name} keeps one time per scheduled message: give #{row.id} a single time, "
-                f"e.g. /reschedule {row.id} tomorrow 09:00. For a repeating send, make a new "
-                "/schedule; repeating schedules are run by the bot."
+                _(
+                    "{provider} keeps one time per scheduled message: give #{id} a single time, "
+                    "e.g. /reschedule {id} tomorrow 09:00. For a repeating send, make a new "
+                    "/schedule; repeating schedules are run by the bot."
+                ).format(provider=name, id=row.id)
             )
         adapter = await self._accounts.adapter(chat.id, route_from(row.route).provider)
         if not adapter.capabilities.reschedule or not isinstance(adapter, ReschedulingProvider):
-            raise BadInput(f"{name} cannot move a scheduled message once it has it.")
+            raise BadInput(
+                _("{provider} cannot move a scheduled message once it has it.").format(
+                    provider=name
+                )
+            )
         refs = refs_of(row)
         for done, ref in enumerate(refs):
             try:
@@ -161,8 +177,16 @@ class ProviderSchedules:
                 if done == 0:
                     raise
                 raise BadInput(
-                    f"{name} moved {done} of the {len(refs)} messages of #{row.id}, then "
-                    f"refused: {escape(exc.message)} Run the /reschedule again."
+                    _(
+                        "{provider} moved {done} of the {count} messages of #{id}, then "
+                        "refused: {reason} Run the /reschedule again."
+                    ).format(
+                        provider=name,
+                        done=done,
+                        count=len(refs),
+                        id=row.id,
+                        reason=escape(exc.message),
+                    )
                 ) from exc
         return await self.store.reschedule(
             row.id,

@@ -15,9 +15,10 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.services.errors import BadInput, echo
+from i18n import N_, _
 
-OFF = "off"
-USAGE = "/quiet &lt;HH:MM&gt;-&lt;HH:MM&gt; (e.g. /quiet 22:00-07:00) or /quiet off"
+OFF = "off"  # i18n: not shown (typed by the user)
+USAGE = N_("/quiet &lt;HH:MM&gt;-&lt;HH:MM&gt; (e.g. /quiet 22:00-07:00) or /quiet off")
 # [0-9], not \d: \d also matches other scripts' digits.
 _WINDOW = re.compile(r"^([0-9]{1,2}):([0-9]{2})\s*[-–]\s*([0-9]{1,2}):([0-9]{2})$")
 
@@ -47,18 +48,26 @@ class QuietHours:
         """
         match = _WINDOW.match(text.strip())
         if match is None:
-            raise BadInput(f"“{echo(text)}” is not a window. Usage: {USAGE}")
+            raise BadInput(
+                _("“{text}” is not a window. Usage: {usage}").format(
+                    text=echo(text), usage=_(USAGE)
+                )
+            )
         h1, m1, h2, m2 = (int(g) for g in match.groups())
         for hour, minute in ((h1, m1), (h2, m2)):
             if hour > 23 or minute > 59:
                 raise BadInput(
-                    f"{hour:02d}:{minute:02d} is not a time of day: hours go from 00 to 23 "
-                    f"and minutes from 00 to 59. Usage: {USAGE}"
+                    _(
+                        "{hour:02d}:{minute:02d} is not a time of day: hours go from 00 to 23 "
+                        "and minutes from 00 to 59. Usage: {usage}"
+                    ).format(hour=hour, minute=minute, usage=_(USAGE))
                 )
         if (h1, m1) == (h2, m2):
             raise BadInput(
-                "The window starts and ends at the same time; give two different times, "
-                f"or /quiet off. Usage: {USAGE}"
+                _(
+                    "The window starts and ends at the same time; give two different times, "
+                    "or /quiet off. Usage: {usage}"
+                ).format(usage=_(USAGE))
             )
         return cls(time(h1, m1), time(h2, m2))
 

@@ -16,6 +16,7 @@ from bot.services.errors import BadInput
 from bot.services.export import Export, export_csv
 from bot.services.filters import Filters, read_filters
 from bot.services.stats import MAX_DAYS, Stats, chat_stats, read_days
+from i18n import _
 from storage.models import AuditEntry, Chat, Message, utcnow
 from storage.repo import Repository
 
@@ -60,9 +61,11 @@ class Reports:
         export.close()
         if filters.described:
             raise BadInput(
-                f"Nothing to export: no message of this chat matches {filters.described}."
+                _("Nothing to export: no message of this chat matches {filters}.").format(
+                    filters=filters.described
+                )
             )
-        raise BadInput("There is nothing to export yet: this chat has sent no messages.")
+        raise BadInput(_("There is nothing to export yet: this chat has sent no messages."))
 
     async def stats(self, chat: Chat, days: int | None) -> Stats:
         """The chat's statistics over ``days`` local days (default 7).
@@ -74,7 +77,9 @@ class Reports:
         try:
             period = read_days(days)
         except ValueError:
-            raise BadInput(f"/stats takes a number of days from 1 to {MAX_DAYS}.") from None
+            raise BadInput(
+                _("/stats takes a number of days from 1 to {limit}.").format(limit=MAX_DAYS)
+            ) from None
         return await chat_stats(
             self._repo, chat.id, days=period, zone=chat.timezone, now=self.clock()
         )
@@ -88,7 +93,9 @@ class Reports:
         """
         limit = AUDIT_DEFAULT if count is None else count
         if not 1 <= limit <= AUDIT_MAX:
-            raise BadInput(f"/audit takes a number of entries from 1 to {AUDIT_MAX}.")
+            raise BadInput(
+                _("/audit takes a number of entries from 1 to {limit}.").format(limit=AUDIT_MAX)
+            )
         entries = await self._repo.audit_log.latest(chat_id, limit)
         names = {
             m.user_id: m.username for m in await self._repo.list_members(chat_id) if m.username

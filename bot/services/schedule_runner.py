@@ -44,7 +44,7 @@ from bot.services.scheduling import origin_of, recipients_of, texts_of
 from bot.services.sending import Sender, SendOutcome, SendRequest
 from bot.services.stoplist import skipped_note
 from bot.services.when import Recurrence, duration_label
-from i18n import ENGLISH, use_language
+from i18n import ENGLISH, N_, _, use_language
 from providers.errors import ProviderError
 from storage.models import OutboxEntry, Schedule, ScheduleState, utcnow
 from storage.replicas import Gone
@@ -54,8 +54,9 @@ from storage.schedules import Finish, ScheduleRepository, Tell
 log = logging.getLogger(__name__)
 
 LATE_NOTE_AFTER = timedelta(minutes=1)
-INTERNAL = "an internal error (logged)"
-CUT_OFF = "the bot stopped while this run was being sent; unanswered messages are unknown"
+# Notes stored with a run, translated when written (in the run's chat's language).
+INTERNAL = N_("an internal error (logged)")
+CUT_OFF = N_("the bot stopped while this run was being sent; unanswered messages are unknown")
 DUE_BATCH = 50
 
 
@@ -168,7 +169,7 @@ class ScheduleRunner:
         """
         await self.store.close_handed_over(now)
         handled = 0
-        for _ in range(DUE_BATCH):
+        for _slot in range(DUE_BATCH):
             if self._halted:
                 break
             claimed = await self.store.claim_next(worker=self.worker, now=now)
@@ -206,8 +207,8 @@ class ScheduleRunner:
                 row.id,
                 worker=self.worker,
                 now=now,
-                outcome=Finish(ScheduleState.FAILED, INTERNAL, ran=False),
-                tell=Tell(lambda done: self._notifier.failed(done, INTERNAL)),
+                outcome=Finish(ScheduleState.FAILED, _(INTERNAL), ran=False),
+                tell=Tell(lambda done: self._notifier.failed(done, _(INTERNAL))),
             )
             if failed is not None:  # None: it was finished before the error, nothing to fix
                 await self._notifier.deliver(failed.told, None)
@@ -231,7 +232,7 @@ class ScheduleRunner:
                 now=now,
                 outcome=Finish(
                     ScheduleState.PENDING if row.recurrence else ScheduleState.DONE,
-                    note=CUT_OFF,
+                    note=_(CUT_OFF),
                     next_run_at=_next_run(row, now, _anchor(row)),
                 ),
             )
@@ -271,7 +272,7 @@ class ScheduleRunner:
                 now=now,
                 outcome=Finish(
                     ScheduleState.PENDING if rule else ScheduleState.MISSED,
-                    note=f"missed the run due at {due:%Y-%m-%d %H:%M} UTC",
+                    note=_("missed the run due at {due:%Y-%m-%d %H:%M} UTC").format(due=due),
                     ran=False,
                     next_run_at=nxt,
                 ),
@@ -286,10 +287,13 @@ class ScheduleRunner:
             return
         notes = []
         if late > LATE_NOTE_AFTER:
-            down = ": the bot was not running at that time" if due < self.started_at else ""
-            notes.append(f"sent {duration_label(late)} late{down}")
+            if due < self.started_at:
+                late_note = _("sent {late} late: the bot was not running at that time")
+            else:
+                late_note = _("sent {late} late")
+            notes.append(late_note.format(late=duration_label(late)))
         if due > row.next_run_at:
-            notes.append("earlier runs were skipped while the bot was not running")
+            notes.append(_("earlier runs were skipped while the bot was not running"))
         try:
             outcome = await self._send(row)
         except (UserError, ProviderError) as exc:
@@ -298,7 +302,7 @@ class ScheduleRunner:
             return
         except Exception:
             log.exception("scheduled send %s failed unexpectedly", row.id)
-            await self._complete(row, now, nxt, None, note=INTERNAL)
+            await self._complete(row, now, nxt, None, note=_(INTERNAL))
             return
         if outcome.stopped:  # stopped after the schedule was made: skipped, and said so
             notes.append(skipped_note(outcome.stopped))
@@ -319,7 +323,7 @@ class ScheduleRunner:
             now=now,
             outcome=Finish(
                 ScheduleState.PENDING,
-                note="held by quiet hours",
+                note=_("held by quiet hours"),
                 ran=False,
                 next_run_at=until,
                 hold_due=due,

@@ -24,6 +24,7 @@ from bot.services.provider_schedules import HandOver, ProviderSchedules, cannot_
 from bot.services.sending import Sender, personal_recipients, recipients_for, validate_text
 from bot.services.stoplist import drop_stopped
 from bot.services.when import When, describe_time, read_when
+from i18n import _
 from providers.registry import Route
 from storage.models import AuditOutcome, Chat, Schedule, ScheduleState, utcnow
 from storage.repo import Repository
@@ -94,17 +95,24 @@ def texts_of(row: Schedule) -> list[str] | None:
 def why_closed(row: Schedule) -> str:
     """Why a schedule can no longer be changed, for the chat (HTML)."""
     ran = describe_time(row.last_run_at, row.timezone) if row.last_run_at else ""
-    return {
-        ScheduleState.DONE: f"Scheduled send #{row.id} was already sent"
-        + (f" on {ran}" if ran else "")
-        + ". Make a new one with /schedule.",
-        ScheduleState.CANCELLED: f"Scheduled send #{row.id} is cancelled already.",
-        ScheduleState.MISSED: f"Scheduled send #{row.id} was missed while the bot was not "
-        "running and was never sent.",
-        ScheduleState.FAILED: f"Scheduled send #{row.id} already ran and failed: "
-        f"{escape(row.note)}",
-        ScheduleState.CLAIMED: f"Scheduled send #{row.id} is being sent right now.",
-    }.get(ScheduleState(row.state), f"Scheduled send #{row.id} is {escape(row.state)}.")
+    values = {"id": row.id, "when": ran, "note": escape(row.note), "state": escape(row.state)}
+    if row.state == ScheduleState.DONE and ran:
+        text = _("Scheduled send #{id} was already sent on {when}. Make a new one with /schedule.")
+    elif row.state == ScheduleState.DONE:
+        text = _("Scheduled send #{id} was already sent. Make a new one with /schedule.")
+    elif row.state == ScheduleState.CANCELLED:
+        text = _("Scheduled send #{id} is cancelled already.")
+    elif row.state == ScheduleState.MISSED:
+        text = _(
+            "Scheduled send #{id} was missed while the bot was not running and was never sent."
+        )
+    elif row.state == ScheduleState.FAILED:
+        text = _("Scheduled send #{id} already ran and failed: {note}")
+    elif row.state == ScheduleState.CLAIMED:
+        text = _("Scheduled send #{id} is being sent right now.")
+    else:
+        text = _("Scheduled send #{id} is {state}.")
+    return text.format(**values)
 
 
 class Schedules:
@@ -145,8 +153,8 @@ class Schedules:
         else:  # numbers and texts are kept as they are now, whatever happens to the list
             text = draft.text.strip()
             pairs = personal_recipients(route, draft.recipients, draft.texts, draft.chat.country)
-            recipients = [to for to, _ in pairs]
-            texts = [validate_text(route, own, None) for _, own in pairs]
+            recipients = [to for to, _own in pairs]
+            texts = [validate_text(route, own, None) for _to, own in pairs]
         recipients, texts, stopped = await self._drop_stopped(draft, recipients, texts)
         adapter = await self._accounts.adapter(draft.chat.id, route.provider)  # NotConnected
         handing_over = adapter.capabilities.schedule and draft.when.recurrence is None
@@ -203,12 +211,12 @@ class Schedules:
                 draft.chat.id,
                 draft.actor_id,
                 "schedule",
-                f"{len(recipients)} recipient(s): all on the stoplist",
+                _("{count} recipient(s): all on the stoplist").format(count=len(recipients)),
                 AuditOutcome.REFUSED,
             )
             raise
-        kept_texts = [t or "" for _, t in kept] if texts is not None else None
-        return [to for to, _ in kept], kept_texts, stopped
+        kept_texts = [t or "" for _to, t in kept] if texts is not None else None
+        return [to for to, _text in kept], kept_texts, stopped
 
     async def open_for_chat(self, chat_id: int) -> list[Schedule]:
         """The chat's schedules that have not fired for good, soonest first.
@@ -223,11 +231,17 @@ class Schedules:
         """One of this chat's schedules, or ``BadInput`` for an unknown or foreign id."""
         row = await self.store.get(schedule_id)
         if row is None:
-            raise BadInput(f"There is no scheduled send #{schedule_id}. /scheduled lists them.")
+            raise BadInput(
+                _("There is no scheduled send #{id}. /scheduled lists them.").format(
+                    id=schedule_id
+                )
+            )
         if row.chat_id != chat_id:
             raise BadInput(
-                f"Scheduled send #{schedule_id} belongs to another chat; "
-                "you can only manage this chat's schedules."
+                _(
+                    "Scheduled send #{id} belongs to another chat; "
+                    "you can only manage this chat's schedules."
+                ).format(id=schedule_id)
             )
         return row
 
@@ -246,21 +260,24 @@ class Schedules:
         """
         row = await self.owned(chat_id, schedule_id)
         _check_maker(row, actor, anyones=anyones, verb="cancel")
-        for _ in range(_RETRIES):
+        for _attempt in range(_RETRIES):
             state = ScheduleState(row.state)
             if state == ScheduleState.PENDING and row.provider_ref:
                 # No adapter cancels a message it holds (capabilities.cancel) yet: say so.
                 raise BadInput(cannot_cancel(row))
             if state == ScheduleState.PENDING:
-                if await self.store.cancel(schedule_id, chat_id, note=f"cancelled by {name}"):
+                note = _("cancelled by {name}").format(name=name)
+                if await self.store.cancel(schedule_id, chat_id, note=note):
                     await self._repo.audit(chat_id, actor, "unschedule", f"#{schedule_id}")
                     self._changed()
                     return Cancelled(await self.owned(chat_id, schedule_id))
             elif state == ScheduleState.CLAIMED:
                 if row.recurrence is None:
                     raise BadInput(
-                        f"Scheduled send #{schedule_id} is being sent right now; it is too "
-                        "late to cancel it. Its status card follows."
+                        _(
+                            "Scheduled send #{id} is being sent right now; it is too "
+                            "late to cancel it. Its status card follows."
+                        ).format(id=schedule_id)
                     )
                 if await self.store.request_cancel(schedule_id, chat_id):
                     await self._repo.audit(chat_id, actor, "unschedule", f"#{schedule_id}")
@@ -268,7 +285,7 @@ class Schedules:
             else:
                 raise BadInput(why_closed(row))
             row = await self.owned(chat_id, schedule_id)  # it moved meanwhile: look again
-        raise BadInput(f"Scheduled send #{schedule_id} kept changing; try again.")
+        raise BadInput(_("Scheduled send #{id} kept changing; try again.").format(id=schedule_id))
 
     async def reschedule(
         self, chat: Chat, schedule_id: int, body: str, *, actor: int, anyones: bool
@@ -288,10 +305,12 @@ class Schedules:
         when, rest = self.read_when(chat, body)
         if rest.strip():
             raise BadInput(
-                f"Only a time goes after the id: /reschedule {schedule_id} &lt;when&gt;. "
-                "To change the text or recipients, /cancel it and /schedule a new one."
+                _(
+                    "Only a time goes after the id: /reschedule {id} &lt;when&gt;. "
+                    "To change the text or recipients, /cancel it and /schedule a new one."
+                ).format(id=schedule_id)
             )
-        for _ in range(_RETRIES):
+        for _attempt in range(_RETRIES):
             state = ScheduleState(row.state)
             if state not in RESCHEDULABLE:
                 raise BadInput(why_closed(row))
@@ -319,7 +338,7 @@ class Schedules:
                 self._changed()
                 return await self.owned(chat.id, schedule_id), kept
             row = await self.owned(chat.id, schedule_id)
-        raise BadInput(f"Scheduled send #{schedule_id} kept changing; try again.")
+        raise BadInput(_("Scheduled send #{id} kept changing; try again.").format(id=schedule_id))
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -330,8 +349,15 @@ def _check_maker(row: Schedule, actor: int, *, anyones: bool, verb: str) -> None
     """Operators manage only the schedules they made; admins (``anyones``) anyone's."""
     if anyones or row.created_by == actor:
         return
-    maker = escape(row.created_by_name) or "another member"
-    raise NotAllowed(
-        f"Scheduled send #{row.id} was made by {maker}: operators {verb} only their own "
-        f"schedules; an admin can {verb} anyone's."
-    )
+    maker = escape(row.created_by_name) or _("another member")
+    if verb == "cancel":
+        refusal = _(
+            "Scheduled send #{id} was made by {maker}: operators cancel only their own "
+            "schedules; an admin can cancel anyone's."
+        )
+    else:
+        refusal = _(
+            "Scheduled send #{id} was made by {maker}: operators reschedule only their own "
+            "schedules; an admin can reschedule anyone's."
+        )
+    raise NotAllowed(refusal.format(id=row.id, maker=maker))

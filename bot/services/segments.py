@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from html import escape
 
 from bot.services.errors import BadInput
+from i18n import _, ngettext
 from providers.sms_encoding import Encoding, SmsSegments, count_segments, non_gsm7
 
 MAX_SEGMENTS = 10
@@ -22,36 +23,56 @@ def sms_segments(text: str) -> SmsSegments:
     """Segments of ``text``, or ``BadInput`` when it would take more than 10 SMS parts."""
     info = count_segments(text)
     if info.segments > MAX_SEGMENTS:
+        if info.encoding is Encoding.UCS2:
+            refusal = _(
+                "This SMS would take {count} parts ({described}); at most {limit} parts are "
+                "sent. Shorten the text or avoid what forces UCS-2."
+            )
+        else:
+            refusal = _(
+                "This SMS would take {count} parts ({described}); at most {limit} parts are "
+                "sent. Shorten the text."
+            )
         raise BadInput(
-            f"This SMS would take {info.segments} parts ({escape(describe(info, text))}); "
-            f"at most {MAX_SEGMENTS} parts are sent. Shorten the text"
-            + (" or avoid what forces UCS-2." if info.encoding is Encoding.UCS2 else ".")
+            refusal.format(
+                count=info.segments,
+                described=escape(describe(info, text)),
+                limit=MAX_SEGMENTS,
+            )
         )
     return info
 
 
 def describe(info: SmsSegments, text: str) -> str:
     """``2 segments (GSM-7, 200 characters)``, naming what forces UCS-2 (plain text)."""
-    parts = "segment" if info.segments == 1 else "segments"
+    parts = ngettext("{count} segment", "{count} segments", info.segments).format(
+        count=info.segments
+    )
     encoding = info.encoding.value
     if info.encoding is Encoding.UCS2:
         culprits = non_gsm7(text)
         shown = " ".join(culprits[:_SHOWN_CULPRITS]) + (
             " …" if len(culprits) > _SHOWN_CULPRITS else ""
         )
-        encoding += f" because of {shown}"
-    chars = "character" if info.characters == 1 else "characters"
-    return f"{info.segments} {parts} ({encoding}, {info.characters} {chars})"
+        encoding = _("{encoding} because of {characters}").format(
+            encoding=encoding, characters=shown
+        )
+    chars = ngettext("{count} character", "{count} characters", info.characters).format(
+        count=info.characters
+    )
+    return f"{parts} ({encoding}, {chars})"
 
 
 def preview(info: SmsSegments, text: str, *, recipients: int, group: bool) -> str:
     """The line shown before an SMS send: per message, and in total when it is known."""
     each = describe(info, text)
     if group:
-        return f"📏 {each} per recipient of the group."
+        return _("📏 {each} per recipient of the group.").format(each=each)
     if recipients == 1:
         return f"📏 {each}."
-    return f"📏 {each} × {recipients} recipients = {info.segments * recipients} SMS parts."
+    return _("📏 {each} × {recipients} recipients = {total} SMS parts.").format(
+        each=each, recipients=recipients, total=info.segments * recipients
+    )
 
 
 def preview_personal(recipients: Sequence[str], texts: Sequence[str]) -> str:
@@ -67,18 +88,24 @@ def preview_personal(recipients: Sequence[str], texts: Sequence[str]) -> str:
             try:
                 infos[text] = sms_segments(text)
             except BadInput as exc:
-                raise BadInput(f"For {escape(recipient)}: {exc.message}") from None
+                raise BadInput(
+                    _("For {recipient}: {reason}").format(
+                        recipient=escape(recipient), reason=exc.message
+                    )
+                ) from None
     total = sum(infos[t].segments for t in texts)
     longest = max(infos, key=lambda t: (infos[t].segments, infos[t].characters))
     low = min(i.segments for i in infos.values())
     high = infos[longest].segments
     each = f"{low}" if low == high else f"{low}–{high}"
-    parts = "segment" if high == 1 else "segments"
-    line = (
-        f"📏 Personalised: {each} {parts} per recipient (longest: "
-        f"{describe(infos[longest], longest)}) × {len(texts)} recipients = {total} SMS parts."
-    )
+    line = ngettext(
+        "📏 Personalised: {each} segment per recipient (longest: {longest}) × {count} "
+        "recipients = {total} SMS parts.",
+        "📏 Personalised: {each} segments per recipient (longest: {longest}) × {count} "
+        "recipients = {total} SMS parts.",
+        high,
+    ).format(each=each, longest=describe(infos[longest], longest), count=len(texts), total=total)
     wide = sum(1 for t in texts if infos[t].encoding is Encoding.UCS2)
     if wide and wide < len(texts):
-        line += f" {wide} of the texts are UCS-2."
+        line += " " + _("{count} of the texts are UCS-2.").format(count=wide)
     return line

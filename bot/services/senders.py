@@ -12,6 +12,7 @@ from html import escape
 
 from bot.services.accounts import Accounts, provider_spec
 from bot.services.errors import BadInput, NotConnected
+from i18n import _
 from providers.base import SenderDirectory, SenderIdentity
 from providers.registry import REGISTRY, ProviderSpec
 
@@ -57,12 +58,17 @@ class Senders:
         """
         choice = await self.list(chat_id, provider)
         if not 0 <= index < len(choice.identities):
-            raise BadInput("The list of senders changed; run /senders again.")
+            raise BadInput(_("The list of senders changed; run /senders again."))
         picked = choice.identities[index]
         if not picked.usable:
             raise BadInput(
-                f"{choice.provider.display} has not approved “{escape(picked.value)}” yet "
-                f"({escape(picked.status or 'not usable')}); pick an approved one."
+                _(
+                    "{provider} has not approved “{sender}” yet ({status}); pick an approved one."
+                ).format(
+                    provider=choice.provider.display,
+                    sender=escape(picked.value),
+                    status=escape(picked.status or _("not usable")),
+                )
             )
         spec = choice.provider
         await self._accounts.connect(chat_id, spec.name, picked.stores, actor=actor)
@@ -74,23 +80,33 @@ class Senders:
             spec = provider_spec(name)
             if not spec.capabilities.senders:
                 raise BadInput(
-                    f"{spec.display} has no sender identities to pick from "
-                    f"(providers that do: {offering})."
+                    _(
+                        "{provider} has no sender identities to pick from "
+                        "(providers that do: {offering})."
+                    ).format(provider=spec.display, offering=offering)
                 )
             return spec
         connected = {c.provider for c in await self._accounts.connected(chat_id)}
         candidates = [spec for spec in _with_senders() if spec.name in connected]
         if not candidates:
             raise NotConnected(
-                f"No connected provider here has sender identities (those that do: {offering})."
+                _(
+                    "No connected provider here has sender identities (those that do: {offering})."
+                ).format(offering=offering)
             )
         if len(candidates) > 1:
             names = ", ".join(spec.name for spec in candidates)
-            raise BadInput(f"Name the provider: /senders &lt;provider&gt; ({names}).")
+            raise BadInput(
+                _("Name the provider: /senders &lt;provider&gt; ({names}).").format(names=names)
+            )
         return candidates[0]
 
     async def _directory(self, chat_id: int, spec: ProviderSpec) -> SenderDirectory:
         adapter = await self._accounts.adapter(chat_id, spec)
         if not isinstance(adapter, SenderDirectory):  # declared but not built: a bug
-            raise BadInput(f"{spec.display} cannot list its senders in this version.")
+            raise BadInput(
+                _("{provider} cannot list its senders in this version.").format(
+                    provider=spec.display
+                )
+            )
         return adapter

@@ -202,10 +202,10 @@ def split_subject(text: str) -> tuple[str, str]:
     subject, sep, body = text.partition(SUBJECT_SEPARATOR)
     if not sep or not subject.strip() or not body.strip():
         raise BadInput(
-            "Write the subject, then “|”, then the body: … &lt;subject&gt; | &lt;body&gt;."
+            _("Write the subject, then “|”, then the body: … &lt;subject&gt; | &lt;body&gt;.")
         )
     if "\n" in subject.strip():
-        raise BadInput("The subject is one line: put “|” at the end of the subject line.")
+        raise BadInput(_("The subject is one line: put “|” at the end of the subject line."))
     return subject.strip(), body.strip()
 
 
@@ -213,13 +213,15 @@ def validate_text(route: Route, text: str, media: Media | None) -> str:
     """The text to send, or a ``BadInput`` saying why it cannot be sent."""
     body = text.strip()
     if not body and media is None:
-        raise BadInput("The message text is empty.")
+        raise BadInput(_("The message text is empty."))
     if route.channel.subject:
         split_subject(body)
     limit = route.channel.max_text
     if len(body) > limit:
         raise BadInput(
-            f"The message is {len(body)} characters long; {route} allows at most {limit}."
+            _("The message is {length} characters long; {route} allows at most {limit}.").format(
+                length=len(body), route=route, limit=limit
+            )
         )
     return body
 
@@ -231,7 +233,7 @@ def recipients_for(route: Route, raw: Sequence[str], country: str | None) -> lis
     provider ids, e-mail addresses. What it leaves is a phone number on a phone channel, and
     taken as typed (a provider group name) on any other.
     """
-    return [to for to, _ in personal_recipients(route, raw, [""] * len(raw), country)]
+    return [to for to, _text in personal_recipients(route, raw, [""] * len(raw), country)]
 
 
 def personal_recipients(
@@ -240,9 +242,13 @@ def personal_recipients(
     """:func:`recipients_for` keeping each recipient's own text (the first, for a duplicate)."""
     items = [(r.strip(), t) for r, t in zip(raw, texts, strict=True) if r.strip()]
     if not items:
-        raise BadInput("No recipient given.")
+        raise BadInput(_("No recipient given."))
     if len(items) > MAX_RECIPIENTS:
-        raise BadInput(f"At most {MAX_RECIPIENTS} recipients per send ({len(items)} given).")
+        raise BadInput(
+            _("At most {limit} recipients per send ({given} given).").format(
+                limit=MAX_RECIPIENTS, given=len(items)
+            )
+        )
     out: dict[str, str] = {}
     errors: list[str] = []
     for item, text in items:
@@ -251,10 +257,10 @@ def personal_recipients(
         except BadInput as exc:
             errors.append(exc.message)
     if errors:
-        shown = "\n".join(errors[:5]) + (
-            f"\n…and {len(errors) - 5} more." if len(errors) > 5 else ""
-        )
-        raise BadInput(f"Nothing was sent:\n{shown}")
+        shown = "\n".join(errors[:5])
+        if len(errors) > 5:
+            shown += "\n" + _("…and {count} more.").format(count=len(errors) - 5)
+        raise BadInput(_("Nothing was sent:") + "\n" + shown)
     return list(out.items())
 
 
@@ -484,12 +490,11 @@ class Sender:
         def fail(why: str) -> None:
             for row in rows:
                 assert row.id is not None
-                writer.add(
-                    StateChange(row.id, DeliveryState.FAILED, "restart", detail=f"not sent: {why}")
-                )
+                detail = _("not sent: {reason}").format(reason=why)
+                writer.add(StateChange(row.id, DeliveryState.FAILED, "restart", detail=detail))
 
         if rows[0].media_name:
-            fail("the bot restarted, and files are not kept: send it again")
+            fail(_("the bot restarted, and files are not kept: send it again"))
             return
         try:
             adapter = await self._accounts.adapter(
@@ -513,7 +518,9 @@ class Sender:
                 request.chat_id,
                 request.actor_id,
                 "send",
-                f"{len(recipients)} recipient(s) via {request.route}: all on the stoplist",
+                _("{count} recipient(s) via {route}: all on the stoplist").format(
+                    count=len(recipients), route=request.route
+                ),
                 AuditOutcome.REFUSED,
             )
             raise
@@ -564,7 +571,9 @@ class Sender:
             if request.multicast is not None:
                 if not isinstance(adapter, Multicaster):  # declared but not built: a bug
                     raise ValidationError(
-                        f"{route.provider.display} cannot multicast in this version.",
+                        _("{provider} cannot multicast in this version.").format(
+                            provider=route.provider.display
+                        ),
                         provider=route.provider.display,
                     )
                 return [await adapter.multicast(request.multicast)]
@@ -572,8 +581,9 @@ class Sender:
                 results = await bulk.send_many(template, [row.recipient for row in chunk])
                 if len(results) != len(chunk):  # an adapter bug: never guess who got what
                     raise UnexpectedResponse(
-                        f"{route.provider.display} answered for {len(results)} of "
-                        f"{len(chunk)} recipients.",
+                        _("{provider} answered for {count} of {total} recipients.").format(
+                            provider=route.provider.display, count=len(results), total=len(chunk)
+                        ),
                         provider=route.provider.display,
                     )
                 return results
@@ -616,7 +626,7 @@ class Sender:
 
         workers = min(self._concurrency, (len(rows) + step - 1) // step)
         try:
-            await asyncio.gather(*(worker() for _ in range(workers)))
+            await asyncio.gather(*(worker() for _worker in range(workers)))
         except asyncio.CancelledError:
             # A stop cut the send off: keep the outcomes already known, and say that the
             # recipients never reached (or refused, waiting for the next route) were not
@@ -646,14 +656,15 @@ class Sender:
 
         def fail(row: Message, exc: ProviderError, why: str) -> None:
             if row.id is not None:
-                writer.add(_failed(row.id, exc, note=f" {target} could not take it: {why}"))
+                note = _("{route} could not take it: {reason}").format(route=target, reason=why)
+                writer.add(_failed(row.id, exc, note=" " + note))
 
         try:
             if bool(request.media) and not target.channel.media:
-                raise BadInput("it carries no files.")
+                raise BadInput(_("it carries no files."))
             if target.channel.subject != source.channel.subject:
-                raise BadInput("it takes another kind of message.")
-            for text in {row.text for row, _ in refused}:
+                raise BadInput(_("it takes another kind of message."))
+            for text in {row.text for row, _error in refused}:
                 validate_text(target, text, request.media)
             adapter = await self._accounts.adapter(
                 request.chat_id, target.provider, channel=target.channel
@@ -677,10 +688,12 @@ class Sender:
                     target.provider.name,
                     target.channel.name,
                     recipient,
-                    f"{source} did not send it ({error.message}); trying {target}.",
+                    _("{source} did not send it ({reason}); trying {target}.").format(
+                        source=source, reason=error.message, target=target
+                    ),
                 ),
             )
-        moved = set(await self._repo.messages.reroute([move for _, move in moves.values()]))
+        moved = set(await self._repo.messages.reroute([move for _row, move in moves.values()]))
         rows: list[Message] = []
         for message_id, (row, move) in moves.items():
             if message_id in moved:
@@ -744,7 +757,7 @@ def _not_sent(message_id: int | None) -> StateChange:
         message_id=message_id,
         state=DeliveryState.FAILED,
         source="send",
-        detail="not sent: the bot stopped before this recipient's turn",
+        detail=_("not sent: the bot stopped before this recipient's turn"),
     )
 
 
@@ -768,10 +781,12 @@ def _failed(
             message_id=message_id,
             state=DeliveryState.UNKNOWN,
             source="send",
-            detail=f"{exc.message} It may or may not have been sent; "
-            "check with the provider before sending again.",
+            detail=exc.message
+            + " "
+            + _("It may or may not have been sent; check with the provider before sending again."),
         )
-    detail = (f"not attempted: {exc.message}" if skipped else exc.message) + note
+    reason = _("not attempted: {reason}").format(reason=exc.message) if skipped else exc.message
+    detail = reason + note
     return StateChange(
         message_id=message_id, state=DeliveryState.FAILED, source="send", detail=detail
     )

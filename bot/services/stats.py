@@ -19,16 +19,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from i18n import N_
 from providers.base import DeliveryState
 from storage.repo import Repository
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 90
 
-DELIVERED = "delivered"
-FAILED = "failed"
-OPEN = "in progress"
-UNKNOWN = "unknown"
+# The chart's state groups: keys in code, and (translated with _()) its legend's labels.
+DELIVERED = N_("delivered")
+FAILED = N_("failed")
+OPEN = N_("in progress")
+UNKNOWN = N_("unknown")
 OUTCOMES = (DELIVERED, FAILED, OPEN, UNKNOWN)  # the chart's state groups, in stacking order
 _DELIVERED_STATES = {DeliveryState.DELIVERED.value, DeliveryState.READ.value}
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.services.accounts import Accounts
 from bot.services.errors import BadInput
+from i18n import _
 from providers.base import DeliveryState
 from providers.errors import ProviderError
 from providers.registry import REGISTRY
@@ -39,7 +40,7 @@ class StatusReader:
         """
         message = await self._repo.messages.get_message(chat_id, message_id)
         if message is None:
-            raise BadInput(f"This chat has no message #{message_id}.")
+            raise BadInput(_("This chat has no message #{id}.").format(id=message_id))
         note = ""
         if poll and message.provider_ref and not DeliveryState(message.state).is_final:
             note = await self._poll(message)
@@ -56,7 +57,9 @@ class StatusReader:
             adapter = await self._accounts.adapter(message.chat_id, spec)
             report = await adapter.status(message.provider_ref, channel=message.channel)
         except ProviderError as exc:
-            return f"Could not ask {spec.display} just now: {exc.message}"
+            return _("Could not ask {provider} just now: {reason}").format(
+                provider=spec.display, reason=exc.message
+            )
         await self._repo.messages.apply_changes(
             [
                 StateChange(
@@ -79,7 +82,7 @@ class StatusReader:
         """
         messages = await self._repo.messages.of_batch(batch_id, limit=1)
         if not messages or messages[0].id is None or messages[0].chat_id != chat_id:
-            raise BadInput(f"Send {batch_id} has no message in this chat.")
+            raise BadInput(_("Send {id} has no message in this chat.").format(id=batch_id))
         return await self.message_status(chat_id, messages[0].id, poll=False)
 
     async def check_batch(self, chat_id: int, batch_id: int) -> None:
@@ -91,7 +94,7 @@ class StatusReader:
         """
         batch = await self._repo.messages.batch(batch_id)
         if batch is None or batch.chat_id != chat_id:
-            raise BadInput(f"Send {batch_id} does not belong to this chat.")
+            raise BadInput(_("Send {id} does not belong to this chat.").format(id=batch_id))
 
     async def latest(self, chat_id: int, limit: int) -> list[Message]:
         """The chat's latest messages, newest first."""

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from bot.services.errors import BadInput, echo
 from bot.services.phones import normalise
+from i18n import _, ngettext
 from providers.registry import Route
 from storage.models import StopEntry
 from storage.repo import Repository
@@ -54,15 +55,39 @@ def e164_of(recipient: str) -> str | None:
 def skipped_note(stopped: Sequence[str]) -> str:
     """Plain text saying which recipients the stoplist removed (cards, replies, run notes)."""
     count = len(stopped)
-    shown = ", ".join(stopped[:SHOWN]) + (f" and {count - SHOWN} more" if count > SHOWN else "")
-    who = "1 recipient" if count == 1 else f"{count} recipients"
-    return f"{who} skipped, on this chat's stoplist: {shown}"
+    shown = ", ".join(stopped[:SHOWN])
+    if count > SHOWN:
+        return ngettext(
+            "{count} recipient skipped, on this chat's stoplist: {shown} and {more} more",
+            "{count} recipients skipped, on this chat's stoplist: {shown} and {more} more",
+            count,
+        ).format(count=count, shown=shown, more=count - SHOWN)
+    return ngettext(
+        "{count} recipient skipped, on this chat's stoplist: {shown}",
+        "{count} recipients skipped, on this chat's stoplist: {shown}",
+        count,
+    ).format(count=count, shown=shown)
 
 
 def all_stopped(count: int, *, doing: str = "sent") -> str:
     """The refusal when every recipient of a send is stopped (HTML-safe)."""
-    which = "The recipient is" if count == 1 else f"All {count} recipients are"
-    return f"Nothing was {doing}: {which} on this chat's stoplist (/stoplist; /unstop removes)."
+    if doing == "scheduled":
+        refusal = ngettext(
+            "Nothing was scheduled: The recipient is on this chat's stoplist "
+            "(/stoplist; /unstop removes).",
+            "Nothing was scheduled: All {count} recipients are on this chat's stoplist "
+            "(/stoplist; /unstop removes).",
+            count,
+        )
+    else:
+        refusal = ngettext(
+            "Nothing was sent: The recipient is on this chat's stoplist "
+            "(/stoplist; /unstop removes).",
+            "Nothing was sent: All {count} recipients are on this chat's stoplist "
+            "(/stoplist; /unstop removes).",
+            count,
+        )
+    return refusal.format(count=count)
 
 
 async def drop_stopped(
@@ -83,12 +108,12 @@ async def drop_stopped(
     """
     if not route.channel.phone_recipients or not recipients:
         return list(recipients), []
-    numbers = {to: e164_of(to) for to, _ in recipients}
+    numbers = {to: e164_of(to) for to, _extra in recipients}
     stopped = await store.stopped(chat_id, [n for n in numbers.values() if n is not None])
     if not stopped:
         return list(recipients), []
     kept = [(to, extra) for to, extra in recipients if numbers[to] not in stopped]
-    dropped = [n for to, _ in recipients if (n := numbers[to]) is not None and n in stopped]
+    dropped = [n for to, _extra in recipients if (n := numbers[to]) is not None and n in stopped]
     if not kept:
         raise BadInput(all_stopped(len(dropped), doing=doing))
     return kept, dropped
@@ -106,7 +131,7 @@ def read_numbers(body: str, country: str | None) -> list[str]:
     """
     pieces = [p.strip() for p in re.split(r"[,\n;]", body) if p.strip()]
     if not pieces:
-        raise BadInput("Give one or more numbers, separated by commas.")
+        raise BadInput(_("Give one or more numbers, separated by commas."))
     numbers: list[str] = []
     for piece in pieces:
         try:
@@ -121,7 +146,11 @@ def read_numbers(body: str, country: str | None) -> list[str]:
                 raise whole from None  # about the piece as typed, not a fragment of it
     unique = list(dict.fromkeys(numbers))
     if len(unique) > MAX_PER_COMMAND:
-        raise BadInput(f"At most {MAX_PER_COMMAND:,} numbers at once ({len(unique):,} given).")
+        raise BadInput(
+            _("At most {limit:,} numbers at once ({given:,} given).").format(
+                limit=MAX_PER_COMMAND, given=len(unique)
+            )
+        )
     return unique
 
 
@@ -156,4 +185,6 @@ class Stoplists:
 def numbers_text(numbers: Sequence[str]) -> str:
     """Up to :data:`SHOWN` numbers for a reply, escaped."""
     shown = ", ".join(echo(n) for n in numbers[:SHOWN])
-    return shown + (f" and {len(numbers) - SHOWN} more" if len(numbers) > SHOWN else "")
+    if len(numbers) > SHOWN:
+        return _("{shown} and {count} more").format(shown=shown, count=len(numbers) - SHOWN)
+    return shown

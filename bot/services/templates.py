@@ -17,6 +17,7 @@ from html import escape
 
 from bot.services.errors import BadInput, echo
 from bot.services.names import read_name
+from i18n import N_, _
 from storage.models import Template
 from storage.repo import Repository
 from storage.templates import TemplateStore
@@ -25,7 +26,8 @@ MAX_TEMPLATES = 100  # per chat
 _FIELD = re.compile(r"^\w[\w \-]{0,39}$")
 _SEPARATORS = re.compile(r"[\s\-]+")
 _NAME_AND_TEXT = re.compile(r"^(\S+)(.*)$", re.DOTALL)
-SYNTAX = "a placeholder is a name in braces, {name}; write {{ and }} for a literal brace"
+# Never formatted: its braces are shown as they are.
+SYNTAX = N_("a placeholder is a name in braces, {name}; write {{ and }} for a literal brace")
 
 
 def field_key(name: str) -> str:
@@ -44,7 +46,9 @@ def placeholders(text: str) -> list[str]:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise BadInput(
-            f"The template's braces do not match ({escape(str(exc))}): {SYNTAX}."
+            _("The template's braces do not match ({reason}): {syntax}.").format(
+                reason=escape(str(exc)), syntax=_(SYNTAX)
+            )
         ) from exc
     found: dict[str, str] = {}
     for _literal, field, spec, conversion in parsed:
@@ -54,14 +58,22 @@ def placeholders(text: str) -> list[str]:
         shown = "{" + field + suffix + "}"
         if conversion or spec:
             raise BadInput(
-                f"“{echo(shown)}”: placeholders take no conversion or format; {SYNTAX}."
+                _("“{field}”: placeholders take no conversion or format; {syntax}.").format(
+                    field=echo(shown), syntax=_(SYNTAX)
+                )
             )
         if not field.strip() or field.strip().isdigit():
-            raise BadInput(f"“{echo(shown)}”: give the placeholder a name, e.g. {{name}}.")
+            raise BadInput(
+                _("“{field}”: give the placeholder a name, e.g. {{name}}.").format(
+                    field=echo(shown)
+                )
+            )
         if not _FIELD.match(field.strip()):
             raise BadInput(
-                f"“{echo(shown)}” is not a placeholder name (letters, digits, _, - and spaces, "
-                f"at most 40); {SYNTAX}."
+                _(
+                    "“{field}” is not a placeholder name (letters, digits, _, - and spaces, "
+                    "at most 40); {syntax}."
+                ).format(field=echo(shown), syntax=_(SYNTAX))
             )
         found.setdefault(field_key(field), field.strip())
     return list(found.values())
@@ -94,22 +106,31 @@ class Templates:
         match = _NAME_AND_TEXT.match(body.strip())
         if match is None:
             raise BadInput(
-                "Usage: /template add &lt;name&gt; &lt;text with {placeholders}&gt;, "
-                "e.g. /template add promo Hi {name}, 20% off today."
+                # Not formatted: the braces are shown as they are.
+                _(
+                    "Usage: /template add &lt;name&gt; &lt;text with {placeholders}&gt;, "
+                    "e.g. /template add promo Hi {name}, 20% off today."
+                )
             )
         name = read_name(match.group(1), what="template")
         text = match.group(2).strip()
         if not text:
-            raise BadInput(f"The template “{name}” has no text: /template add {name} Hi {{name}}.")
+            raise BadInput(
+                _("The template “{name}” has no text: /template add {name} Hi {{name}}.").format(
+                    name=name
+                )
+            )
         placeholders(text)
         new = await self.store.named(chat_id, name) is None
         if new and await self.store.count(chat_id) >= MAX_TEMPLATES:
             raise BadInput(
-                f"This chat has {MAX_TEMPLATES} templates, the most it may keep; delete "
-                "one with /template del &lt;name&gt; first."
+                _(
+                    "This chat has {limit} templates, the most it may keep; delete "
+                    "one with /template del &lt;name&gt; first."
+                ).format(limit=MAX_TEMPLATES)
             )
         old = await self.store.save(chat_id, name, text, actor=actor)
-        await self._repo.audit(chat_id, actor, "template add", name)
+        await self._repo.audit(chat_id, actor, "template add", name)  # i18n: not shown
         saved = await self.store.named(chat_id, name)
         assert saved is not None
         return saved, old
@@ -119,7 +140,7 @@ class Templates:
         name = read_name(raw_name, what="template")
         if not await self.store.delete(chat_id, name):
             raise BadInput(await self._unknown(chat_id, name))
-        await self._repo.audit(chat_id, actor, "template del", name)
+        await self._repo.audit(chat_id, actor, "template del", name)  # i18n: not shown
         return name
 
     async def all(self, chat_id: int) -> list[Template]:
@@ -137,11 +158,13 @@ class Templates:
     async def _unknown(self, chat_id: int, name: str) -> str:
         names = [t.name for t in await self.store.all(chat_id)]
         if not names:
-            return (
-                f"There is no template “{echo(name)}”: this chat has none yet. Add one with "
+            return _(
+                "There is no template “{name}”: this chat has none yet. Add one with "
                 "/template add &lt;name&gt; &lt;text&gt;."
-            )
-        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
-        return (
-            f"There is no template “{echo(name)}” in this chat. Templates here: {escape(shown)}."
+            ).format(name=echo(name))
+        shown = ", ".join(names[:20])
+        if len(names) > 20:
+            shown = _("{shown} and {count} more").format(shown=shown, count=len(names) - 20)
+        return _("There is no template “{name}” in this chat. Templates here: {names}.").format(
+            name=echo(name), names=escape(shown)
         )

@@ -29,12 +29,16 @@ from bot.parsing import take_token
 from bot.services.chats import valid_timezone
 from bot.services.errors import BadInput, echo
 from bot.services.integers import read_whole
-from i18n import _
+from i18n import N_, _
 
 MIN_INTERVAL = timedelta(minutes=5)
 MAX_AHEAD = timedelta(days=366)
-EXAMPLES = "2026-12-01 09:00, in 2h, tomorrow 09:00, every day 09:00, every mon,wed 17:30"
-TOO_FAR = "That is more than a year ahead; schedule at most 366 days ahead."
+# What the user types: the input grammar is English in every language.
+EXAMPLES = (
+    "2026-12-01 09:00, in 2h, tomorrow 09:00, every day 09:00, "
+    "every mon,wed 17:30"  # i18n: not shown
+)
+TOO_FAR = N_("That is more than a year ahead; schedule at most 366 days ahead.")
 
 # [0-9], not \d: \d also matches other scripts' digits, which int() and datetime then read.
 _CLOCK = re.compile(r"^([0-9]{1,2})(?::([0-9]{2}))?(?::([0-9]{2}))?(am|pm)?$", re.IGNORECASE)
@@ -101,8 +105,10 @@ def load_zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise BadInput(
-            f"This chat's time zone “{escape(name)}” is not known here any more. "
-            "Set it again with /timezone Area/City."
+            _(
+                "This chat's time zone “{zone}” is not known here any more. "
+                "Set it again with /timezone Area/City."
+            ).format(zone=escape(name))
         ) from exc
 
 
@@ -131,16 +137,19 @@ class Recurrence:
 
     @property
     def label(self) -> str:
-        """The rule as a user would type it: ``every mon,wed 17:30``, ``every 2h``."""
+        """The rule as a user would type it: ``every mon,wed 17:30``, ``every 2h``.
+
+        Written in the input grammar (English in every language), so it can be typed back.
+        """
         if not self.on_wall_clock:
             return f"every {duration_label(self.interval)}"
         parts = self.parts
         clock = f"{int(parts['BYHOUR']):02d}:{int(parts['BYMINUTE']):02d}"
         days = parts.get("BYDAY", "")
         if not days:
-            return f"every day {clock}"
+            return f"every day {clock}"  # i18n: not shown
         if days == "MO,TU,WE,TH,FR":
-            return f"every weekday {clock}"
+            return f"every weekday {clock}"  # i18n: not shown
         named = {v: k for k, v in _DAYS.items() if len(k) == 3}
         return f"every {','.join(named[d] for d in days.split(','))} {clock}"
 
@@ -229,15 +238,15 @@ def read_when(body: str, *, zone: str, now: datetime) -> tuple[When, str]:
     first, rest = take_token(body)
     word = first.lower()
     if not first:
-        raise BadInput(f"When? Say when to send it, e.g. {EXAMPLES}.")
+        raise BadInput(_("When? Say when to send it, e.g. {examples}.").format(examples=EXAMPLES))
     if word == "every":
         return _read_every(rest, zone=zone, now=now)
     if word == "in":
         span, rest = _take_duration(rest)
         if span is None:
-            raise BadInput("In how long? e.g. in 2h, in 30m, in 1h30m, in 1d.")
+            raise BadInput(_("In how long? e.g. in 2h, in 30m, in 1h30m, in 1d."))
         if span < timedelta(minutes=1):
-            raise BadInput("Schedule at least 1 minute ahead; to send now use /send.")
+            raise BadInput(_("Schedule at least 1 minute ahead; to send now use /send."))
         zone_name, rest = _take_zone(rest, zone)
         # Exactly the span from now: "in 1m" typed at 10:15:59 is due at 10:16:59.
         return _checked(When(now + span, zone_name), now), rest
@@ -245,7 +254,9 @@ def read_when(body: str, *, zone: str, now: datetime) -> tuple[When, str]:
         clock_text, after = take_token(rest)
         clock = _clock(clock_text)
         if clock is None:
-            raise BadInput(f"{echo(first)} at what time? e.g. {word} 09:00.")
+            raise BadInput(
+                _("{day} at what time? e.g. {word} 09:00.").format(day=echo(first), word=word)
+            )
         zone_name, rest = _take_zone(after, zone)
         tz = load_zone(zone_name)
         day = now.astimezone(tz).date() + timedelta(days=1 if word == "tomorrow" else 0)
@@ -259,20 +270,28 @@ def read_when(body: str, *, zone: str, now: datetime) -> tuple[When, str]:
         when = When(_local(now.astimezone(tz).date(), clock, tz), zone_name)
         if when.at <= now:
             raise BadInput(
-                f"{clock:%H:%M} today has passed in {zone_name}. "
-                f"Did you mean tomorrow {clock:%H:%M}?"
+                _(
+                    "{clock:%H:%M} today has passed in {zone}. "
+                    "Did you mean tomorrow {clock:%H:%M}?"
+                ).format(clock=clock, zone=zone_name)
             )
         return _checked(when, now), rest
-    raise BadInput(f"I cannot read “{echo(first)}” as a time. Use one of: {EXAMPLES}.")
+    raise BadInput(
+        _("I cannot read “{text}” as a time. Use one of: {examples}.").format(
+            text=echo(first), examples=EXAMPLES
+        )
+    )
 
 
 def _checked(when: When, now: datetime) -> When:
     if when.at <= now:
         raise BadInput(
-            f"That time is in the past: {describe_time(when.at, when.zone)}. Choose a later time."
+            _("That time is in the past: {when}. Choose a later time.").format(
+                when=describe_time(when.at, when.zone)
+            )
         )
     if when.at - now > MAX_AHEAD:
-        raise BadInput(TOO_FAR)
+        raise BadInput(_(TOO_FAR))
     return when
 
 
@@ -286,10 +305,12 @@ def _clock(token: str) -> time | None:
     suffix = (match.group(4) or "").lower()
     if suffix:
         if not 1 <= hour <= 12:
-            raise BadInput(f"“{echo(token)}” is not a time of day.")
+            raise BadInput(_("“{text}” is not a time of day.").format(text=echo(token)))
         hour = hour % 12 + (12 if suffix == "pm" else 0)
     if hour > 23 or minute > 59 or second > 59:
-        raise BadInput(f"“{echo(token)}” is not a time of day (00:00 to 23:59).")
+        raise BadInput(
+            _("“{text}” is not a time of day (00:00 to 23:59).").format(text=echo(token))
+        )
     return time(hour, minute, second)
 
 
@@ -328,11 +349,11 @@ def _take_duration(body: str) -> tuple[timedelta | None, str]:
         for amount, unit in pieces:
             value = read_whole(amount)  # None beyond 64 bits: far too long anyway
             if value is None:
-                raise BadInput(TOO_FAR)
+                raise BadInput(_(TOO_FAR))
             minutes += value * _UNITS[unit.lower()]
         found, rest = True, after
     if minutes > MAX_AHEAD // timedelta(minutes=1):
-        raise BadInput(TOO_FAR)
+        raise BadInput(_(TOO_FAR))
     return (timedelta(minutes=minutes) if found else None), rest
 
 
@@ -341,12 +362,12 @@ def _read_iso(first: str, rest: str, *, zone: str, now: datetime) -> tuple[When,
     if len(first) == 10:  # a date alone: the time is the next token
         clock_text, after = take_token(rest)
         if not _TIME_LIKE.match(clock_text):
-            raise BadInput(f"{echo(first)} at what time? e.g. {echo(first)} 09:00.")
+            raise BadInput(_("{day} at what time? e.g. {day} 09:00.").format(day=echo(first)))
         text, rest = f"{first}T{clock_text}", after
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        date_part, _, clock_part = text.partition("T")
+        date_part, _sep, clock_part = text.partition("T")
         clock = _clock(clock_part)
         try:
             day = date.fromisoformat(date_part)
@@ -354,14 +375,16 @@ def _read_iso(first: str, rest: str, *, zone: str, now: datetime) -> tuple[When,
             clock = None
         if clock is None:
             raise BadInput(
-                f"“{echo(text.replace('T', ' '))}” is not a date and time I can read. "
-                "Use 2026-12-01 09:00 (year-month-day hours:minutes)."
+                _(
+                    "“{text}” is not a date and time I can read. "
+                    "Use 2026-12-01 09:00 (year-month-day hours:minutes)."
+                ).format(text=echo(text.replace("T", " ")))
             ) from None
         parsed = datetime.combine(day, clock)
     if parsed.tzinfo is not None:
-        token, _ = take_token(rest)
+        token, _after = take_token(rest)
         if token and _ZONE.match(token):
-            raise BadInput("Give either a UTC offset or a time zone, not both.")
+            raise BadInput(_("Give either a UTC offset or a time zone, not both."))
         return _checked(When(parsed.astimezone(UTC), zone), now), rest
     zone_name, rest = _take_zone(rest, zone)
     at = parsed.replace(tzinfo=load_zone(zone_name)).astimezone(UTC)
@@ -383,22 +406,28 @@ def _read_every(body: str, *, zone: str, now: datetime) -> tuple[When, str]:
         names = [n for n in word.split(",") if n]
         if not names or names[0] not in _DAYS:
             raise BadInput(
-                f"I cannot read “every {echo(first)}”. Use every day 09:00, "
-                "every weekday 08:30, every mon,wed 17:30 or every 2h."
+                _(
+                    "I cannot read “every {text}”. Use every day 09:00, "
+                    "every weekday 08:30, every mon,wed 17:30 or every 2h."
+                ).format(text=echo(first))
             )
         unknown = [n for n in names if n not in _DAYS]
         if unknown:
             raise BadInput(
-                f"“{echo(unknown[0])}” is not a day. Use mon, tue, wed, thu, fri, sat, sun."
+                _("“{text}” is not a day. Use mon, tue, wed, thu, fri, sat, sun.").format(
+                    text=echo(unknown[0])
+                )
             )
         chosen = {_DAYS[n] for n in names}
         days = tuple(d for d in _DAY_ORDER if d in chosen)
     clock_text, after = take_token(rest)
     clock = _clock(clock_text)
     if clock is None:
-        raise BadInput(f"Every {echo(first)} at what time? e.g. every {echo(first)} 09:00.")
+        raise BadInput(
+            _("Every {days} at what time? e.g. every {days} 09:00.").format(days=echo(first))
+        )
     if clock.second:
-        raise BadInput("Repeating times are whole minutes, like 09:00.")
+        raise BadInput(_("Repeating times are whole minutes, like 09:00."))
     zone_name, rest = _take_zone(after, zone)
     rule = f"FREQ=DAILY;BYHOUR={clock.hour};BYMINUTE={clock.minute};BYSECOND=0"
     if days and len(days) < 7:
@@ -412,12 +441,13 @@ def _read_every(body: str, *, zone: str, now: datetime) -> tuple[When, str]:
 def _every_interval(span: timedelta, rest: str, *, zone: str, now: datetime) -> tuple[When, str]:
     if span < MIN_INTERVAL:
         raise BadInput(
-            f"Repeating sends run at most every {duration_label(MIN_INTERVAL)}; "
-            f"use every {duration_label(MIN_INTERVAL)} or longer."
+            _("Repeating sends run at most every {span}; use every {span} or longer.").format(
+                span=duration_label(MIN_INTERVAL)
+            )
         )
     if span >= timedelta(days=1):
         raise BadInput(
-            "For daily or weekly runs say the time: every day 09:00 or every mon 09:00."
+            _("For daily or weekly runs say the time: every day 09:00 or every mon 09:00.")
         )
     minutes = int(span.total_seconds() // 60)
     rule = f"FREQ=HOURLY;INTERVAL={minutes // 60}"

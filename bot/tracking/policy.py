@@ -22,8 +22,8 @@ from bot.config import Settings
 from storage.models import utcnow
 from storage.tracking_repo import ReadWatch
 
+# Now, as an aware UTC datetime; injected so tests drive time instead of sleeping.
 Clock = Callable[[], datetime]
-"""Now, as an aware UTC datetime; injected so tests drive time instead of sleeping."""
 
 system_clock: Clock = utcnow
 READ_CHANNELS = frozenset({"wa"})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,6 +26,7 @@ from bot.services.accounts import Accounts
 from bot.services.errors import UserError
 from bot.tracking.policy import PollPolicy
 from bot.tracking.schedule import PollSchedule
+from i18n import ENGLISH, _
 from providers.base import DeliveryState, Provider, StatusReport
 from providers.errors import ProviderError, RateLimited
 from providers.registry import REGISTRY, ProviderSpec
@@ -66,13 +67,26 @@ class Poller:
         policy: PollPolicy,
         *,
         registry: dict[str, ProviderSpec] | None = None,
+        language_of: Callable[[int], Awaitable[str]] | None = None,
     ) -> None:
         self._store = store
         self._repo = repo
         self._accounts = accounts
         self.policy = policy
+        # Notes written for one chat's messages are in its language (None: English).
+        self._language_of = language_of
         self.schedule = PollSchedule()
         self._registry = REGISTRY if registry is None else registry
+
+    async def language(self, chat_id: int) -> str:
+        """The language notes about this chat's messages are written in."""
+        if self._language_of is None:
+            return ENGLISH
+        try:
+            return await self._language_of(chat_id)
+        except Exception:  # a note in English beats no note
+            log.warning("could not read the language of chat %s", chat_id)
+            return ENGLISH
 
     # -- the schedule ------------------------------------------------------------------------
 
@@ -134,7 +148,7 @@ class Poller:
         """
         asked = 0
         size = self.policy.page_size
-        for _ in range(self.policy.max_pages):
+        for _page in range(self.policy.max_pages):
             if stopping is not None and stopping():
                 break
             ids = self.schedule.take(now, size, retry_at=now + self.policy.delay(0))
@@ -226,9 +240,10 @@ class Poller:
         final state, and the schedule drops a message whose watch is over when it comes due.
         """
         cutoff = now - self.policy.expire_after
-        detail = f"no final status within {self.policy.expire_hours}"
+        # Messages of many chats expire together, outside any chat's language: English.
+        detail = _("no final status within {age}").format(age=self.policy.expire_hours)
         expired = 0
-        for _ in range(self.policy.max_pages):
+        for _page in range(self.policy.max_pages):
             ids = await self._store.stale_open(cutoff, limit=self.policy.page_size)
             if not ids:
                 break

@@ -20,7 +20,8 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.tracking.poller import Poller
-from providers.base import DeliveryState, Lookup, LostSend, SendFinder
+from i18n import _, use_language
+from providers.base import DeliveryState, Lookup, LostSend, LostSendAnswer, SendFinder
 from providers.errors import ProviderError
 from providers.registry import REGISTRY
 from storage.messages import RECONCILE, Messages, StateChange
@@ -35,6 +36,62 @@ PAGE = 100
 def _display(provider: str) -> str:
     spec = REGISTRY.get(provider)
     return spec.display if spec else provider
+
+
+def _settle(
+    answer: LostSendAnswer,
+    ids: list[int],
+    name: str,
+    changes: list[StateChange],
+    notes: list[tuple[list[int], str]],
+    first_poll: datetime,
+) -> None:
+    """What one lookup's answer changes (state changes) or says (notes) for ``ids``."""
+    if answer.lookup == Lookup.FOUND and answer.report is not None:
+        report = answer.report
+        detail = _("Its answer was lost; {provider} has it, so it was not sent again.").format(
+            provider=name
+        )
+        changes.extend(
+            StateChange(
+                message_id=i,
+                state=report.state,
+                source=RECONCILE,
+                provider_ref=report.ref,
+                provider_status=report.provider_status,
+                detail=detail,
+                next_poll_at=first_poll,
+                poll_attempts=0,
+            )
+            for i in ids
+        )
+    elif answer.lookup == Lookup.CANNOT_ASK:
+        note = _(
+            "Its answer was lost and {provider} cannot be asked whether it sent it "
+            "({reason}): check with {provider} before sending it again."
+        ).format(provider=name, reason=answer.detail)
+        notes.append((ids, note))
+    elif answer.lookup == Lookup.ABSENT:
+        detail = _(
+            "Its answer was lost and {provider} has no such message: it was not sent. "
+            "Send it again if it is still needed."
+        ).format(provider=name)
+        changes.extend(
+            StateChange(message_id=i, state=DeliveryState.FAILED, source=RECONCILE, detail=detail)
+            for i in ids
+        )
+    elif answer.detail:
+        note = _(
+            "Its answer was lost and {provider} cannot tell which of its messages it is: "
+            "{reason}; it was not sent again."
+        ).format(provider=name, reason=answer.detail)
+        notes.append((ids, note))
+    else:
+        note = _(
+            "Its answer was lost and {provider} cannot tell which of its messages it is; "
+            "it was not sent again."
+        ).format(provider=name)
+        notes.append((ids, note))
 
 
 async def reconcile(poller: Poller, messages: Messages, now: datetime) -> int:
@@ -68,14 +125,15 @@ async def reconcile(poller: Poller, messages: Messages, now: datetime) -> int:
         adapter = adapters[(group[0].chat_id, provider)]
         if isinstance(adapter, Exception):
             continue  # not connected (any more): tried again on a later sweep
+        # The details are stored as the chat's card shows them: in the chat's language.
+        language = await poller.language(group[0].chat_id)
         if not (adapter.capabilities.find_lost and isinstance(adapter, SendFinder)):
-            notes.append(
-                (
-                    ids,
-                    f"Its answer was lost and {name} cannot be asked whether it sent it: "
-                    f"check with {name} before sending it again.",
-                )
-            )
+            with use_language(language):
+                note = _(
+                    "Its answer was lost and {provider} cannot be asked whether it sent it: "
+                    "check with {provider} before sending it again."
+                ).format(provider=name)
+            notes.append((ids, note))
             continue
         lookup = LostSend(
             channel=channel,
@@ -88,48 +146,8 @@ async def reconcile(poller: Poller, messages: Messages, now: datetime) -> int:
         except ProviderError as exc:  # asked again on the next sweep
             log.info("could not look up %d lost %s message(s): %s", len(ids), name, exc)
             continue
-        if answer.lookup == Lookup.FOUND and answer.report is not None:
-            report = answer.report
-            changes.extend(
-                StateChange(
-                    message_id=i,
-                    state=report.state,
-                    source=RECONCILE,
-                    provider_ref=report.ref,
-                    provider_status=report.provider_status,
-                    detail=f"Its answer was lost; {name} has it, so it was not sent again.",
-                    next_poll_at=now + poller.policy.delay(0),
-                    poll_attempts=0,
-                )
-                for i in ids
-            )
-        elif answer.lookup == Lookup.CANNOT_ASK:
-            notes.append(
-                (
-                    ids,
-                    f"Its answer was lost and {name} cannot be asked whether it sent it "
-                    f"({answer.detail}): check with {name} before sending it again.",
-                )
-            )
-        elif answer.lookup == Lookup.ABSENT:
-            changes.extend(
-                StateChange(
-                    message_id=i,
-                    state=DeliveryState.FAILED,
-                    source=RECONCILE,
-                    detail=f"Its answer was lost and {name} has no such message: it was not "
-                    "sent. Send it again if it is still needed.",
-                )
-                for i in ids
-            )
-        else:
-            notes.append(
-                (
-                    ids,
-                    f"Its answer was lost and {name} cannot tell which of its messages it is"
-                    f"{': ' + answer.detail if answer.detail else ''}; it was not sent again.",
-                )
-            )
+        with use_language(language):
+            _settle(answer, ids, name, changes, notes, now + poller.policy.delay(0))
     # Both owe the chat a card edit through the outbox, in their own transactions.
     moved = (await messages.apply_changes(changes)).moved
     for ids, detail in notes:

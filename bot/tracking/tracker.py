@@ -384,7 +384,13 @@ def build_tracker(
 ) -> Tracker:
     """Wire a tracker to the application's bot, services and settings."""
     store = TrackingRepository(services.repo.messages, untracked=untracked_channels())
-    poller = Poller(store, services.repo, services.accounts, PollPolicy.from_settings(settings))
+    poller = Poller(
+        store,
+        services.repo,
+        services.accounts,
+        PollPolicy.from_settings(settings),
+        language_of=services.chats.language_of,
+    )
     updater = CardUpdater(
         bot,
         store,

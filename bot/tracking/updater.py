@@ -45,7 +45,7 @@ from bot.cards import card_keyboard, outcome_view, render_card
 from bot.render import CARD_LINES, card_details, failure_notice
 from bot.services.sending import SendOutcome
 from bot.tracking.scheduler import CardScheduler, Job, JobKind
-from i18n import ENGLISH, use_language
+from i18n import ENGLISH, N_, _, use_language
 from storage.models import Batch, OutboxKind, OutboxState
 from storage.outbox import Due
 from storage.tracking_repo import CardView, TrackingRepository
@@ -59,16 +59,23 @@ HOLD_MARGIN = 5.0  # seconds: a hold this close to its end may have been taken o
 DETAILS_LIMIT = 3800  # characters of HTML; Telegram's limit is 4096 after parsing
 DETAILS_ROWS = 400
 
-_NOT_MODIFIED = "message is not modified"
-_CARD_GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
+# Telegram's own error texts, matched against its answers.
+_NOT_MODIFIED = "message is not modified"  # i18n: not shown
+_CARD_GONE = (
+    "message to edit not found",  # i18n: not shown
+    "message can't be edited",  # i18n: not shown
+    "message_id_invalid",
+)
 _CHAT_GONE = (
-    "chat not found",
-    "have no rights to send",
-    "not enough rights",
+    "chat not found",  # i18n: not shown
+    "have no rights to send",  # i18n: not shown
+    "not enough rights",  # i18n: not shown
     "chat_write_forbidden",
 )
 # Above a card the loop posts because its sender could not (a stop, Telegram unreachable).
-LATE_NOTE = "♻️ Posted late: the bot was restarted or could not reach Telegram during this send."
+LATE_NOTE = N_(
+    "♻️ Posted late: the bot was restarted or could not reach Telegram during this send."
+)
 _KINDS = {
     OutboxKind.CARD: JobKind.EDIT,
     OutboxKind.FAILURES: JobKind.NOTICE,
@@ -344,7 +351,7 @@ class CardUpdater:
             self.scheduler.want(JobKind.EDIT, job.batch_id, job.chat_id, now, delay=wait)
             return
         # A large send's card is posted by the loop from the start (it shows progress).
-        late = LATE_NOTE if view.batch.progress is None else ""
+        late = _(LATE_NOTE) if view.batch.progress is None else ""
         await self._post(view, now, note=entry.text or late)
 
     async def _post(
