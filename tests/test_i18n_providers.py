@@ -94,8 +94,8 @@ async def test_a_status_meaning_is_stored_in_english_and_shown_in_the_chats_lang
 
 
 async def test_an_unknown_route_is_refused_in_indonesian(bot: Bot) -> None:
-    await _indonesian(bot)
     await bot.connect()
+    await _indonesian(bot)
     reply = await bot.private("/use nusasms:fax")
     assert "NusaSMS tidak memiliki kanal “fax”. Coba nusasms:wa" in reply, reply
     reply = await bot.private("/use twilio")

@@ -225,4 +225,4 @@ def decided_already(row: Approval, now: datetime) -> str:
         return _("This send was withdrawn; nothing was sent.")
     if state == ApprovalState.EXPIRED or expired(row, now):
         return _("This send waited too long for approval and expired; nothing was sent.")
-    return _("This send is {state}.").format(state=row.state)
+    return _("This send still waits for approval.")  # waiting: nothing decided it
