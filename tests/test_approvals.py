@@ -355,3 +355,15 @@ async def test_a_private_chats_user_is_its_admin_and_never_waits(team: Bot) -> N
     await team.connect()
     assert "more than 0 recipients" in await team.private("/approval 0")
     assert "accepted 3" in await team.private(f"/send nusasms:wa {THREE} Hi")
+
+
+async def test_the_sweep_edits_the_card_in_the_chats_language(team: Bot, clock: FakeClock) -> None:
+    await held(team)
+    _, message_id = card(team)
+    assert "Bahasa Indonesia" in await team.group("/lang id", user_id=ADMIN)
+    await tracker_of(team).tick(clock.advance(25 * 3600))
+    edits = [
+        c for c in team.tg.calls_to("editMessageText") if c.params.get("message_id") == message_id
+    ]
+    assert edits
+    assert "⌛ Kedaluwarsa: tidak ada yang menyetujuinya" in str(edits[-1].params["text"])

@@ -32,7 +32,7 @@ from bot.schedule_text import confirmation, handed_over_note
 from bot.services import Services
 from bot.services.approvals import Waiting
 from bot.services.errors import UserError
-from i18n import N_, _
+from i18n import N_, _, use_language
 from storage.models import Approval, Chat, Role
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,8 @@ async def carry_out_owed(bot: Bot, services: Services) -> int:
         if chat is None:
             continue
         try:
-            await carry_out(bot, services, chat, row)
+            with use_language(services.chats.language(chat)):
+                await carry_out(bot, services, chat, row)
         except Exception:  # one bad row must not stop the others or the start
             log.exception("approved send of approval %s could not be made", row.id)
     return len(owed)
@@ -202,8 +203,10 @@ async def expire_cards(bot: Bot, services: Services, now: datetime) -> int:
         if row.card_message_id is None:
             continue
         try:
+            with use_language(await services.chats.language_of(row.chat_id)):
+                text = ended_text(row, services.approvals.expiry)
             await bot.edit_message_text(
-                ended_text(row, services.approvals.expiry),
+                text,
                 chat_id=row.chat_id,
                 message_id=row.card_message_id,
                 parse_mode=ParseMode.HTML,
