@@ -221,7 +221,7 @@ async def start_resources(
     # After the interrupted sends are marked: a run completed at start shows them as unknown.
     resources.scheduler = start_scheduler(app.bot, services, settings, gone=start_gone)
     # Approved sends a stop cut off before they were stored: made now, each once.
-    owed = await carry_out_owed(app.bot, services)
+    owed = await carry_out_owed(app.bot, services, start_gone)
     if owed:
         log.info("made %d approved sends cut off by the last stop", owed)
     if start_gone is not None and background:
@@ -286,6 +286,7 @@ async def take_over(app: BotApplication, gone: Gone) -> None:
         services.large_sends.resume_all(
             await services.repo.large_sends.running(gone), resources.tracker.messages_sent
         )
+    await carry_out_owed(app.bot, services, gone)  # sends they approved but did not make
     await replay(app, gone)
 
 

@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from storage.audit import record
 from storage.db import Database
 from storage.models import Approval, ApprovalState, AuditOutcome, may_be_row_id, utcnow
+from storage.replicas import Gone
 
 # The audit action of each decision.
 ACTIONS = {
@@ -98,7 +99,13 @@ class ApprovalStore:
                     col(Approval.state) == ApprovalState.WAITING.value,
                     col(Approval.expires_at) > now,
                 )
-                .values(state=state.value, decided_by=by, decided_by_name=by_name, decided_at=now)
+                .values(
+                    state=state.value,
+                    decided_by=by,
+                    decided_by_name=by_name,
+                    decided_at=now,
+                    replica=self.db.replica,
+                )
             )
             if result.rowcount != 1:
                 return False
@@ -158,15 +165,17 @@ class ApprovalStore:
                 moved.append(row)
         return moved
 
-    async def approved(self) -> Sequence[Approval]:
-        """Approvals decided but whose send is not stored yet (a stop came in between)."""
+    async def approved(self, gone: Gone | None = None) -> Sequence[Approval]:
+        """Approvals decided but whose send is not stored yet (a stop came in between).
+
+        With several replicas (``gone``), only those approved on replicas seen dead: a live
+        replica's approved send is being made by its press.
+        """
+        query = select(Approval).where(col(Approval.state) == ApprovalState.APPROVED.value)
+        if gone is not None:
+            query = query.where(gone.where(Approval.replica))
         async with self.db.read() as s:
-            rows = await s.exec(
-                select(Approval)
-                .where(col(Approval.state) == ApprovalState.APPROVED.value)
-                .order_by(col(Approval.id))
-            )
-            return list(rows)
+            return list(await s.exec(query.order_by(col(Approval.id))))
 
     async def set_card(self, approval_id: int, message_id: int) -> None:
         """Remember the chat message that shows the approval (edited when it ends)."""

@@ -328,6 +328,8 @@ class Approval(SQLModel, table=True):
     decided_by: int | None = Field(default=None, sa_type=BigInteger)
     decided_by_name: str = ""
     decided_at: datetime | None = None
+    # The replica whose press approved it and makes its send (another takes over if it dies).
+    replica: str | None = None
     card_message_id: int | None = Field(default=None, sa_type=BigInteger)
 
 

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from storage.approvals import ApprovalStore
 from storage.db import Database, create_engine
 from storage.models import Approval, ApprovalState, AuditEntry, Chat, utcnow
+from storage.replicas import Gone
 from tests.databases import database_url
 
 TTL = timedelta(hours=24)
@@ -104,3 +105,17 @@ async def test_an_expired_approval_cannot_be_decided_and_the_sweep_moves_it_once
     assert ended.state == ApprovalState.EXPIRED
     assert await store.expire(later) == []
     assert await audit_rows(store) == []
+
+
+async def test_an_approved_send_is_owed_by_its_replica_until_that_one_is_gone(
+    store: ApprovalStore,
+) -> None:
+    store.db.replica = "r-dead"
+    row = await store.add(waiting("tg:7:9"))
+    assert row.id is not None
+    assert await store.decide(row.id, ApprovalState.APPROVED, by=1, by_name="@a", now=utcnow())
+    alive_only = Gone(me="r-me", ids=frozenset({"r-other"}))
+    assert await store.approved(alive_only) == []  # r-dead's press is making it
+    dead = Gone(me="r-me", ids=frozenset({"r-dead"}))
+    assert [r.id for r in await store.approved(dead)] == [row.id]
+    assert [r.id for r in await store.approved()] == [row.id]  # one process: all

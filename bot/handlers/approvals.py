@@ -34,6 +34,7 @@ from bot.services.approvals import Waiting
 from bot.services.errors import UserError
 from i18n import N_, _, use_language
 from storage.models import Approval, Chat, Role
+from storage.replicas import Gone
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +182,12 @@ async def _send(bot: Bot, services: Services, chat: Chat, row: Approval) -> None
             await post_card(services, handed.outcome, note=handed_over_note(handed.schedule))
 
 
-async def carry_out_owed(bot: Bot, services: Services) -> int:
-    """At start: make the approved sends a stop cut off before they were stored."""
-    owed = await services.approvals.owed()
+async def carry_out_owed(bot: Bot, services: Services, gone: Gone | None = None) -> int:
+    """Make the approved sends a stop cut off before they were stored.
+
+    At start, and when replicas are seen dead: then only theirs (``gone``).
+    """
+    owed = await services.approvals.owed(gone)
     for row in owed:
         chat = await services.repo.get_chat(row.chat_id)
         if chat is None:

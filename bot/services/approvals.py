@@ -24,6 +24,7 @@ from bot.services.integers import read_whole
 from i18n import _
 from storage.approvals import ApprovalStore, expired
 from storage.models import Approval, ApprovalState, Chat, Role, utcnow
+from storage.replicas import Gone
 from storage.repo import Repository
 
 OFF = "off"
@@ -204,9 +205,12 @@ class Approvals:
         """Move every approval past ``APPROVAL_EXPIRY`` to expired; the rows moved."""
         return await self.store.expire(now)
 
-    async def owed(self) -> Sequence[Approval]:
-        """Approved sends not stored yet (a stop came between the approval and the send)."""
-        return await self.store.approved()
+    async def owed(self, gone: Gone | None = None) -> Sequence[Approval]:
+        """Approved sends not stored yet (a stop came between the approval and the send).
+
+        ``gone``: only those of dead replicas (None: every one, a single process).
+        """
+        return await self.store.approved(gone)
 
     async def finish(self, approval_id: int) -> None:
         """The approved send is stored (or was refused and told): nothing is owed any more."""

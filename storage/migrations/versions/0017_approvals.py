@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("decided_by", sa.BigInteger(), nullable=True),
         sa.Column("decided_by_name", sa.String(), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("replica", sa.String(), nullable=True),
         sa.Column("card_message_id", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(["chat_id"], ["chat.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
