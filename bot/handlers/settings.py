@@ -79,7 +79,8 @@ async def quiet(update: Update, context: BotContext) -> None:
         window = QuietHours.stored(chat.quiet_hours)
         now = _("none") if window is None else f"{window.label} ({zone})"
         await reply(
-            update, _("Quiet hours: {hours}. Usage: {usage}").format(hours=now, usage=_(QUIET_USAGE))
+            update,
+            _("Quiet hours: {hours}. Usage: {usage}").format(hours=now, usage=_(QUIET_USAGE)),
         )
         return
     user = update.effective_user
