@@ -18,8 +18,13 @@ from sqlmodel import col, select
 
 from bot.config import Settings
 from bot.replicas import ReplicaLoop, adopt_gone
+from bot.services.sending import SendRequest
+from bot.tracking.limiter import ChatPacer
+from bot.tracking.scheduler import CardScheduler
+from bot.tracking.updater import CardUpdater
 from providers.base import DeliveryState
 from providers.ratelimit import SlotPacer
+from providers.registry import parse_route, untracked_channels
 from storage.db import Database
 from storage.models import (
     Batch,
@@ -37,7 +42,9 @@ from storage.pace import DatabasePace, RedisPace
 from storage.replicas import Gone, Replicas
 from storage.repo import Repository
 from storage.schedules import ScheduleRepository
-from tests.conftest import USER
+from storage.tracking_repo import TrackingRepository
+from tests.conftest import USER, Bot
+from tests.tracking_support import FakeClock, tracker_of
 
 DEAD_AFTER = timedelta(seconds=30)
 A, B, C = "host-a:1:aaaa", "host-b:2:bbbb", "host-c:3:cccc"
@@ -189,6 +196,68 @@ async def test_a_change_of_a_told_entry_moves_it_to_the_changer(repo: Repository
     repo.db.replica = B
     found = await outbox.owned_since(utcnow() - timedelta(seconds=5))
     assert [d.batch_id for d in found] == [message.batch_id]
+
+
+async def test_a_replica_adopted_while_it_stalled_leaves_the_card_to_its_adopter(
+    tbot: Bot, clock: FakeClock
+) -> None:
+    """A stalls past its expiry right before posting its send's card; B adopts and posts it.
+
+    A's card is still held for it (the send path posts it without reading the database), so
+    only the claim of the outbox entry, made right before posting, tells A it lost the card.
+    """
+    await tbot.connect()
+    services = tbot.services
+    services.repo.db.replica = A  # the bot is replica A; its send's card entry is A's
+    tracker_of(tbot).share(A)
+    outcome = await services.sender.send(
+        SendRequest(
+            chat_id=USER,
+            actor_id=USER,
+            actor_name="@alice",
+            route=parse_route("nusasms:wa"),
+            recipients=["6281234567890"],
+            text="Hi",
+            origin="tg:1:800",
+        )
+    )
+    assert outcome.card_hold_until is not None
+    assert outcome.card_hold_until.timestamp() > clock().timestamp() + 10  # the fast path
+
+    # A is seen dead: B adopts its owed card and posts it.
+    b = CardUpdater(
+        tbot.app.bot,
+        TrackingRepository(services.repo.messages, untracked=untracked_channels()),
+        CardScheduler(ChatPacer()),
+    )
+    b.me = B
+    owed = await services.repo.messages.outbox.adopt(Gone(B, frozenset({A})))
+    assert [d.batch_id for d in owed] == [outcome.batch.id]
+    b.due(owed, clock().timestamp())
+    assert await b.flush(clock().timestamp()) == 1
+
+    # A wakes up and goes on with its send: the card is B's now.
+    assert await tracker_of(tbot).post_card(outcome) is None
+    cards = [t for t in tbot.tg.sent_texts(USER) if f"Send {outcome.batch.id} via" in t]
+    assert len(cards) == 1
+    async with services.repo.db.read() as s:
+        entry = (await s.exec(select(OutboxEntry))).one()
+    assert (entry.state, entry.replica) == ("delivered", B)
+
+
+async def test_only_the_owner_claims_a_pending_card(repo: Repository) -> None:
+    [message, *_] = await queued_send(repo, "tg:1:1", A)
+    outbox = repo.messages.outbox
+    assert not await outbox.claim(message.batch_id, OutboxKind.CARD, B)
+    assert await outbox.claim(message.batch_id, OutboxKind.CARD, A)
+    await outbox.adopt(Gone(B, frozenset({A})))
+    assert not await outbox.claim(message.batch_id, OutboxKind.CARD, A), "adopted: B's now"
+    assert await outbox.claim(message.batch_id, OutboxKind.CARD, B)
+    async with repo.db.write() as s:
+        await outbox.settle(
+            s, OutboxKind.CARD, message.batch_id, shown_event_id=10**6, now=utcnow()
+        )
+    assert not await outbox.claim(message.batch_id, OutboxKind.CARD, B), "posted already"
 
 
 async def test_an_update_stored_twice_is_taken_once_and_only_the_dead_ones_replayed(
