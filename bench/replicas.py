@@ -77,7 +77,7 @@ async def worker(backend: str, url: str, base: str, start_at: float, seconds: fl
                 sent += response.status_code == 201
 
         await asyncio.gather(*(one() for _ in range(4)))
-    if isinstance(shared, RedisPace):
+    if isinstance(shared, DatabasePace | RedisPace):
         await shared.close()
     if engine is not None:
         await engine.dispose()

@@ -23,7 +23,7 @@ from bot.tracking.limiter import ChatPacer
 from bot.tracking.scheduler import CardScheduler
 from bot.tracking.updater import CardUpdater
 from providers.base import DeliveryState
-from providers.ratelimit import SlotPacer
+from providers.ratelimit import SHARED_SPACING, Slot, SlotPacer
 from providers.registry import parse_route, untracked_channels
 from storage.db import Database
 from storage.models import (
@@ -344,18 +344,28 @@ def test_dead_seconds_must_allow_two_heartbeats() -> None:
 
 
 class SchedulePace:
-    """A shared schedule in memory, as Redis or the database keep it (a fake backend)."""
+    """A shared schedule in memory, as Redis or the database keep it (a fake backend).
 
-    def __init__(self) -> None:
+    ``delay``: how long the request takes to reach the backend, which then reads its clock
+    (as the real ones do, last): the answer comes back at once.
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
         self.active = True
         self.last = 0.0
+        self.delay = delay
         self.asked: list[tuple[float, float]] = []
+        self.slots: list[float] = []  # handed out, on the loop's clock
 
     async def reserve(self, key: str, interval: float, earliest: float) -> float:
         loop = asyncio.get_running_loop()
-        at = max(loop.time() + earliest, self.last + interval)
+        asked = loop.time()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        at = max(asked + earliest, self.last + interval)
         self.last = at
         self.asked.append((interval, earliest))
+        self.slots.append(at)
         return at - loop.time()
 
 
@@ -373,9 +383,51 @@ async def test_pacers_of_two_replicas_keep_to_one_shared_schedule() -> None:
     await asyncio.gather(*(send(p) for p in (one, two, one, two, one, two)))
     left.sort()
     gaps = [b - a for a, b in itertools.pairwise(left)]
-    assert min(gaps) >= 0.02 * 1.1 - 0.001, gaps  # SHARED_SPACING × floor, across both
-    assert all(interval >= 0.022 - 1e-9 for interval, _ in shared.asked)
+    spacing = 0.02 * SHARED_SPACING
+    assert min(gaps) >= spacing - 1e-6, gaps  # SHARED_SPACING × floor, across both
+    assert all(interval >= spacing - 1e-9 for interval, _ in shared.asked)
     assert loop.time() >= left[-1]
+
+
+async def test_a_reserved_moment_is_counted_from_the_answer_never_early() -> None:
+    """The backend reads its clock at the end of a slow round trip: the slot is not earlier.
+
+    Counted from the middle of the round trip, the request would go half of it (here 15 ms)
+    before its moment, and reach the provider too close to another replica's.
+    """
+    shared = SchedulePace(delay=0.03)
+    pacer = SlotPacer(0.02, floor=0.02, shared=shared, key="k")
+    for _ in range(3):
+        async with pacer.slot() as slot:
+            assert slot.not_before >= shared.slots[-1] - 1e-6
+            assert slot.left >= shared.slots[-1] - 1e-6
+
+
+async def test_a_request_too_late_for_its_slot_takes_a_new_one() -> None:
+    """A request that reaches its write past its slot's margin gives the slot up.
+
+    Written late, it would come too close to the next replica's request, already on its
+    way; within the margin it keeps its slot.
+    """
+    shared = SchedulePace()
+    pacer = SlotPacer(0.05, floor=0.04, shared=shared, key="k")  # a 10 ms margin
+    loop = asyncio.get_running_loop()
+    spacing = pacer.spacing
+    assert spacing == pytest.approx(0.05)
+    on_time = Slot(pacer, not_before=loop.time(), left=loop.time(), deadline=loop.time() + 1)
+    await pacer.keep_slot(on_time)
+    assert shared.asked == []
+    assert pacer.reslotted == 0
+
+    other = shared.last = loop.time()  # another replica's slot, the latest on the schedule
+    late = Slot(pacer, not_before=loop.time() - 0.01, left=loop.time(), deadline=loop.time())
+    await asyncio.sleep(0.002)  # a starved process: past the slot's margin
+    await pacer.keep_slot(late)
+    assert pacer.reslotted == 1
+    assert late.not_before >= shared.slots[-1] - 1e-6, "the new slot, never before it"
+    assert shared.slots == [pytest.approx(other + spacing)], "after the other replica's"
+    assert late.deadline == pytest.approx(late.not_before + spacing - 0.04)
+    assert late.left >= late.not_before
 
 
 async def test_the_database_and_redis_hand_out_one_schedule(db: Database) -> None:
@@ -399,4 +451,5 @@ async def test_the_database_and_redis_hand_out_one_schedule(db: Database) -> Non
         assert all(0.03 < step < 0.07 for step in steps), (type(backend).__name__, waits)
         later = await backend.reserve(key, 0.05, 1.0)  # no earlier than asked
         assert later >= 0.99
+        await backend.close()
     await redis.close()
