@@ -84,6 +84,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
@@ -91,6 +92,8 @@ from typing import Any, Protocol
 import httpx
 
 from providers.http import retry_after_seconds, send_request
+
+log = logging.getLogger(__name__)
 
 ROUND_TRIPS_KEPT = 64  # ~3 s: a near provider answers fast at least once through a busy spell
 PATIENCE_FLOORS = 5  # an answer this late is a stall, not jitter
@@ -301,7 +304,13 @@ class SlotPacer:
             deadline = float("inf")
             if self.shared is not None and self.shared.active:
                 # The account's turn among all replicas, no earlier than this process's.
-                not_before, deadline = await self._reserve(not_before)
+                try:
+                    not_before, deadline = await self._reserve(not_before)
+                except Exception as exc:
+                    # The shared schedule cannot be reached (Redis or the database down, a
+                    # connection closed): this request keeps this process's pace; a 429
+                    # that may cost is retried, a send that failed here would be lost.
+                    log.warning("the shared provider pace failed (%s): pacing locally", exc)
             # Reported writes are held until ``not_before`` by the trace callback, so the
             # request can go a little early; unreported ones are written after they are let
             # go, and a timer never fires early.
@@ -334,9 +343,13 @@ class SlotPacer:
         # be late at once (and taken again by keep_slot).
         reach = RESERVE_LEAD * _typical(self._reserve_rtts)
         wait = await self.shared.reserve(self.key, self.spacing, max(earliest - asked, reach))
-        at = loop.time() + wait  # the wait is negative when the moment passed meanwhile
-        self._reserve_rtts.append(loop.time() - asked)
-        return at, at + self.spacing - self.floor
+        answered = loop.time()
+        at = answered + wait  # the wait is negative when the moment passed meanwhile
+        self._reserve_rtts.append(answered - asked)
+        # The backend read its clock somewhere in the round trip: the moment is ``at`` at the
+        # latest (so the write is never early) and ``at - round trip`` at the earliest (so
+        # the latest write allowed counts from there).
+        return at, at - (answered - asked) + self.spacing - self.floor
 
     async def keep_slot(self, slot: Slot) -> None:
         """Right before the write: a request too late for its shared slot takes a new one.

@@ -54,8 +54,9 @@ class DatabasePace:
         self.engine: AsyncEngine = create_async_engine(
             db.engine.url,
             pool_size=2,
-            pool_pre_ping=True,
-            # One statement, one round trip: no BEGIN and COMMIT around it.
+            # One statement, one round trip: no BEGIN and COMMIT around it, and no ping
+            # before it (a connection the server closed fails one reservation, which the
+            # pacer survives: see ``SlotPacer._reserve``, and is replaced).
             isolation_level="AUTOCOMMIT",
             connect_args={"server_settings": {"synchronous_commit": "off"}},
         )
