@@ -105,6 +105,7 @@ SHARED_SPACING = 1.03
 RESLOTS = 3  # new slots a late request takes before it goes anyway (a 429 is retried)
 RESERVE_RTTS_KEPT = 16  # the shared schedule's recent round trips
 RESERVE_LEAD = 1.25  # × a typical round trip: how far ahead a reservation asks, at least
+WAKE_SLACK = 0.001  # seconds a write may follow its moment beyond the reservation's round trip
 
 _NO_EXTENSIONS: Mapping[str, Any] = {}
 
@@ -327,8 +328,13 @@ class SlotPacer:
 
     @property
     def spacing(self) -> float:
-        """The shared schedule's spacing of this account's requests."""
-        return max(self.interval, self.floor * SHARED_SPACING)
+        """The shared schedule's spacing of this account's requests.
+
+        Its margin over the floor must hold the reservation's round trip (how early the
+        moment may be, see :meth:`_reserve`) and a wake-up's delay: a slow backend widens it.
+        """
+        typical = _typical(self._reserve_rtts)
+        return max(self.interval, self.floor * SHARED_SPACING, self.floor + typical + WAKE_SLACK)
 
     async def _reserve(self, earliest: float) -> tuple[float, float]:
         """A moment on the shared schedule no earlier than ``earliest``; its latest write.
@@ -342,14 +348,15 @@ class SlotPacer:
         # No earlier than the answer can be back: a moment passed before it arrives would
         # be late at once (and taken again by keep_slot).
         reach = RESERVE_LEAD * _typical(self._reserve_rtts)
-        wait = await self.shared.reserve(self.key, self.spacing, max(earliest - asked, reach))
+        spacing = self.spacing
+        wait = await self.shared.reserve(self.key, spacing, max(earliest - asked, reach))
         answered = loop.time()
         at = answered + wait  # the wait is negative when the moment passed meanwhile
         self._reserve_rtts.append(answered - asked)
         # The backend read its clock somewhere in the round trip: the moment is ``at`` at the
         # latest (so the write is never early) and ``at - round trip`` at the earliest (so
         # the latest write allowed counts from there).
-        return at, at - (answered - asked) + self.spacing - self.floor
+        return at, at - (answered - asked) + spacing - self.floor
 
     async def keep_slot(self, slot: Slot) -> None:
         """Right before the write: a request too late for its shared slot takes a new one.
