@@ -57,10 +57,13 @@ another replica's answers cannot anchor it. Two rules keep the schedule tight:
   counted from the answer's arrival: late by the answer's transit, never early. (Counting it
   from the middle of the round trip, as before, let a request go up to half a round trip
   early: 4-10 ms on a loaded machine, a 429 for the neighbour.)
-* **Never late beyond the margin.** A request that reaches its write more than ``spacing -
-  floor`` after its slot (a starved process, a slow reservation) would come too close to the
-  next replica's, already on its way: it gives the slot up and reserves a new one
-  (:meth:`SlotPacer.keep_slot`, at most ``RESLOTS`` times, then it goes and a 429 is retried).
+* **Never late beyond the margin.** The moment may also be as early as the answer minus the
+  round trip (where in it the clock was read is unknown), so a request that reaches its write
+  more than ``spacing - floor`` after *that* (a starved process, a slow reservation) would
+  come too close to the next replica's, already on its way: it gives the moment up and
+  reserves a new one (:meth:`SlotPacer.keep_slot`, at most ``RESLOTS`` times, then it goes
+  and a 429 is retried). The margin is the far-mode headroom, or the backend's typical round
+  trip plus ``WAKE_SLACK`` when that is wider (:attr:`SlotPacer.spacing`).
 
 The shared schedule uses the backend server's clock, so the replicas' clocks need not agree.
 ``bench/replicas.py`` measures it.

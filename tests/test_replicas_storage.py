@@ -401,6 +401,30 @@ async def test_a_reserved_moment_is_counted_from_the_answer_never_early() -> Non
         async with pacer.slot() as slot:
             assert slot.not_before >= shared.slots[-1] - 1e-6
             assert slot.left >= shared.slots[-1] - 1e-6
+    # So slow a backend widens the schedule by its round trip: the margin must hold it.
+    assert pacer.spacing >= 0.02 + 0.03
+    assert shared.asked[-1][0] >= 0.05 - 1e-9
+
+
+class BrokenPace:
+    """A shared schedule that cannot be reached (Redis down, a connection closed)."""
+
+    active = True
+
+    async def reserve(self, key: str, interval: float, earliest: float) -> float:
+        raise ConnectionError("connection refused")
+
+
+async def test_a_shared_pace_that_fails_paces_the_request_locally(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pacer = SlotPacer(0.02, floor=0.02, shared=BrokenPace(), key="k")
+    left = []
+    for _ in range(3):
+        async with pacer.slot() as slot:  # never raises: the send goes on
+            left.append(slot.left)
+    assert min(b - a for a, b in itertools.pairwise(left)) >= 0.02 - 1e-6
+    assert "the shared provider pace failed (connection refused): pacing locally" in caplog.text
 
 
 async def test_a_request_too_late_for_its_slot_takes_a_new_one() -> None:
