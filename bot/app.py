@@ -193,7 +193,8 @@ async def start_resources(
             "%d messages were interrupted mid-send by the last stop: now unknown", interrupted
         )
     if settings.retention_days is not None:
-        await apply_retention(services, settings.retention_days)
+        if await sweeps(resources):
+            await apply_retention(services, settings.retention_days)
         assert app.job_queue is not None  # python-telegram-bot[job-queue]
         app.job_queue.run_repeating(
             retention_job, interval=RETENTION_EVERY, first=RETENTION_EVERY, name="retention"
@@ -202,6 +203,7 @@ async def start_resources(
     # Sends plan their first poll on the tracker's clock, so a test driving it drives both.
     services.sender.clock = tracker.clock
     resources.tracker = tracker
+    tracker.sweeper = lambda: sweeps(resources)
     if metrics is not None:
         tracker.updater.on_edit = metrics.count_card_edit
     services.card_events = tracker
@@ -312,8 +314,19 @@ async def apply_retention(
 
 
 async def retention_job(context: BotContext) -> None:
-    """The daily JobQueue run of :func:`apply_retention`."""
-    await apply_retention(context.services, context.settings.retention_days)
+    """The daily JobQueue run of :func:`apply_retention` (on the sweeping replica)."""
+    resources = context.bot_data.resources
+    if resources is not None and await sweeps(resources):
+        await apply_retention(context.services, context.settings.retention_days)
+
+
+async def sweeps(resources: Resources) -> bool:
+    """Whether this process runs the sweeps now: among several replicas, only the oldest.
+
+    Expiry, lost-send lookups and retention look at every replica's rows; run on each
+    replica they would look up one lost send once per replica (``Replicas.sweeps``).
+    """
+    return resources.replicas is None or await resources.replicas.sweeps()
 
 
 async def publish_commands(app: BotApplication) -> None:

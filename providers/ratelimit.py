@@ -45,14 +45,28 @@ same guarantees, a little more slowly.
 **Several replicas.** One account's requests may leave from several processes. A pacer given a
 :class:`SharedPace` (the bot passes one backed by Redis or PostgreSQL, ``storage/pace.py``)
 also reserves each request's moment on the account's shared schedule before letting it go:
-the reservation is at least ``SHARED_SPACING`` × ``floor`` after every other replica's and no
-earlier than the moment this process chose, so the provider sees the account's requests that
-far apart whichever replica sends them (one limiter, a per-process and a shared backend).
-While other replicas run (``SharedPace.active``; alone, a replica paces as one process does)
-such a pacer stays on the schedule (*far* mode): another replica's answers cannot anchor it,
-and 10 % (not 5 %) is the margin for the jitter between processes. The shared schedule uses
-the backend server's clock, so the replicas' clocks need not agree; a 429 that still happens
-is retried as always. ``bench/replicas.py`` measures it.
+the reservation is ``spacing`` (the far-mode ``interval``, at least ``SHARED_SPACING`` ×
+``floor``) after every other replica's and no earlier than the moment this process chose, so
+the provider sees the account's requests that far apart whichever replica sends them (one
+limiter, a per-process and a shared backend). While other replicas run (``SharedPace.active``;
+alone, a replica paces as one process does) such a pacer stays on the schedule (*far* mode):
+another replica's answers cannot anchor it. Two rules keep the schedule tight:
+
+* **Never early.** The backend reads its clock last (Redis ``TIME`` in the script, PostgreSQL
+  ``clock_timestamp()`` in ``RETURNING``) and answers how long until the slot, so the slot is
+  counted from the answer's arrival: late by the answer's transit, never early. (Counting it
+  from the middle of the round trip, as before, let a request go up to half a round trip
+  early: 4-10 ms on a loaded machine, a 429 for the neighbour.)
+* **Never late beyond the margin.** The moment may also be as early as the answer minus the
+  round trip (where in it the clock was read is unknown), so a request that reaches its write
+  more than ``spacing - floor`` after *that* (a starved process, a slow reservation) would
+  come too close to the next replica's, already on its way: it gives the moment up and
+  reserves a new one (:meth:`SlotPacer.keep_slot`, at most ``RESLOTS`` times, then it goes
+  and a 429 is retried). The margin is the far-mode headroom, or the backend's typical round
+  trip plus ``WAKE_SLACK`` when that is wider (:attr:`SlotPacer.spacing`).
+
+The shared schedule uses the backend server's clock, so the replicas' clocks need not agree.
+``bench/replicas.py`` measures it.
 
 An answer (or write report) that has not come ``patience`` after its request was let go is no
 longer waited for; the next request is then anchored on the moment the waiting stopped.
@@ -73,6 +87,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
@@ -81,13 +96,19 @@ import httpx
 
 from providers.http import retry_after_seconds, send_request
 
+log = logging.getLogger(__name__)
+
 ROUND_TRIPS_KEPT = 64  # ~3 s: a near provider answers fast at least once through a busy spell
 PATIENCE_FLOORS = 5  # an answer this late is a stall, not jitter
 WRITE_LEAD = 0.005  # covers timer granularity (1 ms), building the request, a busy loop
-# Several replicas: the shared schedule's spacing, × the floor. Requests of different
-# processes cannot be anchored on each other's answers or writes, so the margin for their
-# jitter (event loops, the reservation's round trip) is wider than one process's headroom.
-SHARED_SPACING = 1.10
+# Several replicas: the shared schedule's least spacing, × the floor. The far-mode interval
+# (the documented minimum plus the provider's headroom) is used when it is wider; a request
+# later than ``spacing - floor`` after its slot takes a new one, so the margin is that only.
+SHARED_SPACING = 1.03
+RESLOTS = 3  # new slots a late request takes before it goes anyway (a 429 is retried)
+RESERVE_RTTS_KEPT = 16  # the shared schedule's recent round trips
+RESERVE_LEAD = 1.25  # × a typical round trip: how far ahead a reservation asks, at least
+WAKE_SLACK = 0.001  # seconds a write may follow its moment beyond the reservation's round trip
 
 _NO_EXTENSIONS: Mapping[str, Any] = {}
 
@@ -106,6 +127,8 @@ class SharedPace(Protocol):
 
         The moment is at least ``earliest`` seconds from now and ``interval`` after the
         moment reserved before (by any replica). ``key`` is a hash, never a credential.
+        "Now" is read as late as the backend can (the answer is counted from its arrival),
+        and the result is negative when the moment passed before the answer was sent.
         """
         ...
 
@@ -117,11 +140,28 @@ class Slot:
     httpcore reports the write and the answer to :meth:`trace`.
     """
 
-    __slots__ = ("answered", "left", "not_before", "over", "pacer", "sent", "written")
+    __slots__ = (
+        "answered",
+        "deadline",
+        "left",
+        "not_before",
+        "over",
+        "pacer",
+        "sent",
+        "written",
+    )
 
-    def __init__(self, pacer: SlotPacer | None, *, not_before: float, left: float) -> None:
+    def __init__(
+        self,
+        pacer: SlotPacer | None,
+        *,
+        not_before: float,
+        left: float,
+        deadline: float = float("inf"),
+    ) -> None:
         self.pacer = pacer
         self.not_before = not_before
+        self.deadline = deadline  # the shared schedule: its latest write, else a new slot
         self.left = left
         self.written: float | None = None
         self.answered: float | None = None
@@ -145,6 +185,7 @@ class Slot:
         if event.endswith(".send_request_headers.started"):
             if self.written is None:
                 await _sleep_until(self.not_before)
+                await pacer.keep_slot(self)
         elif event.endswith(".send_request_headers.complete"):
             if self.written is None:
                 self.written = asyncio.get_running_loop().time()
@@ -152,6 +193,14 @@ class Slot:
                 self.sent.set()
         elif event.endswith(".receive_response_headers.complete") and self.answered is None:
             pacer.answered(self, asyncio.get_running_loop().time(), answer=True)
+
+
+def _typical(samples: deque[float]) -> float:
+    """A high but not extreme value of ``samples`` (the upper quartile; 0 when none)."""
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    return ordered[(len(ordered) * 3) // 4]
 
 
 async def _sleep_until(deadline: float) -> None:
@@ -197,6 +246,8 @@ class SlotPacer:
         self.floor = interval if floor is None else min(floor, interval)
         self.patience = self.floor * PATIENCE_FLOORS if patience is None else patience
         self.reports_writes = False  # set once the client reports a write (see Slot.trace)
+        self.reslotted = 0  # requests that gave their shared slot up, too late for it
+        self._reserve_rtts: deque[float] = deque(maxlen=RESERVE_RTTS_KEPT)
         self._lock = asyncio.Lock()  # FIFO: requests are let go in the order they asked
         self._last: Slot | None = None
         self._last_target = float("-inf")
@@ -254,16 +305,16 @@ class SlotPacer:
                 if self.reports_writes:
                     written = await self._waited(last, last.sent)
                 not_before = max(target, written + self.floor)
+            deadline = float("inf")
             if self.shared is not None and self.shared.active:
-                # The account's turn among all replicas, no earlier than this process's. The
-                # server's "wait" was measured about half a round trip before it came back.
-                asked = loop.time()
-                wait = await self.shared.reserve(
-                    self.key,
-                    max(self.interval, self.floor * SHARED_SPACING),
-                    max(0.0, not_before - asked),
-                )
-                not_before = max(not_before, (asked + loop.time()) / 2 + wait)
+                # The account's turn among all replicas, no earlier than this process's.
+                try:
+                    not_before, deadline = await self._reserve(not_before)
+                except Exception as exc:
+                    # The shared schedule cannot be reached (Redis or the database down, a
+                    # connection closed): this request keeps this process's pace; a 429
+                    # that may cost is retried, a send that failed here would be lost.
+                    log.warning("the shared provider pace failed (%s): pacing locally", exc)
             # Reported writes are held until ``not_before`` by the trace callback, so the
             # request can go a little early; unreported ones are written after they are let
             # go, and a timer never fires early.
@@ -272,9 +323,58 @@ class SlotPacer:
             if delay > 0:
                 await asyncio.sleep(delay)
             self._last_target = target
-            slot = Slot(self, not_before=not_before, left=loop.time())
+            slot = Slot(self, not_before=not_before, left=loop.time(), deadline=deadline)
+            if not self.reports_writes:  # no trace callback will check it before the write
+                await self.keep_slot(slot)
             self._last = slot
             return slot
+
+    @property
+    def spacing(self) -> float:
+        """The shared schedule's spacing of this account's requests.
+
+        Its margin over the floor must hold the reservation's round trip (how early the
+        moment may be, see :meth:`_reserve`) and a wake-up's delay: a slow backend widens it.
+        """
+        typical = _typical(self._reserve_rtts)
+        return max(self.interval, self.floor * SHARED_SPACING, self.floor + typical + WAKE_SLACK)
+
+    async def _reserve(self, earliest: float) -> tuple[float, float]:
+        """A moment on the shared schedule no earlier than ``earliest``; its latest write.
+
+        The backend read its clock last, so its wait counts from the answer's arrival: the
+        moment is late by the answer's transit, never early.
+        """
+        assert self.shared is not None
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        # No earlier than the answer can be back: a moment passed before it arrives would
+        # be late at once (and taken again by keep_slot).
+        reach = RESERVE_LEAD * _typical(self._reserve_rtts)
+        spacing = self.spacing
+        wait = await self.shared.reserve(self.key, spacing, max(earliest - asked, reach))
+        answered = loop.time()
+        at = answered + wait  # the wait is negative when the moment passed meanwhile
+        self._reserve_rtts.append(answered - asked)
+        # The backend read its clock somewhere in the round trip: the moment is ``at`` at the
+        # latest (so the write is never early) and ``at - round trip`` at the earliest (so
+        # the latest write allowed counts from there).
+        return at, at - (answered - asked) + spacing - self.floor
+
+    async def keep_slot(self, slot: Slot) -> None:
+        """Right before the write: a request too late for its shared slot takes a new one.
+
+        Written later than ``spacing - floor`` after its moment, it would reach the provider
+        less than ``floor`` before the next replica's request, which is on its way already.
+        """
+        loop = asyncio.get_running_loop()
+        for _ in range(RESLOTS):
+            if loop.time() <= slot.deadline or self.shared is None:
+                return
+            self.reslotted += 1
+            slot.not_before, slot.deadline = await self._reserve(loop.time())
+            await _sleep_until(slot.not_before)
+            slot.left = loop.time()
 
     async def _waited(self, last: Slot, event: asyncio.Event) -> float:
         """When the previous request was written or answered (per ``event``), or gave up on."""

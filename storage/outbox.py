@@ -20,7 +20,9 @@ pending, and delivered again after a restart, or delivered.
   *pending* entry tells only its own process; the owner finds the change with
   :meth:`Outbox.owned_since`. An entry already told (its card is out) goes to the replica
   that makes it pending again. A dead replica's pending entries are taken over
-  (:meth:`Outbox.adopt`), holds and all.
+  (:meth:`Outbox.adopt`), holds and all. Right before posting a card its deliverer claims
+  the entry (:meth:`Outbox.claim`, one conditional ``UPDATE``): a replica that stalled past
+  its expiry while its adopter took the card over finds the entry gone and posts nothing.
 - **Told in process.** Writers pass what they wrote to :meth:`Outbox.announce` after their
   commit, which hands it to the in-process :attr:`Outbox.listener` (the delivery loop); at
   start the loop reads :meth:`Outbox.pending` instead.
@@ -34,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, update
+from sqlalchemy import and_, case, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -338,6 +340,27 @@ class Outbox:
                 .values(hold_until=None)
             )
             return int(result.rowcount)
+
+    async def claim(self, batch_id: int, kind: OutboxKind, me: str) -> bool:
+        """Whether the batch's pending ``kind`` entry is still this replica's to deliver.
+
+        Checked in the database right before posting, so an entry adopted meanwhile (this
+        replica was seen dead while it stalled) is left to its adopter; an ownerless one
+        becomes ``me``'s. One conditional UPDATE: it waits for an adoption in progress.
+        """
+        owner = col(OutboxEntry.replica)
+        async with self.db.write() as s:
+            result = await s.exec(
+                update(OutboxEntry)
+                .where(
+                    col(OutboxEntry.batch_id) == batch_id,
+                    col(OutboxEntry.kind) == kind.value,
+                    col(OutboxEntry.state) == PENDING,
+                    or_(owner == me, owner.is_(None)),
+                )
+                .values(replica=me)
+            )
+            return result.rowcount == 1
 
     async def pending(self) -> list[OutboxEntry]:
         """Every pending entry, oldest first (at start)."""

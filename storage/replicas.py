@@ -12,6 +12,10 @@ once instead of waiting out the expiry).
 
 SQLite is one process by definition (the embedded database): every other replica is gone.
 
+Sweeps that look at everyone's rows (expiring messages, looking up lost sends, retention)
+run on one replica at a time, the oldest live one (:meth:`Replicas.sweeps`), so a lost send
+is looked up once, not once per replica.
+
 Taking over is claimed first (:meth:`Replicas.adopt`, one conditional ``UPDATE``), so one live
 replica adopts each dead one; if the adopter dies as well, its adoption no longer counts and
 the next live replica adopts both.
@@ -166,6 +170,19 @@ class Replicas:
         """The live replicas, this one included, oldest first."""
         now = self.clock()
         return [row for row in await self.rows() if not self.is_dead(row, now)]
+
+    async def sweeps(self) -> bool:
+        """Whether this replica runs the sweeps (expiry, lost-send lookups, retention) now.
+
+        The sweeper is the oldest live replica (started first, then the lowest id): every
+        replica reads the same table, so one of them sweeps at a time, and a replica started
+        later never takes the job from a running sweeper. When it dies, the next oldest
+        sweeps from its next round on. A single process always sweeps.
+        """
+        if self.single_process:
+            return True
+        live = await self.live()
+        return bool(live) and min(live, key=lambda r: (r.started_at, r.id)).id == self.me
 
     async def count_live(self) -> int:
         """How many replicas are alive (``chatops_replicas_alive`` at each scrape)."""

@@ -18,8 +18,13 @@ from sqlmodel import col, select
 
 from bot.config import Settings
 from bot.replicas import ReplicaLoop, adopt_gone
+from bot.services.sending import SendRequest
+from bot.tracking.limiter import ChatPacer
+from bot.tracking.scheduler import CardScheduler
+from bot.tracking.updater import CardUpdater
 from providers.base import DeliveryState
-from providers.ratelimit import SlotPacer
+from providers.ratelimit import SHARED_SPACING, Slot, SlotPacer
+from providers.registry import parse_route, untracked_channels
 from storage.db import Database
 from storage.models import (
     Batch,
@@ -37,7 +42,9 @@ from storage.pace import DatabasePace, RedisPace
 from storage.replicas import Gone, Replicas
 from storage.repo import Repository
 from storage.schedules import ScheduleRepository
-from tests.conftest import USER
+from storage.tracking_repo import TrackingRepository
+from tests.conftest import USER, Bot
+from tests.tracking_support import FakeClock, tracker_of
 
 DEAD_AFTER = timedelta(seconds=30)
 A, B, C = "host-a:1:aaaa", "host-b:2:bbbb", "host-c:3:cccc"
@@ -191,6 +198,68 @@ async def test_a_change_of_a_told_entry_moves_it_to_the_changer(repo: Repository
     assert [d.batch_id for d in found] == [message.batch_id]
 
 
+async def test_a_replica_adopted_while_it_stalled_leaves_the_card_to_its_adopter(
+    tbot: Bot, clock: FakeClock
+) -> None:
+    """A stalls past its expiry right before posting its send's card; B adopts and posts it.
+
+    A's card is still held for it (the send path posts it without reading the database), so
+    only the claim of the outbox entry, made right before posting, tells A it lost the card.
+    """
+    await tbot.connect()
+    services = tbot.services
+    services.repo.db.replica = A  # the bot is replica A; its send's card entry is A's
+    tracker_of(tbot).share(A)
+    outcome = await services.sender.send(
+        SendRequest(
+            chat_id=USER,
+            actor_id=USER,
+            actor_name="@alice",
+            route=parse_route("nusasms:wa"),
+            recipients=["6281234567890"],
+            text="Hi",
+            origin="tg:1:800",
+        )
+    )
+    assert outcome.card_hold_until is not None
+    assert outcome.card_hold_until.timestamp() > clock().timestamp() + 10  # the fast path
+
+    # A is seen dead: B adopts its owed card and posts it.
+    b = CardUpdater(
+        tbot.app.bot,
+        TrackingRepository(services.repo.messages, untracked=untracked_channels()),
+        CardScheduler(ChatPacer()),
+    )
+    b.me = B
+    owed = await services.repo.messages.outbox.adopt(Gone(B, frozenset({A})))
+    assert [d.batch_id for d in owed] == [outcome.batch.id]
+    b.due(owed, clock().timestamp())
+    assert await b.flush(clock().timestamp()) == 1
+
+    # A wakes up and goes on with its send: the card is B's now.
+    assert await tracker_of(tbot).post_card(outcome) is None
+    cards = [t for t in tbot.tg.sent_texts(USER) if f"Send {outcome.batch.id} via" in t]
+    assert len(cards) == 1
+    async with services.repo.db.read() as s:
+        entry = (await s.exec(select(OutboxEntry))).one()
+    assert (entry.state, entry.replica) == ("delivered", B)
+
+
+async def test_only_the_owner_claims_a_pending_card(repo: Repository) -> None:
+    [message, *_] = await queued_send(repo, "tg:1:1", A)
+    outbox = repo.messages.outbox
+    assert not await outbox.claim(message.batch_id, OutboxKind.CARD, B)
+    assert await outbox.claim(message.batch_id, OutboxKind.CARD, A)
+    await outbox.adopt(Gone(B, frozenset({A})))
+    assert not await outbox.claim(message.batch_id, OutboxKind.CARD, A), "adopted: B's now"
+    assert await outbox.claim(message.batch_id, OutboxKind.CARD, B)
+    async with repo.db.write() as s:
+        await outbox.settle(
+            s, OutboxKind.CARD, message.batch_id, shown_event_id=10**6, now=utcnow()
+        )
+    assert not await outbox.claim(message.batch_id, OutboxKind.CARD, B), "posted already"
+
+
 async def test_an_update_stored_twice_is_taken_once_and_only_the_dead_ones_replayed(
     repo: Repository,
 ) -> None:
@@ -275,18 +344,28 @@ def test_dead_seconds_must_allow_two_heartbeats() -> None:
 
 
 class SchedulePace:
-    """A shared schedule in memory, as Redis or the database keep it (a fake backend)."""
+    """A shared schedule in memory, as Redis or the database keep it (a fake backend).
 
-    def __init__(self) -> None:
+    ``delay``: how long the request takes to reach the backend, which then reads its clock
+    (as the real ones do, last): the answer comes back at once.
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
         self.active = True
         self.last = 0.0
+        self.delay = delay
         self.asked: list[tuple[float, float]] = []
+        self.slots: list[float] = []  # handed out, on the loop's clock
 
     async def reserve(self, key: str, interval: float, earliest: float) -> float:
         loop = asyncio.get_running_loop()
-        at = max(loop.time() + earliest, self.last + interval)
+        asked = loop.time()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        at = max(asked + earliest, self.last + interval)
         self.last = at
         self.asked.append((interval, earliest))
+        self.slots.append(at)
         return at - loop.time()
 
 
@@ -304,9 +383,75 @@ async def test_pacers_of_two_replicas_keep_to_one_shared_schedule() -> None:
     await asyncio.gather(*(send(p) for p in (one, two, one, two, one, two)))
     left.sort()
     gaps = [b - a for a, b in itertools.pairwise(left)]
-    assert min(gaps) >= 0.02 * 1.1 - 0.001, gaps  # SHARED_SPACING × floor, across both
-    assert all(interval >= 0.022 - 1e-9 for interval, _ in shared.asked)
+    spacing = 0.02 * SHARED_SPACING
+    assert min(gaps) >= spacing - 1e-6, gaps  # SHARED_SPACING × floor, across both
+    assert all(interval >= spacing - 1e-9 for interval, _ in shared.asked)
     assert loop.time() >= left[-1]
+
+
+async def test_a_reserved_moment_is_counted_from_the_answer_never_early() -> None:
+    """The backend reads its clock at the end of a slow round trip: the slot is not earlier.
+
+    Counted from the middle of the round trip, the request would go half of it (here 15 ms)
+    before its moment, and reach the provider too close to another replica's.
+    """
+    shared = SchedulePace(delay=0.03)
+    pacer = SlotPacer(0.02, floor=0.02, shared=shared, key="k")
+    for _ in range(3):
+        async with pacer.slot() as slot:
+            assert slot.not_before >= shared.slots[-1] - 1e-6
+            assert slot.left >= shared.slots[-1] - 1e-6
+    # So slow a backend widens the schedule by its round trip: the margin must hold it.
+    assert pacer.spacing >= 0.02 + 0.03
+    assert shared.asked[-1][0] >= 0.05 - 1e-9
+
+
+class BrokenPace:
+    """A shared schedule that cannot be reached (Redis down, a connection closed)."""
+
+    active = True
+
+    async def reserve(self, key: str, interval: float, earliest: float) -> float:
+        raise ConnectionError("connection refused")
+
+
+async def test_a_shared_pace_that_fails_paces_the_request_locally(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pacer = SlotPacer(0.02, floor=0.02, shared=BrokenPace(), key="k")
+    left = []
+    for _ in range(3):
+        async with pacer.slot() as slot:  # never raises: the send goes on
+            left.append(slot.left)
+    assert min(b - a for a, b in itertools.pairwise(left)) >= 0.02 - 1e-6
+    assert "the shared provider pace failed (connection refused): pacing locally" in caplog.text
+
+
+async def test_a_request_too_late_for_its_slot_takes_a_new_one() -> None:
+    """A request that reaches its write past its slot's margin gives the slot up.
+
+    Written late, it would come too close to the next replica's request, already on its
+    way; within the margin it keeps its slot.
+    """
+    shared = SchedulePace()
+    pacer = SlotPacer(0.05, floor=0.04, shared=shared, key="k")  # a 10 ms margin
+    loop = asyncio.get_running_loop()
+    spacing = pacer.spacing
+    assert spacing == pytest.approx(0.05)
+    on_time = Slot(pacer, not_before=loop.time(), left=loop.time(), deadline=loop.time() + 1)
+    await pacer.keep_slot(on_time)
+    assert shared.asked == []
+    assert pacer.reslotted == 0
+
+    other = shared.last = loop.time()  # another replica's slot, the latest on the schedule
+    late = Slot(pacer, not_before=loop.time() - 0.01, left=loop.time(), deadline=loop.time())
+    await asyncio.sleep(0.002)  # a starved process: past the slot's margin
+    await pacer.keep_slot(late)
+    assert pacer.reslotted == 1
+    assert late.not_before >= shared.slots[-1] - 1e-6, "the new slot, never before it"
+    assert shared.slots == [pytest.approx(other + spacing)], "after the other replica's"
+    assert late.deadline == pytest.approx(late.not_before + spacing - 0.04)
+    assert late.left >= late.not_before
 
 
 async def test_the_database_and_redis_hand_out_one_schedule(db: Database) -> None:
@@ -330,4 +475,5 @@ async def test_the_database_and_redis_hand_out_one_schedule(db: Database) -> Non
         assert all(0.03 < step < 0.07 for step in steps), (type(backend).__name__, waits)
         later = await backend.reserve(key, 0.05, 1.0)  # no earlier than asked
         assert later >= 0.99
+        await backend.close()
     await redis.close()

@@ -4,7 +4,9 @@ Two loops run in production: the *poll loop* sleeps until the next poll of the i
 schedule is due (at most ``IDLE_SECONDS``), and the *card loop* runs card jobs as soon as
 their chat and card allow. A wake with nothing due costs no database round: receipts that
 arrived before their message had a ref are retried only while there are some, and expiry
-(hours of granularity) is checked once every ``EXPIRE_EVERY``. New sends enter the schedule
+(hours of granularity) is checked once every ``EXPIRE_EVERY``, with the lookups of lost
+sends; among several replicas only the sweeper (the oldest live one) runs those two, so each
+lost send is looked up once (:attr:`Tracker.sweeper`). New sends enter the schedule
 through :meth:`Tracker.messages_sent` and wake the loop only when they are due before it
 would wake anyway. Tests start neither loop: they inject a clock and call
 :meth:`Tracker.tick` (a full round) or :meth:`Tracker.step` (one loop round) with explicit
@@ -101,6 +103,9 @@ class Tracker:
         # Several replicas: this one's id. It delivers only the outbox entries it owns and
         # finds other replicas' changes of them by a sweep (``SWEEP_SECONDS``).
         self.me: str | None = None
+        # Several replicas: whether this one runs the sweeps now (expiry and lost-send
+        # lookups), so each is made once (``Replicas.sweeps``); None: always (one process).
+        self.sweeper: Callable[[], Awaitable[bool]] | None = None
         updater.wake = self._wake_cards.set
         # Other things that expire, checked in the same sweep (approvals waiting too long).
         self.on_expire: list[Callable[[datetime], Awaitable[object]]] = []
@@ -306,10 +311,11 @@ class Tracker:
             await self.poller.poll_due(now, stopping=self._stopping.is_set)
             if expire:
                 self._expire_at = now + EXPIRE_EVERY
-                await self.poller.expire(now)
-                await reconcile(self.poller, self.store.messages, now)
-                for expire_more in self.on_expire:
-                    await expire_more(now)
+                if self.sweeper is None or await self.sweeper():
+                    await self.poller.expire(now)
+                    await reconcile(self.poller, self.store.messages, now)
+                    for expire_more in self.on_expire:
+                        await expire_more(now)
 
     async def _retry_orphans(self, now: datetime) -> None:
         for key, (_reports, first) in list(self._orphans.items()):

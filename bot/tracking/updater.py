@@ -18,7 +18,9 @@ happens next:
 **No duplicate cards.** A batch's card is posted once: every post of a card (the sender's own
 at the end of a send, the loop's for a send whose sender could not) runs under one lock per
 batch and first reads whether the batch has a card already, in which case it is edited
-instead. The post and its record are two steps no transaction can join (Telegram has no
+instead; among several replicas the poster first claims the card's outbox entry in the
+database (one conditional UPDATE), so a replica adopted while it stalled leaves the card to
+its adopter. The post and its record are two steps no transaction can join (Telegram has no
 idempotent send): a stop after Telegram accepted a post and before the ~1 ms commit that
 records its message id leaves the entry pending, and the post is made again after the
 restart. That window is kept as small as it can be: the record is the first thing done with
@@ -183,12 +185,14 @@ class CardUpdater:
 
         A fresh send's card is rendered from its outcome in memory, and while its outbox entry
         is held for this caller nobody else can have posted it, so the database is not even
-        read; a replay's card (or a fresh one past its hold) is checked and rendered from the
-        database. What cannot be posted now stays owed: the loop posts it a little later.
+        read (among several replicas the entry is only claimed, :meth:`_claim`); a replay's
+        card (or a fresh one past its hold) is checked and rendered from the database. What
+        cannot be posted now stays owed: the loop posts it a little later.
         """
         batch_id = outcome.batch.id
         assert batch_id is not None
         hold = outcome.card_hold_until
+        owed = True  # a fresh send's card is owed by its (held) outbox entry
         async with self._exclusive.hold((JobKind.EDIT, batch_id)):
             if outcome.replayed or hold is None or hold.timestamp() - HOLD_MARGIN <= now:
                 found = await self._store.card_state(batch_id)
@@ -205,6 +209,9 @@ class CardUpdater:
                 if entry is not None and not self._owns(entry.replica):
                     return None  # another replica's card: it posts it
                 note = note or (entry.text if entry is not None else "")
+                owed = entry is not None  # a send from before the outbox has none
+            if not await self._claim(batch_id, owed=owed):
+                return None  # adopted while this replica stalled: its adopter posts it
             view: CardView | None
             if outcome.replayed or outcome.batch.progress is not None:  # a large one: stored
                 view = await self._store.card_view(batch_id, lines=CARD_LINES)
@@ -218,6 +225,17 @@ class CardUpdater:
             except TelegramError as exc:
                 await self._not_posted(outcome.batch, exc, now)
                 return None
+
+    async def _claim(self, batch_id: int, *, owed: bool) -> bool:
+        """Among several replicas: whether the card's entry is still ours, right before posting.
+
+        What was read a moment ago may be stale: a replica that stalls past its expiry (a
+        paused VM, a starved process) is adopted, and its adopter posts the card. A single
+        process owns everything and skips the round trip.
+        """
+        if self.me is None or not owed:
+            return True
+        return await self._store.outbox.claim(batch_id, OutboxKind.CARD, self.me)
 
     def _owns(self, owner: str | None) -> bool:
         """Whether this process delivers an entry owned by ``owner``."""
@@ -350,6 +368,8 @@ class CardUpdater:
             wait = entry.hold_until.timestamp() - now
             self.scheduler.want(JobKind.EDIT, job.batch_id, job.chat_id, now, delay=wait)
             return
+        if not await self._claim(job.batch_id, owed=True):
+            return  # adopted meanwhile: the adopter posts it
         # A large send's card is posted by the loop from the start (it shows progress).
         late = _(LATE_NOTE) if view.batch.progress is None else ""
         await self._post(view, now, note=entry.text or late)
