@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from providers.base import DeliveryState as S
 from storage.db import MIGRATIONS_DIR
-from storage.messages import StateChange
+from storage.messages import NewMessage, StateChange
 from storage.models import Batch, ConnectToken, Message, utcnow
 from storage.repo import Repository
 
@@ -19,9 +19,7 @@ from storage.repo import Repository
 async def _batch(repo: Repository, origin: str = "tg:1:10", n: int = 2) -> list[Message]:
     await repo.ensure_chat(1, kind="private", title="alice")
     rows = [
-        Message(
-            batch_id=0,
-            chat_id=1,
+        NewMessage(
             provider="nusasms",
             channel="wa",
             recipient=f"62812345678{i}",
@@ -65,9 +63,7 @@ async def test_batch_is_written_queued_and_replay_is_detected(repo: Repository) 
     stored = await repo.messages.store_send(
         Batch(chat_id=1, route="nusasms:wa", text="hi", origin="tg:1:10", created_by=1),
         [
-            Message(
-                batch_id=0,
-                chat_id=1,
+            NewMessage(
                 provider="nusasms",
                 channel="wa",
                 recipient="x",
@@ -180,9 +176,7 @@ async def test_expiry_counts_from_when_a_handed_over_message_goes_out(repo: Repo
     now = utcnow()
     later = now + timedelta(days=3)
     rows = [
-        Message(
-            batch_id=0,
-            chat_id=1,
+        NewMessage(
             provider="parrotica",
             channel="sms",
             recipient=f"62812345678{i}",
@@ -192,10 +186,10 @@ async def test_expiry_counts_from_when_a_handed_over_message_goes_out(repo: Repo
         )
         for i, send_at in enumerate([None, later])
     ]
-    await repo.messages.store_send(
+    stored = await repo.messages.store_send(
         Batch(chat_id=1, route="parrotica:sms", text="hi", origin="tg:1:77", created_by=1), rows
     )
-    now_sent, handed_over = (m.id for m in rows)
+    now_sent, handed_over = (m.id for m in stored.messages)
     store = TrackingRepository(repo.messages)
     assert await store.stale_open(now + timedelta(hours=1), limit=10) == [now_sent]
     assert await store.stale_open(later + timedelta(hours=1), limit=10) == [
