@@ -353,8 +353,9 @@ class Messages:
                 if after != before:
                     writes.append({"id": message.id, **after})
                     for name, value in after.items():
-                        # Already written below: the object shows it, the session owes nothing.
-                        set_committed_value(message, name, value)
+                        if value != before[name]:
+                            # Written below: the object shows it, the session owes nothing.
+                            set_committed_value(message, name, value)
             if writes:  # one executemany by primary key, not one UPDATE per row
                 await s.exec(
                     update(Message).execution_options(synchronize_session=False), params=writes
