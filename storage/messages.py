@@ -44,6 +44,9 @@ INTERRUPTED = "the bot stopped while sending; check before resending"
 RECONCILE = "reconcile"  # the history source of looking up a send whose answer was lost
 # What a text or number reads as once RETENTION_DAYS removed it.
 REMOVED = "(removed)"
+# Ids read in one ``IN (…)``: a driver takes at most 32,767 parameters a statement (asyncpg),
+# and a restart may find more messages to change at once.
+READ_SLICE = 5_000
 # The columns of a message a state change may write (:meth:`Messages.apply_changes`).
 CHANGEABLE = (
     "state",
@@ -333,14 +336,17 @@ class Messages:
         if not by_id:
             return Applied([], [], 0)
         now = utcnow()
+        ids = sorted(by_id)
         async with self.db.write() as s:
-            rows = await s.exec(
-                select(Message)
-                .where(col(Message.id).in_(list(by_id)))
-                .order_by(col(Message.id))
-                .with_for_update()  # PostgreSQL: another writer waits; SQLite: see Database
-            )
-            current = list(rows)
+            current: list[Message] = []
+            for start in range(0, len(ids), READ_SLICE):
+                rows = await s.exec(
+                    select(Message)
+                    .where(col(Message.id).in_(ids[start : start + READ_SLICE]))
+                    .order_by(col(Message.id))
+                    .with_for_update()  # PostgreSQL: another writer waits; SQLite: Database
+                )
+                current.extend(rows)
             moved: list[Message] = []
             history: list[dict[str, object]] = []
             writes: list[dict[str, object]] = []

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import storage.messages as messages_module
 from providers.base import DeliveryState as S
 from storage.db import MIGRATIONS_DIR
 from storage.messages import NewMessage, StateChange
@@ -96,6 +98,31 @@ async def test_states_move_forward_once_each(repo: Repository) -> None:
     assert stored is not None
     assert stored.provider_ref == "r1"
     assert stored.next_poll_at is None  # final: no more polling
+
+
+async def test_a_store_keeps_the_recipients_order_and_a_change_is_written_as_returned(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(messages_module, "READ_SLICE", 2)  # three reads of the same change
+    messages = await _batch(repo, n=5)
+    assert [m.recipient for m in messages] == [f"62812345678{i}" for i in range(5)]
+    ids = [m.id or 0 for m in messages]
+    applied = await repo.messages.apply_changes(
+        [StateChange(i, S.ACCEPTED, "send", provider_ref=f"r{i}") for i in reversed(ids)]
+        + [StateChange(ids[0], S.QUEUED, "poll", poll_attempts=3)]  # no move, a hint kept
+    )
+    assert [m.id for m in applied.current] == ids
+    assert [m.id for m in applied.moved] == ids
+    assert [(m.state, m.provider_ref) for m in applied.current] == [
+        ("accepted", f"r{i}") for i in ids
+    ]
+    stored = await repo.messages.by_ids(ids)
+    assert [(m.state, m.provider_ref) for m in stored] == [("accepted", f"r{i}") for i in ids]
+    assert [m.poll_attempts for m in stored] == [3, 0, 0, 0, 0]
+    assert applied.current[0].poll_attempts == 3
+    history = [e.id for i in ids for e in await repo.messages.history(i)]
+    assert applied.last_event_id == max(history)
+    assert len(history) == 10  # queued and accepted, each once
 
 
 async def test_other_chats_cannot_read_a_message(repo: Repository) -> None:
