@@ -356,13 +356,13 @@ class Messages:
                 after = dict(before)
                 if _apply(message.id, after, by_id[message.id], now, history):
                     moved.append(message)
-                if after != before:
-                    writes.append({"id": message.id, **after})
-                    for name, value in after.items():
-                        if value != before[name]:
-                            # Written below: the object shows it, the session owes nothing.
-                            set_committed_value(message, name, value)
-            if writes:  # one executemany by primary key, not one UPDATE per row
+                changed = {k: v for k, v in after.items() if v != before[k]}
+                if changed:
+                    writes.append({"id": message.id, **changed})
+                    for name, value in changed.items():
+                        # Written below: the object shows it, the session owes nothing.
+                        set_committed_value(message, name, value)
+            if writes:  # by primary key: one executemany per set of changed columns
                 await s.exec(
                     update(Message).execution_options(synchronize_session=False), params=writes
                 )
