@@ -29,7 +29,7 @@ from providers.ratelimit import AccountLimiters
 from providers.registry import ProviderEnvironment, parse_route
 from storage.crypto import CredentialCipher, load_or_create_keys
 from storage.db import Database, create_engine, migrate
-from storage.messages import Applied, Messages, StateChange, StoredSend
+from storage.messages import Applied, Messages, NewMessage, StateChange, StoredSend
 from storage.models import Batch, Message
 from storage.repo import Repository
 
@@ -77,14 +77,16 @@ class TimedMessages(Messages):
     async def store_send(
         self,
         batch: Batch,
-        messages: Sequence[Message],
+        messages: Sequence[NewMessage],
         *,
         hold: timedelta | None = None,
         note: str = "",
+        audit_note: str = "",
     ) -> StoredSend:
         """Timed :meth:`Messages.store_send`."""
         stored: StoredSend = await self._timed(
-            "store_send", super().store_send(batch, messages, hold=hold, note=note)
+            "store_send",
+            super().store_send(batch, messages, hold=hold, note=note, audit_note=audit_note),
         )
         return stored
 

@@ -16,11 +16,12 @@ rest of the bot builds on:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, update
+from sqlalchemy import and_, exists, insert, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -43,6 +44,19 @@ INTERRUPTED = "the bot stopped while sending; check before resending"
 RECONCILE = "reconcile"  # the history source of looking up a send whose answer was lost
 # What a text or number reads as once RETENTION_DAYS removed it.
 REMOVED = "(removed)"
+# Ids read in one ``IN (…)``: a driver takes at most 32,767 parameters a statement (asyncpg),
+# and a restart may find more messages to change at once.
+READ_SLICE = 5_000
+# The columns of a message a state change may write (:meth:`Messages.apply_changes`).
+CHANGEABLE = (
+    "state",
+    "provider_ref",
+    "provider_status",
+    "detail",
+    "updated_at",
+    "next_poll_at",
+    "poll_attempts",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +85,35 @@ class Reroute:
 
 
 @dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One recipient's message of a send about to be stored (``queued``, no id yet).
+
+    A plain value: a send of 10,000 recipients builds 10,000 of these, and a table object
+    costs ~100 µs to build (validation and ORM instrumentation), a tenth of a second a
+    thousand; the stored rows come back as :class:`~storage.models.Message` objects.
+    """
+
+    provider: str
+    channel: str
+    recipient: str
+    text: str
+    idempotency_key: str  # unique: ``<origin>:<index>``
+    media_name: str | None = None
+    send_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSend:
-    """A send as stored: the batch, whether it is new, and its newest history row's id."""
+    """A send as stored: the batch, whether it is new, and its newest history row's id.
+
+    ``messages`` are the stored rows in the order given (empty for a replay).
+    """
 
     batch: Batch
     new: bool
     last_event_id: int
     card_hold_until: datetime | None = None  # its card's outbox entry is held until then
+    messages: list[Message] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +141,7 @@ class Messages:
     async def store_send(
         self,
         batch: Batch,
-        messages: Sequence[Message],
+        messages: Sequence[NewMessage],
         *,
         hold: timedelta | None = None,
         note: str = "",
@@ -113,9 +149,10 @@ class Messages:
     ) -> StoredSend:
         """Store a send, its queued messages, their history, the audit row and its card entry.
 
-        One transaction. The batch's ``origin`` is unique: the same Telegram update (or
-        schedule run) delivered twice finds the first batch (``new`` False) instead of sending
-        again. The given objects get their ids, ``batch_id``, ``chat_id`` and times. The card
+        One transaction, a few statements whatever the number of recipients (the rows and
+        their history rows are one executemany each). The batch's ``origin`` is unique: the
+        same Telegram update (or schedule run) delivered twice finds the first batch (``new``
+        False) instead of sending again. The stored rows come back in the given order. The card
         entry in the outbox is held for ``hold`` (the caller posts the card itself when the
         send is done) and carries ``note``, the line above the card. ``audit_note`` ends the
         audit row's detail (e.g. how many recipients the stoplist removed).
@@ -127,14 +164,11 @@ class Messages:
                 s.add(batch)
                 await s.flush()
                 assert batch.id is not None
-                for message in messages:
-                    message.batch_id, message.chat_id = batch.id, batch.chat_id
-                    message.created_at = message.updated_at = now
-                    message.replica = self.db.replica
-                s.add_all(messages)
-                await s.flush()
-                events = [_event(m.id, m.state, "send", now) for m in messages]
-                s.add_all(events)
+                stored = await self._insert_messages(s, batch, messages, now)
+                events = await _insert_events(
+                    s, [_event_row(m.id, m.state, "send", now) for m in stored]
+                )
+                last = max((e.id for e in events), default=0)
                 record(
                     s,
                     chat_id=batch.chat_id,
@@ -144,8 +178,6 @@ class Messages:
                     + audit_note,
                     at=now,
                 )
-                await s.flush()
-                last = max((e.id or 0 for e in events), default=0)
                 hold_until = now + hold if hold is not None else None
                 card = await self.outbox.add_card(
                     s,
@@ -155,12 +187,49 @@ class Messages:
                     text=note,
                 )
             self.outbox.announce([card])
-            return StoredSend(batch, True, last, hold_until)
+            return StoredSend(batch, True, last, hold_until, stored)
         except IntegrityError:  # this origin is stored already: a replay
             found = await self.batch_for_origin(batch.origin)
             if found is None:  # another constraint: a real error
                 raise
             return StoredSend(found, False, 0)
+
+    async def _insert_messages(
+        self, s: AsyncSession, batch: Batch, messages: Sequence[NewMessage], now: datetime
+    ) -> list[Message]:
+        """Insert a send's rows in one executemany; the stored rows in the given order.
+
+        ``idempotency_key`` is unique, so the rows ``RETURNING`` gives back are put in order
+        by it (their order is not promised on every database).
+        """
+        if not messages:
+            return []
+        result = await s.exec(
+            insert(Message).returning(Message),
+            params=[
+                {
+                    "batch_id": batch.id,
+                    "chat_id": batch.chat_id,
+                    "provider": m.provider,
+                    "channel": m.channel,
+                    "recipient": m.recipient,
+                    "text": m.text,
+                    "media_name": m.media_name,
+                    "idempotency_key": m.idempotency_key,
+                    "send_at": m.send_at,
+                    "state": DeliveryState.QUEUED.value,
+                    "provider_status": "",
+                    "detail": "",
+                    "poll_attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                    "replica": self.db.replica,
+                }
+                for m in messages
+            ],
+        )
+        by_key = {row.idempotency_key: row for row in result.scalars()}
+        return [by_key[m.idempotency_key] for m in messages]
 
     async def reroute(self, moves: Sequence[Reroute]) -> list[int]:
         """Move still-``queued`` messages to another route, each with a history row saying why.
@@ -183,15 +252,19 @@ class Messages:
                 .with_for_update()
             )
             moved: list[int] = []
+            history: list[dict[str, object]] = []
             for message in rows:
                 assert message.id is not None
                 move = by_id[message.id]
                 message.provider, message.channel = move.provider, move.channel
                 message.recipient, message.updated_at = move.recipient, now
                 message.handed_at = None  # not sent: the next route takes it over afresh
-                s.add(message)
-                s.add(_event(message.id, message.state, "failover", now, detail=move.detail))
+                history.append(
+                    _event_row(message.id, message.state, "failover", now, detail=move.detail)
+                )
                 moved.append(message.id)
+            await s.flush()
+            await _insert_events(s, history)
             return moved
 
     async def lost_sends(self, before: datetime, limit: int) -> list[Message]:
@@ -238,12 +311,12 @@ class Messages:
                     .with_for_update()
                 )
             )
-            events = [_event(m.id, m.state, source, now, detail=detail) for m in rows]
             for message in rows:
                 message.detail, message.updated_at = detail, now
-                s.add(message)
-            s.add_all(events)
             await s.flush()
+            events = await _insert_events(
+                s, [_event_row(m.id, m.state, source, now, detail=detail) for m in rows]
+            )
             told = await self._tell(s, rows, events, now)
         self.outbox.announce(told)
         return rows
@@ -263,29 +336,44 @@ class Messages:
         if not by_id:
             return Applied([], [], 0)
         now = utcnow()
+        ids = sorted(by_id)
         async with self.db.write() as s:
-            rows = await s.exec(
-                select(Message)
-                .where(col(Message.id).in_(list(by_id)))
-                .order_by(col(Message.id))
-                .with_for_update()  # PostgreSQL: another writer waits; SQLite: see Database
-            )
-            current = list(rows)
+            current: list[Message] = []
+            for start in range(0, len(ids), READ_SLICE):
+                rows = await s.exec(
+                    select(Message)
+                    .where(col(Message.id).in_(ids[start : start + READ_SLICE]))
+                    .order_by(col(Message.id))
+                    .with_for_update()  # PostgreSQL: another writer waits; SQLite: Database
+                )
+                current.extend(rows)
             moved: list[Message] = []
-            events: list[StatusEvent] = []
+            history: list[dict[str, object]] = []
+            writes: list[dict[str, object]] = []
             for message in current:
                 assert message.id is not None
-                if _apply(message, by_id[message.id], now, events):
+                before = {name: getattr(message, name) for name in CHANGEABLE}
+                after = dict(before)
+                if _apply(message.id, after, by_id[message.id], now, history):
                     moved.append(message)
-            s.add_all(events)
-            await s.flush()
-            last = max((e.id or 0 for e in events), default=0)
+                changed = {k: v for k, v in after.items() if v != before[k]}
+                if changed:
+                    writes.append({"id": message.id, **changed})
+                    for name, value in changed.items():
+                        # Written below: the object shows it, the session owes nothing.
+                        set_committed_value(message, name, value)
+            if writes:  # by primary key: one executemany per set of changed columns
+                await s.exec(
+                    update(Message).execution_options(synchronize_session=False), params=writes
+                )
+            events = await _insert_events(s, history)
+            last = max((e.id for e in events), default=0)
             told = await self._tell(s, moved, events, now)
         self.outbox.announce(told)
         return Applied(current, moved, last)
 
     async def _tell(
-        self, s: AsyncSession, moved: list[Message], events: list[StatusEvent], now: datetime
+        self, s: AsyncSession, moved: list[Message], events: list[Recorded], now: datetime
     ) -> list[Due]:
         """The outbox entries of these changes: each batch's card, and late failures."""
         if not moved:
@@ -295,7 +383,7 @@ class Messages:
         failures: list[Want] = []
         for event in events:
             batch_id, chat_id = batches[event.message_id]
-            want = Want(batch_id, chat_id, event.id or 0)
+            want = Want(batch_id, chat_id, event.id)
             cards.append(want)
             if DeliveryState(event.state).is_failure and event.source != "send":
                 failures.append(want)  # the card shows failures of the send itself
@@ -440,7 +528,17 @@ class Messages:
             return {(recipient, text) for recipient, text in rows}
 
 
-def _event(
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A history row as written: what the outbox needs to know about it."""
+
+    id: int
+    message_id: int
+    state: str
+    source: str
+
+
+def _event_row(
     message_id: int | None,
     state: str,
     source: str,
@@ -448,39 +546,60 @@ def _event(
     *,
     provider_status: str = "",
     detail: str = "",
-) -> StatusEvent:
+) -> dict[str, object]:
+    """The column values of one history row, for :func:`_insert_events`."""
     assert message_id is not None
-    return StatusEvent(
-        message_id=message_id,
-        state=state,
-        source=source,
-        at=at,
-        provider_status=provider_status,
-        detail=detail,
+    return {
+        "message_id": message_id,
+        "state": state,
+        "source": source,
+        "at": at,
+        "provider_status": provider_status,
+        "detail": detail,
+    }
+
+
+async def _insert_events(s: AsyncSession, rows: list[dict[str, object]]) -> list[Recorded]:
+    """Insert history rows in one executemany; each as written, with its id."""
+    if not rows:
+        return []
+    result = await s.exec(
+        insert(StatusEvent).returning(
+            col(StatusEvent.id),
+            col(StatusEvent.message_id),
+            col(StatusEvent.state),
+            col(StatusEvent.source),
+        ),
+        params=rows,
     )
+    return [Recorded(int(i), int(m), state, source) for i, m, state, source in result.all()]
 
 
 def _apply(
-    message: Message, changes: list[StateChange], now: datetime, events: list[StatusEvent]
+    message_id: int,
+    values: dict[str, object],
+    changes: list[StateChange],
+    now: datetime,
+    events: list[dict[str, object]],
 ) -> bool:
-    """Apply one message's changes to its (session-bound) object; whether its state moved."""
+    """Apply one message's changes to its ``values`` (:data:`CHANGEABLE`); whether it moved."""
     moved = False
     for change in changes:
-        if change.provider_ref and not message.provider_ref:
-            message.provider_ref = change.provider_ref
+        if change.provider_ref and not values["provider_ref"]:
+            values["provider_ref"] = change.provider_ref
         if change.next_poll_at is not None or change.state.is_final:
-            message.next_poll_at = None if change.state.is_final else change.next_poll_at
+            values["next_poll_at"] = None if change.state.is_final else change.next_poll_at
         if change.poll_attempts is not None:
-            message.poll_attempts = change.poll_attempts
-        if not DeliveryState(message.state).can_become(change.state):
+            values["poll_attempts"] = change.poll_attempts
+        if not DeliveryState(str(values["state"])).can_become(change.state):
             continue
-        message.state = change.state.value
-        message.provider_status = change.provider_status or message.provider_status
-        message.detail = change.detail
-        message.updated_at = now
+        values["state"] = change.state.value
+        values["provider_status"] = change.provider_status or values["provider_status"]
+        values["detail"] = change.detail
+        values["updated_at"] = now
         events.append(
-            _event(
-                message.id,
+            _event_row(
+                message_id,
                 change.state.value,
                 change.source,
                 now,

@@ -18,8 +18,8 @@ from sqlmodel import select
 
 from providers.base import DeliveryState as S
 from storage.db import Database, create_engine
-from storage.messages import Messages, StateChange
-from storage.models import Batch, Chat, Message
+from storage.messages import Messages, NewMessage, StateChange
+from storage.models import Batch, Chat
 from tests.databases import database_url
 
 
@@ -90,9 +90,7 @@ async def test_receipts_racing_from_two_processes_keep_states_forward(
         stored = await mine.store_send(
             Batch(chat_id=1, route="nusasms:wa", text="hi", origin=f"o{n}", created_by=1),
             [
-                Message(
-                    batch_id=0,
-                    chat_id=1,
+                NewMessage(
                     provider="nusasms",
                     channel="wa",
                     recipient="6281234567890",

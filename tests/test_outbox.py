@@ -19,7 +19,7 @@ from bot.tracking.updater import LATE_NOTE, POST_RETRY
 from providers.base import DeliveryState as S
 from providers.base import StatusReport
 from providers.registry import parse_route
-from storage.messages import StateChange
+from storage.messages import NewMessage, StateChange
 from storage.models import (
     Batch,
     Message,
@@ -50,9 +50,7 @@ async def stored_send(repo: Repository, origin: str = "tg:1:10", n: int = 2) -> 
     """A send stored as ``/send`` stores it (held for its sender), without provider calls."""
     await repo.ensure_chat(USER, kind="private", title="alice")
     rows = [
-        Message(
-            batch_id=0,
-            chat_id=USER,
+        NewMessage(
             provider="nusasms",
             channel="wa",
             recipient=f"62812345678{i}",
@@ -62,8 +60,8 @@ async def stored_send(repo: Repository, origin: str = "tg:1:10", n: int = 2) -> 
         for i in range(n)
     ]
     batch = Batch(chat_id=USER, route="nusasms:wa", text="hi", origin=origin, created_by=USER)
-    await repo.messages.store_send(batch, rows, hold=timedelta(seconds=60), note="")
-    return rows
+    stored = await repo.messages.store_send(batch, rows, hold=timedelta(seconds=60), note="")
+    return stored.messages
 
 
 # -- storage -----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from providers.base import DeliveryState
 from providers.ratelimit import SHARED_SPACING, Slot, SlotPacer
 from providers.registry import parse_route, untracked_channels
 from storage.db import Database
+from storage.messages import NewMessage
 from storage.models import (
     Batch,
     InboxUpdate,
@@ -130,9 +131,7 @@ async def queued_send(repo: Repository, origin: str, owner: str) -> list[Message
     await repo.ensure_chat(USER, kind="private", title="alice")
     repo.db.replica = owner
     rows = [
-        Message(
-            batch_id=0,
-            chat_id=USER,
+        NewMessage(
             provider="nusasms",
             channel="wa",
             recipient=f"62812345678{i}",
@@ -142,8 +141,8 @@ async def queued_send(repo: Repository, origin: str, owner: str) -> list[Message
         for i in range(2)
     ]
     batch = Batch(chat_id=USER, route="nusasms:wa", text="hi", origin=origin, created_by=USER)
-    await repo.messages.store_send(batch, rows, hold=timedelta(seconds=60))
-    return rows
+    stored = await repo.messages.store_send(batch, rows, hold=timedelta(seconds=60))
+    return stored.messages
 
 
 async def test_only_a_dead_replicas_queued_messages_become_unknown(repo: Repository) -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import storage.messages as messages_module
 from providers.base import DeliveryState as S
 from storage.db import MIGRATIONS_DIR
-from storage.messages import StateChange
+from storage.messages import NewMessage, StateChange
 from storage.models import Batch, ConnectToken, Message, utcnow
 from storage.repo import Repository
 
@@ -19,9 +21,7 @@ from storage.repo import Repository
 async def _batch(repo: Repository, origin: str = "tg:1:10", n: int = 2) -> list[Message]:
     await repo.ensure_chat(1, kind="private", title="alice")
     rows = [
-        Message(
-            batch_id=0,
-            chat_id=1,
+        NewMessage(
             provider="nusasms",
             channel="wa",
             recipient=f"62812345678{i}",
@@ -65,9 +65,7 @@ async def test_batch_is_written_queued_and_replay_is_detected(repo: Repository) 
     stored = await repo.messages.store_send(
         Batch(chat_id=1, route="nusasms:wa", text="hi", origin="tg:1:10", created_by=1),
         [
-            Message(
-                batch_id=0,
-                chat_id=1,
+            NewMessage(
                 provider="nusasms",
                 channel="wa",
                 recipient="x",
@@ -100,6 +98,31 @@ async def test_states_move_forward_once_each(repo: Repository) -> None:
     assert stored is not None
     assert stored.provider_ref == "r1"
     assert stored.next_poll_at is None  # final: no more polling
+
+
+async def test_a_store_keeps_the_recipients_order_and_a_change_is_written_as_returned(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(messages_module, "READ_SLICE", 2)  # three reads of the same change
+    messages = await _batch(repo, n=5)
+    assert [m.recipient for m in messages] == [f"62812345678{i}" for i in range(5)]
+    ids = [m.id or 0 for m in messages]
+    applied = await repo.messages.apply_changes(
+        [StateChange(i, S.ACCEPTED, "send", provider_ref=f"r{i}") for i in reversed(ids)]
+        + [StateChange(ids[0], S.QUEUED, "poll", poll_attempts=3)]  # no move, a hint kept
+    )
+    assert [m.id for m in applied.current] == ids
+    assert [m.id for m in applied.moved] == ids
+    assert [(m.state, m.provider_ref) for m in applied.current] == [
+        ("accepted", f"r{i}") for i in ids
+    ]
+    stored = await repo.messages.by_ids(ids)
+    assert [(m.state, m.provider_ref) for m in stored] == [("accepted", f"r{i}") for i in ids]
+    assert [m.poll_attempts for m in stored] == [3, 0, 0, 0, 0]
+    assert applied.current[0].poll_attempts == 3
+    history = [e.id for i in ids for e in await repo.messages.history(i)]
+    assert applied.last_event_id == max(history)
+    assert len(history) == 10  # queued and accepted, each once
 
 
 async def test_other_chats_cannot_read_a_message(repo: Repository) -> None:
@@ -180,9 +203,7 @@ async def test_expiry_counts_from_when_a_handed_over_message_goes_out(repo: Repo
     now = utcnow()
     later = now + timedelta(days=3)
     rows = [
-        Message(
-            batch_id=0,
-            chat_id=1,
+        NewMessage(
             provider="parrotica",
             channel="sms",
             recipient=f"62812345678{i}",
@@ -192,10 +213,10 @@ async def test_expiry_counts_from_when_a_handed_over_message_goes_out(repo: Repo
         )
         for i, send_at in enumerate([None, later])
     ]
-    await repo.messages.store_send(
+    stored = await repo.messages.store_send(
         Batch(chat_id=1, route="parrotica:sms", text="hi", origin="tg:1:77", created_by=1), rows
     )
-    now_sent, handed_over = (m.id for m in rows)
+    now_sent, handed_over = (m.id for m in stored.messages)
     store = TrackingRepository(repo.messages)
     assert await store.stale_open(now + timedelta(hours=1), limit=10) == [now_sent]
     assert await store.stale_open(later + timedelta(hours=1), limit=10) == [

@@ -5,8 +5,8 @@ from __future__ import annotations
 from bot.tracking.limiter import ChatPacer
 from bot.tracking.scheduler import CardScheduler, JobKind
 from providers.base import DeliveryState, StatusReport
-from storage.messages import StateChange
-from storage.models import Batch, Message
+from storage.messages import NewMessage, StateChange
+from storage.models import Batch
 from tests.conftest import USER, Bot
 from tests.tracking_support import FakeClock, message_row, tracker_of
 
@@ -15,18 +15,16 @@ async def queued_message(bot: Bot, origin: str) -> int:
     """A message stored as the send path stores it before the provider answered."""
     await bot.private("/start")
     batch = Batch(chat_id=USER, route="nusasms:wa", text="hi", origin=origin, created_by=USER)
-    message = Message(
-        batch_id=0,
-        chat_id=USER,
+    message = NewMessage(
         provider="nusasms",
         channel="wa",
         recipient="6281234567890",
         text="hi",
         idempotency_key=f"{origin}:0",
     )
-    await bot.services.repo.messages.store_send(batch, [message])
-    assert message.id is not None
-    return message.id
+    stored = await bot.services.repo.messages.store_send(batch, [message])
+    assert stored.messages[0].id is not None
+    return stored.messages[0].id
 
 
 async def test_a_receipt_that_beats_the_send_is_applied_once_the_ref_is_stored(

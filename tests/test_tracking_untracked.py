@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from providers.base import DeliveryState as S
 from providers.registry import untracked_channels
-from storage.messages import StateChange
-from storage.models import Batch, Message, utcnow
+from storage.messages import NewMessage, StateChange
+from storage.models import Batch, utcnow
 from storage.repo import Repository
 from storage.tracking_repo import ReadWatch, TrackingRepository
 
@@ -18,9 +18,7 @@ async def test_campaigns_are_never_polled_or_expired(repo: Repository) -> None:
     assert ("nusasms", "smsgroup") in untracked_channels()
     await repo.ensure_chat(1, kind="private", title="a")
     rows = [
-        Message(
-            batch_id=0,
-            chat_id=1,
+        NewMessage(
             provider="nusasms",
             channel=ch,
             recipient=to,

@@ -22,8 +22,8 @@ from bot.webhooks import (
     telegram_secret_token,
 )
 from providers.base import DeliveryState
-from storage.messages import StateChange
-from storage.models import Batch, Message
+from storage.messages import NewMessage, StateChange
+from storage.models import Batch
 from tests.conftest import NUSA_KEY, USER, Bot, make_settings, stop_bot
 from tests.fakes.nusasms import FakeNusaSms
 from tests.fakes.telegram import FakeTelegram, OfflineRequest, private_message
@@ -170,9 +170,7 @@ async def test_courier_status_callback_is_matched_by_provider_ref(served: Served
     bot = served.bot
     await bot.private("/start")
     batch = Batch(chat_id=USER, route="courier:sms", text="hi", origin="t:1", created_by=USER)
-    message = Message(
-        batch_id=0,
-        chat_id=USER,
+    message = NewMessage(
         provider="courier",
         channel="sms",
         recipient="+6281234567890",

@@ -59,7 +59,7 @@ from providers.errors import (
     ValidationError,
 )
 from providers.registry import RECIPIENT_PREFIXES, Route, all_route_specs, parse_route
-from storage.messages import Messages, Reroute, StateChange
+from storage.messages import Messages, NewMessage, Reroute, StateChange
 from storage.models import AuditOutcome, Batch, Message, Progress, utcnow
 from storage.repo import Repository
 
@@ -363,28 +363,26 @@ class Sender:
             schedule_id=request.schedule_id,
         )
         media_name = request.media.file_name if request.media else None
-        rows = [
-            Message(
-                batch_id=0,
-                chat_id=request.chat_id,
+        new_rows = [
+            NewMessage(
                 provider=route.provider.name,
                 channel=route.channel.name,
                 recipient=to,
                 text=own_text,
-                media_name=media_name,
                 idempotency_key=f"{request.origin}:{index}",
+                media_name=media_name,
                 send_at=request.send_at,
             )
             for index, (to, own_text) in enumerate(recipients)
         ]
-        large = self.is_large(request, len(rows))
+        large = self.is_large(request, len(new_rows))
         if large:  # its card is posted at once by the delivery loop and shows progress
             batch.progress, batch.started_at = Progress.SENDING.value, utcnow()
             batch.resume = resume_json(request)
         messages = self._repo.messages
         stored = await messages.store_send(
             batch,
-            rows,
+            new_rows,
             hold=None if large else CARD_HOLD,
             note=card_note,
             audit_note=f"; {len(stopped)} skipped (stoplist)" if stopped else "",
@@ -399,6 +397,7 @@ class Sender:
                 replayed=True,
                 still_sending=self._sending.get(request.origin, 0) > 1,
             )
+        rows = stored.messages
         writer = ChangeWriter(messages, max_age=PROGRESS_FLUSH if large else None)
         await self._chain(rows, route, adapter, request, writer, large=large)
         await writer.flush()
