@@ -99,7 +99,14 @@ def plan_text(plan: Plan) -> str:
                 else _("🌙 Quiet hours ({hours}, {zone}): after Send its run waits until {until}.")
             )
             lines.append(going.format(**quiet))
-    if plan.approve:
+    lines.extend(send_footer(approve=plan.approve))
+    return "\n".join(lines)
+
+
+def send_footer(*, approve: bool) -> list[str]:
+    """The last lines of a confirmation: the approval that follows, and how long it waits."""
+    lines = []
+    if approve:
         lines.append(_("👮 After Send it waits for another admin's approval (/approval)."))
     minutes = int(CONFIRM_TTL.total_seconds() // 60)
     lines.append(
@@ -107,7 +114,7 @@ def plan_text(plan: Plan) -> str:
             minutes=minutes
         )
     )
-    return "\n".join(lines)
+    return lines
 
 
 def _cost_lines(plan: Plan) -> list[str]:

@@ -20,9 +20,10 @@ from bot.handlers.approvals import requester_role, show_card
 from bot.handlers.common import message_of, sender_name
 from bot.handlers.decide import take_press
 from bot.parsing import command_body, take_token
+from bot.render_gate import send_footer
 from bot.services.approvals import Waiting
 from bot.services.errors import BadInput
-from bot.services.multicasts import CONFIRM_TTL, MulticastPlan, describe, read_multicast
+from bot.services.multicasts import MulticastPlan, describe, read_multicast
 from i18n import N_, _
 from storage.models import Role
 
@@ -45,14 +46,7 @@ def plan_text(plan: MulticastPlan) -> str:
     ]
     for key, value in plan.request.data.items():
         lines.append(f"• {escape(key)} = {escape(value)}")
-    if plan.approve:
-        lines.append(_("👮 After Send it waits for another admin's approval (/approval)."))
-    minutes = int(CONFIRM_TTL.total_seconds() // 60)
-    lines.append(
-        _("Nothing is sent until you press Send (valid for {minutes} minutes).").format(
-            minutes=minutes
-        )
-    )
+    lines.extend(send_footer(approve=plan.approve))
     return "\n".join(lines)
 
 
