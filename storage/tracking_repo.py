@@ -171,14 +171,14 @@ class TrackingRepository:
             )
             return [PollHint(*row) for row in sorted(result.all()) if row[0] is not None]
 
-    async def stale_open(self, cutoff: datetime, *, limit: int) -> list[int]:
-        """Ids of messages still open although sent before ``cutoff`` (to expire).
+    async def stale_open(self, cutoff: datetime, *, limit: int) -> list[tuple[int, int]]:
+        """``(id, chat id)`` of messages still open although sent before ``cutoff`` (to expire).
 
         A message handed to a provider for later counts from when it goes out (``send_at``).
         """
         async with self.db.read() as s:
             rows = await s.exec(
-                select(Message.id)
+                select(Message.id, Message.chat_id)
                 .where(
                     col(Message.state).in_(OPEN_STATES),
                     func.coalesce(col(Message.send_at), col(Message.created_at)) < cutoff,
@@ -187,7 +187,7 @@ class TrackingRepository:
                 .order_by(col(Message.id))
                 .limit(limit)
             )
-            return [i for i in rows if i is not None]
+            return [(i, chat) for i, chat in rows if i is not None]
 
     async def open_in_batch(self, batch_id: int, watch: ReadWatch, *, limit: int) -> list[Message]:
         """The messages of one send that a Refresh should ask about, oldest first."""

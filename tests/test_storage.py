@@ -218,10 +218,10 @@ async def test_expiry_counts_from_when_a_handed_over_message_goes_out(repo: Repo
     )
     now_sent, handed_over = (m.id for m in stored.messages)
     store = TrackingRepository(repo.messages)
-    assert await store.stale_open(now + timedelta(hours=1), limit=10) == [now_sent]
+    assert await store.stale_open(now + timedelta(hours=1), limit=10) == [(now_sent, 1)]
     assert await store.stale_open(later + timedelta(hours=1), limit=10) == [
-        now_sent,
-        handed_over,
+        (now_sent, 1),
+        (handed_over, 1),
     ]
 
 

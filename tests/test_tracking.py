@@ -307,3 +307,17 @@ def test_backoff_policy_values() -> None:
         900,
     ]
     assert policy.delay(-3) == timedelta(seconds=15)
+
+
+async def test_the_expiry_note_is_in_each_chats_language(tbot: Bot, clock: FakeClock) -> None:
+    await send_one(tbot)
+    assert "Bahasa Indonesia" in await tbot.private("/lang id")
+    clock.advance(49 * 3600)
+    await tracker_of(tbot).tick()
+    clock.advance(1)
+    await tracker_of(tbot).tick()
+    row = await message_row(tbot, 1)
+    assert row.state == "expired"
+    assert row.detail == "tidak ada status akhir dalam 48 jam"
+    notice = [t for t in tbot.tg.sent_texts(USER) if "tidak ada status akhir dalam 48 jam" in t]
+    assert notice

@@ -45,4 +45,4 @@ async def test_campaigns_are_never_polled_or_expired(repo: Repository) -> None:
     assert not store.tracks("nusasms", "smsgroup")
     assert store.tracks("nusasms", "sms")
     stale = await store.stale_open(now + timedelta(days=3), limit=10)
-    assert stale == [single.id]
+    assert [message_id for message_id, _chat in stale] == [single.id]

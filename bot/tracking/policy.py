@@ -87,6 +87,6 @@ class PollPolicy:
 
     @property
     def expire_hours(self) -> str:
-        """The expiry age for chat text (``48 h``)."""
+        """The expiry age in hours for chat text (``48``, ``1.5``)."""
         hours = self.expire_after.total_seconds() / 3600
-        return f"{hours:g} h"
+        return f"{hours:g}"

@@ -26,7 +26,7 @@ from bot.services.accounts import Accounts
 from bot.services.errors import UserError
 from bot.tracking.policy import PollPolicy
 from bot.tracking.schedule import PollSchedule
-from i18n import ENGLISH, _
+from i18n import ENGLISH, _, use_language
 from providers.base import DeliveryState, Provider, StatusReport
 from providers.errors import ProviderError, RateLimited
 from providers.registry import REGISTRY, ProviderSpec
@@ -240,15 +240,21 @@ class Poller:
         final state, and the schedule drops a message whose watch is over when it comes due.
         """
         cutoff = now - self.policy.expire_after
-        # Messages of many chats expire together, outside any chat's language: English.
-        detail = _("no final status within {age}").format(age=self.policy.expire_hours)
         expired = 0
         for _page in range(self.policy.max_pages):
             ids = await self._store.stale_open(cutoff, limit=self.policy.page_size)
             if not ids:
                 break
+            # Messages of many chats expire together: each note in its own chat's language.
+            details: dict[int, str] = {}
+            for chat_id in {chat for _id, chat in ids}:
+                with use_language(await self.language(chat_id)):
+                    details[chat_id] = _("no final status within {hours} h").format(
+                        hours=self.policy.expire_hours
+                    )
             applied = await self._repo.messages.apply_changes(
-                StateChange(i, DeliveryState.EXPIRED, "expiry", detail=detail) for i in ids
+                StateChange(i, DeliveryState.EXPIRED, "expiry", detail=details[chat])
+                for i, chat in ids
             )
             moved = applied.moved
             for message in moved:
