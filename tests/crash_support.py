@@ -22,7 +22,6 @@ import asyncio
 import random
 import re
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from sqlmodel import col, select
 
 from storage.db import Database
 from storage.models import Batch, OutboxEntry
+from tests.e2e_support import spawn_bot
 from tests.fakes.bot_api_server import BotApiServer
 from tests.fakes.telegram import Call
 
@@ -64,15 +64,7 @@ class BotProcess:
         mark = self.server.state.mark()
         if self._log is None:
             self._log = self.log_path.open("ab")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=self.cwd,
-            env=self.env,
-            stdout=self._log,
-            stderr=self._log,
-        )
+        self.process = await spawn_bot(self.cwd, self.env, self._log)
         self.starts += 1
         deadline = time.monotonic() + timeout
         while len([c for c in self.server.state.calls[mark:] if c.method == "setMyCommands"]) < 2:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import IO
 
 from cryptography.fernet import Fernet
 
@@ -46,6 +50,15 @@ def process_env(
         }
     )
     return env
+
+
+async def spawn_bot(
+    cwd: Path, env: dict[str, str], output: IO[bytes] | int
+) -> asyncio.subprocess.Process:
+    """Start ``python -m bot`` in ``cwd`` with ``env``; stdout and stderr both go to ``output``."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT
+    )
 
 
 def text_of(call: Call) -> str:

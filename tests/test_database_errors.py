@@ -6,7 +6,6 @@ import asyncio
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from bot.config import Settings
 from bot.errors import DATABASE_DOWN
 from storage.db import Database, async_url, create_engine
 from tests.conftest import Bot
-from tests.e2e_support import fake_servers, process_env
+from tests.e2e_support import fake_servers, process_env, spawn_bot
 from tests.secret_watch import secret
 
 TOKEN = secret("4242:E2E-database-token")
@@ -57,14 +56,10 @@ def test_unsupported_urls_are_refused_with_what_works(given: str, said: str) -> 
 
 async def _start(tmp_path: Path, database_url: str) -> tuple[int, str]:
     async with fake_servers(TOKEN) as (server, _nusa, nusasms_base):
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=tmp_path,
-            env=process_env(tmp_path, server, nusasms_base, DATABASE_URL=database_url),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+        process = await spawn_bot(
+            tmp_path,
+            process_env(tmp_path, server, nusasms_base, DATABASE_URL=database_url),
+            subprocess.PIPE,
         )
         output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode is not None

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import NUSA_KEY
-from tests.e2e_support import fake_servers, process_env, text_of
+from tests.e2e_support import fake_servers, process_env, spawn_bot, text_of
 from tests.fakes.telegram import private_message
 from tests.secret_watch import secret
 from tests.test_database_errors import closed_port
@@ -43,15 +41,7 @@ async def test_the_process_serves_metrics_on_metrics_port(tmp_path: Path) -> Non
         env = process_env(tmp_path, server, nusasms_base, METRICS_PORT=str(port))
         log_path = tmp_path / "bot.log"
         with log_path.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                cwd=tmp_path,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            process = await spawn_bot(tmp_path, env, log)
             try:
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
                     health = await healthy(http, 60)

@@ -21,7 +21,7 @@ from storage.db import Database, create_engine
 from storage.models import Message
 from tests.conftest import NUSA_KEY
 from tests.databases import database_url
-from tests.e2e_support import REPO, Servers, fake_servers, process_env, text_of
+from tests.e2e_support import REPO, Servers, fake_servers, process_env, spawn_bot, text_of
 from tests.fakes.telegram import private_message
 from tests.secret_watch import secret
 
@@ -39,15 +39,7 @@ async def test_real_process_connects_and_sends(tmp_path: Path, servers: Servers)
     server, nusa, nusasms_base = servers
     log_path = tmp_path / "bot.log"
     with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=tmp_path,
-            env=process_env(tmp_path, server, nusasms_base),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = await spawn_bot(tmp_path, process_env(tmp_path, server, nusasms_base), log)
         try:
             await server.wait_for("setMyCommands", timeout=30)
             since = server.state.mark()

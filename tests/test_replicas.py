@@ -34,8 +34,6 @@ import random
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import timedelta
@@ -63,7 +61,7 @@ from storage.models import (
 )
 from tests.conftest import NUSA_KEY
 from tests.databases import TEST_DATABASE_URL, database_url
-from tests.e2e_support import process_env, text_of
+from tests.e2e_support import process_env, spawn_bot, text_of
 from tests.fakes.bot_api_server import BotApiServer
 from tests.fakes.httpserver import serve
 from tests.fakes.nusasms import FakeNusaSms
@@ -120,15 +118,7 @@ class ReplicaProcess:
 
     async def start(self, http: httpx.AsyncClient, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         self._log = self.log_path.open("ab")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=self.cwd,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self.process = await spawn_bot(self.cwd, self.env, self._log)
         deadline = time.monotonic() + timeout
         while True:
             if not self.alive:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,7 +27,7 @@ from storage.models import Message, Schedule, ScheduleState, utcnow
 from storage.schedules import ScheduleRepository
 from tests.conftest import NUSA_KEY
 from tests.databases import database_url
-from tests.e2e_support import process_env, text_of
+from tests.e2e_support import process_env, spawn_bot, text_of
 from tests.fakes.bot_api_server import BotApiServer
 from tests.fakes.httpserver import serve
 from tests.fakes.nusasms import FakeNusaSms
@@ -118,15 +116,7 @@ async def test_sigterm_during_slow_sends_exits_in_time_and_leaves_definite_state
     )
     log_path = tmp_path / "bot.log"
     with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = await spawn_bot(tmp_path, env, log)
         try:
             await server.wait_for("setMyCommands", timeout=30)
             since = server.state.mark()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import pytest
 from bot.callbacks import callback_path
 from bot.webhooks import SECRET_HEADER, telegram_path, telegram_secret_token
 from tests.conftest import NUSA_KEY
-from tests.e2e_support import Servers, fake_servers, process_env, text_of
+from tests.e2e_support import Servers, fake_servers, process_env, spawn_bot, text_of
 from tests.fakes.telegram import private_message
 from tests.secret_watch import secret
 
@@ -59,15 +57,7 @@ async def test_webhook_process_takes_updates_and_status_callbacks(
     log_path = tmp_path / "bot.log"
     headers = {SECRET_HEADER: telegram_secret_token(TOKEN)}
     with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = await spawn_bot(tmp_path, env, log)
         try:
             hook = await server.wait_for("setWebhook", timeout=30)
             assert hook.params["url"] == f"{base}/{telegram_path(TOKEN)}"
