@@ -110,7 +110,7 @@ def card_text(
 
 
 def card_head(batch: Batch) -> str:
-    """``Send 12 via nusasms:wa by @ann``: the first line of a send's card."""
+    """``Send 12 via <provider>:<channel> by @ann``: the first line of a send's card."""
     values = {
         "id": batch.id,
         "route": escape(batch.route),
